@@ -1,0 +1,37 @@
+/**
+ * Process entrypoint: reads the configuration, starts the broker, stops it on SIGINT/SIGTERM.
+ * A configuration or manifest error stops startup with one clear line and exit code 1.
+ */
+import { ConfigError, configFromProcess, RunMode } from "../lib/config";
+import { createBroker } from "../lib/server";
+import { ManifestError } from "../services/providers/manifest";
+
+export async function main(mode: RunMode): Promise<void> {
+  let broker;
+  try {
+    const config = configFromProcess(mode);
+    for (const warning of config.warnings) console.warn(`warning: ${warning}`);
+    broker = createBroker(config);
+    await broker.start();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ManifestError) {
+      console.error(`console-mcp-server: ${err.message}`);
+    } else {
+      console.error(`console-mcp-server: startup failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    }
+    if (broker !== undefined) await broker.stop().catch(() => undefined);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    broker.logger.info(`${signal} received, stopping`);
+    broker.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}

@@ -1,0 +1,182 @@
+/**
+ * The one module that reads the environment. Every variable of the contract (§2) plus the broker
+ * settings is parsed and validated here, once, at process start. A bad value throws a ConfigError
+ * whose message is one line naming the variable and the expected form.
+ */
+import os from "node:os";
+import path from "node:path";
+
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+export type RunMode = "production" | "development";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace"];
+
+export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing"] as const;
+export type ServiceName = (typeof ALL_SERVICES)[number];
+
+export interface StoreConfig {
+  /** PostgreSQL URL when set; otherwise the SQLite file below is used. */
+  dbUrl: string | null;
+  /** Absolute path of the SQLite file. */
+  dbPath: string;
+  /** Absolute path of the seed directory. */
+  fixturesDir: string;
+  /** false when CONSOLE_MCP_SEED=none. */
+  seed: boolean;
+}
+
+export interface Config {
+  mode: RunMode;
+  host: string;
+  port: number;
+  serversPath: string;
+  store: StoreConfig;
+  frontendHost: string;
+  frontendPort: number;
+  /** Explicit CORS allow-list, or null to use the defaults built from the frontend host/port. */
+  corsOrigins: string[] | null;
+  logsDir: string;
+  /** Moleculer transporter URL (e.g. nats://127.0.0.1:4222), or null for the embedded mode. */
+  transporter: string | null;
+  nodeId: string | null;
+  logLevel: LogLevel;
+  /** Services this process runs (SERVICES, comma-separated), every service when unset. */
+  services: ServiceName[];
+  /** Broker request timeout in ms (REQUEST_TIMEOUT). */
+  requestTimeoutMs: number;
+  /** Heartbeat interval/timeout in seconds (HEARTBEAT_INTERVAL / HEARTBEAT_TIMEOUT). */
+  heartbeatIntervalS: number;
+  heartbeatTimeoutS: number;
+  /** Warnings produced while reading (non-fatal fallbacks); the entrypoint logs them. */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, expected: string, value: string) {
+    super(`Invalid ${variable}=${JSON.stringify(value)}: expected ${expected}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function nonEmpty(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function isPortText(text: string): boolean {
+  return /^\d+$/.test(text) && Number(text) <= 65535;
+}
+
+/** Resolves a path: `~` expanded when allowed, relative paths against the project root. */
+export function resolveProjectPath(value: string, expandHome: boolean): string {
+  let p = value;
+  if (expandHome && (p === "~" || p.startsWith("~/"))) p = path.join(os.homedir(), p.slice(1));
+  return path.isAbsolute(p) ? p : path.resolve(PROJECT_ROOT, p);
+}
+
+function integerIn(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const text = nonEmpty(env, name);
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new ConfigError(name, `an integer in ${min}..${max}`, text);
+  }
+  return Number(text);
+}
+
+function readServices(env: Env): ServiceName[] {
+  const text = nonEmpty(env, "SERVICES");
+  if (text === undefined) return [...ALL_SERVICES];
+  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const unknown = names.filter((n) => !(ALL_SERVICES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new ConfigError("SERVICES", `a comma-separated list of ${ALL_SERVICES.join(", ")}`, text);
+  }
+  return [...new Set(names)] as ServiceName[];
+}
+
+export function loadConfig(env: Env, mode: RunMode = "production"): Config {
+  const warnings: string[] = [];
+
+  const portText = nonEmpty(env, "CONSOLE_MCP_SERVER_PORT");
+  if (portText !== undefined && !isPortText(portText)) {
+    throw new ConfigError("CONSOLE_MCP_SERVER_PORT", "an integer in 0..65535", portText);
+  }
+
+  let frontendPort = 5173;
+  const frontendPortText = nonEmpty(env, "CONSOLE_MCP_FRONTEND_PORT");
+  if (frontendPortText !== undefined) {
+    if (isPortText(frontendPortText)) frontendPort = Number(frontendPortText);
+    else warnings.push(`CONSOLE_MCP_FRONTEND_PORT=${JSON.stringify(frontendPortText)} is not a port in 0..65535; using 5173`);
+  }
+
+  const corsText = env.CONSOLE_MCP_CORS_ORIGINS;
+  const corsOrigins =
+    corsText !== undefined && corsText !== ""
+      ? corsText.split(",").map((s) => s.trim()).filter((s) => s !== "")
+      : null;
+
+  const transporter = nonEmpty(env, "TRANSPORTER") ?? null;
+  if (transporter !== null && !/^nats:\/\/\S+$/.test(transporter)) {
+    throw new ConfigError("TRANSPORTER", "a NATS URL such as nats://127.0.0.1:4222", transporter);
+  }
+
+  const logLevelText = nonEmpty(env, "LOG_LEVEL") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevelText)) {
+    throw new ConfigError("LOG_LEVEL", `one of ${LOG_LEVELS.join(", ")}`, logLevelText);
+  }
+
+  const seedText = nonEmpty(env, "CONSOLE_MCP_SEED") ?? "fixtures";
+  if (seedText !== "fixtures" && seedText !== "none") {
+    throw new ConfigError("CONSOLE_MCP_SEED", "fixtures or none", seedText);
+  }
+
+  const dbUrl = nonEmpty(env, "CONSOLE_MCP_DB_URL") ?? null;
+  if (dbUrl !== null && !/^postgres(ql)?:\/\//.test(dbUrl)) {
+    throw new ConfigError("CONSOLE_MCP_DB_URL", "a PostgreSQL URL such as postgres://user@host:5432/db", dbUrl);
+  }
+
+  const heartbeatIntervalS = integerIn(env, "HEARTBEAT_INTERVAL", 2, 1, 3600);
+  const heartbeatTimeoutS = integerIn(env, "HEARTBEAT_TIMEOUT", 6, 2, 3600);
+  if (heartbeatTimeoutS <= heartbeatIntervalS) {
+    throw new ConfigError("HEARTBEAT_TIMEOUT", "more seconds than HEARTBEAT_INTERVAL", String(heartbeatTimeoutS));
+  }
+
+  return {
+    mode,
+    host: nonEmpty(env, "CONSOLE_MCP_SERVER_HOST") ?? (mode === "production" ? "0.0.0.0" : "127.0.0.1"),
+    port: portText === undefined ? 8000 : Number(portText),
+    serversPath: resolveProjectPath(
+      nonEmpty(env, "CONSOLE_MCP_SERVERS_PATH") ?? "config/console-mcp/servers.example.json",
+      false,
+    ),
+    store: {
+      dbUrl,
+      dbPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_DB_PATH") ?? "~/.mcp/console.db", true),
+      fixturesDir: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_FIXTURES_DIR") ?? "fixtures", true),
+      seed: seedText === "fixtures",
+    },
+    frontendHost: nonEmpty(env, "CONSOLE_MCP_FRONTEND_HOST") ?? "127.0.0.1",
+    frontendPort,
+    corsOrigins,
+    logsDir: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_LOGS_DIR") ?? "~/.mcp/logs", true),
+    transporter,
+    nodeId: nonEmpty(env, "NODE_ID") ?? null,
+    logLevel: logLevelText as LogLevel,
+    services: readServices(env),
+    requestTimeoutMs: integerIn(env, "REQUEST_TIMEOUT", 10000, 100, 600000),
+    heartbeatIntervalS,
+    heartbeatTimeoutS,
+    warnings,
+  };
+}
+
+/** The configuration of this process, read from its environment on first use. */
+let processConfig: Config | undefined;
+export function configFromProcess(mode: RunMode = "production"): Config {
+  if (processConfig === undefined || processConfig.mode !== mode) processConfig = loadConfig(process.env, mode);
+  return processConfig;
+}

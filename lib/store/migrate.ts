@@ -1,0 +1,40 @@
+/**
+ * Brings the schema up to date under knex's migration lock. Replicas that start together race for
+ * the lock (or for creating knex's own tables); the losers wait and try again until the schema is
+ * current.
+ */
+import type { Knex } from "knex";
+import { MIGRATIONS, Migration } from "./migrations";
+
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return MIGRATIONS.map(([name]) => name);
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (found === undefined) throw new Error(`unknown migration ${name}`);
+    return found[1] as Migration;
+  },
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function migrateToLatest(knex: Knex, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await knex.migrate.latest({ migrationSource });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(Math.min(50 * attempt, 500) + Math.random() * 50);
+    }
+  }
+}
+
+export async function rollbackAll(knex: Knex): Promise<void> {
+  await knex.migrate.rollback({ migrationSource }, true);
+}

@@ -1,0 +1,17 @@
+/**
+ * Every migration of the shared store, in order. Listed statically (not read from a folder) so they
+ * run the same from TypeScript sources, a build, or a test.
+ */
+import type { Knex } from "knex";
+import * as m001 from "./001_sessions";
+import * as m002 from "./002_telemetry_finops";
+
+export interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
+  ["001_sessions", m001],
+  ["002_telemetry_finops", m002],
+];

@@ -1,0 +1,141 @@
+/**
+ * Input validation shared by every service: fastest-validator schemas whose errors become the
+ * contract's ValidationItems (§6.4), plus the query-parameter parsers of §6.1 (int, datetime,
+ * string filter) that both the telemetry and FinOps services use.
+ */
+import Validator, { ValidationError as FvError, ValidationSchema } from "fastest-validator";
+import { ValidationItem, validationFailed } from "./errors";
+import { parseDatetime } from "./time";
+
+export const validator = new Validator({ useNewCustomCheckerFunction: true });
+
+/** fastest-validator error types → the recommended contract types. */
+const TYPE_NAMES: Record<string, string> = {
+  required: "missing",
+  string: "string_type",
+  stringMin: "too_short",
+  stringMax: "too_long",
+  stringEmpty: "too_short",
+  number: "float_parsing",
+  numberInteger: "int_parsing",
+  numberMin: "greater_than_equal",
+  numberMax: "less_than_equal",
+  array: "list_type",
+  arrayMin: "too_short",
+  arrayMax: "too_long",
+  object: "model_type",
+  enumValue: "literal_error",
+};
+
+/** "runs[2].tokens_in" → ["runs", 2, "tokens_in"]. */
+export function fieldPath(field: string | undefined): (string | number)[] {
+  if (field === undefined || field === "" || field === "$$root") return [];
+  const parts: (string | number)[] = [];
+  for (const piece of field.split(".")) {
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(piece);
+    if (m === null) {
+      parts.push(piece);
+      continue;
+    }
+    if (m[1] !== "") parts.push(m[1]);
+    for (const idx of m[2].matchAll(/\[(\d+)\]/g)) parts.push(Number(idx[1]));
+  }
+  return parts;
+}
+
+export function toValidationItem(err: FvError, loc: (string | number)[]): ValidationItem {
+  const item: ValidationItem = {
+    type: TYPE_NAMES[err.type] ?? err.type,
+    loc: [...loc, ...fieldPath(err.field)],
+    msg: err.message ?? err.type,
+  };
+  if (err.actual !== undefined) item.input = err.actual;
+  if (err.expected !== undefined) item.ctx = { expected: err.expected };
+  return item;
+}
+
+export type Check = (value: unknown) => true | FvError[] | Promise<true | FvError[]>;
+
+/** Compiles a schema into a synchronous checker whose failure is a list of ValidationItems. */
+export function compileSchema(schema: ValidationSchema): (value: unknown, loc: (string | number)[]) => ValidationItem[] {
+  const check = validator.compile({ $$async: false, ...schema }) as (value: unknown) => true | FvError[];
+  return (value, loc) => {
+    const result = check(value);
+    return result === true ? [] : result.map((e) => toValidationItem(e, loc));
+  };
+}
+
+/** Throws a 422 ContractError when items is not empty. */
+export function throwIfInvalid(items: ValidationItem[]): void {
+  if (items.length > 0) throw validationFailed(items);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query parameters (§6.1): each parser returns its value or pushes a ValidationItem.
+
+/** For repeated query keys the last occurrence wins. */
+export function lastValue(raw: unknown): unknown {
+  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
+}
+
+export class QueryReader {
+  readonly problems: ValidationItem[] = [];
+
+  constructor(private readonly query: Record<string, unknown>) {}
+
+  private raw(name: string): string | undefined {
+    const v = lastValue(this.query[name]);
+    if (v === undefined || v === null) return undefined;
+    return typeof v === "string" ? v : String(v);
+  }
+
+  /** String filter: an empty value means "not given". */
+  filter(name: string): string | undefined {
+    const v = this.raw(name);
+    return v === undefined || v === "" ? undefined : v;
+  }
+
+  /** Integer with bounds and default: optional sign and decimal digits only. */
+  int(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^[+-]?\d+$/.test(v)) {
+      this.problems.push({ type: "int_parsing", loc: ["query", name], msg: "Input should be a valid integer", input: v });
+      return fallback;
+    }
+    const n = Number(v);
+    if (n < min) {
+      this.problems.push({
+        type: "greater_than_equal", loc: ["query", name], msg: `Input should be greater than or equal to ${min}`,
+        input: v, ctx: { ge: min },
+      });
+    } else if (n > max) {
+      this.problems.push({
+        type: "less_than_equal", loc: ["query", name], msg: `Input should be less than or equal to ${max}`,
+        input: v, ctx: { le: max },
+      });
+    }
+    return n;
+  }
+
+  /** Datetime (§6.2) as epoch ms; an empty value is an error. */
+  datetime(name: string): number | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    const ms = parseDatetime(v);
+    if (ms === null) {
+      this.problems.push({ type: "datetime_parsing", loc: ["query", name], msg: "Input should be a valid datetime", input: v });
+      return undefined;
+    }
+    return ms;
+  }
+
+  /** Throws the 422 when any parameter was invalid. */
+  done(): void {
+    throwIfInvalid(this.problems);
+  }
+}

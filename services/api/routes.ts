@@ -1,0 +1,69 @@
+/**
+ * The REST surface of /api/v1: every path of the contract, the action behind it, and how the
+ * request becomes the action's params. The gateway builds its aliases and its 405 answers from
+ * this one table.
+ */
+
+export type HttpMethod = "GET" | "POST";
+
+/**
+ * How a request becomes action params:
+ * - query: the query parameters (repeated keys arrive as arrays);
+ * - path: the path parameters;
+ * - object-body: the JSON body, which must be an object;
+ * - path-and-optional-body: path parameters merged over an optional JSON object body.
+ */
+export type InputKind = "query" | "path" | "object-body" | "path-and-optional-body";
+
+export interface RouteSpec {
+  method: HttpMethod;
+  /** Path under /api/v1, in path-to-regexp 8 syntax. */
+  path: string;
+  action: string;
+  input: InputKind;
+  /** Success status when not 200. */
+  status?: number;
+}
+
+export const API_PREFIX = "/api/v1";
+
+export const ROUTES: readonly RouteSpec[] = [
+  { method: "GET", path: "/healthz", action: "api.healthz", input: "query" },
+  { method: "GET", path: "/readyz", action: "api.readyz", input: "query" },
+  { method: "GET", path: "/providers", action: "providers.catalog", input: "query" },
+  { method: "GET", path: "/servers", action: "providers.servers", input: "query" },
+  { method: "GET", path: "/secrets", action: "providers.secrets", input: "query" },
+  { method: "POST", path: "/providers/:provider_id/sessions", action: "sessions.create", input: "path-and-optional-body" },
+  { method: "GET", path: "/sessions", action: "sessions.list", input: "query" },
+  { method: "GET", path: "/sessions/:session_id", action: "sessions.get", input: "path" },
+  { method: "GET", path: "/telemetry/metrics", action: "telemetry.metrics", input: "query" },
+  { method: "GET", path: "/telemetry/heatmap", action: "telemetry.heatmap", input: "query" },
+  { method: "GET", path: "/telemetry/timeseries", action: "telemetry.timeseries", input: "query" },
+  { method: "GET", path: "/telemetry/pareto", action: "telemetry.pareto", input: "query" },
+  { method: "GET", path: "/telemetry/runs", action: "telemetry.runs", input: "query" },
+  { method: "POST", path: "/telemetry/runs", action: "telemetry.ingest", input: "object-body", status: 201 },
+  { method: "GET", path: "/telemetry/finops/sprints", action: "finops.sprints", input: "query" },
+  { method: "GET", path: "/telemetry/finops/pull-requests", action: "finops.pullRequests", input: "query" },
+  {
+    method: "POST", path: "/telemetry/finops/pull-requests", action: "finops.ingestPullRequest", input: "object-body",
+    status: 201,
+  },
+  { method: "POST", path: "/routing/simulate", action: "routing.simulate", input: "object-body" },
+];
+
+/** The methods a path allows, or an empty list when no route has that path. */
+export function allowedMethods(pathname: string, routes: readonly RouteSpec[] = ROUTES): HttpMethod[] {
+  if (!pathname.startsWith(`${API_PREFIX}/`)) return [];
+  const rest = pathname.slice(API_PREFIX.length).replace(/\/+$/, "");
+  const segments = rest.split("/");
+  const methods = routes
+    .filter((r) => {
+      const pattern = r.path.split("/");
+      return (
+        pattern.length === segments.length &&
+        pattern.every((p, i) => (p.startsWith(":") ? segments[i] !== "" : p === segments[i]))
+      );
+    })
+    .map((r) => r.method);
+  return [...new Set(methods)];
+}

@@ -1,0 +1,18 @@
+/**
+ * Every service of the backend by name, as a factory taking the configuration. The entrypoint
+ * creates the ones SERVICES selects (all of them by default).
+ */
+import type { ServiceSchema } from "moleculer";
+import type { Config, ServiceName } from "../lib/config";
+import apiService from "./api.service";
+import providersService from "./providers.service";
+import sessionsService from "./sessions.service";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, any>;
+
+export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
+  api: apiService,
+  providers: providersService,
+  sessions: sessionsService,
+};

@@ -1,0 +1,71 @@
+/**
+ * sessions: sessions opened with a provider (§9), stored in the shared store so every replica sees
+ * the same sessions and they survive restarts.
+ */
+import { randomUUID } from "node:crypto";
+import type { Context } from "moleculer";
+import type { Config } from "../lib/config";
+import { notFound } from "../lib/errors";
+import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
+import { compileSchema, throwIfInvalid } from "../lib/validation";
+import { toStoredInstant } from "../lib/time";
+import { SessionRow, sessionFromRow, splitSessionInput } from "./sessions/session";
+
+const checkProviderId = compileSchema({ provider_id: { type: "string" } });
+const checkBody = compileSchema({
+  $$strict: false,
+  reason: { type: "string", nullable: true, optional: true },
+  client: { type: "string", nullable: true, optional: true },
+});
+
+type CreateParams = { provider_id: string; reason?: string | null; client?: string | null } & Record<string, unknown>;
+
+export default function sessionsService(config: Pick<Config, "store">): StoreServiceSchema {
+  return {
+    name: "sessions",
+    mixins: [StoreMixin(config.store)],
+
+    actions: {
+      /** POST /providers/{provider_id}/sessions: params are the body's keys plus provider_id. */
+      create: {
+        async handler(ctx: Context<CreateParams>) {
+          const { provider_id: providerId, ...body } = ctx.params;
+          throwIfInvalid([...checkProviderId({ provider_id: providerId }, ["path"]), ...checkBody(body, ["body"])]);
+          const provider = await ctx.call<{ summary: unknown }, { id: string }>("providers.get", {
+            id: providerId,
+          });
+          const { reason, client, options } = splitSessionInput(body);
+          const row: Omit<SessionRow, "seq"> = {
+            id: randomUUID(),
+            provider_id: providerId,
+            created_at: toStoredInstant(Date.now()),
+            status: "pending",
+            reason,
+            client,
+            options: JSON.stringify(options),
+          };
+          await this.knex("sessions").insert(row);
+          return { session: sessionFromRow(row), provider: provider.summary };
+        },
+      },
+
+      /** GET /sessions: every session, oldest first. */
+      list: {
+        async handler() {
+          const rows: SessionRow[] = await this.knex("sessions").select().orderBy("seq", "asc");
+          return { sessions: rows.map(sessionFromRow) };
+        },
+      },
+
+      /** GET /sessions/{session_id} */
+      get: {
+        params: { session_id: "string" },
+        async handler(ctx: Context<{ session_id: string }>) {
+          const row: SessionRow | undefined = await this.knex("sessions").where({ id: ctx.params.session_id }).first();
+          if (row === undefined) throw notFound(`Session '${ctx.params.session_id}' not found`);
+          return { session: sessionFromRow(row) };
+        },
+      },
+    },
+  };
+}

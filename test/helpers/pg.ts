@@ -1,0 +1,60 @@
+/**
+ * PostgreSQL for the pg test layer: each suite gets a database of its own, created from
+ * CONSOLE_MCP_TEST_PG_URL and dropped afterwards. Without that variable the suite is skipped with a
+ * loud message, except under CI, where it fails.
+ */
+import { randomBytes } from "node:crypto";
+import { Client } from "pg";
+
+export const PG_URL = process.env.CONSOLE_MCP_TEST_PG_URL ?? "";
+const UNDER_CI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false";
+
+/** describe, or a loudly skipped describe when no PostgreSQL is configured outside CI. */
+export function describePg(name: string, fn: () => void): void {
+  if (PG_URL !== "") {
+    describe(name, fn);
+    return;
+  }
+  if (UNDER_CI) {
+    describe(name, () => {
+      it("needs CONSOLE_MCP_TEST_PG_URL under CI", () => {
+        throw new Error("CONSOLE_MCP_TEST_PG_URL is not set: the PostgreSQL suites are required under CI");
+      });
+    });
+    return;
+  }
+  describe(name, () => {
+    it("is not run: set CONSOLE_MCP_TEST_PG_URL to run the PostgreSQL suites", () => {
+      console.warn(`SKIPPED PostgreSQL suite '${name}': CONSOLE_MCP_TEST_PG_URL is not set`);
+    });
+  });
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export interface PgDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** Creates a fresh, empty database on the configured server. */
+export async function createPgDatabase(): Promise<PgDatabase> {
+  const name = `console_mcp_test_${randomBytes(6).toString("hex")}`;
+  const admin = new Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return {
+    url: withDatabase(PG_URL, name),
+    async drop() {
+      const c = new Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}

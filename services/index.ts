@@ -6,6 +6,7 @@ import type { ServiceSchema } from "moleculer";
 import type { Config, ServiceName } from "../lib/config";
 import apiService from "./api.service";
 import providersService from "./providers.service";
+import routingService from "./routing.service";
 import sessionsService from "./sessions.service";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -14,5 +15,6 @@ export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, an
 export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   api: apiService,
   providers: providersService,
+  routing: routingService,
   sessions: sessionsService,
 };

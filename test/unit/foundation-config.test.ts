@@ -1,0 +1,235 @@
+/**
+ * lib/config.ts: every variable's default and parsing (contract §2), CORS list parsing (§14), path
+ * rules, and the broker settings.
+ */
+import os from "node:os";
+import path from "node:path";
+import { ALL_SERVICES, ConfigError, loadConfig, PROJECT_ROOT } from "../../lib/config";
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig defaults", () => {
+  const config = loadConfig({});
+
+  it("uses the contract's defaults for every variable", () => {
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.port).toBe(8000);
+    expect(config.serversPath).toBe(path.join(PROJECT_ROOT, "config/console-mcp/servers.example.json"));
+    expect(config.store.dbUrl).toBeNull();
+    expect(config.store.dbPath).toBe(path.join(os.homedir(), ".mcp/console.db"));
+    expect(config.store.fixturesDir).toBe(path.join(PROJECT_ROOT, "fixtures"));
+    expect(config.store.seed).toBe(true);
+    expect(config.frontendHost).toBe("127.0.0.1");
+    expect(config.frontendPort).toBe(5173);
+    expect(config.corsOrigins).toBeNull();
+    expect(config.logsDir).toBe(path.join(os.homedir(), ".mcp/logs"));
+    expect(config.transporter).toBeNull();
+    expect(config.nodeId).toBeNull();
+    expect(config.logLevel).toBe("info");
+    expect(config.services).toEqual([...ALL_SERVICES]);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it("binds 127.0.0.1 by default in development mode", () => {
+    expect(loadConfig({}, "development").host).toBe("127.0.0.1");
+    expect(loadConfig({}, "development").mode).toBe("development");
+    expect(config.mode).toBe("production");
+  });
+
+  it("treats empty values as unset", () => {
+    const c = loadConfig({
+      CONSOLE_MCP_SERVER_HOST: "",
+      CONSOLE_MCP_SERVER_PORT: "",
+      CONSOLE_MCP_SERVERS_PATH: "",
+      CONSOLE_MCP_DB_URL: "",
+      CONSOLE_MCP_DB_PATH: "",
+      CONSOLE_MCP_FIXTURES_DIR: "",
+      CONSOLE_MCP_FRONTEND_HOST: "",
+      CONSOLE_MCP_FRONTEND_PORT: "",
+      CONSOLE_MCP_CORS_ORIGINS: "",
+      TRANSPORTER: "",
+      LOG_LEVEL: "",
+      SERVICES: "",
+    });
+    expect(c).toEqual(config);
+  });
+});
+
+describe("CONSOLE_MCP_SERVER_HOST / CONSOLE_MCP_SERVER_PORT", () => {
+  it("uses the host verbatim", () => {
+    expect(loadConfig({ CONSOLE_MCP_SERVER_HOST: "::" }).host).toBe("::");
+    expect(loadConfig({ CONSOLE_MCP_SERVER_HOST: "example.internal" }, "development").host).toBe("example.internal");
+  });
+
+  it.each([
+    ["0", 0],
+    ["65535", 65535],
+    ["8080", 8080],
+  ])("accepts port %s", (text, port) => {
+    expect(loadConfig({ CONSOLE_MCP_SERVER_PORT: text }).port).toBe(port);
+  });
+
+  it.each(["abc", "70000", "65536", "-1", "80.5", " 80", "8e3", "0x50"])("rejects port %j naming the variable", (text) => {
+    const err = configError({ CONSOLE_MCP_SERVER_PORT: text });
+    expect(err.variable).toBe("CONSOLE_MCP_SERVER_PORT");
+    expect(err.message).toContain("CONSOLE_MCP_SERVER_PORT");
+    expect(err.message).toContain(JSON.stringify(text));
+    expect(err.message).not.toContain("\n");
+  });
+});
+
+describe("CONSOLE_MCP_FRONTEND_HOST / CONSOLE_MCP_FRONTEND_PORT", () => {
+  it("reads a valid frontend port and host", () => {
+    const c = loadConfig({ CONSOLE_MCP_FRONTEND_PORT: "3000", CONSOLE_MCP_FRONTEND_HOST: "localhost" });
+    expect(c.frontendPort).toBe(3000);
+    expect(c.frontendHost).toBe("localhost");
+    expect(c.warnings).toEqual([]);
+  });
+
+  it.each(["abc", "70000", "-5", "1.5"])("falls back to 5173 with a warning for %j", (text) => {
+    const c = loadConfig({ CONSOLE_MCP_FRONTEND_PORT: text });
+    expect(c.frontendPort).toBe(5173);
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toContain("CONSOLE_MCP_FRONTEND_PORT");
+    expect(c.warnings[0]).toContain(text);
+  });
+});
+
+describe("CONSOLE_MCP_CORS_ORIGINS", () => {
+  it("is null (defaults) when unset or empty", () => {
+    expect(loadConfig({}).corsOrigins).toBeNull();
+    expect(loadConfig({ CONSOLE_MCP_CORS_ORIGINS: "" }).corsOrigins).toBeNull();
+  });
+
+  it("splits on commas, trims, drops empty items and keeps the rest verbatim", () => {
+    expect(
+      loadConfig({ CONSOLE_MCP_CORS_ORIGINS: " https://a.example ,,http://B.example:8080/ , " }).corsOrigins,
+    ).toEqual(["https://a.example", "http://B.example:8080/"]);
+  });
+
+  it('" , " allows nothing (an empty list, not the defaults)', () => {
+    expect(loadConfig({ CONSOLE_MCP_CORS_ORIGINS: " , " }).corsOrigins).toEqual([]);
+  });
+
+  it("keeps the * item", () => {
+    expect(loadConfig({ CONSOLE_MCP_CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    expect(loadConfig({ CONSOLE_MCP_CORS_ORIGINS: "http://x.example, *" }).corsOrigins).toEqual(["http://x.example", "*"]);
+  });
+});
+
+describe("paths", () => {
+  it("resolves relative paths against the project root, not the working directory", () => {
+    const cwd = process.cwd();
+    const elsewhere = os.tmpdir();
+    process.chdir(elsewhere);
+    try {
+      const c = loadConfig({
+        CONSOLE_MCP_SERVERS_PATH: "some/servers.json",
+        CONSOLE_MCP_DB_PATH: "data/console.db",
+        CONSOLE_MCP_FIXTURES_DIR: "./seed",
+        CONSOLE_MCP_LOGS_DIR: "../logs",
+      });
+      expect(c.serversPath).toBe(path.join(PROJECT_ROOT, "some/servers.json"));
+      expect(c.store.dbPath).toBe(path.join(PROJECT_ROOT, "data/console.db"));
+      expect(c.store.fixturesDir).toBe(path.join(PROJECT_ROOT, "seed"));
+      expect(c.logsDir).toBe(path.resolve(PROJECT_ROOT, "../logs"));
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it("the project root is the directory holding package.json", () => {
+    expect(require(path.join(PROJECT_ROOT, "package.json")).name).toBe("console-mcp-backend");
+  });
+
+  it("keeps absolute paths", () => {
+    const c = loadConfig({ CONSOLE_MCP_SERVERS_PATH: "/etc/m.json", CONSOLE_MCP_DB_PATH: "/var/db/c.db", CONSOLE_MCP_FIXTURES_DIR: "/srv/fx" });
+    expect(c.serversPath).toBe("/etc/m.json");
+    expect(c.store.dbPath).toBe("/var/db/c.db");
+    expect(c.store.fixturesDir).toBe("/srv/fx");
+  });
+
+  it("expands ~ for the DB path and the fixtures dir", () => {
+    const c = loadConfig({ CONSOLE_MCP_DB_PATH: "~/x/console.db", CONSOLE_MCP_FIXTURES_DIR: "~" });
+    expect(c.store.dbPath).toBe(path.join(os.homedir(), "x/console.db"));
+    expect(c.store.fixturesDir).toBe(os.homedir());
+  });
+
+  it("does not expand ~ for the servers path (resolved as a relative path)", () => {
+    const c = loadConfig({ CONSOLE_MCP_SERVERS_PATH: "~/servers.json" });
+    expect(c.serversPath).toBe(path.join(PROJECT_ROOT, "~", "servers.json"));
+  });
+
+  it("does not treat ~user as the home directory", () => {
+    expect(loadConfig({ CONSOLE_MCP_DB_PATH: "~other/c.db" }).store.dbPath).toBe(path.join(PROJECT_ROOT, "~other/c.db"));
+  });
+});
+
+describe("CONSOLE_MCP_DB_URL", () => {
+  it("accepts a PostgreSQL URL", () => {
+    expect(loadConfig({ CONSOLE_MCP_DB_URL: "postgres://u@h:5432/db" }).store.dbUrl).toBe("postgres://u@h:5432/db");
+    expect(loadConfig({ CONSOLE_MCP_DB_URL: "postgresql://h/db" }).store.dbUrl).toBe("postgresql://h/db");
+  });
+
+  it("rejects anything else naming the variable", () => {
+    expect(configError({ CONSOLE_MCP_DB_URL: "mysql://h/db" }).variable).toBe("CONSOLE_MCP_DB_URL");
+  });
+});
+
+describe("SERVICES", () => {
+  it("selects services, trimmed and de-duplicated, in the given order", () => {
+    expect(loadConfig({ SERVICES: " sessions, api ,providers,api" }).services).toEqual(["sessions", "api", "providers"]);
+  });
+
+  it.each(["api,billing", ",", "API"])("rejects %j naming the variable", (text) => {
+    const err = configError({ SERVICES: text });
+    expect(err.variable).toBe("SERVICES");
+    expect(err.message).toContain("SERVICES");
+  });
+});
+
+describe("TRANSPORTER", () => {
+  it("accepts a NATS URL", () => {
+    expect(loadConfig({ TRANSPORTER: "nats://127.0.0.1:4222" }).transporter).toBe("nats://127.0.0.1:4222");
+  });
+
+  it.each(["redis://127.0.0.1:6379", "nats://", "127.0.0.1:4222"])("rejects %j naming the variable", (text) => {
+    expect(configError({ TRANSPORTER: text }).variable).toBe("TRANSPORTER");
+  });
+});
+
+describe("LOG_LEVEL", () => {
+  it.each(["fatal", "error", "warn", "info", "debug", "trace"])("accepts %s", (level) => {
+    expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
+  });
+
+  it.each(["verbose", "INFO"])("rejects %j naming the variable", (text) => {
+    expect(configError({ LOG_LEVEL: text }).variable).toBe("LOG_LEVEL");
+  });
+});
+
+describe("other broker settings", () => {
+  it("reads NODE_ID and the seed switch", () => {
+    const c = loadConfig({ NODE_ID: "node-7", CONSOLE_MCP_SEED: "none" });
+    expect(c.nodeId).toBe("node-7");
+    expect(c.store.seed).toBe(false);
+    expect(configError({ CONSOLE_MCP_SEED: "always" }).variable).toBe("CONSOLE_MCP_SEED");
+  });
+
+  it("reads timeouts and heartbeats within bounds", () => {
+    const c = loadConfig({ REQUEST_TIMEOUT: "2500", HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3" });
+    expect([c.requestTimeoutMs, c.heartbeatIntervalS, c.heartbeatTimeoutS]).toEqual([2500, 1, 3]);
+    const d = loadConfig({});
+    expect([d.requestTimeoutMs, d.heartbeatIntervalS, d.heartbeatTimeoutS]).toEqual([10000, 2, 6]);
+    expect(configError({ REQUEST_TIMEOUT: "soon" }).variable).toBe("REQUEST_TIMEOUT");
+    expect(configError({ HEARTBEAT_INTERVAL: "5", HEARTBEAT_TIMEOUT: "5" }).variable).toBe("HEARTBEAT_TIMEOUT");
+  });
+});

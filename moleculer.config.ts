@@ -39,6 +39,10 @@ export function brokerOptions(
     heartbeatInterval: config.heartbeatIntervalS,
     heartbeatTimeout: config.heartbeatTimeoutS,
     registry: { strategy: "RoundRobin", preferLocal: true },
+    // Let NATS queue groups balance remote calls: NATS drops a killed node's subscriptions as soon as
+    // its connection closes, so new calls stop going to it at once instead of after the heartbeat
+    // timeout.
+    disableBalancer: config.transporter !== null,
     transit: { disableReconnect: false },
     tracking: { enabled: true, shutdownTimeout: 10000 },
     metrics: { enabled: false },

@@ -6,13 +6,15 @@ import { ConfigError, configFromProcess, RunMode } from "../lib/config";
 import { createBroker } from "../lib/server";
 import { ManifestError } from "../services/providers/manifest";
 
-export async function main(mode: RunMode): Promise<void> {
+/** Starts the services; with `repl`, opens moleculer-repl on the broker once they run. */
+export async function main(mode: RunMode, options: { repl?: boolean } = {}): Promise<void> {
   let broker;
   try {
     const config = configFromProcess(mode);
     for (const warning of config.warnings) console.warn(`warning: ${warning}`);
     broker = createBroker(config);
     await broker.start();
+    if (options.repl === true) await broker.repl();
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(`console-mcp-server: ${err.message}`);

@@ -1,0 +1,49 @@
+/**
+ * Runs the real server entrypoint (bin/console-mcp-server.js) as a child process, for the
+ * multi-process tests.
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+
+export const SERVER_ENTRY = path.resolve(__dirname, "../../bin/console-mcp-server.js");
+
+export interface ServerProcess {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGKILL, no chance to say goodbye to the other nodes. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+export function startServerProcess(name: string, env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const signal = async (sig: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    await exited;
+  };
+  return { name, child, output: () => out, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+}
+
+/** Polls fn until it returns true, or fails after timeoutMs with the given message. */
+export async function waitUntil(fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -94,7 +94,8 @@ export function parseManifest(file: string, json: unknown, loadedAtMs: number): 
       capabilities: [...((e.capabilities as string[] | undefined) ?? [])],
       transport: (e.transport as string | undefined) ?? "stdio",
     };
-    if (e.lane !== undefined) provider.lane = e.lane as Lane;
+    // The validator lets null through for optional fields (= absent); only a real lane is kept.
+    if (e.lane !== undefined && e.lane !== null) provider.lane = e.lane as Lane;
     return provider;
   });
   return { path: file, loadedAtMs, providers };

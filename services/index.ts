@@ -8,6 +8,7 @@ import apiService from "./api.service";
 import providersService from "./providers.service";
 import routingService from "./routing.service";
 import sessionsService from "./sessions.service";
+import telemetryService from "./telemetry.service";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, any>;
@@ -17,4 +18,5 @@ export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   providers: providersService,
   routing: routingService,
   sessions: sessionsService,
+  telemetry: telemetryService,
 };

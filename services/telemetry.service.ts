@@ -2,13 +2,22 @@
  * telemetry: owns the runs table. Ingestion (§11) and the dashboard reads (§10).
  * Domain logic lives in ./telemetry/ (ingest.ts: validation and normalisation; queries.ts: SQL).
  */
-import type { Context } from "moleculer";
+import type { Knex } from "knex";
+import type { Context, Logger } from "moleculer";
 import type { Config } from "../lib/config";
 import { ProviderDirectory } from "../lib/provider-directory";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
+import { ingestRuns, publishRecorded } from "./telemetry/ingest";
 
 interface TelemetryVars {
   providers: ProviderDirectory;
+}
+
+/** What the ingest handler uses of the service instance. */
+interface IngestVars {
+  knex: Knex;
+  broker: Context["broker"];
+  logger: Logger;
 }
 
 export default function telemetryService(config: Pick<Config, "store">): StoreServiceSchema & { created?: unknown } {
@@ -24,6 +33,14 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
 
     actions: {
       // INGEST-ACTIONS (owned by the ingestion work): ingest
+      /** POST /telemetry/runs (§11): params = the body; {inserted, ids} once the rows are committed. */
+      ingest: {
+        async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown>) {
+          const { result, rows } = await ingestRuns(this.knex, ctx.params);
+          void publishRecorded(this.broker, this.providers, this.logger, rows, result.ids);
+          return result;
+        },
+      },
       // READ-ACTIONS (owned by the read-query work): metrics, heatmap, timeseries, pareto, runs
     },
 

@@ -1,0 +1,35 @@
+/**
+ * Writes telemetry rows: the one insert used by ingestion (telemetry.ingest) and by the store seed.
+ * Runs inside the caller's transaction, in multi-row INSERT chunks small enough for SQLite's and
+ * PostgreSQL's bound-variable limits.
+ */
+import type { Knex } from "knex";
+import type { TelemetryRowInsert } from "../telemetry-run";
+
+/**
+ * Rows per INSERT statement. A row binds 19 values, so a chunk binds 9,500: below SQLite's limit
+ * (SQLITE_MAX_VARIABLE_NUMBER, 32,766 since 3.32) and PostgreSQL's 65,535 bind parameters.
+ */
+export const INSERT_CHUNK_ROWS = 500;
+
+/**
+ * Inserts rows in order and returns their ids in the same order.
+ *
+ * Both dialects assign the auto-increment id row by row as the VALUES list is processed, in list
+ * order, and the chunks run one after the other in the same transaction, so the ids of the batch
+ * increase with the input position. RETURNING gives the ids; they are sorted ascending because
+ * neither database promises the order of RETURNING rows.
+ */
+export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (let start = 0; start < rows.length; start += INSERT_CHUNK_ROWS) {
+    const chunk = rows.slice(start, start + INSERT_CHUNK_ROWS);
+    const returned: { id: number | string }[] = await trx("telemetry_events").insert(chunk as TelemetryRowInsert[], ["id"]);
+    const chunkIds = returned.map((r) => Number(r.id)).sort((a, b) => a - b);
+    if (chunkIds.length !== chunk.length) {
+      throw new Error(`telemetry insert returned ${chunkIds.length} ids for ${chunk.length} rows`);
+    }
+    ids.push(...chunkIds);
+  }
+  return ids;
+}

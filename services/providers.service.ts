@@ -53,9 +53,7 @@ export default function providersService(config: Pick<Config, "serversPath">): S
       servers: {
         handler() {
           return {
-            servers: this.manifest.providers.map((p) =>
-              toServerEntry(p, this.firstLoadedAtMs, this.manifest.loadedAtMs),
-            ),
+            servers: this.manifest.providers.map((p) => toServerEntry(p, this.firstLoadedAtMs)),
           };
         },
       },

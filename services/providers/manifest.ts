@@ -134,11 +134,15 @@ export function toSummary(p: ProviderConfig): ProviderSummary {
   };
 }
 
-/** A /servers entry: created_at = first load of the manifest, updated_at = its latest (re)load. */
-export function toServerEntry(p: ProviderConfig, firstLoadedAtMs: number, loadedAtMs: number): ServerEntry {
+/**
+ * A /servers entry (§8.4): created_at = updated_at = the instant the manifest was first loaded,
+ * identical for every entry and stable for the life of the process (reloads do not change it).
+ */
+export function toServerEntry(p: ProviderConfig, loadedAtMs: number): ServerEntry {
   const { is_available: _available, ...fields } = toSummary(p);
   void _available;
-  return { ...fields, created_at: formatInstant(firstLoadedAtMs), updated_at: formatInstant(loadedAtMs) };
+  const at = formatInstant(loadedAtMs);
+  return { ...fields, created_at: at, updated_at: at };
 }
 
 export function toProfile(p: ProviderConfig): ProviderProfile {

@@ -182,7 +182,7 @@ describe("views", () => {
 
   it("server entry: the seven fields plus created_at / updated_at in output form", () => {
     const at = Date.UTC(2025, 2, 7, 21, 45, 12);
-    expect(toServerEntry(provider, at, at)).toEqual({
+    expect(toServerEntry(provider, at)).toEqual({
       id: "codex", name: "Codex CLI", command: "c", description: "d", tags: ["x"], capabilities: ["chat"], transport: "stdio",
       created_at: "2025-03-07T21:45:12Z", updated_at: "2025-03-07T21:45:12Z",
     });

@@ -19,11 +19,12 @@ export interface SimulationRequest {
 
 /**
  * fastest-validator treats null as "absent" for optional fields, so the fields where null is an
- * error (provider_ids, strategy) are checked for null before this schema runs.
+ * error (provider_ids, strategy) are checked for null before this schema runs. It also reports a
+ * null array item without its index, so the items of provider_ids are checked by checkIds.
  */
 const checkTypedFields = compileSchema({
   $$strict: false,
-  provider_ids: { type: "array", items: "string", optional: true },
+  provider_ids: { type: "array", optional: true },
   strategy: { type: "enum", values: [...STRATEGIES], optional: true },
   failover_provider_id: { type: "string", optional: true, nullable: true },
 });
@@ -33,6 +34,16 @@ const NUMERIC_STRING = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
 function nullNotAllowed(field: string, type: string, msg: string): ValidationItem {
   return { type, loc: ["body", field], msg, input: null };
+}
+
+/** One string_type item per non-string entry of provider_ids, located by its index. */
+function checkIds(raw: unknown, problems: ValidationItem[]): void {
+  if (!Array.isArray(raw)) return;
+  raw.forEach((item, index) => {
+    if (typeof item !== "string") {
+      problems.push({ type: "string_type", loc: ["body", "provider_ids", index], msg: "Input should be a valid string", input: item });
+    }
+  });
 }
 
 /** volume_millions: a number or numeric string, finite, within 0..1e9. */
@@ -77,6 +88,7 @@ export function parseSimulationRequest(body: Record<string, unknown>): Simulatio
     });
   }
   problems.push(...checkTypedFields(body, ["body"]));
+  checkIds(body.provider_ids, problems);
   const volumeMillions = readVolume(body.volume_millions, problems);
   throwIfInvalid(problems);
 

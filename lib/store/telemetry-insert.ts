@@ -7,17 +7,20 @@ import type { Knex } from "knex";
 import type { TelemetryRowInsert } from "../telemetry-run";
 
 /**
- * Rows per INSERT statement. A row binds 19 values, so a chunk binds 9,500: below SQLite's limit
- * (SQLITE_MAX_VARIABLE_NUMBER, 32,766 since 3.32) and PostgreSQL's 65,535 bind parameters.
+ * Rows per INSERT statement. A row binds 19 values, so a chunk binds 7,600: below SQLite's limit
+ * (SQLITE_MAX_VARIABLE_NUMBER, 32,766 since 3.32) and PostgreSQL's 65,535 bind parameters. Knex
+ * writes a multi-row SQLite insert as a compound `SELECT … UNION ALL SELECT …`, which SQLite limits
+ * to 500 terms (SQLITE_MAX_COMPOUND_SELECT), so a chunk also stays below that.
  */
-export const INSERT_CHUNK_ROWS = 500;
+export const INSERT_CHUNK_ROWS = 400;
 
 /**
  * Inserts rows in order and returns their ids in the same order.
  *
- * Both dialects assign the auto-increment id row by row as the VALUES list is processed, in list
- * order, and the chunks run one after the other in the same transaction, so the ids of the batch
- * increase with the input position. RETURNING gives the ids; they are sorted ascending because
+ * Both dialects assign the auto-increment id row by row as the rows of the statement are produced,
+ * in list order (PostgreSQL's VALUES list; SQLite's UNION ALL terms, emitted left to right), and
+ * the chunks run one after the other in the same transaction, so the ids of the batch increase
+ * with the input position. RETURNING gives the ids; they are sorted ascending because
  * neither database promises the order of RETURNING rows.
  */
 export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<number[]> {

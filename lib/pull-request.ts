@@ -18,6 +18,13 @@ export interface PullRequestInput {
   route: string | null;
 }
 
+/** Number of characters (code points) of a string: the contract's lengths count characters. */
+function charCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 function stringProblem(loc: (string | number)[], value: unknown): ValidationItem {
   return { type: "string_type", loc, msg: "Input should be a valid string", input: value };
 }
@@ -47,7 +54,7 @@ export function validatePullRequest(
     }
     const text = value.trim();
     if (text.length < 1) problems.push({ type: "too_short", loc: [...loc, field], msg: "String should have at least 1 character", input: value });
-    else if (text.length > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
+    else if (charCount(text) > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
     return text;
   };
   const optionalText = (field: string, max: number): string | null => {
@@ -58,7 +65,7 @@ export function validatePullRequest(
       return null;
     }
     const text = value.trim();
-    if (text.length > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
+    if (charCount(text) > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
     return text === "" ? null : text;
   };
 

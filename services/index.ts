@@ -5,6 +5,7 @@
 import type { ServiceSchema } from "moleculer";
 import type { Config, ServiceName } from "../lib/config";
 import apiService from "./api.service";
+import finopsService from "./finops.service";
 import providersService from "./providers.service";
 import routingService from "./routing.service";
 import sessionsService from "./sessions.service";
@@ -15,6 +16,7 @@ export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, an
 
 export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   api: apiService,
+  finops: finopsService,
   providers: providersService,
   routing: routingService,
   sessions: sessionsService,

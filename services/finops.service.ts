@@ -1,0 +1,143 @@
+/**
+ * finops: the FinOps reports (§12.1 sprints, §12.2 pull requests) and the registration of pull
+ * requests (§12.3). Owns `pull_requests`; reads `telemetry_events` of the same store, each report
+ * inside one read transaction. Report logic lives in ./finops/reports.ts, SQL in ./finops/queries.ts.
+ */
+import type { Knex } from "knex";
+import type { Context } from "moleculer";
+import type { Config } from "../lib/config";
+import { conflict } from "../lib/errors";
+import { ProviderDirectory, ProviderInfo } from "../lib/provider-directory";
+import { validatePullRequest } from "../lib/pull-request";
+import { readSnapshot } from "../lib/store/knex";
+import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
+import { formatInstant } from "../lib/time";
+import { throwIfInvalid } from "../lib/validation";
+import { ReportParams, readReportParams } from "./finops/params";
+import { dayProviderGroups, insertPullRequest, selectPullRequests, windowTotals } from "./finops/queries";
+import {
+  PullRequestReport,
+  SprintReport,
+  dailyTotals,
+  impactWindows,
+  pullRequestReport,
+  selectionRange,
+  sprintReports,
+} from "./finops/reports";
+
+interface FinopsVars {
+  knex: Knex;
+  providers: ProviderDirectory;
+}
+
+/** The stored record answered by the registration. */
+export interface PullRequestRecordOut {
+  id: string;
+  title: string;
+  owner: string;
+  merged_at: string;
+  provider_id: string;
+  route: string | null;
+}
+
+/** The ids of the manifest providers in `lane`, or undefined when no lane filter is given. */
+async function laneProviderIds(providers: ProviderDirectory, lane: string | undefined): Promise<string[] | undefined> {
+  if (lane === undefined) return undefined;
+  return (await providers.list()).filter((p) => p.lane === lane).map((p) => p.id);
+}
+
+export default function finopsService(config: Pick<Config, "store">): StoreServiceSchema {
+  const schema = {
+    name: "finops",
+    mixins: [StoreMixin(config.store)],
+
+    events: {
+      "providers.changed"(this: FinopsVars) {
+        this.providers.invalidate();
+      },
+    },
+
+    actions: {
+      /** GET /telemetry/finops/sprints: params = the query. */
+      sprints: {
+        async handler(this: FinopsVars, ctx: Context<Record<string, unknown>>): Promise<{ items: SprintReport[] }> {
+          const params: ReportParams = readReportParams(ctx.params ?? {});
+          const providerIds = await laneProviderIds(this.providers, params.lane);
+          if (providerIds !== undefined && providerIds.length === 0) return { items: [] };
+          const groups = await readSnapshot(this.knex, (trx) =>
+            dayProviderGroups(trx, {
+              startMs: params.startMs,
+              endMs: params.endMs,
+              providerId: params.providerId,
+              providerIds,
+            }),
+          );
+          return {
+            items: sprintReports(dailyTotals(groups), {
+              startMs: params.startMs,
+              endMs: params.endMs,
+              windowDays: params.windowDays,
+              limit: params.limit,
+            }),
+          };
+        },
+      },
+
+      /** GET /telemetry/finops/pull-requests: params = the query. */
+      pullRequests: {
+        async handler(this: FinopsVars, ctx: Context<Record<string, unknown>>): Promise<{ items: PullRequestReport[] }> {
+          const params = readReportParams(ctx.params ?? {});
+          const nowMs = Date.now();
+          const merged = selectionRange(params.startMs, params.endMs, nowMs, params.windowDays, params.limit);
+          if (merged === null) return { items: [] };
+          const manifest: Map<string, ProviderInfo> = await this.providers.byId();
+          let providerIds: string[] | undefined;
+          if (params.lane !== undefined) {
+            providerIds = [...manifest.values()].filter((p) => p.lane === params.lane).map((p) => p.id);
+            if (providerIds.length === 0) return { items: [] };
+          }
+          const items = await readSnapshot(this.knex, async (trx) => {
+            const prs = await selectPullRequests(trx, merged, { providerId: params.providerId, providerIds }, params.limit);
+            const reports: PullRequestReport[] = [];
+            for (const pr of prs) {
+              const windows = impactWindows(pr.merged_at_ms, params.windowDays, nowMs);
+              const before = await windowTotals(trx, pr.provider_id, pr.route, windows.before);
+              const after = await windowTotals(trx, pr.provider_id, pr.route, windows.after);
+              const provider = manifest.get(pr.provider_id);
+              reports.push(
+                pullRequestReport(pr, before, after, provider ? { name: provider.summary.name, lane: provider.lane } : null),
+              );
+            }
+            return reports;
+          });
+          return { items };
+        },
+      },
+
+      /** POST /telemetry/finops/pull-requests: params = the JSON object body; 201 set by the gateway. */
+      ingestPullRequest: {
+        async handler(this: FinopsVars, ctx: Context<unknown>): Promise<PullRequestRecordOut> {
+          const checked = validatePullRequest(ctx.params, ["body"]);
+          throwIfInvalid(checked.problems);
+          const pr = checked.record;
+          if (pr === null) throw new Error("validatePullRequest returned neither a record nor problems");
+          const inserted = await insertPullRequest(this.knex, { ...pr, created_at_ms: Date.now() });
+          if (!inserted) throw conflict(`Pull request '${pr.id}' already exists`);
+          return {
+            id: pr.id,
+            title: pr.title,
+            owner: pr.owner,
+            merged_at: formatInstant(pr.merged_at_ms),
+            provider_id: pr.provider_id,
+            route: pr.route,
+          };
+        },
+      },
+    },
+
+    created(this: FinopsVars & { broker: Context["broker"] }) {
+      this.providers = new ProviderDirectory(this.broker);
+    },
+  };
+  return schema as unknown as StoreServiceSchema;
+}

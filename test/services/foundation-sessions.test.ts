@@ -104,9 +104,11 @@ describe("sessions service", () => {
       code: 422,
       data: [expect.objectContaining({ loc: ["body", "reason"] })],
     });
-    const err = await broker.call("sessions.create", { provider_id: "gemini", reason: [], client: { a: 1 } }).catch((e) => e);
+    const err = (await broker
+      .call("sessions.create", { provider_id: "gemini", reason: [], client: { a: 1 } })
+      .catch((e: unknown) => e)) as { code: number; data: { loc: unknown[] }[] };
     expect(err.code).toBe(422);
-    expect(err.data.map((i: { loc: unknown[] }) => i.loc)).toEqual([["body", "reason"], ["body", "client"]]);
+    expect(err.data.map((i) => i.loc)).toEqual([["body", "reason"], ["body", "client"]]);
   });
 
   it("validates the body before looking the provider up (422, not 404)", async () => {

@@ -5,6 +5,7 @@
  * view of the broker.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Errors } from "moleculer";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Config } from "../lib/config";
@@ -159,8 +160,16 @@ export default function apiService(
 
     methods: {
       /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */
-      httpHandler(req: IncomingMessage, res: ServerResponse, next?: Next) {
+      httpHandler(this: { logger: { error(...a: unknown[]): void } }, req: IncomingMessage, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;
+        // moleculer-web resolves an OPTIONS request as its Access-Control-Request-Method (GET when
+        // absent), which would run the GET/POST action. Preflights are answered above, and no
+        // route defines OPTIONS, so any other OPTIONS request is a routing miss: 405 or 404.
+        if (req.method === "OPTIONS") {
+          const miss = new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
+          sendErrorAnswer(req as GatewayRequest, res, miss, (e) => this.logger.error("Request failed:", e));
+          return undefined;
+        }
         return (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler.call(
           this,
           req,

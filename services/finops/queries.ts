@@ -52,23 +52,41 @@ interface PullRequestRow {
   route: string | null;
 }
 
-/** Registered pull requests merged within `merged`, newest first (then id asc), at most `limit`. */
+/** Ascending by UTF-16 code unit (binary, §10.1), whatever the database collation. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Registered pull requests merged within `merged`, newest first then id ascending (binary), at most
+ * `limit`. The id order is applied here rather than in SQL, so a database collation cannot change
+ * which of several PRs merged at the same instant make the cut.
+ */
 export async function selectPullRequests(
   db: Knex | Knex.Transaction,
   merged: StoredRange,
   filter: { providerId?: string; providerIds?: readonly string[] },
   limit: number,
 ): Promise<PullRequestRecord[]> {
-  const q = db<PullRequestRow>("pull_requests")
-    .select("id", "title", "owner", "merged_at", "provider_id", "route")
-    .where("merged_at", ">=", merged.from)
-    .andWhere("merged_at", "<=", merged.to)
-    .orderBy([{ column: "merged_at", order: "desc" }, { column: "id", order: "asc" }])
-    .limit(limit);
-  if (filter.providerId !== undefined) q.where("provider_id", filter.providerId);
-  if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
+  const matching = () => {
+    const q = db<PullRequestRow>("pull_requests")
+      .where("merged_at", ">=", merged.from)
+      .andWhere("merged_at", "<=", merged.to);
+    if (filter.providerId !== undefined) q.where("provider_id", filter.providerId);
+    if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
+    return q;
+  };
+  // The merge instant of the limit-th newest PR: every PR that can make the cut is at or after it.
+  const boundary = (await matching()
+    .select("merged_at")
+    .orderBy("merged_at", "desc")
+    .offset(limit - 1)
+    .limit(1)) as { merged_at: string }[];
+  const q = matching().select("id", "title", "owner", "merged_at", "provider_id", "route");
+  if (boundary.length > 0) q.andWhere("merged_at", ">=", boundary[0].merged_at);
   const rows = (await q) as PullRequestRow[];
-  return rows.map((r) => ({
+  rows.sort((a, b) => compareText(b.merged_at, a.merged_at) || compareText(a.id, b.id));
+  return rows.slice(0, limit).map((r) => ({
     id: r.id,
     title: r.title,
     owner: r.owner,

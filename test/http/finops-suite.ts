@@ -241,6 +241,19 @@ export function finopsSuite(label: string, start: ServerFactory): void {
         summary: "Custo estável para a rota default (Codex CLI) quando comparado ao período anterior." })]);
     });
 
+    it("orders PRs merged at the same instant by id in binary (UTF-16 code unit) order", async () => {
+      const ids = ["m-a", "m-B", "\uFF5E", "\u{1F600}", "m-10", "m-9"];
+      for (const id of ids) {
+        expect((await registerPr(server, { id, title: id, merged_at: "2025-05-20T08:00:00Z", provider_id: "mistral" })).status).toBe(201);
+      }
+      const order = async (limit: number) =>
+        (await getReport(server, "pull-requests", `provider_id=mistral&start=2025-05-20&end=2025-05-21&limit=${limit}`)).body.items.map(
+          (i: { id: string }) => i.id,
+        );
+      expect(await order(12)).toEqual(["m-10", "m-9", "m-B", "m-a", "\u{1F600}", "\uFF5E"]);
+      expect(await order(3)).toEqual(["m-10", "m-9", "m-B"]);
+    });
+
     it("defaults the selection to the last window_days × limit days and clips after at now", async () => {
       const now = Date.now();
       const iso = (ms: number) => new Date(ms).toISOString();
@@ -331,6 +344,30 @@ export function finopsSuite(label: string, start: ServerFactory): void {
       expect((await registerPr(server, { id: "ok", title: "t", merged_at: 1743465600, provider_id: "p" })).body).toEqual({
         id: "ok", title: "t", owner: "\u2014", merged_at: "2025-04-01T00:00:00Z", provider_id: "p", route: null,
       });
+    });
+
+    it("handles merges and bounds at the ends of the datetime range", async () => {
+      for (const [id, merged] of [["pr-first", "0001-01-01T00:00:00Z"], ["pr-last", "9999-12-31T23:59:59Z"]]) {
+        expect((await registerPr(server, { id, title: id, merged_at: merged, provider_id: "edge" })).status).toBe(201);
+      }
+      await ingestRuns(server, [
+        { provider_id: "edge", ts: "0001-01-01T00:00:00Z", cost_usd: 1, tokens_in: 1 },
+        { provider_id: "edge", ts: "9999-12-31T23:59:59.999Z", cost_usd: 1, tokens_in: 1 },
+      ]);
+      const all = "provider_id=edge&start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59.999Z&window_days=90&limit=12";
+      const prs = await getReport(server, "pull-requests", all);
+      expect(prs.status).toBe(200);
+      // pr-last's after window starts in the future (clipped at now): empty; pr-first's before window is empty.
+      expect(prs.body.items.map((i: { id: string; cost_impact_usd: number }) => [i.id, i.cost_impact_usd])).toEqual([
+        ["pr-last", 0],
+        ["pr-first", 1],
+      ]);
+      const sprints = await getReport(server, "sprints", all.replace("window_days=90", "window_days=1"));
+      expect(sprints.status).toBe(200);
+      expect(sprints.body.items.map((i: { id: string; period_end: string }) => [i.id, i.period_end])).toEqual([
+        ["sprint-9999-52-1", "9999-12-31"],
+        ["sprint-0001-01-2", "0001-01-01"],
+      ]);
     });
 
     it("accepts limits exactly at the bounds (characters, not UTF-16 units)", async () => {

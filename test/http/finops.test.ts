@@ -2,8 +2,10 @@
  * FinOps over real HTTP on a SQLite store: the shared report/registration suite, plus the query
  * parameter validation of both report endpoints.
  */
-import { TestServer, request, startTestServer } from "../helpers/server";
-import { finopsSuite, getReport } from "./finops-suite";
+import fs from "node:fs";
+import path from "node:path";
+import { TestServer, request, startTestServer, tempDir } from "../helpers/server";
+import { finopsSuite, getReport, ingestRuns, registerPr } from "./finops-suite";
 
 finopsSuite("sqlite", async () => {
   const server = await startTestServer();
@@ -69,5 +71,45 @@ describe("finops report parameters (§12, §6)", () => {
   it("405 for methods the report paths do not define", async () => {
     const res = await request(`${server.baseUrl}/telemetry/finops/sprints`, { method: "POST", json: {} });
     expect(res.status).toBe(405);
+  });
+});
+
+describe("finops lane filter follows manifest changes (providers.changed)", () => {
+  let server: TestServer;
+  let dir: string;
+  let manifestPath: string;
+  const manifest = (lane?: string) =>
+    JSON.stringify({ providers: [{ id: "gemini", name: "Gemini MCP", command: "gemini-mcp", ...(lane ? { lane } : {}) }] });
+
+  beforeAll(async () => {
+    dir = tempDir("console-mcp-finops-manifest-");
+    manifestPath = path.join(dir, "servers.json");
+    fs.writeFileSync(manifestPath, manifest());
+    server = await startTestServer({ CONSOLE_MCP_SERVERS_PATH: manifestPath });
+  });
+  afterAll(async () => {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("re-reads the lanes after the manifest is reloaded", async () => {
+    await ingestRuns(server, [{ provider_id: "gemini", route: "chat", ts: "2025-04-08T10:00:00Z", cost_usd: 1 }]);
+    expect((await registerPr(server, { id: "pr-1", title: "t", merged_at: "2025-04-08T00:00:00Z", provider_id: "gemini" })).status).toBe(201);
+    const q = "lane=economy&start=2025-04-01&end=2025-04-30";
+    // Warm the caches with the hash-derived lane (balanced).
+    expect((await getReport(server, "sprints", q)).body.items).toEqual([]);
+    expect((await getReport(server, "pull-requests", q)).body.items).toEqual([]);
+
+    fs.writeFileSync(manifestPath, manifest("economy"));
+    const deadline = Date.now() + 15_000;
+    let sprints: unknown[] = [];
+    while (Date.now() < deadline) {
+      sprints = (await getReport(server, "sprints", q)).body.items;
+      if (sprints.length > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(sprints).toHaveLength(1);
+    const prs = (await getReport(server, "pull-requests", q)).body.items;
+    expect(prs).toEqual([expect.objectContaining({ id: "pr-1", lane: "economy", cost_impact_usd: 1 })]);
   });
 });

@@ -22,6 +22,24 @@ const migrationSource: Knex.MigrationSource<string> = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const LOCK_TABLE = "knex_migrations_lock";
+
+/**
+ * knex creates its lock table with a single row, but two instances creating it at the same time can
+ * both insert that row; with two rows the lock update never matches exactly one row, so nobody can
+ * ever take the lock again. Such a table is never locked (every attempt fails and rolls back), so
+ * keeping only the first row is safe.
+ */
+async function repairLockRows(knex: Knex): Promise<void> {
+  try {
+    if (!(await knex.schema.hasTable(LOCK_TABLE))) return;
+    const rows: { index: number }[] = await knex(LOCK_TABLE).select("index").orderBy("index", "asc");
+    if (rows.length > 1) await knex(LOCK_TABLE).where("index", ">", rows[0].index).delete();
+  } catch {
+    // The next attempt tries again.
+  }
+}
+
 export async function migrateToLatest(knex: Knex, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
@@ -30,6 +48,7 @@ export async function migrateToLatest(knex: Knex, timeoutMs = 60000): Promise<vo
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
+      await repairLockRows(knex);
       await sleep(Math.min(50 * attempt, 500) + Math.random() * 50);
     }
   }

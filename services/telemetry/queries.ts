@@ -1,0 +1,229 @@
+/**
+ * Every SQL query of the telemetry read endpoints (§10). The same statements run on SQLite and
+ * PostgreSQL: aggregates only over the columns derived at ingestion (never the metadata JSON),
+ * no integer division and no averages in SQL (sums and counts come back; the division happens in
+ * JS), and no ORDER BY on text whose result order matters to the client (orderings by code unit
+ * and with null first are applied in JS on the small grouped results). Every function takes the
+ * read transaction of the request, so one response reads one snapshot.
+ */
+import type { Knex } from "knex";
+import type { RunPosition } from "./cursor";
+import type { RunFilter } from "./filters";
+
+export const RUNS_TABLE = "telemetry_events";
+
+type Db = Knex | Knex.Transaction;
+
+/** The WHERE of a RunFilter. */
+function applyFilter(qb: Knex.QueryBuilder, filter: RunFilter): Knex.QueryBuilder {
+  if (filter.startTs !== undefined) qb.where("ts", ">=", filter.startTs);
+  if (filter.endTs !== undefined) qb.where("ts", "<=", filter.endTs);
+  if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
+  if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
+  if (filter.route !== undefined) qb.where("route", filter.route);
+  return qb;
+}
+
+function filtered(db: Db, filter: RunFilter): Knex.QueryBuilder {
+  return applyFilter(db(RUNS_TABLE), filter);
+}
+
+/** Numbers from aggregates: SUM over no non-null value is null. */
+function num(value: unknown): number {
+  return value === null || value === undefined ? 0 : Number(value);
+}
+
+/** Totals of one (provider, route) group. */
+export interface ProviderRouteTotals {
+  provider_id: string;
+  route: string | null;
+  run_count: number;
+  tokens_in: number;
+  tokens_out: number;
+  duration_sum: number;
+  success_count: number;
+  /** Σ known costs (§5.2), unrounded; 0 when every cost is unknown. */
+  cost: number;
+  /** Runs with a cache flag, and the hits among them. */
+  cache_samples: number;
+  cache_hits: number;
+  cached_tokens: number;
+  first_ts: string;
+  last_ts: string;
+}
+
+/** One scan grouped by (provider, route): everything metrics and pareto need except errors and percentiles. */
+export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .select("provider_id", "route")
+    .count({ run_count: "*" })
+    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
+    .sum({ success_count: "is_success", cost: "cost_usd", cached_tokens: "cached_tokens" })
+    .count({ cache_samples: "cache_hit" })
+    .select(db.raw("SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits"))
+    .min({ first_ts: "ts" })
+    .max({ last_ts: "ts" })
+    .groupBy("provider_id", "route");
+  return rows.map((r) => ({
+    provider_id: r.provider_id as string,
+    route: (r.route as string | null) ?? null,
+    run_count: num(r.run_count),
+    tokens_in: num(r.tokens_in),
+    tokens_out: num(r.tokens_out),
+    duration_sum: num(r.duration_sum),
+    success_count: num(r.success_count),
+    cost: num(r.cost),
+    cache_samples: num(r.cache_samples),
+    cache_hits: num(r.cache_hits),
+    cached_tokens: num(r.cached_tokens),
+    first_ts: r.first_ts as string,
+    last_ts: r.last_ts as string,
+  }));
+}
+
+export interface ErrorCategoryCount {
+  category: string;
+  count: number;
+  /** ts of the category's first run in (ts, id) order. */
+  first_ts: string;
+}
+
+/** Non-success runs per stored error category. */
+export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<ErrorCategoryCount[]> {
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .whereNotNull("error_category")
+    .select({ category: "error_category" })
+    .count({ count: "*" })
+    .min({ first_ts: "ts" })
+    .groupBy("error_category");
+  return rows.map((r) => ({ category: r.category as string, count: num(r.count), first_ts: r.first_ts as string }));
+}
+
+/**
+ * The smallest id per (error category, ts) among the given instants: with each category's first ts
+ * this gives its first run in (ts, id) order. Uses the (ts, id) index.
+ */
+export async function firstErrorIdsAt(
+  db: Db,
+  filter: RunFilter,
+  instants: readonly string[],
+): Promise<{ category: string; ts: string; first_id: number }[]> {
+  if (instants.length === 0) return [];
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .whereNotNull("error_category")
+    .whereIn("ts", [...instants])
+    .select({ category: "error_category", ts: "ts" })
+    .min({ first_id: "id" })
+    .groupBy("error_category", "ts");
+  return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: num(r.first_id) }));
+}
+
+/**
+ * `count` durations starting at `offset` in descending order. Percentiles sit near the top of the
+ * order, so counting from the top keeps the bounded sort small.
+ */
+export async function durationsFromTop(db: Db, filter: RunFilter, offset: number, count: number): Promise<number[]> {
+  const rows: { duration_ms: unknown }[] = await filtered(db, filter)
+    .select("duration_ms")
+    .orderBy("duration_ms", "desc")
+    .limit(count)
+    .offset(offset);
+  return rows.map((r) => num(r.duration_ms));
+}
+
+export interface DayProviderCount {
+  day: string;
+  provider_id: string;
+  run_count: number;
+}
+
+export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayProviderCount[]> {
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .select("day", "provider_id")
+    .count({ run_count: "*" })
+    .groupBy("day", "provider_id");
+  return rows.map((r) => ({ day: r.day as string, provider_id: r.provider_id as string, run_count: num(r.run_count) }));
+}
+
+export interface DayProviderTotals extends DayProviderCount {
+  tokens_in: number;
+  tokens_out: number;
+  duration_sum: number;
+  success_count: number;
+  /** Unrounded. */
+  cost: number;
+}
+
+export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayProviderTotals[]> {
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .select("day", "provider_id")
+    .count({ run_count: "*" })
+    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
+    .sum({ success_count: "is_success", cost: "cost_usd" })
+    .groupBy("day", "provider_id");
+  return rows.map((r) => ({
+    day: r.day as string,
+    provider_id: r.provider_id as string,
+    run_count: num(r.run_count),
+    tokens_in: num(r.tokens_in),
+    tokens_out: num(r.tokens_out),
+    duration_sum: num(r.duration_sum),
+    success_count: num(r.success_count),
+    cost: num(r.cost),
+  }));
+}
+
+/** A stored run as the runs page reads it. */
+export interface StoredRun {
+  id: number;
+  provider_id: string;
+  tool: string;
+  route: string | null;
+  tokens_in: number;
+  tokens_out: number;
+  duration_ms: number;
+  status: string;
+  cost_usd: number | null;
+  metadata: string;
+  ts: string;
+  ingested_at: string;
+  experiment_cohort: string | null;
+  experiment_tag: string | null;
+}
+
+const RUN_COLUMNS = [
+  "id", "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd",
+  "metadata", "ts", "ingested_at", "experiment_cohort", "experiment_tag",
+];
+
+/**
+ * Up to `count` runs strictly after `after` in (ts desc, id desc) order (keyset pagination over the
+ * (ts, id) index).
+ */
+export async function runsAfter(db: Db, filter: RunFilter, after: RunPosition | undefined, count: number): Promise<StoredRun[]> {
+  const qb = filtered(db, filter).select(RUN_COLUMNS);
+  if (after !== undefined) {
+    // A row-value comparison (SQLite ≥ 3.15 and PostgreSQL): one range on the (ts, id) index.
+    qb.whereRaw("(ts, id) < (?, ?)", [after.ts, after.id]);
+  }
+  const rows: Record<string, unknown>[] = await qb.orderBy([
+    { column: "ts", order: "desc" },
+    { column: "id", order: "desc" },
+  ]).limit(count);
+  return rows.map((r) => ({
+    id: num(r.id),
+    provider_id: r.provider_id as string,
+    tool: r.tool as string,
+    route: (r.route as string | null) ?? null,
+    tokens_in: num(r.tokens_in),
+    tokens_out: num(r.tokens_out),
+    duration_ms: num(r.duration_ms),
+    status: r.status as string,
+    cost_usd: r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
+    metadata: r.metadata as string,
+    ts: r.ts as string,
+    ingested_at: r.ingested_at as string,
+    experiment_cohort: (r.experiment_cohort as string | null) ?? null,
+    experiment_tag: (r.experiment_tag as string | null) ?? null,
+  }));
+}

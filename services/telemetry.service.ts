@@ -8,10 +8,20 @@ import type { Config } from "../lib/config";
 import { ProviderDirectory } from "../lib/provider-directory";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { ingestRuns, publishRecorded } from "./telemetry/ingest";
+import { parseReadQuery } from "./telemetry/filters";
+import { readHeatmap, readMetrics, readPareto, readRuns, readTimeseries } from "./telemetry/reads";
 
 interface TelemetryVars {
   providers: ProviderDirectory;
 }
+
+/** What the read handlers use of the service instance. */
+interface ReadVars {
+  knex: Knex;
+}
+
+/** Query parameters as the gateway passes them (repeated keys as arrays). */
+type QueryParams = Record<string, unknown>;
 
 /** What the ingest handler uses of the service instance. */
 interface IngestVars {
@@ -42,6 +52,41 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
         },
       },
       // READ-ACTIONS (owned by the read-query work): metrics, heatmap, timeseries, pareto, runs
+      /** GET /telemetry/metrics (§10.2): params = the query. */
+      metrics: {
+        async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
+          const query = parseReadQuery(ctx.params, { route: true });
+          return readMetrics(this.knex, query, await this.providers.list());
+        },
+      },
+      /** GET /telemetry/heatmap (§10.3) */
+      heatmap: {
+        async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
+          const query = parseReadQuery(ctx.params, { route: true });
+          return readHeatmap(this.knex, query, await this.providers.list());
+        },
+      },
+      /** GET /telemetry/timeseries (§10.4) */
+      timeseries: {
+        async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
+          const query = parseReadQuery(ctx.params, { lane: true });
+          return readTimeseries(this.knex, query, await this.providers.list());
+        },
+      },
+      /** GET /telemetry/pareto (§10.5) */
+      pareto: {
+        async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
+          const query = parseReadQuery(ctx.params, { lane: true });
+          return readPareto(this.knex, query, await this.providers.list());
+        },
+      },
+      /** GET /telemetry/runs (§10.6): keyset pages, newest first. */
+      runs: {
+        async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
+          const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true });
+          return readRuns(this.knex, query, await this.providers.list());
+        },
+      },
     },
 
     created(this: TelemetryVars & { broker: Context["broker"] }) {

@@ -72,6 +72,24 @@ describe("parseDatetime: epoch numbers", () => {
     expect(parseDatetime(".5")).toBe(500);
   });
 
+  it("keeps every millisecond digit of a fractional seconds value (no binary rounding loss)", () => {
+    // 259.001 × 1000 is 259000.99999999997 in doubles: the digits must be read as written.
+    expect(parseDatetime("259.001")).toBe(259001);
+    expect(parseDatetime(259.001)).toBe(259001);
+    expect(parseDatetime("1.005")).toBe(1005);
+    expect(parseDatetime(1.005)).toBe(1005);
+    expect(parseDatetime("-259.001")).toBe(-259001);
+    expect(parseDatetime("259.0019")).toBe(259001);
+    expect(parseDatetime("20000000001.9")).toBe(20000000001);
+    for (let sec = 0; sec < 3000; sec += 37) {
+      for (let ms = 0; ms < 1000; ms += 1) {
+        const text = `${sec}.${String(ms).padStart(3, "0")}`;
+        expect(parseDatetime(text)).toBe(sec * 1000 + ms);
+        expect(parseDatetime(Number(text))).toBe(sec * 1000 + ms);
+      }
+    }
+  });
+
   it("rejects non-finite and out-of-range numbers", () => {
     expect(parseDatetime(Number.NaN)).toBeNull();
     expect(parseDatetime(Number.POSITIVE_INFINITY)).toBeNull();

@@ -29,10 +29,14 @@ function daysInMonth(year: number, month: number): number {
  * the absolute value exceeds 2e10).
  */
 export function parseDatetime(value: unknown): number | null {
-  if (typeof value === "number") return fromEpochNumber(value);
+  if (typeof value === "number") {
+    // The shortest decimal form of the double is what the client wrote (259.001, not 259.00099…).
+    const written = String(value);
+    return NUMBER_RE.test(written) ? fromEpochText(written) : fromEpochNumber(value);
+  }
   if (typeof value !== "string") return null;
   const text = value;
-  if (NUMBER_RE.test(text)) return fromEpochNumber(Number(text));
+  if (NUMBER_RE.test(text)) return fromEpochText(text);
   const m = DATETIME_RE.exec(text);
   if (m === null) return null;
   const [, ys, mos, ds, hs, mis, ss, frac, zone] = m;
@@ -55,6 +59,22 @@ export function parseDatetime(value: unknown): number | null {
     if (oh > 23 || om > 59) return null;
     ms -= sign * (oh * 60 + om) * 60000;
   }
+  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) return null;
+  return ms;
+}
+
+/**
+ * A decimal epoch value read from its digits, so the milliseconds are exact: `259.001` seconds is
+ * 259001 ms (multiplying the double by 1000 would give 259000.99…, truncated to 259000).
+ */
+function fromEpochText(text: string): number | null {
+  const n = Number(text);
+  if (!Number.isFinite(n)) return null;
+  const negative = text.startsWith("-");
+  const [intDigits, fracDigits = ""] = text.replace(/^[+-]/, "").split(".");
+  const whole = Number(intDigits === "" ? "0" : intDigits);
+  const magnitude = Math.abs(n) > 2e10 ? whole : whole * 1000 + Number(fracDigits.padEnd(3, "0").slice(0, 3));
+  const ms = negative && magnitude !== 0 ? -magnitude : magnitude;
   if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) return null;
   return ms;
 }

@@ -137,6 +137,39 @@ describe("roundHalfEven (round() of §1.3)", () => {
     }
   });
 
+  it("agrees with a digit-by-digit half-even rounding of the exact binary value", () => {
+    /** Reference: round the exact decimal expansion of |x| on its digits, ties to even. */
+    const reference = (x: number, n: number): number => {
+      const [int, frac = ""] = exactDecimal(Math.abs(x)).split(".");
+      const kept = BigInt(int + frac.padEnd(n, "0").slice(0, n));
+      const rest = frac.slice(n);
+      const tie = rest[0] === "5" && /^5?0*$/.test(rest);
+      const up = rest[0] > "5" || (rest[0] === "5" && (!tie || kept % 2n === 1n));
+      const digits = (kept + (up ? 1n : 0n)).toString().padStart(n + 1, "0");
+      const text = n === 0 ? digits : `${digits.slice(0, -n)}.${digits.slice(-n)}`;
+      return Number(`${x < 0 ? "-" : ""}${text}`);
+    };
+    let seed = 12345;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const wrong: unknown[] = [];
+    for (let k = 0; k < 30000; k += 1) {
+      const n = k % 7;
+      const x =
+        k % 3 === 0
+          ? (random() - 0.5) * 10 ** Math.floor(random() * 8)
+          : k % 3 === 1
+            ? Math.round((random() - 0.5) * 1e6) / 2 ** Math.floor(random() * 12) // many exact ties
+            : Math.round(random() * 1e5) / 10 ** (n + 1); // decimal ties that are not binary ties
+      const got = roundHalfEven(x, n);
+      const want = reference(x, n);
+      if (got !== want) wrong.push([x, n, got, want]);
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it("returns non-finite values unchanged", () => {
     expect(roundHalfEven(Number.NaN, 2)).toBeNaN();
     expect(roundHalfEven(Number.POSITIVE_INFINITY, 2)).toBe(Number.POSITIVE_INFINITY);

@@ -247,6 +247,24 @@ describe("sessions", () => {
     expect(res.status).toBe(200);
   });
 
+  it.each([
+    ["reason", '{"reason":"a\\u0000b"}'],
+    ["client", '{"client":"\\u0000"}'],
+    ["reason", '{"reason":"lone \\ud800 surrogate"}'],
+  ])("422 loc body.%s for text no store can keep verbatim (%s)", async (field, body) => {
+    const res = await post("/providers/gemini/sessions", body);
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual([expect.objectContaining({ loc: ["body", field] })]);
+  });
+
+  it("keeps valid astral characters verbatim", async () => {
+    const res = await request(url("/providers/gemini/sessions"), { method: "POST", json: { reason: "🚀 launch ção" } });
+    expect(res.status).toBe(200);
+    expect(res.body.session.reason).toBe("🚀 launch ção");
+    expect((await request(url(`/sessions/${res.body.session.id}`))).body.session.reason).toBe("🚀 launch ção");
+    created.push(res.body.session.id);
+  });
+
   it("GET /sessions lists every session oldest first", async () => {
     const res = await request(url("/sessions"));
     expect(res.status).toBe(200);
@@ -273,5 +291,8 @@ describe("sessions", () => {
     const encoded = await request(url("/sessions/a%20b"));
     expect(encoded.status).toBe(404);
     expect(encoded.body).toEqual({ detail: "Session 'a b' not found" });
+    const nul = await request(url("/sessions/a%00b"));
+    expect(nul.status).toBe(404);
+    expect(nul.body).toEqual({ detail: "Session 'a\u0000b' not found" });
   });
 });

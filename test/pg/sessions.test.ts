@@ -91,11 +91,18 @@ describePg("sessions on PostgreSQL", () => {
     for (const o of outs) expect(sessions.map((s) => s.id)).toContain(o.session.id);
   });
 
-  it("404 for an unknown session id on PostgreSQL", async () => {
+  it("404 for an unknown session id on PostgreSQL, NUL characters included", async () => {
     await expect(second.call("sessions.get", { session_id: "missing" })).rejects.toMatchObject({
       code: 404,
       message: "Session 'missing' not found",
     });
+    await expect(second.call("sessions.get", { session_id: "a\u0000b" })).rejects.toMatchObject({ code: 404 });
+  });
+
+  it("text PostgreSQL cannot store (NUL, lone surrogates) is a 422, not a 500", async () => {
+    for (const params of [{ reason: "a\u0000b" }, { client: "\u0000" }, { reason: "\udc00" }]) {
+      await expect(first.call("sessions.create", { provider_id: "gemini", ...params })).rejects.toMatchObject({ code: 422 });
+    }
   });
 
   it("the sessions survive a restart of every broker", async () => {

@@ -9,7 +9,7 @@ import { notFound } from "../lib/errors";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { compileSchema, throwIfInvalid } from "../lib/validation";
 import { toStoredInstant } from "../lib/time";
-import { SessionRow, sessionFromRow, splitSessionInput } from "./sessions/session";
+import { containsUnstorableText, SessionRow, sessionFromRow, splitSessionInput, unstorableTextItems } from "./sessions/session";
 
 const checkProviderId = compileSchema({ provider_id: { type: "string" } });
 const checkBody = compileSchema({
@@ -30,7 +30,11 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
       create: {
         async handler(ctx: Context<CreateParams>) {
           const { provider_id: providerId, ...body } = ctx.params;
-          throwIfInvalid([...checkProviderId({ provider_id: providerId }, ["path"]), ...checkBody(body, ["body"])]);
+          throwIfInvalid([
+            ...checkProviderId({ provider_id: providerId }, ["path"]),
+            ...checkBody(body, ["body"]),
+            ...unstorableTextItems(body),
+          ]);
           const provider = await ctx.call<{ summary: unknown }, { id: string }>("providers.get", {
             id: providerId,
           });
@@ -61,6 +65,8 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
       get: {
         params: { session_id: "string" },
         async handler(ctx: Context<{ session_id: string }>) {
+          // No stored id holds such text (ids are UUIDs), and PostgreSQL would reject the query.
+          if (containsUnstorableText(ctx.params.session_id)) throw notFound(`Session '${ctx.params.session_id}' not found`);
           const row: SessionRow | undefined = await this.knex("sessions").where({ id: ctx.params.session_id }).first();
           if (row === undefined) throw notFound(`Session '${ctx.params.session_id}' not found`);
           return { session: sessionFromRow(row) };

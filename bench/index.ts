@@ -3,9 +3,11 @@
  * ratios measured side by side in one run; they are never part of `npm test`.
  */
 import { benchGateway } from "./gateway";
+import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   gateway: benchGateway,
+  store: benchStore,
 };
 
 async function run(): Promise<void> {

@@ -5,6 +5,7 @@
 import type { Knex } from "knex";
 import * as m001 from "./001_sessions";
 import * as m002 from "./002_telemetry_finops";
+import * as m003 from "./003_telemetry_read_index";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,4 +15,5 @@ export interface Migration {
 export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["001_sessions", m001],
   ["002_telemetry_finops", m002],
+  ["003_telemetry_read_index", m003],
 ];

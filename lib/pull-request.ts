@@ -3,7 +3,7 @@
  * /telemetry/finops/pull-requests) and the store seed (fixtures/finops_pull_requests.json).
  */
 import type { ValidationItem } from "./errors";
-import { isPlainObject } from "./validation";
+import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
 import { parseDatetime } from "./time";
 
 export const UNKNOWN_OWNER = "\u2014";
@@ -52,6 +52,10 @@ export function validatePullRequest(
       problems.push(stringProblem([...loc, field], value));
       return "";
     }
+    if (containsUnstorableText(value)) {
+      problems.push(unstorableTextItem([...loc, field], value));
+      return "";
+    }
     const text = value.trim();
     if (text.length < 1) problems.push({ type: "too_short", loc: [...loc, field], msg: "String should have at least 1 character", input: value });
     else if (charCount(text) > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
@@ -62,6 +66,10 @@ export function validatePullRequest(
     if (value === undefined || value === null) return null;
     if (typeof value !== "string") {
       problems.push(stringProblem([...loc, field], value));
+      return null;
+    }
+    if (containsUnstorableText(value)) {
+      problems.push(unstorableTextItem([...loc, field], value));
       return null;
     }
     const text = value.trim();

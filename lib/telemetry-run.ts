@@ -11,7 +11,7 @@ import { validationFailed } from "./errors";
 import type { Lane } from "./lanes";
 import { roundHalfEven } from "./lanes";
 import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "./time";
-import { isPlainObject } from "./validation";
+import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
 
 /** Largest integer accepted for tokens and durations: 2^53 − 1. */
 export const MAX_RUN_INTEGER = Number.MAX_SAFE_INTEGER;
@@ -176,6 +176,10 @@ export function validateRun(
     }
     if (typeof value !== "string") {
       problems.push({ type: "string_type", loc: at(field), msg: "Input should be a valid string", input: value });
+      return null;
+    }
+    if (containsUnstorableText(value)) {
+      problems.push(unstorableTextItem(at(field), value));
       return null;
     }
     const trimmed = value.trim();

@@ -70,6 +70,22 @@ export function throwIfInvalid(items: ValidationItem[]): void {
   if (items.length > 0) throw validationFailed(items);
 }
 
+/**
+ * Text no store can keep verbatim: NUL (PostgreSQL text rejects it) and lone UTF-16 surrogates (not
+ * encodable as UTF-8; the store would keep U+FFFD instead). Stored strings never contain either, so
+ * such input is a 422 where it would be stored and matches nothing where it filters.
+ */
+const UNSTORABLE_TEXT = /\u0000|\p{Cs}/u;
+
+export function containsUnstorableText(value: string): boolean {
+  return UNSTORABLE_TEXT.test(value);
+}
+
+/** The 422 item for a string field whose text the store could not keep verbatim. */
+export function unstorableTextItem(loc: (string | number)[], input: string): ValidationItem {
+  return { type: "string_unicode", loc, msg: "Input should be valid Unicode text without NUL characters", input };
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -84,6 +100,8 @@ export function lastValue(raw: unknown): unknown {
 
 export class QueryReader {
   readonly problems: ValidationItem[] = [];
+  /** True once a string filter holds text no stored value can contain: the query matches nothing. */
+  matchesNothing = false;
 
   constructor(private readonly query: Record<string, unknown>) {}
 
@@ -96,6 +114,7 @@ export class QueryReader {
   /** String filter: an empty value means "not given". */
   filter(name: string): string | undefined {
     const v = this.raw(name);
+    if (v !== undefined && containsUnstorableText(v)) this.matchesNothing = true;
     return v === undefined || v === "" ? undefined : v;
   }
 

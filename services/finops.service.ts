@@ -62,6 +62,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
       sprints: {
         async handler(this: FinopsVars, ctx: Context<Record<string, unknown>>): Promise<{ items: SprintReport[] }> {
           const params: ReportParams = readReportParams(ctx.params ?? {});
+          if (params.matchesNothing) return { items: [] };
           const providerIds = await laneProviderIds(this.providers, params.lane);
           if (providerIds !== undefined && providerIds.length === 0) return { items: [] };
           const groups = await readSnapshot(this.knex, (trx) =>
@@ -87,6 +88,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
       pullRequests: {
         async handler(this: FinopsVars, ctx: Context<Record<string, unknown>>): Promise<{ items: PullRequestReport[] }> {
           const params = readReportParams(ctx.params ?? {});
+          if (params.matchesNothing) return { items: [] };
           const nowMs = Date.now();
           const merged = selectionRange(params.startMs, params.endMs, nowMs, params.windowDays, params.limit);
           if (merged === null) return { items: [] };

@@ -7,9 +7,9 @@ import type { Context } from "moleculer";
 import type { Config } from "../lib/config";
 import { notFound } from "../lib/errors";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
-import { compileSchema, throwIfInvalid } from "../lib/validation";
+import { compileSchema, containsUnstorableText, throwIfInvalid } from "../lib/validation";
 import { toStoredInstant } from "../lib/time";
-import { containsUnstorableText, SessionRow, sessionFromRow, splitSessionInput, unstorableTextItems } from "./sessions/session";
+import { SessionRow, sessionFromRow, splitSessionInput, unstorableTextItems } from "./sessions/session";
 
 const checkProviderId = compileSchema({ provider_id: { type: "string" } });
 const checkBody = compileSchema({

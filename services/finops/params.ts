@@ -13,6 +13,8 @@ export interface ReportParams {
   lane: string | undefined;
   windowDays: number;
   limit: number;
+  /** A string filter holds text no stored value can contain (e.g. NUL): the report is empty. */
+  matchesNothing: boolean;
 }
 
 /** Reads and checks the parameters: 422 for a bad value, then 400 when start > end. */
@@ -26,5 +28,5 @@ export function readReportParams(query: Record<string, unknown>): ReportParams {
   const limit = reader.int("limit", 4, 1, 12);
   reader.done();
   if (startMs !== undefined && endMs !== undefined && startMs > endMs) throw badRequest("start must be before end");
-  return { startMs, endMs, providerId, lane, windowDays, limit };
+  return { startMs, endMs, providerId, lane, windowDays, limit, matchesNothing: reader.matchesNothing };
 }

@@ -3,6 +3,7 @@
  */
 import type { ValidationItem } from "../../lib/errors";
 import { formatStoredInstant } from "../../lib/time";
+import { containsUnstorableText, unstorableTextItem } from "../../lib/validation";
 
 export interface Session {
   id: string;
@@ -46,24 +47,9 @@ export function splitSessionInput(body: Record<string, unknown>): {
   return { reason: (reason as string | null | undefined) ?? null, client: (client as string | null | undefined) ?? null, options };
 }
 
-/**
- * Text no store can keep verbatim: NUL (PostgreSQL text rejects it, a 500 otherwise) and lone UTF-16
- * surrogates (not encodable as UTF-8; the store would keep U+FFFD instead).
- */
-const UNSTORABLE_TEXT = /\u0000|\p{Cs}/u;
-
-export function containsUnstorableText(value: string): boolean {
-  return UNSTORABLE_TEXT.test(value);
-}
-
 /** 422 items for a string reason/client that the store could not keep verbatim. */
 export function unstorableTextItems(body: Record<string, unknown>): ValidationItem[] {
   return (["reason", "client"] as const)
     .filter((field) => typeof body[field] === "string" && containsUnstorableText(body[field] as string))
-    .map((field) => ({
-      type: "string_unicode",
-      loc: ["body", field],
-      msg: "Input should be valid Unicode text without NUL characters",
-      input: body[field],
-    }));
+    .map((field) => unstorableTextItem(["body", field], body[field] as string));
 }

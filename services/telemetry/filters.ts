@@ -30,6 +30,8 @@ export interface ReadQuery {
   lane: string | undefined;
   limit: number;
   cursor: RunPosition | undefined;
+  /** A string filter holds text no stored value can contain (e.g. NUL). */
+  matchesNothing: boolean;
 }
 
 export function parseReadQuery(params: Record<string, unknown> | undefined, accepts: AcceptedParams = {}): ReadQuery {
@@ -49,7 +51,7 @@ export function parseReadQuery(params: Record<string, unknown> | undefined, acce
     if (decoded === null) throw badRequest("invalid cursor");
     cursor = decoded;
   }
-  return { startMs, endMs, providerId, route, lane, limit, cursor };
+  return { startMs, endMs, providerId, route, lane, limit, cursor, matchesNothing: reader.matchesNothing };
 }
 
 /** What the SQL filters on. Instants are in the stored text form. */
@@ -69,6 +71,7 @@ export interface RunFilter {
  * never match a lane.
  */
 export function runFilterOf(query: ReadQuery, providers: readonly ProviderInfo[]): RunFilter | null {
+  if (query.matchesNothing) return null;
   const filter: RunFilter = {};
   if (query.startMs !== undefined) filter.startTs = toStoredInstant(query.startMs);
   if (query.endMs !== undefined) filter.endTs = toStoredInstant(query.endMs);

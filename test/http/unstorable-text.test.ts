@@ -1,0 +1,3 @@
+import { unstorableTextSuite } from "./unstorable-text-suite";
+
+describe("unstorable text on SQLite", () => unstorableTextSuite(() => ({})));

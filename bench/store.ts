@@ -182,9 +182,30 @@ export async function benchStore(): Promise<void> {
     await measure(
       "metrics, last 24 h",
       () => getJson(`${base}/telemetry/metrics?start=${iso(day24h)}`),
+      // The same figures over the raw rows in one statement: provider totals, cost groups, the
+      // p95/p99 neighbours, error counts by category (from status and metadata) and cache figures.
       () =>
-        all(db, `SELECT provider_id, count(*) n, sum(tokens_in) ti, sum(tokens_out) tout, sum(cost_usd) c, avg(duration_ms) lat,
-                 avg(status = 'success') sr FROM telemetry_events WHERE ts >= ? GROUP BY provider_id`, [stored(day24h)]),
+        all(db, `WITH w AS (SELECT provider_id, route, tokens_in, tokens_out, duration_ms, status, cost_usd, metadata, ts
+                            FROM telemetry_events WHERE ts >= ?),
+                 prov AS (SELECT provider_id, count(*) n, sum(tokens_in) ti, sum(tokens_out) tout, sum(cost_usd) c,
+                                 avg(duration_ms) lat, avg(status = 'success') sr FROM w GROUP BY provider_id),
+                 grp AS (SELECT provider_id, route, sum(cost_usd) c, count(*) n FROM w GROUP BY provider_id, route),
+                 ranked AS (SELECT duration_ms, row_number() OVER (ORDER BY duration_ms) - 1 pos, count(*) OVER () cnt FROM w),
+                 pct AS (SELECT group_concat(duration_ms) v FROM ranked
+                         WHERE pos IN (CAST((cnt - 1) * 0.95 AS INT), CAST((cnt - 1) * 0.95 AS INT) + 1,
+                                       CAST((cnt - 1) * 0.99 AS INT), CAST((cnt - 1) * 0.99 AS INT) + 1)),
+                 errs AS (SELECT coalesce(json_extract(metadata, '$.error.category'),
+                                          CASE WHEN json_type(metadata, '$.error') = 'text' THEN json_extract(metadata, '$.error') END,
+                                          status) cat, count(*) n, min(ts) first_ts
+                          FROM w WHERE status <> 'success' GROUP BY cat),
+                 cache AS (SELECT sum(json_extract(metadata, '$.cache.hit') = 1) hits, count(json_extract(metadata, '$.cache.hit')) samples,
+                                  sum(CASE WHEN json_extract(metadata, '$.cache.hit') = 1
+                                           THEN coalesce(json_extract(metadata, '$.cache.tokens'), tokens_out) ELSE 0 END) cached FROM w)
+                 SELECT (SELECT json_group_array(json_array(provider_id, n, ti, tout, c, lat, sr)) FROM prov) providers,
+                        (SELECT json_group_array(json_array(provider_id, route, c, n)) FROM grp) cost_groups,
+                        (SELECT v FROM pct) percentiles,
+                        (SELECT json_group_array(json_array(cat, n, first_ts)) FROM errs) errors,
+                        (SELECT json_array(hits, samples, cached) FROM cache) cache`, [stored(day24h)]),
     );
     await measure(
       "heatmap, 7 days",

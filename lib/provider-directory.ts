@@ -5,6 +5,18 @@
 import type { ServiceBroker } from "moleculer";
 import type { Lane } from "./lanes";
 
+/** A manifest entry with its defaults materialised (§3.1), as the API shows it. */
+export interface ProviderSummary {
+  id: string;
+  name: string;
+  command: string;
+  description: string;
+  tags: string[];
+  capabilities: string[];
+  transport: string;
+  is_available: boolean;
+}
+
 /** The shape `providers.list` answers with (one entry per manifest provider, manifest order). */
 export interface ProviderInfo {
   id: string;
@@ -14,16 +26,7 @@ export interface ProviderInfo {
   latency_p95: number;
   reliability: number;
   capacity_score: number;
-  summary: {
-    id: string;
-    name: string;
-    command: string;
-    description: string;
-    tags: string[];
-    capabilities: string[];
-    transport: string;
-    is_available: boolean;
-  };
+  summary: ProviderSummary;
 }
 
 export class ProviderDirectory {

@@ -6,6 +6,9 @@ import fs from "node:fs";
 import { Lane, LANES, providerBaseline, ProviderBaseline } from "../../lib/lanes";
 import { compileSchema } from "../../lib/validation";
 import { formatInstant } from "../../lib/time";
+import type { ProviderSummary } from "../../lib/provider-directory";
+
+export type { ProviderSummary };
 
 export interface ProviderConfig {
   id: string;
@@ -16,17 +19,6 @@ export interface ProviderConfig {
   capabilities: string[];
   transport: string;
   lane?: Lane;
-}
-
-export interface ProviderSummary {
-  id: string;
-  name: string;
-  command: string;
-  description: string;
-  tags: string[];
-  capabilities: string[];
-  transport: string;
-  is_available: boolean;
 }
 
 export interface ServerEntry extends Omit<ProviderSummary, "is_available"> {

@@ -14,6 +14,7 @@ import { loadConfig } from "../lib/config";
 import { createBroker } from "../lib/server";
 import { createKnex } from "../lib/store/knex";
 import { migrateToLatest } from "../lib/store/migrate";
+import { rebuildDailyRollups } from "../lib/store/telemetry-daily";
 import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
 import { toStoredInstant } from "../lib/time";
 import type { AddressInfo } from "node:net";
@@ -107,6 +108,10 @@ async function buildStore(file: string, nowMs: number): Promise<void> {
     }
     await rawInsert(db, rows);
   }
+  // The raw inserts above bypass insertTelemetryRows, which keeps the daily rollup for the API.
+  const rollupKnex = createKnex({ dbUrl: null, dbPath: file });
+  await rebuildDailyRollups(rollupKnex);
+  await rollupKnex.destroy();
   // Pull requests spread over the period.
   const prs = Array.from({ length: 24 }, (_, k) => [
     `pr-${1000 + k}`, `Change ${k}`, "bench", toStoredInstant(startMs + ((k + 1) * DAYS * DAY_MS) / 26),

@@ -1,10 +1,11 @@
 /**
  * Writes telemetry rows: the one insert used by ingestion (telemetry.ingest) and by the store seed.
  * Runs inside the caller's transaction, in multi-row INSERT chunks small enough for SQLite's and
- * PostgreSQL's bound-variable limits.
+ * PostgreSQL's bound-variable limits, and adds the rows to the daily rollup in the same transaction.
  */
 import type { Knex } from "knex";
 import type { TelemetryRowInsert } from "../telemetry-run";
+import { addToDailyRollups } from "./telemetry-daily";
 
 /**
  * Rows per INSERT statement. A row binds 19 values, so a chunk binds 7,600: below SQLite's limit
@@ -22,6 +23,9 @@ export const INSERT_CHUNK_ROWS = 400;
  * the chunks run one after the other in the same transaction, so the ids of the batch increase
  * with the input position. RETURNING gives the ids; they are sorted ascending because
  * neither database promises the order of RETURNING rows.
+ *
+ * The batch is then added to `telemetry_daily` (one upsert per (day, provider, route) of the batch),
+ * so the rollup always equals the aggregate of the committed runs.
  */
 export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<number[]> {
   const ids: number[] = [];
@@ -34,5 +38,6 @@ export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly 
     }
     ids.push(...chunkIds);
   }
+  await addToDailyRollups(trx, rows);
   return ids;
 }

@@ -1,8 +1,11 @@
 /**
  * The SQL of the FinOps service. It owns `pull_requests` and reads `telemetry_events` of the same
- * store directly, so that a whole report comes from one read transaction (§1.4).
+ * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
+ * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
+ * days at the range's edges from the raw rows.
  */
 import type { Knex } from "knex";
+import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";
 
@@ -18,20 +21,32 @@ function num(value: unknown): number {
   return value === null || value === undefined ? 0 : Number(value);
 }
 
-/** The timeseries points of §10.4: totals per (UTC day, provider) of the matching runs. */
-export async function dayProviderGroups(db: Knex | Knex.Transaction, filter: RunFilter): Promise<DayProviderGroup[]> {
-  const q = db("telemetry_events")
-    .select("day", "provider_id")
-    .count({ runs: "*" })
-    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_ms: "duration_ms", successes: "is_success", cost_usd: "cost_usd" })
-    .groupBy("day", "provider_id")
-    .orderBy([{ column: "day" }, { column: "provider_id" }]);
-  if (filter.startMs !== undefined) q.where("ts", ">=", toStoredInstant(filter.startMs));
-  if (filter.endMs !== undefined) q.where("ts", "<=", toStoredInstant(filter.endMs));
+type Db = Knex | Knex.Transaction;
+
+/** Binary (code unit) order, whatever the database collation. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Provider filters, applied alike to the raw rows and to the rollup. */
+function whereProviders(q: Knex.QueryBuilder, filter: { providerId?: string; providerIds?: readonly string[] }): void {
   if (filter.providerId !== undefined) q.where("provider_id", filter.providerId);
   if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
-  const rows = (await q) as Record<string, unknown>[];
-  return rows.map((r) => ({
+}
+
+function whereRange(q: Knex.QueryBuilder, range: InstantRange): void {
+  if (range.startTs !== undefined) q.where("ts", ">=", range.startTs);
+  if (range.endTs !== undefined) q.where("ts", "<=", range.endTs);
+}
+
+function whereDays(q: Knex.QueryBuilder, days: DaySpan): void {
+  if (days.firstDay !== undefined) q.where("day", ">=", days.firstDay);
+  if (days.lastDay !== undefined) q.where("day", "<=", days.lastDay);
+}
+
+/** Known-cost count and sum as read from SQL: the sum is null when no cost is known. */
+function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
+  return {
     day: String(r.day),
     provider_id: String(r.provider_id),
     runs: num(r.runs),
@@ -39,8 +54,60 @@ export async function dayProviderGroups(db: Knex | Knex.Transaction, filter: Run
     tokens_out: num(r.tokens_out),
     duration_ms: num(r.duration_ms),
     successes: num(r.successes),
-    cost_usd: r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
-  }));
+    cost_usd: num(r.cost_count) === 0 || r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
+  };
+}
+
+/**
+ * The timeseries points of §10.4: totals per (UTC day, provider) of the matching runs, ordered by
+ * day then provider. Whole days come from the rollup, the partial days at the edges of the range
+ * from the raw rows.
+ */
+export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayProviderGroup[]> {
+  const range: InstantRange = {};
+  if (filter.startMs !== undefined) range.startTs = toStoredInstant(filter.startMs);
+  if (filter.endMs !== undefined) range.endTs = toStoredInstant(filter.endMs);
+  const fromRuns = async (edge: InstantRange): Promise<DayProviderGroup[]> => {
+    const q = db("telemetry_events")
+      .select("day", "provider_id")
+      .count({ runs: "*", cost_count: "cost_usd" })
+      .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_ms: "duration_ms", successes: "is_success", cost_usd: "cost_usd" })
+      .groupBy("day", "provider_id");
+    whereRange(q, edge);
+    whereProviders(q, filter);
+    return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
+  };
+  const fromDays = async (days: DaySpan): Promise<DayProviderGroup[]> => {
+    const q = db(DAILY_TABLE)
+      .select("day", "provider_id")
+      .sum({ runs: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_ms: "duration_sum" })
+      .sum({ successes: "success_count", cost_usd: "cost_sum", cost_count: "cost_count" })
+      .groupBy("day", "provider_id");
+    whereDays(q, days);
+    whereProviders(q, filter);
+    return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
+  };
+
+  const split = splitRangeByDays(range);
+  const parts = split.wholeDays === null ? [] : [await fromDays(split.wholeDays)];
+  for (const edge of split.edges) parts.push(await fromRuns(edge));
+  // The edges and the whole days are different days, so each (day, provider) comes from one part.
+  const merged = new Map<string, DayProviderGroup>();
+  for (const g of parts.flat()) {
+    const key = `${g.day}\u0000${g.provider_id}`;
+    const into = merged.get(key);
+    if (into === undefined) {
+      merged.set(key, { ...g });
+      continue;
+    }
+    into.runs += g.runs;
+    into.tokens_in += g.tokens_in;
+    into.tokens_out += g.tokens_out;
+    into.duration_ms += g.duration_ms;
+    into.successes += g.successes;
+    into.cost_usd = into.cost_usd === null && g.cost_usd === null ? null : (into.cost_usd ?? 0) + (g.cost_usd ?? 0);
+  }
+  return [...merged.values()].sort((a, b) => compareText(a.day, b.day) || compareText(a.provider_id, b.provider_id));
 }
 
 interface PullRequestRow {
@@ -50,11 +117,6 @@ interface PullRequestRow {
   merged_at: string;
   provider_id: string;
   route: string | null;
-}
-
-/** Ascending by UTF-16 code unit (binary, §10.1), whatever the database collation. */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -96,22 +158,41 @@ export async function selectPullRequests(
   }));
 }
 
-/** Cost and tokens of the runs of a provider (and route, when not null) within `range`. */
+/**
+ * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole days
+ * from the rollup, the partial days at the edges from the raw rows.
+ */
 export async function windowTotals(
-  db: Knex | Knex.Transaction,
+  db: Db,
   providerId: string,
   route: string | null,
   range: StoredRange | null,
 ): Promise<WindowTotals> {
   if (range === null) return { cost: 0, tokens: 0 };
-  const q = db("telemetry_events")
-    .sum({ cost: "cost_usd", tokens_in: "tokens_in", tokens_out: "tokens_out" })
-    .where("provider_id", providerId)
-    .andWhere("ts", ">=", range.from)
-    .andWhere("ts", "<=", range.to);
-  if (route !== null) q.andWhere("route", route);
-  const row = ((await q) as Record<string, unknown>[])[0] ?? {};
-  return { cost: num(row.cost), tokens: num(row.tokens_in) + num(row.tokens_out) };
+  const totals: WindowTotals = { cost: 0, tokens: 0 };
+  const add = (rows: Record<string, unknown>[]) => {
+    const row = rows[0] ?? {};
+    totals.cost += num(row.cost);
+    totals.tokens += num(row.tokens_in) + num(row.tokens_out);
+  };
+  const split = splitRangeByDays({ startTs: range.from, endTs: range.to });
+  if (split.wholeDays !== null) {
+    const q = db(DAILY_TABLE)
+      .sum({ cost: "cost_sum", tokens_in: "tokens_in", tokens_out: "tokens_out" })
+      .where("provider_id", providerId);
+    whereDays(q, split.wholeDays);
+    if (route !== null) q.andWhere("route", route);
+    add((await q) as Record<string, unknown>[]);
+  }
+  for (const edge of split.edges) {
+    const q = db("telemetry_events")
+      .sum({ cost: "cost_usd", tokens_in: "tokens_in", tokens_out: "tokens_out" })
+      .where("provider_id", providerId);
+    whereRange(q, edge);
+    if (route !== null) q.andWhere("route", route);
+    add((await q) as Record<string, unknown>[]);
+  }
+  return totals;
 }
 
 /** A pull request to store. */

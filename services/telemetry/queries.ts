@@ -5,8 +5,14 @@
  * JS), and no ORDER BY on text whose result order matters to the client (orderings by code unit
  * and with null first are applied in JS on the small grouped results). Every function takes the
  * read transaction of the request, so one response reads one snapshot.
+ *
+ * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read the UTC days
+ * lying wholly inside the requested range from the daily rollup `telemetry_daily` and only the
+ * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
+ * error categories always read the raw rows.
  */
 import type { Knex } from "knex";
+import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
 
@@ -26,6 +32,55 @@ function applyFilter(qb: Knex.QueryBuilder, filter: RunFilter): Knex.QueryBuilde
 
 function filtered(db: Db, filter: RunFilter): Knex.QueryBuilder {
   return applyFilter(db(RUNS_TABLE), filter);
+}
+
+/** The rollup rows of the whole days `days` matching the non-time part of a RunFilter. */
+function dailyFiltered(db: Db, days: DaySpan, filter: RunFilter): Knex.QueryBuilder {
+  const qb = db(DAILY_TABLE);
+  if (days.firstDay !== undefined) qb.where("day", ">=", days.firstDay);
+  if (days.lastDay !== undefined) qb.where("day", "<=", days.lastDay);
+  if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
+  if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
+  if (filter.route !== undefined) qb.where("route", filter.route);
+  return qb;
+}
+
+/** The filter restricted to an edge range of its time range. */
+function onEdge(filter: RunFilter, edge: InstantRange): RunFilter {
+  const { startTs: _start, endTs: _end, ...rest } = filter;
+  return { ...rest, ...edge };
+}
+
+/**
+ * Runs a grouped aggregate over the filter's time range: the UTC days wholly inside the range from
+ * the daily rollup (`fromDays`), the partial edge days from the raw rows (`fromRuns`), merged by
+ * `merge` in that order. Without a whole day, the raw rows only.
+ */
+async function overRange<T>(
+  filter: RunFilter,
+  fromDays: (days: DaySpan) => Promise<T[]>,
+  fromRuns: (edgeFilter: RunFilter) => Promise<T[]>,
+  merge: (parts: T[][]) => T[],
+): Promise<T[]> {
+  const split = splitRangeByDays(filter);
+  if (split.wholeDays === null) return fromRuns(filter);
+  const parts = [await fromDays(split.wholeDays)];
+  for (const edge of split.edges) parts.push(await fromRuns(onEdge(filter, edge)));
+  return merge(parts);
+}
+
+/** Merges the groups of several parts by key with `add`, keeping the first part's order. */
+function mergeBy<T>(parts: T[][], keyOf: (row: T) => string, add: (into: T, row: T) => void): T[] {
+  const merged = new Map<string, T>();
+  for (const part of parts) {
+    for (const row of part) {
+      const key = keyOf(row);
+      const into = merged.get(key);
+      if (into === undefined) merged.set(key, { ...row });
+      else add(into, row);
+    }
+  }
+  return [...merged.values()];
 }
 
 /** Numbers from aggregates: SUM over no non-null value is null. */
@@ -52,19 +107,8 @@ export interface ProviderRouteTotals {
   last_ts: string;
 }
 
-/** One scan grouped by (provider, route): everything metrics and pareto need except errors and percentiles. */
-export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .select("provider_id", "route")
-    .count({ run_count: "*" })
-    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
-    .sum({ success_count: "is_success", cost: "cost_usd", cached_tokens: "cached_tokens" })
-    .count({ cache_samples: "cache_hit" })
-    .select(db.raw("SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits"))
-    .min({ first_ts: "ts" })
-    .max({ last_ts: "ts" })
-    .groupBy("provider_id", "route");
-  return rows.map((r) => ({
+function providerRouteTotalsFromRow(r: Record<string, unknown>): ProviderRouteTotals {
+  return {
     provider_id: r.provider_id as string,
     route: (r.route as string | null) ?? null,
     run_count: num(r.run_count),
@@ -78,7 +122,62 @@ export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<Pr
     cached_tokens: num(r.cached_tokens),
     first_ts: r.first_ts as string,
     last_ts: r.last_ts as string,
-  }));
+  };
+}
+
+/** One scan of the raw rows grouped by (provider, route). */
+async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
+  const rows: Record<string, unknown>[] = await filtered(db, filter)
+    .select("provider_id", "route")
+    .count({ run_count: "*" })
+    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
+    .sum({ success_count: "is_success", cost: "cost_usd", cached_tokens: "cached_tokens" })
+    .count({ cache_samples: "cache_hit" })
+    .select(db.raw("SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits"))
+    .min({ first_ts: "ts" })
+    .max({ last_ts: "ts" })
+    .groupBy("provider_id", "route");
+  return rows.map(providerRouteTotalsFromRow);
+}
+
+/** The same groups summed from the rollup rows of whole days. */
+async function daysProviderRouteTotals(db: Db, days: DaySpan, filter: RunFilter): Promise<ProviderRouteTotals[]> {
+  const rows: Record<string, unknown>[] = await dailyFiltered(db, days, filter)
+    .select("provider_id", "route")
+    .sum({ run_count: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_sum" })
+    .sum({ success_count: "success_count", cost: "cost_sum", cached_tokens: "cached_tokens" })
+    .sum({ cache_samples: "cache_samples", cache_hits: "cache_hits" })
+    .min({ first_ts: "first_ts" })
+    .max({ last_ts: "last_ts" })
+    .groupBy("provider_id", "route");
+  return rows.map(providerRouteTotalsFromRow);
+}
+
+function addProviderRouteTotals(into: ProviderRouteTotals, g: ProviderRouteTotals): void {
+  into.run_count += g.run_count;
+  into.tokens_in += g.tokens_in;
+  into.tokens_out += g.tokens_out;
+  into.duration_sum += g.duration_sum;
+  into.success_count += g.success_count;
+  into.cost += g.cost;
+  into.cache_samples += g.cache_samples;
+  into.cache_hits += g.cache_hits;
+  into.cached_tokens += g.cached_tokens;
+  if (g.first_ts < into.first_ts) into.first_ts = g.first_ts;
+  if (g.last_ts > into.last_ts) into.last_ts = g.last_ts;
+}
+
+/**
+ * Totals grouped by (provider, route): everything metrics and pareto need except errors and
+ * percentiles. Whole days from the rollup, partial days from the raw rows.
+ */
+export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
+  return overRange(
+    filter,
+    (days) => daysProviderRouteTotals(db, days, filter),
+    (edgeFilter) => runsProviderRouteTotals(db, edgeFilter),
+    (parts) => mergeBy(parts, (g) => JSON.stringify([g.provider_id, g.route]), addProviderRouteTotals),
+  );
 }
 
 export interface ErrorCategoryCount {
@@ -137,12 +236,31 @@ export interface DayProviderCount {
   run_count: number;
 }
 
+function dayProviderKey(r: DayProviderCount): string {
+  return `${r.day}\u0000${r.provider_id}`;
+}
+
+/** Run counts per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
 export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayProviderCount[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .select("day", "provider_id")
-    .count({ run_count: "*" })
-    .groupBy("day", "provider_id");
-  return rows.map((r) => ({ day: r.day as string, provider_id: r.provider_id as string, run_count: num(r.run_count) }));
+  const toCount = (r: Record<string, unknown>): DayProviderCount => ({
+    day: r.day as string,
+    provider_id: r.provider_id as string,
+    run_count: num(r.run_count),
+  });
+  return overRange(
+    filter,
+    async (days) =>
+      ((await dailyFiltered(db, days, filter)
+        .select("day", "provider_id")
+        .sum({ run_count: "run_count" })
+        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(toCount),
+    async (edgeFilter) =>
+      ((await filtered(db, edgeFilter)
+        .select("day", "provider_id")
+        .count({ run_count: "*" })
+        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(toCount),
+    (parts) => mergeBy(parts, dayProviderKey, (into, r) => { into.run_count += r.run_count; }),
+  );
 }
 
 export interface DayProviderTotals extends DayProviderCount {
@@ -154,14 +272,8 @@ export interface DayProviderTotals extends DayProviderCount {
   cost: number;
 }
 
-export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayProviderTotals[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .select("day", "provider_id")
-    .count({ run_count: "*" })
-    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
-    .sum({ success_count: "is_success", cost: "cost_usd" })
-    .groupBy("day", "provider_id");
-  return rows.map((r) => ({
+function dayProviderTotalsFromRow(r: Record<string, unknown>): DayProviderTotals {
+  return {
     day: r.day as string,
     provider_id: r.provider_id as string,
     run_count: num(r.run_count),
@@ -170,7 +282,36 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
     duration_sum: num(r.duration_sum),
     success_count: num(r.success_count),
     cost: num(r.cost),
-  }));
+  };
+}
+
+/** Totals per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
+export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayProviderTotals[]> {
+  return overRange(
+    filter,
+    async (days) =>
+      ((await dailyFiltered(db, days, filter)
+        .select("day", "provider_id")
+        .sum({ run_count: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_sum" })
+        .sum({ success_count: "success_count", cost: "cost_sum" })
+        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
+    async (edgeFilter) =>
+      ((await filtered(db, edgeFilter)
+        .select("day", "provider_id")
+        .count({ run_count: "*" })
+        .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
+        .sum({ success_count: "is_success", cost: "cost_usd" })
+        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
+    (parts) =>
+      mergeBy(parts, dayProviderKey, (into, r) => {
+        into.run_count += r.run_count;
+        into.tokens_in += r.tokens_in;
+        into.tokens_out += r.tokens_out;
+        into.duration_sum += r.duration_sum;
+        into.success_count += r.success_count;
+        into.cost += r.cost;
+      }),
+  );
 }
 
 /** A stored run as the runs page reads it. */

@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import * as m001 from "./001_sessions";
 import * as m002 from "./002_telemetry_finops";
 import * as m003 from "./003_telemetry_read_index";
+import * as m004 from "./004_telemetry_daily";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,4 +17,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["001_sessions", m001],
   ["002_telemetry_finops", m002],
   ["003_telemetry_read_index", m003],
+  ["004_telemetry_daily", m004],
 ];

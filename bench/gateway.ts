@@ -58,6 +58,13 @@ export async function benchGateway(): Promise<void> {
     await waitForHttp(bareUrl);
     if ((await (await fetch(bareUrl)).text()) !== bytes) throw new Error("baseline bytes differ");
 
+    // what moleculer-web costs: the same action behind a hand-written node:http handler
+    const plainPort = await freePort();
+    children.push(spawnChild(process.execPath, ["--import", "tsx", path.join(__dirname, "plain-http-gateway.ts"), String(plainPort)]));
+    const plainUrl = `http://127.0.0.1:${plainPort}/api/v1/providers`;
+    await waitForHttp(plainUrl);
+    if ((await (await fetch(plainUrl)).text()) !== bytes) throw new Error("plain gateway bytes differ");
+
     // (b) gateway and providers over NATS
     const natsPort = await freePort();
     children.push(spawnChild("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort)]));
@@ -81,6 +88,7 @@ export async function benchGateway(): Promise<void> {
     const figures: Figure[] = [];
     figures.push(await load("bare node:http", bareUrl));
     figures.push(await load("(a) embedded", embeddedUrl));
+    figures.push(await load("node:http + broker.call (no moleculer-web), for reference", plainUrl));
     figures.push(await load("(b) over NATS", natsUrl));
     const base = figures[0];
     console.log(`GET /api/v1/providers, ${CONNECTIONS} connections, ${DURATION_S} s each, ${bytes.length} bytes per answer`);

@@ -1,0 +1,24 @@
+/**
+ * For the gateway benchmark only: the providers service in an in-process broker behind a
+ * hand-written node:http handler (no moleculer-web) that calls the same action. It separates the
+ * cost of moleculer-web's request pipeline from the cost of the broker call itself.
+ */
+import http from "node:http";
+import { loadConfig } from "../lib/config";
+import { createBroker } from "../lib/server";
+
+const config = loadConfig({ LOG_LEVEL: "warn", SERVICES: "providers" });
+const broker = createBroker(config);
+const port = Number(process.argv[2]);
+
+void broker.start().then(() => {
+  http
+    .createServer((req, res) => {
+      broker.call("providers.catalog").then((data) => {
+        const body = JSON.stringify(data);
+        res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body) });
+        res.end(body);
+      });
+    })
+    .listen(port, "127.0.0.1");
+});

@@ -26,10 +26,32 @@ export function dialectOf(knex: Knex): Dialect {
   return knex.client.config.client === "pg" ? "pg" : "sqlite";
 }
 
+/**
+ * Knex's own log lines. Its advice on a busy migration lock ("release the lock manually") is wrong
+ * here: migrateToLatest waits for the lock on purpose, so those lines are dropped.
+ */
+const knexLog = {
+  warn(message: unknown) {
+    const text = String(message);
+    if (/migration(s)? (table is already locked|lock)|knex migrate:unlock/i.test(text)) return;
+    console.warn(`knex: ${text}`);
+  },
+  error(message: unknown) {
+    console.error(`knex: ${String(message)}`);
+  },
+  deprecate(method: unknown, alternative: unknown) {
+    console.warn(`knex: ${String(method)} is deprecated, use ${String(alternative)}`);
+  },
+  debug() {
+    // knex debug output is off
+  },
+};
+
 export function createKnex(store: Pick<StoreConfig, "dbUrl" | "dbPath">): Knex {
   if (store.dbUrl !== null) {
     return knexFactory({
       client: "pg",
+      log: knexLog,
       connection: store.dbUrl,
       pool: { min: 0, max: 10 },
       acquireConnectionTimeout: 10000,
@@ -38,6 +60,7 @@ export function createKnex(store: Pick<StoreConfig, "dbUrl" | "dbPath">): Knex {
   fs.mkdirSync(path.dirname(store.dbPath), { recursive: true });
   return knexFactory({
     client: "sqlite3",
+    log: knexLog,
     connection: { filename: store.dbPath },
     useNullAsDefault: true,
     pool: {

@@ -17,6 +17,23 @@ export interface StoreVars {
 /** Schema type of a service that uses the store mixin. */
 export type StoreServiceSchema = ServiceSchema<ServiceSettingSchema, Record<string, never>, StoreVars>;
 
+/**
+ * Preparations under way in this process, by store. In the embedded mode several store services start
+ * together on one store: they share one preparation instead of racing each other for the migration
+ * lock (replicas in other processes still race, and migrateToLatest handles that).
+ */
+const preparing = new Map<string, Promise<void>>();
+
+function prepareOnce(knex: Knex, store: StoreConfig): Promise<void> {
+  const key = JSON.stringify([store.dbUrl ?? store.dbPath, store.fixturesDir, store.seed]);
+  let pending = preparing.get(key);
+  if (pending === undefined) {
+    pending = prepareStore(knex, store).finally(() => preparing.delete(key));
+    preparing.set(key, pending);
+  }
+  return pending;
+}
+
 export function StoreMixin(store: StoreConfig): Partial<ServiceSchema> {
   const mixin: Partial<StoreServiceSchema> = {
     actions: {
@@ -34,7 +51,7 @@ export function StoreMixin(store: StoreConfig): Partial<ServiceSchema> {
       this.knex = createKnex(store);
     },
     async started() {
-      await prepareStore(this.knex, store);
+      await prepareOnce(this.knex, store);
       this.storeReady = true;
     },
     async stopped() {

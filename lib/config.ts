@@ -3,10 +3,22 @@
  * settings is parsed and validated here, once, at process start. A bad value throws a ConfigError
  * whose message is one line naming the variable and the expected form.
  */
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+/** The folder holding package.json: the sources' parent, or the build's (dist/) parent. */
+function findProjectRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(start, "..");
+  }
+}
+
+export const PROJECT_ROOT = findProjectRoot(path.resolve(__dirname, ".."));
+
+/** The backend's version, from package.json. */
+export const VERSION: string = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 export type RunMode = "production" | "development";
 

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Errors } from "moleculer";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import type { Config } from "../lib/config";
+import { Config, VERSION } from "../lib/config";
 import { formatInstant } from "../lib/time";
 import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } from "./api/body";
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
@@ -16,8 +16,6 @@ import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api
 import { httpErrorAnswer } from "./api/http-errors";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const VERSION: string = require("../package.json").version;
 
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;

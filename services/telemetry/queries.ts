@@ -15,6 +15,7 @@ import type { Knex } from "knex";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
+import type { TelemetryRow } from "../../lib/telemetry-run";
 
 export const RUNS_TABLE = "telemetry_events";
 
@@ -314,25 +315,14 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
   );
 }
 
-/** A stored run as the runs page reads it. */
-export interface StoredRun {
-  id: number;
-  provider_id: string;
-  tool: string;
-  route: string | null;
-  tokens_in: number;
-  tokens_out: number;
-  duration_ms: number;
-  status: string;
-  cost_usd: number | null;
-  metadata: string;
-  ts: string;
-  ingested_at: string;
-  experiment_cohort: string | null;
-  experiment_tag: string | null;
-}
+/** A stored run as the runs page reads it: the logical columns (§3.2), no derived ones. */
+export type StoredRun = Pick<
+  TelemetryRow,
+  | "id" | "provider_id" | "tool" | "route" | "tokens_in" | "tokens_out" | "duration_ms" | "status" | "cost_usd"
+  | "metadata" | "ts" | "ingested_at" | "experiment_cohort" | "experiment_tag"
+>;
 
-const RUN_COLUMNS = [
+const RUN_COLUMNS: (keyof StoredRun)[] = [
   "id", "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd",
   "metadata", "ts", "ingested_at", "experiment_cohort", "experiment_tag",
 ];

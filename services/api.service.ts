@@ -84,8 +84,11 @@ export default function apiService(
   const statusByAction = new Map(ROUTES.filter((r) => r.status !== undefined).map((r) => [`${r.method} ${r.action}`, r.status]));
   const startedAtMs = Date.now();
 
-  const aliases: Record<string, unknown[]> = {};
-  for (const route of ROUTES) aliases[`${route.method} ${route.path}`] = [paramShaper(route), route.action];
+  const aliases: Record<string, string | unknown[]> = {};
+  for (const route of ROUTES) {
+    // Query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
+    aliases[`${route.method} ${route.path}`] = route.input === "query" ? route.action : [paramShaper(route), route.action];
+  }
 
   return {
     name: "api",

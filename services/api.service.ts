@@ -55,7 +55,11 @@ function paramShaper(route: RouteSpec) {
         }
       }
     };
-    run().then(() => next(), next);
+    run().then(() => {
+      // The success status of the route (e.g. 201); an error answer sets its own.
+      if (route.status !== undefined && req.$ctx !== undefined) req.$ctx.meta.$statusCode = route.status;
+      next();
+    }, next);
   };
 }
 
@@ -81,13 +85,13 @@ export default function apiService(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
-  const statusByAction = new Map(ROUTES.filter((r) => r.status !== undefined).map((r) => [`${r.method} ${r.action}`, r.status]));
   const startedAtMs = Date.now();
 
   const aliases: Record<string, string | unknown[]> = {};
   for (const route of ROUTES) {
     // Query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
-    aliases[`${route.method} ${route.path}`] = route.input === "query" ? route.action : [paramShaper(route), route.action];
+    const direct = route.input === "query" && route.status === undefined;
+    aliases[`${route.method} ${route.path}`] = direct ? route.action : [paramShaper(route), route.action];
   }
 
   return {
@@ -110,11 +114,6 @@ export default function apiService(
           bodyParsers: false,
           aliases,
           callOptions: { timeout: config.requestTimeoutMs },
-          onAfterCall(ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
-            const status = statusByAction.get(`${req.method} ${(req as unknown as { $alias?: { action?: string } }).$alias?.action}`);
-            if (status !== undefined) ctx.meta.$statusCode = status;
-            return data;
-          },
           onError(this: { logger: { error(...a: unknown[]): void } }, req: GatewayRequest, res: ServerResponse, err: unknown) {
             sendErrorAnswer(req, res, err, (e) => this.logger.error("Request failed:", e));
           },

@@ -16,7 +16,6 @@ import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api
 import { httpErrorAnswer } from "./api/http-errors";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
-
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;
   $ctx?: Context<unknown, Record<string, unknown>>;

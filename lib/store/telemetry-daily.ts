@@ -9,6 +9,7 @@ import type { Knex } from "knex";
 import type { TelemetryRowInsert } from "../telemetry-run";
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, storedToMs, toStoredInstant, utcDay } from "../time";
 import { dialectOf } from "./knex";
+import { compareText } from "../text-order";
 
 export const DAILY_TABLE = "telemetry_daily";
 
@@ -45,11 +46,6 @@ const ADDED_COLUMNS: readonly (keyof DailyRollupRow)[] = [
   "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_sum", "cost_count", "cache_samples",
   "cache_hits", "cached_tokens",
 ];
-
-/** Binary (code unit) order, whatever the database collation. */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** The rollup rows of a batch of runs, one per (day, provider_id, route), in key order. */
 export function dailyRollupRows(rows: readonly TelemetryRowInsert[]): DailyRollupRow[] {

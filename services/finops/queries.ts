@@ -5,7 +5,9 @@
  * days at the range's edges from the raw rows.
  */
 import type { Knex } from "knex";
+import { aggregateNumber } from "../../lib/store/aggregate";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";
 
@@ -17,16 +19,8 @@ export interface RunFilter {
   providerIds?: readonly string[];
 }
 
-function num(value: unknown): number {
-  return value === null || value === undefined ? 0 : Number(value);
-}
 
 type Db = Knex | Knex.Transaction;
-
-/** Binary (code unit) order, whatever the database collation. */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** Provider filters, applied alike to the raw rows and to the rollup. */
 function whereProviders(q: Knex.QueryBuilder, filter: { providerId?: string; providerIds?: readonly string[] }): void {
@@ -49,12 +43,12 @@ function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
   return {
     day: String(r.day),
     provider_id: String(r.provider_id),
-    runs: num(r.runs),
-    tokens_in: num(r.tokens_in),
-    tokens_out: num(r.tokens_out),
-    duration_ms: num(r.duration_ms),
-    successes: num(r.successes),
-    cost_usd: num(r.cost_count) === 0 || r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
+    runs: aggregateNumber(r.runs),
+    tokens_in: aggregateNumber(r.tokens_in),
+    tokens_out: aggregateNumber(r.tokens_out),
+    duration_ms: aggregateNumber(r.duration_ms),
+    successes: aggregateNumber(r.successes),
+    cost_usd: aggregateNumber(r.cost_count) === 0 || r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
   };
 }
 
@@ -172,8 +166,8 @@ export async function windowTotals(
   const totals: WindowTotals = { cost: 0, tokens: 0 };
   const add = (rows: Record<string, unknown>[]) => {
     const row = rows[0] ?? {};
-    totals.cost += num(row.cost);
-    totals.tokens += num(row.tokens_in) + num(row.tokens_out);
+    totals.cost += aggregateNumber(row.cost);
+    totals.tokens += aggregateNumber(row.tokens_in) + aggregateNumber(row.tokens_out);
   };
   const split = splitRangeByDays({ startTs: range.from, endTs: range.to });
   if (split.wholeDays !== null) {

@@ -4,7 +4,8 @@
  */
 import { Lane, roundHalfEven } from "../../lib/lanes";
 import { errorLabel } from "../../lib/telemetry-run";
-import { compareProviderRoute, compareText } from "./ordering";
+import { compareText } from "../../lib/text-order";
+import { compareProviderRoute } from "./ordering";
 
 export interface CostGroup {
   provider_id: string;

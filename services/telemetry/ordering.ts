@@ -3,16 +3,7 @@
  * the database collation, and a null route sorts first.
  */
 
-export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Ascending with null first. */
-export function compareNullableText(a: string | null, b: string | null): number {
-  if (a === null) return b === null ? 0 : -1;
-  if (b === null) return 1;
-  return compareText(a, b);
-}
+import { compareNullableText, compareText } from "../../lib/text-order";
 
 /** (provider_id asc, route asc with null first). */
 export function compareProviderRoute(

@@ -12,6 +12,7 @@
  * error categories always read the raw rows.
  */
 import type { Knex } from "knex";
+import { aggregateNumber } from "../../lib/store/aggregate";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
@@ -84,10 +85,6 @@ function mergeBy<T>(parts: T[][], keyOf: (row: T) => string, add: (into: T, row:
   return [...merged.values()];
 }
 
-/** Numbers from aggregates: SUM over no non-null value is null. */
-function num(value: unknown): number {
-  return value === null || value === undefined ? 0 : Number(value);
-}
 
 /** Totals of one (provider, route) group. */
 export interface ProviderRouteTotals {
@@ -112,15 +109,15 @@ function providerRouteTotalsFromRow(r: Record<string, unknown>): ProviderRouteTo
   return {
     provider_id: r.provider_id as string,
     route: (r.route as string | null) ?? null,
-    run_count: num(r.run_count),
-    tokens_in: num(r.tokens_in),
-    tokens_out: num(r.tokens_out),
-    duration_sum: num(r.duration_sum),
-    success_count: num(r.success_count),
-    cost: num(r.cost),
-    cache_samples: num(r.cache_samples),
-    cache_hits: num(r.cache_hits),
-    cached_tokens: num(r.cached_tokens),
+    run_count: aggregateNumber(r.run_count),
+    tokens_in: aggregateNumber(r.tokens_in),
+    tokens_out: aggregateNumber(r.tokens_out),
+    duration_sum: aggregateNumber(r.duration_sum),
+    success_count: aggregateNumber(r.success_count),
+    cost: aggregateNumber(r.cost),
+    cache_samples: aggregateNumber(r.cache_samples),
+    cache_hits: aggregateNumber(r.cache_hits),
+    cached_tokens: aggregateNumber(r.cached_tokens),
     first_ts: r.first_ts as string,
     last_ts: r.last_ts as string,
   };
@@ -196,7 +193,7 @@ export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<Er
     .count({ count: "*" })
     .min({ first_ts: "ts" })
     .groupBy("error_category");
-  return rows.map((r) => ({ category: r.category as string, count: num(r.count), first_ts: r.first_ts as string }));
+  return rows.map((r) => ({ category: r.category as string, count: aggregateNumber(r.count), first_ts: r.first_ts as string }));
 }
 
 /**
@@ -215,7 +212,7 @@ export async function firstErrorIdsAt(
     .select({ category: "error_category", ts: "ts" })
     .min({ first_id: "id" })
     .groupBy("error_category", "ts");
-  return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: num(r.first_id) }));
+  return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: aggregateNumber(r.first_id) }));
 }
 
 /**
@@ -228,7 +225,7 @@ export async function durationsFromTop(db: Db, filter: RunFilter, offset: number
     .orderBy("duration_ms", "desc")
     .limit(count)
     .offset(offset);
-  return rows.map((r) => num(r.duration_ms));
+  return rows.map((r) => aggregateNumber(r.duration_ms));
 }
 
 export interface DayProviderCount {
@@ -246,7 +243,7 @@ export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayP
   const toCount = (r: Record<string, unknown>): DayProviderCount => ({
     day: r.day as string,
     provider_id: r.provider_id as string,
-    run_count: num(r.run_count),
+    run_count: aggregateNumber(r.run_count),
   });
   return overRange(
     filter,
@@ -277,12 +274,12 @@ function dayProviderTotalsFromRow(r: Record<string, unknown>): DayProviderTotals
   return {
     day: r.day as string,
     provider_id: r.provider_id as string,
-    run_count: num(r.run_count),
-    tokens_in: num(r.tokens_in),
-    tokens_out: num(r.tokens_out),
-    duration_sum: num(r.duration_sum),
-    success_count: num(r.success_count),
-    cost: num(r.cost),
+    run_count: aggregateNumber(r.run_count),
+    tokens_in: aggregateNumber(r.tokens_in),
+    tokens_out: aggregateNumber(r.tokens_out),
+    duration_sum: aggregateNumber(r.duration_sum),
+    success_count: aggregateNumber(r.success_count),
+    cost: aggregateNumber(r.cost),
   };
 }
 
@@ -342,13 +339,13 @@ export async function runsAfter(db: Db, filter: RunFilter, after: RunPosition | 
     { column: "id", order: "desc" },
   ]).limit(count);
   return rows.map((r) => ({
-    id: num(r.id),
+    id: aggregateNumber(r.id),
     provider_id: r.provider_id as string,
     tool: r.tool as string,
     route: (r.route as string | null) ?? null,
-    tokens_in: num(r.tokens_in),
-    tokens_out: num(r.tokens_out),
-    duration_ms: num(r.duration_ms),
+    tokens_in: aggregateNumber(r.tokens_in),
+    tokens_out: aggregateNumber(r.tokens_out),
+    duration_ms: aggregateNumber(r.duration_ms),
     status: r.status as string,
     cost_usd: r.cost_usd === null || r.cost_usd === undefined ? null : Number(r.cost_usd),
     metadata: r.metadata as string,

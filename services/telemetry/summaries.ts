@@ -4,7 +4,8 @@
  */
 import type { Lane } from "../../lib/lanes";
 import { roundHalfEven } from "../../lib/lanes";
-import { compareProviderRoute, compareNullableText, compareText } from "./ordering";
+import { compareNullableText, compareText } from "../../lib/text-order";
+import { compareProviderRoute } from "./ordering";
 import type { DayProviderCount, DayProviderTotals, ErrorCategoryCount, ProviderRouteTotals } from "./queries";
 
 /** What the summaries need to know about a manifest provider (a ProviderInfo fits). */

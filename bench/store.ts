@@ -19,6 +19,7 @@ import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
 import { toStoredInstant } from "../lib/time";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
+import { seededRandom } from "../lib/prng";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
 const DAYS = 30;
@@ -28,17 +29,6 @@ const ROUTES = ["chat", "code", "embed", "default", null];
 const STATUSES = ["success", "success", "success", "success", "success", "success", "retry", "error", "tool_error", "timeout", "rate_limit"];
 const DAY_MS = 86_400_000;
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeRun(rand: () => number, tsMs: number): RunInput {
   const provider = PROVIDERS[Math.floor(rand() * PROVIDERS.length)];
@@ -97,7 +87,7 @@ async function buildStore(file: string, nowMs: number): Promise<void> {
   const db = new sqlite3.Database(file);
   await run(db, "PRAGMA journal_mode = WAL");
   await run(db, "PRAGMA synchronous = OFF");
-  const rand = prng(42);
+  const rand = seededRandom(42);
   const startMs = nowMs - DAYS * DAY_MS;
   const step = (DAYS * DAY_MS) / TOTAL_RUNS;
   const batch = 50_000;
@@ -309,7 +299,7 @@ export async function benchStore(): Promise<void> {
 
     // Ingestion: the largest batch (≤ 5,000 runs) whose body fits the 1 MiB limit, through
     // POST /telemetry/runs, against a raw multi-row insert of the same rows.
-    const rand = prng(7);
+    const rand = seededRandom(7);
     let batchRuns = Array.from({ length: 5000 }, (_, i) => makeRun(rand, nowMs - i * 1000));
     const bodyOf = (runs: RunInput[]) =>
       JSON.stringify({ runs: runs.map(({ ts_ms, ...r }) => ({ ...r, ts: iso(ts_ms) })) });

@@ -9,6 +9,7 @@ import { notFound } from "../lib/errors";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { compileSchema, containsUnstorableText, throwIfInvalid } from "../lib/validation";
 import { toStoredInstant } from "../lib/time";
+import { findSession, insertSession, listSessions } from "./sessions/queries";
 import { SessionRow, sessionFromRow, splitSessionInput, unstorableTextItems } from "./sessions/session";
 
 const checkProviderId = compileSchema({ provider_id: { type: "string" } });
@@ -48,7 +49,7 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
             client,
             options: JSON.stringify(options),
           };
-          await this.knex("sessions").insert(row);
+          await insertSession(this.knex, row);
           return { session: sessionFromRow(row), provider: provider.summary };
         },
       },
@@ -56,7 +57,7 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
       /** GET /sessions: every session, oldest first. */
       list: {
         async handler() {
-          const rows: SessionRow[] = await this.knex("sessions").select().orderBy("seq", "asc");
+          const rows = await listSessions(this.knex);
           return { sessions: rows.map(sessionFromRow) };
         },
       },
@@ -67,7 +68,7 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
         async handler(ctx: Context<{ session_id: string }>) {
           // No stored id holds such text (ids are UUIDs), and PostgreSQL would reject the query.
           if (containsUnstorableText(ctx.params.session_id)) throw notFound(`Session '${ctx.params.session_id}' not found`);
-          const row: SessionRow | undefined = await this.knex("sessions").where({ id: ctx.params.session_id }).first();
+          const row = await findSession(this.knex, ctx.params.session_id);
           if (row === undefined) throw notFound(`Session '${ctx.params.session_id}' not found`);
           return { session: sessionFromRow(row) };
         },

@@ -3,14 +3,15 @@
  * A configuration or manifest error stops startup with one clear line and exit code 1.
  */
 import { ConfigError, configFromProcess, RunMode } from "../lib/config";
-import { createBroker } from "../lib/server";
+import { createBroker, stopServer } from "../lib/server";
 import { ManifestError } from "../services/providers/manifest";
 
 /** Starts the services; with `repl`, opens moleculer-repl on the broker once they run. */
 export async function main(mode: RunMode, options: { repl?: boolean } = {}): Promise<void> {
   let broker;
+  let config;
   try {
-    const config = configFromProcess(mode);
+    config = configFromProcess(mode);
     for (const warning of config.warnings) console.warn(`warning: ${warning}`);
     broker = createBroker(config);
     await broker.start();
@@ -29,7 +30,8 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
     if (stopping) return;
     stopping = true;
     broker.logger.info(`${signal} received, stopping`);
-    broker.stop().then(
+    // The gateway's requests may wait for one full broker call (REQUEST_TIMEOUT) and no longer.
+    stopServer(broker, config.requestTimeoutMs + 1000).then(
       () => process.exit(0),
       () => process.exit(1),
     );

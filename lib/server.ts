@@ -1,6 +1,6 @@
 /**
- * Starts a broker with the services this process runs. Used by every entrypoint (production, dev,
- * REPL) and by the tests, which pass their own configuration.
+ * Starts a broker with the services this process runs, and stops it in one sequence. Used by every
+ * entrypoint (production, dev, REPL) and by the tests, which pass their own configuration.
  */
 import { ServiceBroker } from "moleculer";
 import { brokerOptions } from "../moleculer.config";
@@ -15,4 +15,27 @@ export function createBroker(config: Config, overrides: Partial<ConstructorParam
     broker.createService(factory(config));
   }
   return broker;
+}
+
+interface DrainingGateway {
+  drain(deadlineMs: number): Promise<{ abandoned: number; tookMs: number }>;
+}
+
+/**
+ * The one stop sequence (SIGTERM, SIGINT, the REPL's exit): when this process runs the gateway, it
+ * first stops accepting connections and finishes the requests it accepted (at most `drainDeadlineMs`),
+ * while every service still runs; then the broker stops the services (each waits for its own
+ * in-flight calls, `tracking.shutdownTimeout`) and leaves the cluster.
+ */
+export async function stopServer(broker: ServiceBroker, drainDeadlineMs: number): Promise<void> {
+  const gateway = broker.getLocalService("api") as unknown as DrainingGateway | undefined;
+  if (gateway !== undefined) {
+    const result = await gateway.drain(drainDeadlineMs);
+    if (result.abandoned > 0) {
+      broker.logger.warn(`HTTP drain: ${result.abandoned} request(s) still unanswered after ${result.tookMs} ms were cut`);
+    } else {
+      broker.logger.info(`HTTP drain: every accepted request answered (${result.tookMs} ms)`);
+    }
+  }
+  await broker.stop();
 }

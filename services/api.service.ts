@@ -4,7 +4,7 @@
  * It holds no domain logic; liveness and readiness are its own because they describe this node's
  * view of the broker.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { Errors } from "moleculer";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
@@ -13,6 +13,8 @@ import { formatInstant } from "../lib/time";
 import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } from "./api/body";
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
+import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
+import { FailureLogger, failureLog } from "./api/failure-log";
 import { httpErrorAnswer } from "./api/http-errors";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
@@ -54,29 +56,32 @@ function paramShaper(route: RouteSpec) {
         }
       }
     };
-    run().then(() => {
-      // The success status of the route (e.g. 201); an error answer sets its own.
-      if (route.status !== undefined && req.$ctx !== undefined) req.$ctx.meta.$statusCode = route.status;
-      next();
-    }, next);
+    run().then(() => next(), next);
   };
 }
 
-function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown, log: (e: unknown) => void): void {
-  const pathname = (req.originalUrl ?? req.url ?? "/").split("?")[0];
-  const answer = httpErrorAnswer(err, req.method ?? "GET", pathname);
-  if (answer.status >= 500) log(err);
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const body = JSON.stringify(answer.body);
-  res.writeHead(answer.status, {
-    ...answer.headers,
+/** Writes a JSON answer (success or error) with its length; the CORS headers are already set. */
+function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    ...headers,
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+type LogFailure = ReturnType<typeof failureLog>;
+
+function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown, log: LogFailure): void {
+  const pathname = (req.originalUrl ?? req.url ?? "/").split("?")[0];
+  const answer = httpErrorAnswer(err, req.method ?? "GET", pathname);
+  if (answer.status >= 500) log(answer.status, req.method ?? "GET", pathname, err);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(res, answer.status, answer.body, answer.headers);
 }
 
 export default function apiService(
@@ -84,12 +89,15 @@ export default function apiService(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
+  const routeOfAction = new Map(ROUTES.map((r) => [r.action, r]));
+  // Set in created(), when the service's logger exists.
+  let logFailure: LogFailure = () => undefined;
   const startedAtMs = Date.now();
 
   const aliases: Record<string, string | unknown[]> = {};
   for (const route of ROUTES) {
     // Query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
-    const direct = route.input === "query" && route.status === undefined;
+    const direct = route.input === "query";
     aliases[`${route.method} ${route.path}`] = direct ? route.action : [paramShaper(route), route.action];
   }
 
@@ -114,12 +122,12 @@ export default function apiService(
           aliases,
           callOptions: { timeout: config.requestTimeoutMs },
           onError(this: { logger: { error(...a: unknown[]): void } }, req: GatewayRequest, res: ServerResponse, err: unknown) {
-            sendErrorAnswer(req, res, err, (e) => this.logger.error("Request failed:", e));
+            sendErrorAnswer(req, res, err, logFailure);
           },
         },
       ],
       onError(this: { logger: { error(...a: unknown[]): void } }, req: GatewayRequest, res: ServerResponse, err: unknown) {
-        sendErrorAnswer(req, res, err, (e) => this.logger.error("Request failed:", e));
+        sendErrorAnswer(req, res, err, logFailure);
       },
     },
 
@@ -168,7 +176,45 @@ export default function apiService(
       },
     },
 
+    created() {
+      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger };
+      self.requests = trackRequests(self.server);
+      logFailure = failureLog(self.logger);
+    },
+
     methods: {
+      /**
+       * Stops accepting connections and waits, at most `deadlineMs`, for the requests in flight
+       * (services/api/drain.ts). The entrypoint calls it before the broker stops the services, so an
+       * accepted request is never cut by a stopping service.
+       */
+      drain(this: { requests: ConnectionDrain }, deadlineMs: number): Promise<DrainResult> {
+        return this.requests.drain(deadlineMs);
+      },
+
+      /**
+       * moleculer-web's call step, without its response writer: the JSON answer is written here with
+       * the route's success status (moleculer-web warns about a missing Location header on every 201
+       * and does work we do not need). The call goes to the endpoint moleculer-web's balancer chose;
+       * a failed call is retried by the broker's retry policy on another node.
+       */
+      async callAction(
+        this: unknown,
+        _route: { callOptions?: Record<string, unknown> },
+        actionName: string,
+        req: GatewayRequest,
+        res: ServerResponse,
+        params: Record<string, unknown>,
+      ): Promise<boolean> {
+        const ctx = req.$ctx as Context<unknown, Record<string, unknown>>;
+        const endpoint = (req as GatewayRequest & { $endpoint?: unknown }).$endpoint ?? actionName;
+        const data = await ctx.call(endpoint as string, params, { timeout: config.requestTimeoutMs });
+        if (res.headersSent || res.writableEnded) return true;
+        const status = routeOfAction.get(actionName)?.status ?? (ctx.meta.$statusCode as number | undefined) ?? 200;
+        sendJson(res, status, data);
+        return true;
+      },
+
       /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */
       httpHandler(this: { logger: { error(...a: unknown[]): void } }, req: IncomingMessage, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;
@@ -177,7 +223,7 @@ export default function apiService(
         // route defines OPTIONS, so any other OPTIONS request is a routing miss: 405 or 404.
         if (req.method === "OPTIONS") {
           const miss = new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
-          sendErrorAnswer(req as GatewayRequest, res, miss, (e) => this.logger.error("Request failed:", e));
+          sendErrorAnswer(req as GatewayRequest, res, miss, logFailure);
           return undefined;
         }
         return (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler.call(

@@ -40,12 +40,13 @@ async function repairLockRows(knex: Knex): Promise<void> {
   }
 }
 
-export async function migrateToLatest(knex: Knex, timeoutMs = 60000): Promise<void> {
+/** Applies the pending migrations; resolves with the names this call applied (none when current). */
+export async function migrateToLatest(knex: Knex, timeoutMs = 60000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      await knex.migrate.latest({ migrationSource });
-      return;
+      const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
+      return applied;
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await repairLockRows(knex);

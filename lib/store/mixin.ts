@@ -7,7 +7,7 @@ import type { Knex } from "knex";
 import type { ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { StoreConfig } from "../config";
 import { createKnex } from "./knex";
-import { prepareStore } from "./prepare";
+import { PrepareLog, prepareStore } from "./prepare";
 
 export interface StoreVars {
   knex: Knex;
@@ -24,11 +24,11 @@ export type StoreServiceSchema = ServiceSchema<ServiceSettingSchema, Record<stri
  */
 const preparing = new Map<string, Promise<void>>();
 
-function prepareOnce(knex: Knex, store: StoreConfig): Promise<void> {
+function prepareOnce(knex: Knex, store: StoreConfig, log: PrepareLog): Promise<void> {
   const key = JSON.stringify([store.dbUrl ?? store.dbPath, store.fixturesDir, store.seed]);
   let pending = preparing.get(key);
   if (pending === undefined) {
-    pending = prepareStore(knex, store).finally(() => preparing.delete(key));
+    pending = prepareStore(knex, store, log).finally(() => preparing.delete(key));
     preparing.set(key, pending);
   }
   return pending;
@@ -51,7 +51,7 @@ export function StoreMixin(store: StoreConfig): Partial<ServiceSchema> {
       this.knex = createKnex(store);
     },
     async started() {
-      await prepareOnce(this.knex, store);
+      await prepareOnce(this.knex, store, this.logger);
       this.storeReady = true;
     },
     async stopped() {

@@ -9,7 +9,10 @@ import { Client } from "pg";
 export const PG_URL = process.env.CONSOLE_MCP_TEST_PG_URL ?? "";
 const UNDER_CI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false";
 
-/** describe, or a loudly skipped describe when no PostgreSQL is configured outside CI. */
+/**
+ * describe when PostgreSQL is configured; under CI without it, one failing test; elsewhere the suite
+ * is reported by jest as skipped (its tests count as skipped, not passed), with a loud line.
+ */
 export function describePg(name: string, fn: () => void): void {
   if (PG_URL !== "") {
     describe(name, fn);
@@ -23,11 +26,9 @@ export function describePg(name: string, fn: () => void): void {
     });
     return;
   }
-  describe(name, () => {
-    it("is not run: set CONSOLE_MCP_TEST_PG_URL to run the PostgreSQL suites", () => {
-      console.warn(`SKIPPED PostgreSQL suite '${name}': CONSOLE_MCP_TEST_PG_URL is not set`);
-    });
-  });
+  console.warn(`SKIPPED PostgreSQL suite '${name}': CONSOLE_MCP_TEST_PG_URL is not set`);
+  const skipWithoutPostgres = describe.skip;
+  skipWithoutPostgres(name, fn);
 }
 
 function withDatabase(url: string, database: string): string {

@@ -121,12 +121,12 @@ export default function apiService(
           bodyParsers: false,
           aliases,
           callOptions: { timeout: config.requestTimeoutMs },
-          onError(this: { logger: { error(...a: unknown[]): void } }, req: GatewayRequest, res: ServerResponse, err: unknown) {
+          onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
             sendErrorAnswer(req, res, err, logFailure);
           },
         },
       ],
-      onError(this: { logger: { error(...a: unknown[]): void } }, req: GatewayRequest, res: ServerResponse, err: unknown) {
+      onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
         sendErrorAnswer(req, res, err, logFailure);
       },
     },
@@ -216,7 +216,7 @@ export default function apiService(
       },
 
       /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */
-      httpHandler(this: { logger: { error(...a: unknown[]): void } }, req: IncomingMessage, res: ServerResponse, next?: Next) {
+      httpHandler(this: unknown, req: IncomingMessage, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;
         // moleculer-web resolves an OPTIONS request as its Access-Control-Request-Method (GET when
         // absent), which would run the GET/POST action. Preflights are answered above, and no

@@ -7,17 +7,20 @@ import type { BrokerOptions } from "moleculer";
 import type { Config } from "./lib/config";
 import { LivenessNatsTransporter } from "./lib/nats-transporter";
 
+/** NATS with the node probe (a killed node noticed within ~0.5 s, lib/nats-transporter.ts), or stock NATS. */
+function transporterOption(config: Pick<Config, "transporter" | "natsNodeProbe">): BrokerOptions["transporter"] {
+  if (config.transporter === null) return undefined;
+  if (!config.natsNodeProbe) return { type: "NATS", options: { url: config.transporter } };
+  return new LivenessNatsTransporter({ url: config.transporter }) as unknown as BrokerOptions["transporter"];
+}
+
 export function brokerOptions(
-  config: Pick<Config, "transporter" | "nodeId" | "logLevel" | "requestTimeoutMs" | "heartbeatIntervalS" | "heartbeatTimeoutS">,
+  config: Pick<Config, "transporter" | "nodeId" | "logLevel" | "requestTimeoutMs" | "heartbeatIntervalS" | "heartbeatTimeoutS" | "natsNodeProbe">,
 ): BrokerOptions {
   return {
     namespace: "console-mcp",
     nodeID: config.nodeId ?? undefined,
-    transporter:
-      config.transporter === null
-        ? undefined
-        : // Notices a killed node within ~0.5 s instead of at the heartbeat timeout (lib/nats-transporter.ts).
-          (new LivenessNatsTransporter({ url: config.transporter }) as unknown as BrokerOptions["transporter"]),
+    transporter: transporterOption(config),
     // One stop sequence, the entrypoint's (bin/main.ts): the gateway drains first, then the broker
     // stops. Moleculer's own signal handlers would run a second, concurrent stop.
     skipProcessEventRegistration: true,

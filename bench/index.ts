@@ -2,10 +2,12 @@
  * `npm run bench -- <name>`: runs one benchmark (or all when no name is given). Benchmarks print
  * ratios measured side by side in one run; they are never part of `npm test`.
  */
+import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
 import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
+  failover: benchFailover,
   gateway: benchGateway,
   store: benchStore,
 };

@@ -61,6 +61,11 @@ export interface Config {
   /** Heartbeat interval/timeout in seconds (HEARTBEAT_INTERVAL / HEARTBEAT_TIMEOUT). */
   heartbeatIntervalS: number;
   heartbeatTimeoutS: number;
+  /**
+   * NATS_NODE_PROBE: notice a dead node through NATS at once (lib/nats-transporter.ts); false runs
+   * Moleculer's stock NATS transporter, which notices it at the heartbeat timeout (for comparison).
+   */
+  natsNodeProbe: boolean;
   /** Warnings produced while reading (non-fatal fallbacks); the entrypoint logs them. */
   warnings: string[];
 }
@@ -151,6 +156,9 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     throw new ConfigError("CONSOLE_MCP_DB_URL", "a PostgreSQL URL such as postgres://user@host:5432/db", dbUrl);
   }
 
+  const probeText = nonEmpty(env, "NATS_NODE_PROBE") ?? "on";
+  if (probeText !== "on" && probeText !== "off") throw new ConfigError("NATS_NODE_PROBE", "on or off", probeText);
+
   const heartbeatIntervalS = integerIn(env, "HEARTBEAT_INTERVAL", 2, 1, 3600);
   const heartbeatTimeoutS = integerIn(env, "HEARTBEAT_TIMEOUT", 6, 2, 3600);
   if (heartbeatTimeoutS <= heartbeatIntervalS) {
@@ -182,6 +190,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     requestTimeoutMs: integerIn(env, "REQUEST_TIMEOUT", 10000, 100, 600000),
     heartbeatIntervalS,
     heartbeatTimeoutS,
+    natsNodeProbe: probeText === "on",
     warnings,
   };
 }

@@ -232,4 +232,10 @@ describe("other broker settings", () => {
     expect(configError({ REQUEST_TIMEOUT: "soon" }).variable).toBe("REQUEST_TIMEOUT");
     expect(configError({ HEARTBEAT_INTERVAL: "5", HEARTBEAT_TIMEOUT: "5" }).variable).toBe("HEARTBEAT_TIMEOUT");
   });
+
+  it("reads the NATS node probe switch (on by default)", () => {
+    expect(loadConfig({}).natsNodeProbe).toBe(true);
+    expect(loadConfig({ NATS_NODE_PROBE: "off" }).natsNodeProbe).toBe(false);
+    expect(configError({ NATS_NODE_PROBE: "yes" }).variable).toBe("NATS_NODE_PROBE");
+  });
 });

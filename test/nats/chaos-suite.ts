@@ -98,6 +98,16 @@ export function chaosSuite(
 
     afterAll(async () => {
       await Promise.all(procs.map((p) => p.stop()));
+      // Every process this suite started is gone.
+      const alive = procs.filter((p) => {
+        try {
+          process.kill(p.child.pid!, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive.map((p) => p.name)).toEqual([]);
       await nats?.stop();
       await dropStore();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });

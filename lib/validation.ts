@@ -7,7 +7,13 @@ import Validator, { ValidationError as FvError, ValidationSchema } from "fastest
 import { ValidationItem, validationFailed } from "./errors";
 import { parseDatetime } from "./time";
 
-export const validator = new Validator({ useNewCustomCheckerFunction: true });
+export const validator = new Validator({
+  useNewCustomCheckerFunction: true,
+  // The library's own enum message puts the allowed values where the submitted one belongs
+  // ("field value 'a, b' does not match"): the submitted value is the item's `input`, the
+  // allowed list its `ctx.expected`, and the message names the allowed list as what is expected.
+  messages: { enumValue: "Input should be one of {expected}" },
+});
 
 /** fastest-validator error types → the recommended contract types. */
 const TYPE_NAMES: Record<string, string> = {

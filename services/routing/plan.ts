@@ -46,6 +46,21 @@ export interface RouteAllocation {
   cost: number;
 }
 
+/** `context` of the §26 answer: what the plan was computed for. */
+export interface PlanContext {
+  strategy: Strategy;
+  /** The selection after de-duplication and before the failover exclusion (manifest order when none was given). */
+  provider_ids: string[];
+  provider_count: number;
+  volume_millions: number;
+  /** null for null, "" and "none" (no exclusion asked for). */
+  failover_provider_id: string | null;
+}
+
+/**
+ * The answer of POST /routing/simulate: the §13 fields plus the three objects of §26
+ * (`context`, `cost`, `latency`), computed from the same numbers.
+ */
 export interface RoutingPlan {
   total_cost: number;
   cost_per_million: number;
@@ -53,7 +68,13 @@ export interface RoutingPlan {
   reliability_score: number;
   distribution: RouteAllocation[];
   excluded_route: RouteProfile | null;
+  context: PlanContext;
+  cost: { total_usd: number; cost_per_million_usd: number };
+  latency: { avg_latency_ms: number; reliability_score: number };
 }
+
+/** The §13 figures of a plan, before the §26 objects are derived from them. */
+type PlanFigures = Omit<RoutingPlan, "context" | "cost" | "latency">;
 
 export interface PlanInput {
   /** The selected providers in request order (may contain duplicates; the first occurrence is kept). */
@@ -87,25 +108,53 @@ export function dedupeById<T extends { id: string }>(items: readonly T[]): T[] {
   return out;
 }
 
+/** The failover id that asks for an exclusion: null for null, "" and "none". */
+export function effectiveFailover(failoverProviderId: string | null): string | null {
+  return failoverProviderId === null || failoverProviderId === "" || failoverProviderId === "none" ? null : failoverProviderId;
+}
+
 /** Step 3: a failover id excludes only when non-empty, not "none", and selected. */
 export function splitFailover(
   routes: RouteProfile[],
   failoverProviderId: string | null,
 ): { kept: RouteProfile[]; excluded: RouteProfile | null } {
-  if (failoverProviderId === null || failoverProviderId === "" || failoverProviderId === "none") {
+  if (effectiveFailover(failoverProviderId) === null) {
     return { kept: routes, excluded: null };
   }
   const excluded = routes.find((r) => r.id === failoverProviderId) ?? null;
   return { kept: excluded === null ? routes : routes.filter((r) => r !== excluded), excluded };
 }
 
-export function zeroPlan(excluded: RouteProfile | null): RoutingPlan {
+/** Step 7: nothing left to distribute. */
+export function zeroPlan(excluded: RouteProfile | null): PlanFigures {
   return { total_cost: 0, cost_per_million: 0, avg_latency: 0, reliability_score: 0, distribution: [], excluded_route: excluded };
 }
 
-/** Steps 1–7 of §13. */
+/** §26: the figures of §13 plus `context`, `cost` and `latency`, which repeat them under the newer console's names. */
+function withSummaries(figures: PlanFigures, input: PlanInput, routes: readonly RouteProfile[]): RoutingPlan {
+  const providerIds = routes.map((r) => r.id);
+  return {
+    ...figures,
+    context: {
+      strategy: input.strategy,
+      provider_ids: providerIds,
+      provider_count: providerIds.length,
+      volume_millions: input.volumeMillions,
+      failover_provider_id: effectiveFailover(input.failoverProviderId),
+    },
+    cost: { total_usd: figures.total_cost, cost_per_million_usd: figures.cost_per_million },
+    latency: { avg_latency_ms: figures.avg_latency, reliability_score: figures.reliability_score },
+  };
+}
+
+/** Steps 1–7 of §13, with the §26 objects. */
 export function computePlan(input: PlanInput): RoutingPlan {
   const routes = dedupeById(input.providers).map(toRouteProfile);
+  return withSummaries(planFigures(routes, input), input, routes);
+}
+
+/** Steps 3–7 of §13 over the de-duplicated routes. */
+function planFigures(routes: RouteProfile[], input: PlanInput): PlanFigures {
   const { kept, excluded } = splitFailover(routes, input.failoverProviderId);
   if (kept.length === 0) return zeroPlan(excluded);
 

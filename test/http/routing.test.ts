@@ -161,6 +161,58 @@ describe("with the example manifest", () => {
     });
   });
 
+  describe("§26: context, cost and latency for the newer console", () => {
+    test("{} → the contract's example: context, cost.total_usd 241.46", async () => {
+      const res = await simulate(server, {});
+      expect(res.status).toBe(200);
+      expect(res.body.context).toEqual({
+        strategy: "balanced",
+        provider_ids: ["gemini", "codex", "glm46", "claude"],
+        provider_count: 4,
+        volume_millions: 10,
+        failover_provider_id: null,
+      });
+      expect(res.body.cost).toEqual({ total_usd: 241.46, cost_per_million_usd: 24.15 });
+      expect(res.body.latency).toEqual({ avg_latency_ms: 1307.45, reliability_score: 94.47 });
+    });
+
+    test("the console's body: de-duplicated ids before the exclusion, the failover as sent", async () => {
+      const res = await simulate(server, {
+        strategy: "finops", provider_ids: ["claude", "codex", "claude"], failover_provider_id: "codex",
+        volume_millions: "12", intents: [],
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.context).toEqual({
+        strategy: "finops", provider_ids: ["claude", "codex"], provider_count: 2, volume_millions: 12,
+        failover_provider_id: "codex",
+      });
+      expect(res.body.excluded_route.id).toBe("codex");
+      expect(res.body.cost).toEqual({ total_usd: res.body.total_cost, cost_per_million_usd: res.body.cost_per_million });
+      expect(res.body.latency).toEqual({ avg_latency_ms: res.body.avg_latency, reliability_score: res.body.reliability_score });
+    });
+
+    test.each([[null], [""], ["none"]])("failover %j → failover_provider_id null", async (failover) => {
+      const res = await simulate(server, { failover_provider_id: failover });
+      expect(res.status).toBe(200);
+      expect(res.body.context.failover_provider_id).toBeNull();
+      expect(res.body.cost.total_usd).toBe(241.46);
+    });
+
+    test("an unknown strategy → 422 with the submitted value as input and the allowed list in ctx", async () => {
+      const res = await simulate(server, { strategy: "cheapest" });
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toEqual([
+        {
+          type: "literal_error",
+          loc: ["body", "strategy"],
+          msg: "Input should be one of balanced, finops, latency, resilience",
+          input: "cheapest",
+          ctx: { expected: "balanced, finops, latency, resilience" },
+        },
+      ]);
+    });
+  });
+
   describe("the console's calls (every provider, volume 12, extra keys)", () => {
     const consoleBody = (strategy: string, failover: string | null) => ({
       strategy,
@@ -454,6 +506,9 @@ describe("with an empty manifest", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       total_cost: 0, cost_per_million: 0, avg_latency: 0, reliability_score: 0, distribution: [], excluded_route: null,
+      context: { strategy: "latency", provider_ids: [], provider_count: 0, volume_millions: 12, failover_provider_id: "codex" },
+      cost: { total_usd: 0, cost_per_million_usd: 0 },
+      latency: { avg_latency_ms: 0, reliability_score: 0 },
     });
   });
 

@@ -120,6 +120,11 @@ describe("worked examples of §13 (example manifest)", () => {
       reliability_score: 0,
       distribution: [],
       excluded_route: toRouteProfile(codex),
+      context: {
+        strategy: "balanced", provider_ids: ["codex"], provider_count: 1, volume_millions: 10, failover_provider_id: "codex",
+      },
+      cost: { total_usd: 0, cost_per_million_usd: 0 },
+      latency: { avg_latency_ms: 0, reliability_score: 0 },
     });
     expect(p.excluded_route?.id).toBe("codex");
   });
@@ -301,7 +306,9 @@ describe("failover", () => {
 
   test("a failover id outside the selection excludes nothing", () => {
     const withOutside = plan([E1, B1, B2], { failover: "t1" });
-    expect(withOutside).toEqual(plan([E1, B1, B2]));
+    const without = plan([E1, B1, B2]);
+    // The same plan; only the context reports the failover id as asked (§26).
+    expect(withOutside).toEqual({ ...without, context: { ...without.context, failover_provider_id: "t1" } });
     expect(withOutside.excluded_route).toBeNull();
     expect(withOutside.distribution).toHaveLength(3);
   });
@@ -357,6 +364,9 @@ describe("volume 0 and the zero plan", () => {
       reliability_score: 0,
       distribution: [],
       excluded_route: null,
+      context: { strategy: "balanced", provider_ids: [], provider_count: 0, volume_millions: 10, failover_provider_id: null },
+      cost: { total_usd: 0, cost_per_million_usd: 0 },
+      latency: { avg_latency_ms: 0, reliability_score: 0 },
     });
   });
 
@@ -365,5 +375,53 @@ describe("volume 0 and the zero plan", () => {
     const p = plan([E1, B1]);
     p.distribution[0].route.provider.tags.push("changed");
     expect(JSON.stringify([E1, B1])).toBe(before);
+  });
+});
+
+describe("§26: context, cost and latency repeat the plan for the newer console", () => {
+  test("{} with the example manifest: the contract's example", () => {
+    const p = plan(exampleManifest);
+    expect(p.context).toEqual({
+      strategy: "balanced",
+      provider_ids: ["gemini", "codex", "glm46", "claude"],
+      provider_count: 4,
+      volume_millions: 10,
+      failover_provider_id: null,
+    });
+    expect(p.cost).toEqual({ total_usd: 241.46, cost_per_million_usd: 24.15 });
+    expect(p.latency).toEqual({ avg_latency_ms: 1307.45, reliability_score: 94.47 });
+  });
+
+  test("provider_ids are de-duplicated in request order and keep the excluded failover", () => {
+    const p = plan([glm46, codex, glm46, claude], { strategy: "latency", failover: "codex", volume: 12 });
+    expect(p.context).toEqual({
+      strategy: "latency",
+      provider_ids: ["glm46", "codex", "claude"],
+      provider_count: 3,
+      volume_millions: 12,
+      failover_provider_id: "codex",
+    });
+    expect(p.excluded_route?.id).toBe("codex");
+    expect(p.distribution.map((d) => d.route.id)).toEqual(["claude", "glm46"]);
+  });
+
+  test.each([[null], [""], ["none"]])("failover %p asks for no exclusion: null in context", (failover) => {
+    expect(plan([codex], { failover }).context.failover_provider_id).toBeNull();
+  });
+
+  test("a failover id that is not selected is still reported as asked", () => {
+    const p = plan([codex], { failover: "gemini" });
+    expect(p.context.failover_provider_id).toBe("gemini");
+    expect(p.excluded_route).toBeNull();
+  });
+
+  test.each([
+    ["balanced", 10], ["finops", 0], ["latency", 3.5], ["resilience", 1e9],
+  ] as [Strategy, number][])("%s at volume %p: cost and latency equal the §13 fields", (strategy, volume) => {
+    const p = plan([E1, B1, B2, T1], { strategy, volume });
+    expect(p.cost).toEqual({ total_usd: p.total_cost, cost_per_million_usd: p.cost_per_million });
+    expect(p.latency).toEqual({ avg_latency_ms: p.avg_latency, reliability_score: p.reliability_score });
+    expect(p.context.volume_millions).toBe(volume);
+    expect(p.context.strategy).toBe(strategy);
   });
 });

@@ -71,3 +71,23 @@ test("null is refused where the contract says so, accepted for failover_provider
   ]);
   expect(parseSimulationRequest({ failover_provider_id: null }).failoverProviderId).toBeNull();
 });
+
+describe("an unknown strategy: the submitted value is the input, the allowed list the ctx", () => {
+  test.each([["cheap"], ["Balanced"], [5], [true], [null], [["finops"]], [{ strategy: "finops" }]])(
+    "strategy %j",
+    (value) => {
+      const found = problems({ strategy: value }) as unknown as {
+        type: string; loc: unknown[]; msg: string; input: unknown; ctx: Record<string, unknown>;
+      }[];
+      expect(found).toEqual([
+        {
+          type: "literal_error",
+          loc: ["body", "strategy"],
+          msg: "Input should be one of balanced, finops, latency, resilience",
+          input: value,
+          ctx: { expected: "balanced, finops, latency, resilience" },
+        },
+      ]);
+    },
+  );
+});

@@ -6,11 +6,13 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "moleculer";
 import type { Config } from "../lib/config";
 import { notFound } from "../lib/errors";
+import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { compileSchema, containsUnstorableText, throwIfInvalid } from "../lib/validation";
 import { toStoredInstant } from "../lib/time";
+import { encodeSessionsCursor, MAX_SEQ, parseSessionsQuery } from "./sessions/listing";
 import { findSession, insertSession, listSessions } from "./sessions/queries";
-import { SessionRow, sessionFromRow, splitSessionInput, unstorableTextItems } from "./sessions/session";
+import { Session, SessionRow, sessionFromRow, sessionTextItems, splitSessionInput } from "./sessions/session";
 
 const checkProviderId = compileSchema({ provider_id: { type: "string" } });
 const checkBody = compileSchema({
@@ -34,7 +36,7 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
           throwIfInvalid([
             ...checkProviderId({ provider_id: providerId }, ["path"]),
             ...checkBody(body, ["body"]),
-            ...unstorableTextItems(body),
+            ...sessionTextItems(body),
           ]);
           const provider = await ctx.call<{ summary: unknown }, { id: string }>("providers.get", {
             id: providerId,
@@ -54,11 +56,26 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
         },
       },
 
-      /** GET /sessions: every session, oldest first. */
+      /**
+       * GET /sessions (§9.2, runtime-contract §22): params = the query. Without `limit`/`cursor`,
+       * `{sessions}` = every session matching `status`/`provider_id` (every session without them),
+       * oldest first. With them, one page `{sessions, next_cursor}`: at most `limit` (1..1000,
+       * default 100) sessions after the cursor's position, oldest first; `next_cursor` is null on the
+       * last page. 422 for a bad limit, 400 `invalid cursor` for a malformed cursor.
+       */
       list: {
-        async handler() {
-          const rows = await listSessions(this.knex);
-          return { sessions: rows.map(sessionFromRow) };
+        async handler(ctx: Context<Record<string, unknown>>): Promise<{ sessions: Session[]; next_cursor?: string | null }> {
+          const query = parseSessionsQuery(ctx.params, MAX_SEQ[dialectOf(this.knex)]);
+          const page = query.page;
+          if (query.matchesNothing) return page === null ? { sessions: [] } : { sessions: [], next_cursor: null };
+          if (page === null) return { sessions: (await listSessions(this.knex, query.filter)).map(sessionFromRow) };
+          // One row more than the page: its presence says whether a next page exists.
+          const rows = await listSessions(this.knex, query.filter, { afterSeq: page.afterSeq, count: page.limit + 1 });
+          const shown = rows.slice(0, page.limit);
+          return {
+            sessions: shown.map(sessionFromRow),
+            next_cursor: rows.length > page.limit ? encodeSessionsCursor(Number(shown[shown.length - 1].seq)) : null,
+          };
         },
       },
 

@@ -47,9 +47,36 @@ export function splitSessionInput(body: Record<string, unknown>): {
   return { reason: (reason as string | null | undefined) ?? null, client: (client as string | null | undefined) ?? null, options };
 }
 
-/** 422 items for a string reason/client that the store could not keep verbatim. */
-export function unstorableTextItems(body: Record<string, unknown>): ValidationItem[] {
-  return (["reason", "client"] as const)
-    .filter((field) => typeof body[field] === "string" && containsUnstorableText(body[field] as string))
-    .map((field) => unstorableTextItem(["body", field], body[field] as string));
+/** Longest `reason` and `client`, in characters (code points): runtime-contract §22. */
+export const MAX_SESSION_TEXT_CHARS = 1000;
+
+function charCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * 422 items for the string `reason`/`client` of a creation body (types are checked by the schema):
+ * text the store could not keep verbatim (NUL, lone surrogates), or longer than 1,000 characters
+ * (`too_long`, runtime-contract §22). Stored verbatim otherwise, so no trimming before counting.
+ */
+export function sessionTextItems(body: Record<string, unknown>): ValidationItem[] {
+  const items: ValidationItem[] = [];
+  for (const field of ["reason", "client"] as const) {
+    const value = body[field];
+    if (typeof value !== "string") continue;
+    if (containsUnstorableText(value)) {
+      items.push(unstorableTextItem(["body", field], value));
+    } else if (value.length > MAX_SESSION_TEXT_CHARS && charCount(value) > MAX_SESSION_TEXT_CHARS) {
+      items.push({
+        type: "too_long",
+        loc: ["body", field],
+        msg: `String should have at most ${MAX_SESSION_TEXT_CHARS} characters`,
+        // No `input` (optional in §6.4): echoing up to 1 MiB back would make the answer as large as the request.
+        ctx: { max_length: MAX_SESSION_TEXT_CHARS, actual_length: charCount(value) },
+      });
+    }
+  }
+  return items;
 }

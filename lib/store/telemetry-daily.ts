@@ -9,6 +9,7 @@ import type { Knex } from "knex";
 import type { TelemetryRowInsert } from "../telemetry-run";
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, storedToMs, toStoredInstant, utcDay } from "../time";
 import { dialectOf } from "./knex";
+import { boundedRunValue, overflowFreeSum } from "./run-sums";
 import { compareText } from "../text-order";
 
 export const DAILY_TABLE = "telemetry_daily";
@@ -115,14 +116,20 @@ export async function addToDailyRollups(trx: Knex.Transaction, rows: readonly Te
   }
 }
 
-/** The rollup of every stored run, as a fresh aggregate of `telemetry_events`. */
-const REBUILD_SQL = `
+/**
+ * The rollup of every stored run, as a fresh aggregate of `telemetry_events`, with the sums of
+ * lib/store/run-sums.ts (the reads' raw-row sums, so both paths give the same figures).
+ */
+function rebuildSql(knex: Knex): string {
+  const sum = (column: Parameters<typeof boundedRunValue>[0]) => overflowFreeSum(knex, boundedRunValue(column));
+  return `
   INSERT INTO ${DAILY_TABLE} (${ROLLUP_COLUMNS.join(", ")})
-  SELECT day, provider_id, COALESCE(route, ''), route, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(duration_ms),
-         SUM(is_success), COALESCE(SUM(cost_usd), 0), COUNT(cost_usd), COUNT(cache_hit),
-         SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), SUM(cached_tokens), MIN(ts), MAX(ts)
+  SELECT day, provider_id, COALESCE(route, ''), route, COUNT(*), ${sum("tokens_in")}, ${sum("tokens_out")},
+         ${sum("duration_ms")}, SUM(is_success), COALESCE(${sum("cost_usd")}, 0), COUNT(cost_usd), COUNT(cache_hit),
+         SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), ${sum("cached_tokens")}, MIN(ts), MAX(ts)
   FROM telemetry_events
   GROUP BY day, provider_id, route`;
+}
 
 /**
  * Recomputes the whole rollup from the raw rows in one transaction: for runs written without
@@ -134,7 +141,7 @@ export async function rebuildDailyRollups(knex: Knex): Promise<void> {
   await knex.transaction(async (trx) => {
     if (dialectOf(knex) === "pg") await trx.raw(`LOCK TABLE ${DAILY_TABLE} IN EXCLUSIVE MODE`);
     await trx(DAILY_TABLE).delete();
-    await trx.raw(REBUILD_SQL);
+    await trx.raw(rebuildSql(knex));
   });
 }
 

@@ -2,10 +2,12 @@
  * The SQL of the FinOps service. It owns `pull_requests` and reads `telemetry_events` of the same
  * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
  * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
- * days at the range's edges from the raw rows.
+ * days at the range's edges from the raw rows. Sums of run values go through lib/store/run-sums.ts
+ * (no overflow on either backend; a value stored before the ingestion bounds counts at most its bound).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
+import { columnSum, runColumnSum } from "../../lib/store/run-sums";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
@@ -65,7 +67,13 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
     const q = db("telemetry_events")
       .select("day", "provider_id")
       .count({ runs: "*", cost_count: "cost_usd" })
-      .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_ms: "duration_ms", successes: "is_success", cost_usd: "cost_usd" })
+      .sum({ successes: "is_success" })
+      .select(
+        runColumnSum(db, "tokens_in", "tokens_in"),
+        runColumnSum(db, "tokens_out", "tokens_out"),
+        runColumnSum(db, "duration_ms", "duration_ms"),
+        runColumnSum(db, "cost_usd", "cost_usd"),
+      )
       .groupBy("day", "provider_id");
     whereRange(q, edge);
     whereProviders(q, filter);
@@ -74,8 +82,13 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
   const fromDays = async (days: DaySpan): Promise<DayProviderGroup[]> => {
     const q = db(DAILY_TABLE)
       .select("day", "provider_id")
-      .sum({ runs: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_ms: "duration_sum" })
-      .sum({ successes: "success_count", cost_usd: "cost_sum", cost_count: "cost_count" })
+      .sum({ runs: "run_count", successes: "success_count", cost_count: "cost_count" })
+      .select(
+        columnSum(db, "tokens_in", "tokens_in"),
+        columnSum(db, "tokens_out", "tokens_out"),
+        columnSum(db, "duration_sum", "duration_ms"),
+        columnSum(db, "cost_sum", "cost_usd"),
+      )
       .groupBy("day", "provider_id");
     whereDays(q, days);
     whereProviders(q, filter);
@@ -172,7 +185,7 @@ export async function windowTotals(
   const split = splitRangeByDays({ startTs: range.from, endTs: range.to });
   if (split.wholeDays !== null) {
     const q = db(DAILY_TABLE)
-      .sum({ cost: "cost_sum", tokens_in: "tokens_in", tokens_out: "tokens_out" })
+      .select(columnSum(db, "cost_sum", "cost"), columnSum(db, "tokens_in", "tokens_in"), columnSum(db, "tokens_out", "tokens_out"))
       .where("provider_id", providerId);
     whereDays(q, split.wholeDays);
     if (route !== null) q.andWhere("route", route);
@@ -180,7 +193,11 @@ export async function windowTotals(
   }
   for (const edge of split.edges) {
     const q = db("telemetry_events")
-      .sum({ cost: "cost_usd", tokens_in: "tokens_in", tokens_out: "tokens_out" })
+      .select(
+        runColumnSum(db, "cost_usd", "cost"),
+        runColumnSum(db, "tokens_in", "tokens_in"),
+        runColumnSum(db, "tokens_out", "tokens_out"),
+      )
       .where("provider_id", providerId);
     whereRange(q, edge);
     if (route !== null) q.andWhere("route", route);

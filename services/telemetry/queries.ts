@@ -10,9 +10,13 @@
  * lying wholly inside the requested range from the daily rollup `telemetry_daily` and only the
  * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
  * error categories always read the raw rows.
+ *
+ * Every sum of run values goes through lib/store/run-sums.ts: it cannot overflow on either backend,
+ * and a value stored before the ingestion bounds counts at most its bound.
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
+import { columnSum, runColumnSum } from "../../lib/store/run-sums";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
@@ -128,8 +132,14 @@ async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<Provi
   const rows: Record<string, unknown>[] = await filtered(db, filter)
     .select("provider_id", "route")
     .count({ run_count: "*" })
-    .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
-    .sum({ success_count: "is_success", cost: "cost_usd", cached_tokens: "cached_tokens" })
+    .select(
+      runColumnSum(db, "tokens_in", "tokens_in"),
+      runColumnSum(db, "tokens_out", "tokens_out"),
+      runColumnSum(db, "duration_ms", "duration_sum"),
+      runColumnSum(db, "cost_usd", "cost"),
+      runColumnSum(db, "cached_tokens", "cached_tokens"),
+    )
+    .sum({ success_count: "is_success" })
     .count({ cache_samples: "cache_hit" })
     .select(db.raw("SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits"))
     .min({ first_ts: "ts" })
@@ -142,9 +152,14 @@ async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<Provi
 async function daysProviderRouteTotals(db: Db, days: DaySpan, filter: RunFilter): Promise<ProviderRouteTotals[]> {
   const rows: Record<string, unknown>[] = await dailyFiltered(db, days, filter)
     .select("provider_id", "route")
-    .sum({ run_count: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_sum" })
-    .sum({ success_count: "success_count", cost: "cost_sum", cached_tokens: "cached_tokens" })
-    .sum({ cache_samples: "cache_samples", cache_hits: "cache_hits" })
+    .sum({ run_count: "run_count", success_count: "success_count", cache_samples: "cache_samples", cache_hits: "cache_hits" })
+    .select(
+      columnSum(db, "tokens_in", "tokens_in"),
+      columnSum(db, "tokens_out", "tokens_out"),
+      columnSum(db, "duration_sum", "duration_sum"),
+      columnSum(db, "cost_sum", "cost"),
+      columnSum(db, "cached_tokens", "cached_tokens"),
+    )
     .min({ first_ts: "first_ts" })
     .max({ last_ts: "last_ts" })
     .groupBy("provider_id", "route");
@@ -290,15 +305,25 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
     async (days) =>
       ((await dailyFiltered(db, days, filter)
         .select("day", "provider_id")
-        .sum({ run_count: "run_count", tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_sum" })
-        .sum({ success_count: "success_count", cost: "cost_sum" })
+        .sum({ run_count: "run_count", success_count: "success_count" })
+        .select(
+          columnSum(db, "tokens_in", "tokens_in"),
+          columnSum(db, "tokens_out", "tokens_out"),
+          columnSum(db, "duration_sum", "duration_sum"),
+          columnSum(db, "cost_sum", "cost"),
+        )
         .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
     async (edgeFilter) =>
       ((await filtered(db, edgeFilter)
         .select("day", "provider_id")
         .count({ run_count: "*" })
-        .sum({ tokens_in: "tokens_in", tokens_out: "tokens_out", duration_sum: "duration_ms" })
-        .sum({ success_count: "is_success", cost: "cost_usd" })
+        .sum({ success_count: "is_success" })
+        .select(
+          runColumnSum(db, "tokens_in", "tokens_in"),
+          runColumnSum(db, "tokens_out", "tokens_out"),
+          runColumnSum(db, "duration_ms", "duration_sum"),
+          runColumnSum(db, "cost_usd", "cost"),
+        )
         .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
     (parts) =>
       mergeBy(parts, dayProviderKey, (into, r) => {

@@ -7,6 +7,7 @@ import * as m001 from "./001_sessions";
 import * as m002 from "./002_telemetry_finops";
 import * as m003 from "./003_telemetry_read_index";
 import * as m004 from "./004_telemetry_daily";
+import * as m005 from "./005_run_value_bounds";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -18,4 +19,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["002_telemetry_finops", m002],
   ["003_telemetry_read_index", m003],
   ["004_telemetry_daily", m004],
+  ["005_run_value_bounds", m005],
 ];

@@ -56,7 +56,12 @@ function paramShaper(route: RouteSpec) {
         }
       }
     };
-    run().then(() => next(), next);
+    run().then(() => {
+      // Passed through unchecked: the action validates and applies it.
+      const key = req.headers["idempotency-key"];
+      if (route.idempotencyKey && key !== undefined && req.$ctx !== undefined) req.$ctx.meta.idempotencyKey = key;
+      next();
+    }, next);
   };
 }
 

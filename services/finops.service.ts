@@ -9,6 +9,7 @@ import type { Config } from "../lib/config";
 import { conflict } from "../lib/errors";
 import { ProviderDirectory, ProviderInfo } from "../lib/provider-directory";
 import { validatePullRequest } from "../lib/pull-request";
+import { parseIdempotencyKey, replayedAnswerMeta, runIdempotent, WriteAnswer } from "../lib/store/idempotency";
 import { readSnapshot } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
@@ -24,6 +25,9 @@ import {
   selectionRange,
   sprintReports,
 } from "./finops/reports";
+
+/** The route Idempotency-Keys of pull-request registration belong to. */
+export const REGISTER_PR_ROUTE = "POST /telemetry/finops/pull-requests";
 
 interface FinopsVars {
   knex: Knex;
@@ -116,23 +120,41 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
         },
       },
 
-      /** POST /telemetry/finops/pull-requests: params = the JSON object body; 201 set by the gateway. */
+      /**
+       * POST /telemetry/finops/pull-requests (§12.3): params = the JSON object body,
+       * `meta.idempotencyKey` = the Idempotency-Key header when sent; the stored record (201 set by
+       * the gateway). 422 invalid body or key, 409 existing id. A retry with the same key and body
+       * within 24 h answers the first record again (header Idempotent-Replayed) instead of a 409;
+       * another body with that key → 422.
+       */
       ingestPullRequest: {
-        async handler(this: FinopsVars, ctx: Context<unknown>): Promise<PullRequestRecordOut> {
+        async handler(this: FinopsVars, ctx: Context<unknown, Record<string, unknown>>): Promise<PullRequestRecordOut> {
+          const key = parseIdempotencyKey(ctx.meta.idempotencyKey);
           const checked = validatePullRequest(ctx.params, ["body"]);
           throwIfInvalid(checked.problems);
           const pr = checked.record;
           if (pr === null) throw new Error("validatePullRequest returned neither a record nor problems");
-          const inserted = await insertPullRequest(this.knex, { ...pr, created_at_ms: Date.now() });
-          if (!inserted) throw conflict(`Pull request '${pr.id}' already exists`);
-          return {
-            id: pr.id,
-            title: pr.title,
-            owner: pr.owner,
-            merged_at: formatInstant(pr.merged_at_ms),
-            provider_id: pr.provider_id,
-            route: pr.route,
-          };
+          const nowMs = Date.now();
+          const outcome = await runIdempotent(
+            this.knex,
+            { route: REGISTER_PR_ROUTE, key, body: ctx.params, nowMs },
+            async (trx): Promise<WriteAnswer<PullRequestRecordOut>> => {
+              if (!(await insertPullRequest(trx, { ...pr, created_at_ms: nowMs }))) {
+                throw conflict(`Pull request '${pr.id}' already exists`);
+              }
+              const record = {
+                id: pr.id,
+                title: pr.title,
+                owner: pr.owner,
+                merged_at: formatInstant(pr.merged_at_ms),
+                provider_id: pr.provider_id,
+                route: pr.route,
+              };
+              return { status: 201, body: record };
+            },
+          );
+          if (outcome.replayed) Object.assign(ctx.meta, replayedAnswerMeta(outcome.status));
+          return outcome.body;
         },
       },
     },

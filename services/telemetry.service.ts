@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import type { Context, Logger } from "moleculer";
 import type { Config } from "../lib/config";
 import { ProviderDirectory } from "../lib/provider-directory";
+import { replayedAnswerMeta } from "../lib/store/idempotency";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { ingestRuns, publishRecorded } from "./telemetry/ingest";
 import { parseReadQuery } from "./telemetry/filters";
@@ -43,11 +44,19 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
 
     actions: {
       // INGEST-ACTIONS (owned by the ingestion work): ingest
-      /** POST /telemetry/runs (§11): params = the body; {inserted, ids} once the rows are committed. */
+      /**
+       * POST /telemetry/runs (§11): params = the body, `meta.idempotencyKey` = the Idempotency-Key
+       * header when sent; {inserted, ids} once the rows are committed. A retry with the same key and
+       * body within 24 h answers the first {inserted, ids} again (header Idempotent-Replayed) and
+       * stores and publishes nothing; another body with that key → 422.
+       */
       ingest: {
-        async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown>) {
-          const { result, rows } = await ingestRuns(this.knex, ctx.params);
-          void publishRecorded(this.broker, this.providers, this.logger, rows, result.ids);
+        async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown, Record<string, unknown>>) {
+          const { status, result, rows, replayed } = await ingestRuns(this.knex, ctx.params, {
+            idempotencyKey: ctx.meta.idempotencyKey,
+          });
+          if (replayed) Object.assign(ctx.meta, replayedAnswerMeta(status));
+          else void publishRecorded(this.broker, this.providers, this.logger, rows, result.ids);
           return result;
         },
       },

@@ -23,6 +23,12 @@ export interface RouteSpec {
   input: InputKind;
   /** Success status when not 200. */
   status?: number;
+  /**
+   * The route honours an `Idempotency-Key` header (api-contract §11.1): the gateway passes the
+   * header's value, unchecked, to the action as `ctx.meta.idempotencyKey`; the action validates it
+   * and applies it (lib/store/idempotency.ts).
+   */
+  idempotencyKey?: true;
 }
 
 export const API_PREFIX = "/api/v1";
@@ -41,12 +47,12 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "GET", path: "/telemetry/timeseries", action: "telemetry.timeseries", input: "query" },
   { method: "GET", path: "/telemetry/pareto", action: "telemetry.pareto", input: "query" },
   { method: "GET", path: "/telemetry/runs", action: "telemetry.runs", input: "query" },
-  { method: "POST", path: "/telemetry/runs", action: "telemetry.ingest", input: "object-body", status: 201 },
+  { method: "POST", path: "/telemetry/runs", action: "telemetry.ingest", input: "object-body", status: 201, idempotencyKey: true },
   { method: "GET", path: "/telemetry/finops/sprints", action: "finops.sprints", input: "query" },
   { method: "GET", path: "/telemetry/finops/pull-requests", action: "finops.pullRequests", input: "query" },
   {
     method: "POST", path: "/telemetry/finops/pull-requests", action: "finops.ingestPullRequest", input: "object-body",
-    status: 201,
+    status: 201, idempotencyKey: true,
   },
   { method: "POST", path: "/routing/simulate", action: "routing.simulate", input: "object-body" },
 ];

@@ -218,34 +218,25 @@ export interface PullRequestInsert {
 }
 
 /**
- * Inserts a pull request. Returns false when a record with that id already exists (the primary key
- * decides, so concurrent registrations of one id have exactly one winner).
+ * Inserts a pull request inside the caller's transaction. Returns false, writing nothing, when a
+ * record with that id already exists (the primary key decides, so concurrent registrations of one id
+ * have exactly one winner; `ON CONFLICT DO NOTHING` leaves the transaction usable on PostgreSQL).
  */
-export async function insertPullRequest(db: Knex, pr: PullRequestInsert): Promise<boolean> {
-  try {
-    await db("pull_requests").insert({
-      id: pr.id,
-      title: pr.title,
-      owner: pr.owner,
-      merged_at: toStoredInstant(pr.merged_at_ms),
-      provider_id: pr.provider_id,
-      route: pr.route,
-      created_at: toStoredInstant(pr.created_at_ms),
-    });
-    return true;
-  } catch (err) {
-    if (isUniqueViolation(err)) return false;
-    throw err;
-  }
-}
-
-/** SQLite: SQLITE_CONSTRAINT with "UNIQUE constraint failed" / PRIMARY KEY; PostgreSQL: 23505. */
-export function isUniqueViolation(err: unknown): boolean {
-  if (typeof err !== "object" || err === null) return false;
-  const e = err as { code?: unknown; errno?: unknown; message?: unknown };
-  if (e.code === "23505") return true;
-  if (e.code === "SQLITE_CONSTRAINT" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || e.code === "SQLITE_CONSTRAINT_UNIQUE") {
-    return typeof e.message === "string" && /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message);
-  }
-  return false;
+export async function insertPullRequest(db: Db, pr: PullRequestInsert): Promise<boolean> {
+  const inserted: unknown[] = await db("pull_requests")
+    .insert(
+      {
+        id: pr.id,
+        title: pr.title,
+        owner: pr.owner,
+        merged_at: toStoredInstant(pr.merged_at_ms),
+        provider_id: pr.provider_id,
+        route: pr.route,
+        created_at: toStoredInstant(pr.created_at_ms),
+      },
+      ["id"],
+    )
+    .onConflict("id")
+    .ignore();
+  return inserted.length === 1;
 }

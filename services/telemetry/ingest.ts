@@ -1,14 +1,21 @@
 /**
  * Ingestion (§11): a validated body becomes rows written in one transaction; once they are durable,
- * one `telemetry.run.recorded` event per run is published with the Run item as payload.
+ * one `telemetry.run.recorded` event per run is published with the Run item as payload. An
+ * `Idempotency-Key` makes a retry safe (§11.1, lib/store/idempotency.ts): its record is written in
+ * the same transaction, and a replayed answer stores and publishes nothing.
  */
 import type { Knex } from "knex";
 import type { Logger, ServiceBroker } from "moleculer";
 import type { ProviderDirectory } from "../../lib/provider-directory";
+import { parseIdempotencyKey, runIdempotent } from "../../lib/store/idempotency";
 import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
 import { TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "../../lib/telemetry-run";
 
 export const RUN_RECORDED_EVENT = "telemetry.run.recorded";
+/** The route Idempotency-Keys of ingestion belong to. */
+export const INGEST_ROUTE = "POST /telemetry/runs";
+/** The success status of ingestion (§11.1), recorded with an Idempotency-Key's first answer. */
+const CREATED = 201;
 
 export interface IngestResult {
   inserted: number;
@@ -16,16 +23,35 @@ export interface IngestResult {
 }
 
 export interface IngestOutcome {
+  /** 201 (§11.1): the status of this answer, or of the first one when replayed. */
+  status: number;
   result: IngestResult;
   rows: TelemetryRowInsert[];
+  /** true: the first answer of an earlier request with the same Idempotency-Key; nothing was stored now. */
+  replayed: boolean;
 }
 
-/** Validates the body (422 on any problem, nothing stored) and stores every run in one transaction. */
-export async function ingestRuns(knex: Knex, body: unknown, nowMs: number = Date.now()): Promise<IngestOutcome> {
+export interface IngestOptions {
+  nowMs?: number;
+  /** The Idempotency-Key header's value as received (validated here), or undefined. */
+  idempotencyKey?: unknown;
+}
+
+/**
+ * Validates the key (422 at ["header", "idempotency-key"]) and the body (422 on any problem, nothing
+ * stored), then stores every run in one transaction — or, for a key already used within 24 h,
+ * answers its first answer again (same body) or a 422 (another body) without storing anything.
+ */
+export async function ingestRuns(knex: Knex, body: unknown, options: IngestOptions = {}): Promise<IngestOutcome> {
+  const nowMs = options.nowMs ?? Date.now();
+  const key = parseIdempotencyKey(options.idempotencyKey);
   const runs = validateIngestBody(body, nowMs);
   const rows = runs.map((run) => rowFromRun(run, nowMs));
-  const ids = await knex.transaction((trx) => insertTelemetryRows(trx, rows));
-  return { result: { inserted: ids.length, ids }, rows };
+  const outcome = await runIdempotent(knex, { route: INGEST_ROUTE, key, body, nowMs }, async (trx) => {
+    const ids = await insertTelemetryRows(trx, rows);
+    return { status: CREATED, body: { inserted: ids.length, ids } };
+  });
+  return { status: outcome.status, result: outcome.body, rows: outcome.replayed ? [] : rows, replayed: outcome.replayed };
 }
 
 /**

@@ -199,7 +199,8 @@ export default function apiService(
 
       /**
        * moleculer-web's call step, without its response writer: the JSON answer is written here with
-       * the route's success status (moleculer-web warns about a missing Location header on every 201
+       * the status and headers the action set in `ctx.meta` ($statusCode, $responseHeaders), else the
+       * route's success status (moleculer-web warns about a missing Location header on every 201
        * and does work we do not need). The call goes to the endpoint moleculer-web's balancer chose;
        * a failed call is retried by the broker's retry policy on another node.
        */
@@ -215,8 +216,9 @@ export default function apiService(
         const endpoint = (req as GatewayRequest & { $endpoint?: unknown }).$endpoint ?? actionName;
         const data = await ctx.call(endpoint as string, params, { timeout: config.requestTimeoutMs });
         if (res.headersSent || res.writableEnded) return true;
-        const status = routeOfAction.get(actionName)?.status ?? (ctx.meta.$statusCode as number | undefined) ?? 200;
-        sendJson(res, status, data);
+        // An action may set its answer's status and headers (a replayed idempotent write, /readyz).
+        const status = (ctx.meta.$statusCode as number | undefined) ?? routeOfAction.get(actionName)?.status ?? 200;
+        sendJson(res, status, data, (ctx.meta.$responseHeaders as Record<string, string> | undefined) ?? {});
         return true;
       },
 

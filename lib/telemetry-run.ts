@@ -13,23 +13,8 @@ import { roundHalfEven } from "./lanes";
 import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "./time";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
 
-/**
- * Per-run bounds (issue 7: no sum the store keeps or computes may overflow, and sums stay exact).
- * Every summed value of a run is at most 10^9 in magnitude: tokens_in, tokens_out, duration_ms
- * (about 11.6 days) and the cached-token count read from metadata. A sum over N runs is then at most
- * N × 10^9: an exact JSON number (≤ 2^53) up to 9,007,199 runs at the maximum, and an int64 up to
- * 9,223,372,036 of them — more than a PostgreSQL store can ever hold (its run ids are 32-bit), and
- * SQLite sums are taken with TOTAL, which cannot fail. Rows stored before these bounds count at most
- * the bound in every sum (lib/store/run-sums.ts). Larger values → 422 naming the field.
- */
-export const MAX_RUN_INTEGER = 1_000_000_000;
-/**
- * Largest cost_usd of one run. A sum of N costs is at most N × 10^6 USD, far inside the double
- * range (no Infinity, no PostgreSQL "value out of range"), and keeps whole micro-dollars (the 6
- * decimals of the answers) exact while below 2^53 micro-dollars ≈ 9.0 × 10^9 USD: 9,007 runs at the
- * maximum, or millions of realistic ones.
- */
-export const MAX_RUN_COST_USD = 1_000_000;
+/** Largest integer accepted for tokens and durations: 2^53 − 1. */
+export const MAX_RUN_INTEGER = Number.MAX_SAFE_INTEGER;
 /** Batch size bounds of POST /telemetry/runs. */
 export const MAX_BATCH_RUNS = 5000;
 /** How many validation problems an answer lists at most (the contract asks for at least 100). */
@@ -258,11 +243,6 @@ export function validateRun(
         type: "greater_than_equal", loc: at("cost_usd"), msg: "Input should be greater than or equal to 0", input: cost,
         ctx: { ge: 0 },
       });
-    } else if (n > MAX_RUN_COST_USD) {
-      problems.push({
-        type: "less_than_equal", loc: at("cost_usd"), msg: `Input should be less than or equal to ${MAX_RUN_COST_USD}`,
-        input: cost, ctx: { le: MAX_RUN_COST_USD },
-      });
     } else {
       costUsd = n + 0;
     }
@@ -273,15 +253,6 @@ export function validateRun(
   if (meta !== undefined && meta !== null) {
     if (isPlainObject(meta)) metadata = meta;
     else problems.push({ type: "model_type", loc: at("metadata"), msg: "Input should be a JSON object", input: meta });
-  }
-  // The cached-token count the §10.2 rule reads from metadata is summed like the token fields.
-  const cacheCount = readCache(metadata).count;
-  if (cacheCount !== null && Math.abs(cacheCount.value) > MAX_RUN_INTEGER) {
-    problems.push({
-      type: "less_than_equal", loc: [...at("metadata"), ...cacheCount.path],
-      msg: `A cached-token count should be at most ${MAX_RUN_INTEGER} in magnitude`, input: cacheCount.raw,
-      ctx: { le: MAX_RUN_INTEGER, ge: -MAX_RUN_INTEGER },
-    });
   }
 
   let tsMs = options.nowMs;
@@ -423,14 +394,15 @@ export function cacheFlag(value: unknown): boolean | null {
 }
 
 /**
- * A token count: a number or numeric string truncated to an integer; null when not numeric or zero.
- * Its magnitude is bounded at validation (MAX_RUN_INTEGER), not here.
+ * A token count: a number or numeric string truncated to an integer; null when not numeric, zero,
+ * or beyond 2^53 − 1 in magnitude (such a value cannot be a token count and could not be stored).
  */
 function tokenCount(value: unknown): number | null {
   const n = numberValue(value);
   if (n === null || !Number.isFinite(n)) return null;
   const truncated = Math.trunc(n) + 0;
-  return truncated === 0 ? null : truncated;
+  if (truncated === 0 || Math.abs(truncated) > MAX_RUN_INTEGER) return null;
+  return truncated;
 }
 
 function firstFlag(source: Record<string, unknown>, keys: readonly string[]): boolean | null {
@@ -442,18 +414,11 @@ function firstFlag(source: Record<string, unknown>, keys: readonly string[]): bo
   return null;
 }
 
-/** A token count found in metadata: its value, the value as sent, and its key path under metadata. */
-interface FoundCount {
-  value: number;
-  raw: unknown;
-  path: string[];
-}
-
-function firstCount(source: Record<string, unknown>, keys: readonly string[], under: string[]): FoundCount | null {
+function firstCount(source: Record<string, unknown>, keys: readonly string[]): number | null {
   for (const key of keys) {
     if (!Object.prototype.hasOwnProperty.call(source, key)) continue;
     const count = tokenCount(source[key]);
-    if (count !== null) return { value: count, raw: source[key], path: [...under, key] };
+    if (count !== null) return count;
   }
   return null;
 }
@@ -465,27 +430,19 @@ export interface CacheValues {
   cached_tokens: number;
 }
 
-/** The §10.2 cache flag and token count of a run's metadata, with where the count was found. */
-function readCache(metadata: Record<string, unknown>): { flag: boolean | null; count: FoundCount | null } {
+/** The §10.2 cache flag and cached-token contribution of one run. */
+export function cacheValues(metadata: Record<string, unknown>, tokensOut: number): CacheValues {
   let flag: boolean | null = null;
-  let count: FoundCount | null = null;
+  let count: number | null = null;
   const cache = metadata.cache;
   if (isPlainObject(cache)) {
     flag = firstFlag(cache, ["hit", "cache_hit", "status", "result"]);
-    count = firstCount(cache, ["tokens", "token_count", "cached_tokens"], ["cache"]);
+    count = firstCount(cache, ["tokens", "token_count", "cached_tokens"]);
   }
   if (flag === null && count === null) {
     flag = firstFlag(metadata, ["cache_hit", "cacheHit", "cache_status", "cacheStatus"]);
-    count = firstCount(metadata, ["cached_tokens", "cache_tokens", "cacheHitTokens"], []);
+    count = firstCount(metadata, ["cached_tokens", "cache_tokens", "cacheHitTokens"]);
   }
-  return { flag, count };
-}
-
-/** The §10.2 cache flag and cached-token contribution of one run. */
-export function cacheValues(metadata: Record<string, unknown>, tokensOut: number): CacheValues {
-  const reading = readCache(metadata);
-  const flag = reading.flag;
-  const count = reading.count === null ? null : reading.count.value;
   if (flag === true) return { cache_hit: 1, cached_tokens: count ?? tokensOut };
   if (flag === false) return { cache_hit: 0, cached_tokens: 0 };
   return { cache_hit: null, cached_tokens: count !== null && count > 0 ? count : 0 };

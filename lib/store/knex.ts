@@ -7,8 +7,9 @@ import path from "node:path";
 import knexFactory, { Knex } from "knex";
 import { types as pgTypes } from "pg";
 
-// PostgreSQL returns int8 and numeric as strings; every such value here (counts, token sums,
-// costs) fits a double, so read them as numbers like SQLite does.
+// PostgreSQL returns int8 and numeric as strings; read them as numbers like SQLite does. Counts and
+// ids are far below 2^53; token and duration sums (numeric, unbounded) may exceed it, and Number()
+// gives the nearest double, all a JSON number can carry (issue 7).
 pgTypes.setTypeParser(20, (v: string) => Number(v));
 pgTypes.setTypeParser(1700, (v: string) => Number(v));
 import type { StoreConfig } from "../config";

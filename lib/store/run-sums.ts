@@ -1,33 +1,22 @@
 /**
- * Sums over runs that cannot overflow and stay exact (issue 7), for every query that adds run values
- * up: the telemetry reads, the FinOps reports and the daily rollup.
+ * Sums of run values that never fail (issue 7), for every query that adds run values up: the
+ * telemetry reads and the FinOps reports (overflowFreeSum, columnSum), and the daily rollup's
+ * rebuild (storedIntegerSum, exact wherever the store can hold the sum).
  *
- * - Ingestion bounds every summed value of a run by MAX_RUN_INTEGER (10^9; the cached-token count
- *   between −10^9 and 10^9) or MAX_RUN_COST_USD (10^6), see lib/telemetry-run.ts.
- * - Rows stored before those bounds may hold larger values (up to 2^53 − 1, costs up to 1.8e308). In
- *   every sum each value counts at most its bound (`CASE WHEN v > bound THEN bound …`), so one rule
- *   holds for every row: a sum over N runs is at most N × the bound. For rows within the bounds
- *   the cap changes nothing. Such rows keep their stored value everywhere else (the runs page, the
- *   latency percentiles, which add nothing up).
- * - The sums themselves never fail: SQLite's SUM raises "integer overflow" past int64, so SQLite sums
- *   with TOTAL (exact while the total is below 2^53, a double beyond); PostgreSQL's SUM of a bigint
- *   is a numeric, which has no such limit, and its int4 run ids cap a store at 2^31 − 1 runs, so
- *   even the bigint rollup columns stay below 2^31 × 10^9 ≈ 2.1 × 10^18 < 2^63.
+ * Ingestion accepts tokens_in, tokens_out and duration_ms up to 2^53 − 1 (§11.2) and cached-token
+ * counts of the same magnitude, so their sums leave the int64 range after ~1,024 runs at the
+ * maximum; costs are at most 10^6 USD per run (lib/telemetry-run.ts), so their double sums stay
+ * finite. The sums are taken so that no size of sum raises:
+ * - SQLite's SUM raises "integer overflow" past int64, so SQLite sums with TOTAL: the exact integer
+ *   sum converted once to a double while it fits int64, a compensated double sum beyond.
+ * - PostgreSQL's SUM of a bigint or numeric column is a numeric (arbitrary precision, no overflow);
+ *   the rollup's summed integer columns are numeric (migration 005), so the rollup holds them too.
+ *
+ * Read back, a sum is a JavaScript number (PostgreSQL numerics are parsed in lib/store/knex.ts): exact
+ * while below 2^53 in magnitude, the nearest double of the store's sum beyond.
  */
 import type { Knex } from "knex";
-import { MAX_RUN_COST_USD, MAX_RUN_INTEGER } from "../telemetry-run";
 import { dialectOf } from "./knex";
-
-/** Run columns that are summed, with the bounds each value counts within. */
-export const SUMMED_RUN_COLUMNS = {
-  tokens_in: { max: MAX_RUN_INTEGER, min: 0 },
-  tokens_out: { max: MAX_RUN_INTEGER, min: 0 },
-  duration_ms: { max: MAX_RUN_INTEGER, min: 0 },
-  cached_tokens: { max: MAX_RUN_INTEGER, min: -MAX_RUN_INTEGER },
-  cost_usd: { max: MAX_RUN_COST_USD, min: 0 },
-} as const;
-
-export type SummedRunColumn = keyof typeof SUMMED_RUN_COLUMNS;
 
 /** The SQL aggregate that adds up `expression` without ever raising an overflow. */
 export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string): string {
@@ -35,22 +24,25 @@ export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string)
 }
 
 /**
- * A run column's value as it counts in sums: clamped to its bounds (a no-op for rows ingested with
- * them). Columns whose lower bound is 0 were never stored below it (every version refused negative
- * tokens, durations and costs), so only their upper bound is tested: one comparison per value.
+ * `<overflow-free sum of column> AS <alias>`, for a select list: a run column of telemetry_events
+ * (tokens_in, tokens_out, duration_ms, cost_usd, cached_tokens) or a summed column of the rollup.
+ * Over no row the sum is 0 on SQLite and null on PostgreSQL (read both as 0, lib/store/aggregate.ts).
  */
-export function boundedRunValue(column: SummedRunColumn): string {
-  const { max, min } = SUMMED_RUN_COLUMNS[column];
-  const below = min === 0 ? "" : ` WHEN ${column} < ${min} THEN ${min}`;
-  return `CASE WHEN ${column} > ${max} THEN ${max}${below} ELSE ${column} END`;
-}
-
-/** `<sum of the bounded column> AS <alias>`, for a select list of a query on telemetry_events. */
-export function runColumnSum(db: Knex | Knex.Transaction, column: SummedRunColumn, alias: string): Knex.Raw {
-  return db.raw(`${overflowFreeSum(db, boundedRunValue(column))} AS ??`, [alias]);
-}
-
-/** `<overflow-free sum of a column> AS <alias>`, for sums of sums (rollup columns). */
 export function columnSum(db: Knex | Knex.Transaction, column: string, alias: string): Knex.Raw {
   return db.raw(`${overflowFreeSum(db, "??")} AS ??`, [column, alias]);
+}
+
+/**
+ * The SQL sum of an integer column to *store* (the rollup's rebuild): exact wherever the store can
+ * hold it. PostgreSQL: SUM, an exact numeric. SQLite: TOTAL would round every sum beyond 2^53 to a
+ * double, so the column is summed in two halves that cannot overflow (the high bits `>> 32`, an
+ * arithmetic shift, and the low 32 bits) and put back together with integer arithmetic: exact while
+ * the sum fits int64; beyond, SQLite's `*` and `+` turn to REAL instead of failing, which gives the
+ * nearest double (the high half times 2^32 is exact, one addition rounds). Safe for any integer
+ * column of values within ±2^53 and up to 2^31 rows per group.
+ */
+export function storedIntegerSum(db: Knex | Knex.Transaction, column: string): string {
+  return dialectOf(db as Knex) === "sqlite"
+    ? `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`
+    : `SUM(${column})`;
 }

@@ -4,17 +4,39 @@
  * called by insertTelemetryRows for ingestion and seeding), rebuilt from the raw rows by
  * `rebuildDailyRollups` (bulk loads, repair), and read through `splitRangeByDays`: the UTC days
  * wholly inside a range come from the rollup, the partial edge days from the raw rows.
+ *
+ * The summed integer columns (tokens_in, tokens_out, duration_sum, cached_tokens) can exceed int64:
+ * values up to 2^53 − 1 per run are accepted (§11.2), so ~1,024 runs at the maximum on one key
+ * already do (issue 7). They are numeric on PostgreSQL (migration 005); on SQLite an integer `+` that
+ * overflows int64 yields a REAL instead of failing, so the column holds the nearest double from then
+ * on. A batch's own sums are computed exactly here (ExactSum) before they are added.
  */
 import type { Knex } from "knex";
 import type { TelemetryRowInsert } from "../telemetry-run";
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, storedToMs, toStoredInstant, utcDay } from "../time";
 import { dialectOf } from "./knex";
-import { boundedRunValue, overflowFreeSum } from "./run-sums";
+import { overflowFreeSum, storedIntegerSum } from "./run-sums";
 import { compareText } from "../text-order";
 
 export const DAILY_TABLE = "telemetry_daily";
 
 const DAY_MS = 86_400_000;
+
+/**
+ * An exact integer sum: a number while it is a safe integer (|sum| ≤ 2^53 − 1), a bigint beyond. It
+ * is bound as a number, or as its decimal text (exact on PostgreSQL's numeric; on SQLite text of an
+ * integer beyond int64 converts to the nearest REAL).
+ */
+export type ExactSum = number | bigint;
+
+/** sum + value, exactly; value is a safe integer (a stored run value). */
+export function addExact(sum: ExactSum, value: number): ExactSum {
+  if (typeof sum === "bigint") return sum + BigInt(value);
+  const added = sum + value;
+  // Two safe integers add exactly unless the exact result is 2^53 or more in magnitude, and then
+  // the rounded result is not a safe integer either.
+  return Number.isSafeInteger(added) ? added : BigInt(sum) + BigInt(value);
+}
 
 /** One rollup row: what a group of runs of one (day, provider_id, route) adds. */
 export interface DailyRollupRow {
@@ -24,16 +46,17 @@ export interface DailyRollupRow {
   route_key: string;
   route: string | null;
   run_count: number;
-  tokens_in: number;
-  tokens_out: number;
-  duration_sum: number;
+  tokens_in: ExactSum;
+  tokens_out: ExactSum;
+  duration_sum: ExactSum;
   success_count: number;
   /** Σ known costs, unrounded; unknown costs add 0 (§5.2). */
   cost_sum: number;
   cost_count: number;
   cache_samples: number;
   cache_hits: number;
-  cached_tokens: number;
+  /** May be negative: a cache hit can carry a negative count (§10.2). */
+  cached_tokens: ExactSum;
   first_ts: string;
   last_ts: string;
 }
@@ -64,9 +87,9 @@ export function dailyRollupRows(rows: readonly TelemetryRowInsert[]): DailyRollu
       groups.set(key, g);
     }
     g.run_count += 1;
-    g.tokens_in += r.tokens_in;
-    g.tokens_out += r.tokens_out;
-    g.duration_sum += r.duration_ms;
+    g.tokens_in = addExact(g.tokens_in, r.tokens_in);
+    g.tokens_out = addExact(g.tokens_out, r.tokens_out);
+    g.duration_sum = addExact(g.duration_sum, r.duration_ms);
     g.success_count += r.is_success;
     if (r.cost_usd !== null) {
       g.cost_sum += r.cost_usd;
@@ -76,7 +99,7 @@ export function dailyRollupRows(rows: readonly TelemetryRowInsert[]): DailyRollu
       g.cache_samples += 1;
       if (r.cache_hit === 1) g.cache_hits += 1;
     }
-    g.cached_tokens += r.cached_tokens;
+    g.cached_tokens = addExact(g.cached_tokens, r.cached_tokens);
     if (r.ts < g.first_ts) g.first_ts = r.ts;
     if (r.ts > g.last_ts) g.last_ts = r.ts;
   }
@@ -107,7 +130,12 @@ export async function addToDailyRollups(trx: Knex.Transaction, rows: readonly Te
   const rowPlaceholders = `(${ROLLUP_COLUMNS.map(() => "?").join(", ")})`;
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
-    const bindings = chunk.flatMap((g) => ROLLUP_COLUMNS.map((c) => g[c]));
+    const bindings = chunk.flatMap((g) =>
+      ROLLUP_COLUMNS.map((c) => {
+        const value = g[c];
+        return typeof value === "bigint" ? value.toString() : value;
+      }),
+    );
     await trx.raw(
       `INSERT INTO ${DAILY_TABLE} (${ROLLUP_COLUMNS.join(", ")}) VALUES ${chunk.map(() => rowPlaceholders).join(", ")}
        ON CONFLICT (day, provider_id, route_key) DO UPDATE SET ${UPSERT_SET}`,
@@ -117,16 +145,17 @@ export async function addToDailyRollups(trx: Knex.Transaction, rows: readonly Te
 }
 
 /**
- * The rollup of every stored run, as a fresh aggregate of `telemetry_events`, with the sums of
- * lib/store/run-sums.ts (the reads' raw-row sums, so both paths give the same figures).
+ * The rollup of every stored run, as a fresh aggregate of `telemetry_events`. The integer sums are
+ * exact wherever the store can hold them (lib/store/run-sums.ts storedIntegerSum), as the batch
+ * upserts write them, so a rebuilt rollup equals the incrementally kept one.
  */
 function rebuildSql(knex: Knex): string {
-  const sum = (column: Parameters<typeof boundedRunValue>[0]) => overflowFreeSum(knex, boundedRunValue(column));
+  const sum = (column: string) => storedIntegerSum(knex, column);
   return `
   INSERT INTO ${DAILY_TABLE} (${ROLLUP_COLUMNS.join(", ")})
   SELECT day, provider_id, COALESCE(route, ''), route, COUNT(*), ${sum("tokens_in")}, ${sum("tokens_out")},
-         ${sum("duration_ms")}, SUM(is_success), COALESCE(${sum("cost_usd")}, 0), COUNT(cost_usd), COUNT(cache_hit),
-         SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), ${sum("cached_tokens")}, MIN(ts), MAX(ts)
+         ${sum("duration_ms")}, SUM(is_success), COALESCE(${overflowFreeSum(knex, "cost_usd")}, 0), COUNT(cost_usd),
+         COUNT(cache_hit), SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), ${sum("cached_tokens")}, MIN(ts), MAX(ts)
   FROM telemetry_events
   GROUP BY day, provider_id, route`;
 }

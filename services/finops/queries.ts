@@ -3,11 +3,11 @@
  * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
  * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
  * days at the range's edges from the raw rows. Sums of run values go through lib/store/run-sums.ts
- * (no overflow on either backend; a value stored before the ingestion bounds counts at most its bound).
+ * (no overflow on either backend; sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum, runColumnSum } from "../../lib/store/run-sums";
+import { columnSum } from "../../lib/store/run-sums";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
@@ -69,10 +69,10 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
       .count({ runs: "*", cost_count: "cost_usd" })
       .sum({ successes: "is_success" })
       .select(
-        runColumnSum(db, "tokens_in", "tokens_in"),
-        runColumnSum(db, "tokens_out", "tokens_out"),
-        runColumnSum(db, "duration_ms", "duration_ms"),
-        runColumnSum(db, "cost_usd", "cost_usd"),
+        columnSum(db, "tokens_in", "tokens_in"),
+        columnSum(db, "tokens_out", "tokens_out"),
+        columnSum(db, "duration_ms", "duration_ms"),
+        columnSum(db, "cost_usd", "cost_usd"),
       )
       .groupBy("day", "provider_id");
     whereRange(q, edge);
@@ -194,9 +194,9 @@ export async function windowTotals(
   for (const edge of split.edges) {
     const q = db("telemetry_events")
       .select(
-        runColumnSum(db, "cost_usd", "cost"),
-        runColumnSum(db, "tokens_in", "tokens_in"),
-        runColumnSum(db, "tokens_out", "tokens_out"),
+        columnSum(db, "cost_usd", "cost"),
+        columnSum(db, "tokens_in", "tokens_in"),
+        columnSum(db, "tokens_out", "tokens_out"),
       )
       .where("provider_id", providerId);
     whereRange(q, edge);

@@ -11,12 +11,12 @@
  * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
  * error categories always read the raw rows.
  *
- * Every sum of run values goes through lib/store/run-sums.ts: it cannot overflow on either backend,
- * and a value stored before the ingestion bounds counts at most its bound.
+ * Every sum of run values goes through lib/store/run-sums.ts: it cannot overflow on either backend
+ * (sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum, runColumnSum } from "../../lib/store/run-sums";
+import { columnSum } from "../../lib/store/run-sums";
 import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
@@ -133,11 +133,11 @@ async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<Provi
     .select("provider_id", "route")
     .count({ run_count: "*" })
     .select(
-      runColumnSum(db, "tokens_in", "tokens_in"),
-      runColumnSum(db, "tokens_out", "tokens_out"),
-      runColumnSum(db, "duration_ms", "duration_sum"),
-      runColumnSum(db, "cost_usd", "cost"),
-      runColumnSum(db, "cached_tokens", "cached_tokens"),
+      columnSum(db, "tokens_in", "tokens_in"),
+      columnSum(db, "tokens_out", "tokens_out"),
+      columnSum(db, "duration_ms", "duration_sum"),
+      columnSum(db, "cost_usd", "cost"),
+      columnSum(db, "cached_tokens", "cached_tokens"),
     )
     .sum({ success_count: "is_success" })
     .count({ cache_samples: "cache_hit" })
@@ -319,10 +319,10 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
         .count({ run_count: "*" })
         .sum({ success_count: "is_success" })
         .select(
-          runColumnSum(db, "tokens_in", "tokens_in"),
-          runColumnSum(db, "tokens_out", "tokens_out"),
-          runColumnSum(db, "duration_ms", "duration_sum"),
-          runColumnSum(db, "cost_usd", "cost"),
+          columnSum(db, "tokens_in", "tokens_in"),
+          columnSum(db, "tokens_out", "tokens_out"),
+          columnSum(db, "duration_ms", "duration_sum"),
+          columnSum(db, "cost_usd", "cost"),
         )
         .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
     (parts) =>

@@ -7,7 +7,7 @@ import * as m001 from "./001_sessions";
 import * as m002 from "./002_telemetry_finops";
 import * as m003 from "./003_telemetry_read_index";
 import * as m004 from "./004_telemetry_daily";
-import * as m005 from "./005_run_value_bounds";
+import * as m005 from "./005_rollup_sum_types";
 import * as m006 from "./006_idempotency_keys";
 
 export interface Migration {
@@ -20,6 +20,6 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["002_telemetry_finops", m002],
   ["003_telemetry_read_index", m003],
   ["004_telemetry_daily", m004],
-  ["005_run_value_bounds", m005],
+  ["005_rollup_sum_types", m005],
   ["006_idempotency_keys", m006],
 ];

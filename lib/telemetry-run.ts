@@ -13,8 +13,21 @@ import { roundHalfEven } from "./lanes";
 import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "./time";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
 
-/** Largest integer accepted for tokens and durations: 2^53 − 1. */
+/**
+ * Largest integer accepted for tokens_in, tokens_out and duration_ms: 2^53 − 1 (§11.2). Their sums
+ * can exceed it (1,100 runs at the maximum on one day already pass the int64 range); the store holds
+ * such sums (numeric rollup columns on PostgreSQL, overflow-free sums everywhere, see
+ * lib/store/run-sums.ts), and an answer carries them as the nearest JSON number.
+ */
 export const MAX_RUN_INTEGER = Number.MAX_SAFE_INTEGER;
+/**
+ * Largest cost_usd of one run (issue 7; narrower than §11.2's "finite, ≥ 0"). Costs are summed as
+ * doubles, and a sum of finite doubles can reach Infinity (no JSON number; PostgreSQL raises "value
+ * out of range" on double overflow). With this bound a sum of N costs is at most N × 10^6 USD, far
+ * inside the double range for any number of runs a store can hold, and whole micro-dollars (the 6
+ * decimals of the answers) stay exact while a sum is below 2^53 micro-dollars ≈ 9.0 × 10^9 USD.
+ */
+export const MAX_RUN_COST_USD = 1_000_000;
 /** Batch size bounds of POST /telemetry/runs. */
 export const MAX_BATCH_RUNS = 5000;
 /** How many validation problems an answer lists at most (the contract asks for at least 100). */
@@ -242,6 +255,11 @@ export function validateRun(
       problems.push({
         type: "greater_than_equal", loc: at("cost_usd"), msg: "Input should be greater than or equal to 0", input: cost,
         ctx: { ge: 0 },
+      });
+    } else if (n > MAX_RUN_COST_USD) {
+      problems.push({
+        type: "less_than_equal", loc: at("cost_usd"), msg: `Input should be less than or equal to ${MAX_RUN_COST_USD}`,
+        input: cost, ctx: { le: MAX_RUN_COST_USD },
       });
     } else {
       costUsd = n + 0;

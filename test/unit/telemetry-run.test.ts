@@ -91,10 +91,11 @@ describe("validateRun (§11.2)", () => {
     }
   });
 
-  it("accepts integral JSON numbers only for tokens and durations", () => {
-    const run = valid({ provider_id: "p", tokens_in: 5.0, tokens_out: 0, duration_ms: 1_000_000_000 });
+  it("accepts integral JSON numbers only for tokens and durations, up to 2^53 − 1 (§11.2)", () => {
+    expect(MAX_RUN_INTEGER).toBe(2 ** 53 - 1);
+    const run = valid({ provider_id: "p", tokens_in: 5.0, tokens_out: 0, duration_ms: Number.MAX_SAFE_INTEGER });
     expect(run.tokens_in).toBe(5);
-    expect(run.duration_ms).toBe(1e9);
+    expect(run.duration_ms).toBe(2 ** 53 - 1);
     for (const field of ["tokens_in", "tokens_out", "duration_ms"]) {
       for (const bad of [5.5, "5", null, true, [], {}]) {
         expect(problemsOf({ provider_id: "p", [field]: bad })).toEqual([
@@ -104,46 +105,63 @@ describe("validateRun (§11.2)", () => {
       expect(problemsOf({ provider_id: "p", [field]: -1 })).toEqual([
         expect.objectContaining({ type: "greater_than_equal", loc: ["body", field] }),
       ]);
-      for (const tooLarge of [1_000_000_001, 2 ** 53 - 1, 2 ** 53, 1e300]) {
+      // Every value the contract allows is accepted, 10^9 (an earlier, narrower bound) included.
+      for (const accepted of [1_000_000_001, 2 ** 53 - 1]) {
+        expect(valid({ provider_id: "p", [field]: accepted })[field as "tokens_in"]).toBe(accepted);
+      }
+      for (const tooLarge of [2 ** 53, 1e300]) {
         expect(problemsOf({ provider_id: "p", [field]: tooLarge })).toEqual([
-          { type: "less_than_equal", loc: ["body", field], msg: "Input should be less than or equal to 1000000000", input: tooLarge, ctx: { le: 1e9 } },
+          {
+            type: "less_than_equal", loc: ["body", field], msg: "Input should be less than or equal to 9007199254740991",
+            input: tooLarge, ctx: { le: 2 ** 53 - 1 },
+          },
         ]);
       }
     }
   });
 
-  it("bounds every summed value (issue 7): tokens and durations ≤ 10^9, cost ≤ 10^6 USD, cached-token counts ≤ 10^9", () => {
-    expect(MAX_RUN_INTEGER).toBe(1e9);
+  it("bounds cost_usd at 10^6 USD per run (issue 7: no cost sum can reach Infinity)", () => {
     expect(MAX_RUN_COST_USD).toBe(1e6);
     const atMax = valid({
-      provider_id: "p", tokens_in: 1e9, tokens_out: 1e9, duration_ms: 1e9, cost_usd: 1e6, metadata: { cache: { hit: true, tokens: 1e9 } },
+      provider_id: "p", tokens_in: 2 ** 53 - 1, tokens_out: 2 ** 53 - 1, duration_ms: 2 ** 53 - 1, cost_usd: 1e6,
+      metadata: { cache: { hit: true, tokens: 2 ** 53 - 1 } },
     });
-    expect(rowFromRun(atMax, 0)).toMatchObject({ tokens_in: 1e9, tokens_out: 1e9, duration_ms: 1e9, cost_usd: 1e6, cached_tokens: 1e9 });
+    expect(rowFromRun(atMax, 0)).toMatchObject({
+      tokens_in: 2 ** 53 - 1, tokens_out: 2 ** 53 - 1, duration_ms: 2 ** 53 - 1, cost_usd: 1e6, cached_tokens: 2 ** 53 - 1,
+    });
     expect(valid({ provider_id: "p", cost_usd: "1000000" }).cost_usd).toBe(1e6);
     for (const cost of [1_000_000.01, "1000001", 1e308]) {
       expect(problemsOf({ provider_id: "p", cost_usd: cost })).toEqual([
         { type: "less_than_equal", loc: ["body", "cost_usd"], msg: "Input should be less than or equal to 1000000", input: cost, ctx: { le: 1e6 } },
       ]);
     }
+    expect(ingestProblems({ runs: [{ provider_id: "p" }, { provider_id: "p", cost_usd: 1_000_000.000001 }] })).toEqual([
+      expect.objectContaining({ type: "less_than_equal", loc: ["body", "runs", 1, "cost_usd"] }),
+    ]);
   });
 
-  it("a cached-token count beyond 10^9 in magnitude is a 422 at its metadata key, wherever the §10.2 rule finds it", () => {
-    const cases: [Record<string, unknown>, (string | number)[], unknown][] = [
-      [{ cache: { hit: true, tokens: 1_000_000_001 } }, ["cache", "tokens"], 1_000_000_001],
-      [{ cache: { token_count: "5e9" } }, ["cache", "token_count"], "5e9"],
-      [{ cache: { hit: false, tokens: 0, cached_tokens: -2e9 } }, ["cache", "cached_tokens"], -2e9],
-      [{ cache_hit: true, cached_tokens: 2 ** 53 }, ["cached_tokens"], 2 ** 53],
-      [{ cacheHitTokens: 1e300 }, ["cacheHitTokens"], 1e300],
+  it("never refuses a run for a large number in metadata: a cached-token count beyond 2^53 − 1 in magnitude is no count", () => {
+    const M = 2 ** 53 - 1;
+    // Within 2^53 − 1 in magnitude: a count, wherever the §10.2 rule finds it, negative ones included.
+    expect(cacheValues(valid({ provider_id: "p", metadata: { cache: { hit: true, tokens: M } } }).metadata, 3).cached_tokens).toBe(M);
+    expect(cacheValues(valid({ provider_id: "p", metadata: { cache: { hit: true, tokens: -M } } }).metadata, 3).cached_tokens).toBe(-M);
+    expect(cacheValues(valid({ provider_id: "p", metadata: { cacheHitTokens: String(M) } }).metadata, 3).cached_tokens).toBe(M);
+    // Beyond: ignored, so the rule goes on as if the key held no count (the next key, or tokens_out on a hit).
+    const cases: [Record<string, unknown>, number, { cache_hit: number | null; cached_tokens: number }][] = [
+      [{ cache: { hit: true, tokens: 2 ** 53 } }, 40, { cache_hit: 1, cached_tokens: 40 }],
+      [{ cache: { hit: true, tokens: -(2 ** 53) } }, 40, { cache_hit: 1, cached_tokens: 40 }],
+      [{ cache: { token_count: "5e20" } }, 40, { cache_hit: null, cached_tokens: 0 }],
+      [{ cache: { hit: true, tokens: 1e300, token_count: 12 } }, 40, { cache_hit: 1, cached_tokens: 12 }],
+      [{ cache_hit: true, cached_tokens: 1e308 }, 7, { cache_hit: 1, cached_tokens: 7 }],
+      [{ cacheHitTokens: 1e300 }, 7, { cache_hit: null, cached_tokens: 0 }],
     ];
-    for (const [metadata, path, raw] of cases) {
-      expect(ingestProblems({ runs: [{ provider_id: "p", metadata }] })).toEqual([
-        expect.objectContaining({ type: "less_than_equal", loc: ["body", "runs", 0, "metadata", ...path], input: raw }),
-      ]);
+    for (const [metadata, tokensOut, expected] of cases) {
+      expect(validateIngestBody({ runs: [{ provider_id: "p", tokens_out: tokensOut, metadata }] }, NOW)).toHaveLength(1);
+      const run = valid({ provider_id: "p", tokens_out: tokensOut, metadata });
+      expect(rowFromRun(run, 0)).toMatchObject(expected);
     }
-    // At the bound, and keys the rule does not read (a later key after a usable one, other keys): accepted.
-    expect(cacheValues(valid({ provider_id: "p", metadata: { cache: { tokens: -1e9 } } }).metadata, 0).cached_tokens).toBe(0);
-    valid({ provider_id: "p", metadata: { cache: { hit: true, tokens: 5, token_count: 1e12 }, tokens: 1e15 } });
-    valid({ provider_id: "p", metadata: { cache: { hit: true }, cached_tokens: 1e12 } });
+    // Numbers elsewhere in metadata are the client's: any size.
+    valid({ provider_id: "p", metadata: { tokens: 1e308, nested: { n: -1e308 }, big: 2 ** 80 } });
   });
 
   it("accepts a finite non-negative cost or null; numeric strings are numbers", () => {

@@ -1,7 +1,9 @@
 /**
  * Request bodies (§6.3): read with the 1 MiB limit, parsed as JSON when the content type allows it,
- * and shaped into action params according to the route's input kind.
+ * and shaped into action params according to the route's input kind. Every JSON body of every
+ * endpoint passes here, so the nesting limit is enforced once, here, on the text, before parsing.
  */
+import { isUtf8 } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import { ContractError, validationFailed } from "../../lib/errors";
 import { isPlainObject } from "../../lib/validation";
@@ -48,14 +50,61 @@ function isJsonContentType(contentType: string | undefined): boolean {
 /** Sentinel for "no body": an empty body or the JSON literal null. */
 export const NO_BODY = Symbol("no body");
 
-/** Parses a body: NO_BODY when empty or null, else the JSON value; 422 on a bad type or syntax. */
+/** §6.3: JSON bodies nested deeper than this (arrays and objects together) are refused. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * The deepest nesting of arrays and objects in a JSON text, or `limit + 1` as soon as it goes past
+ * `limit` (the rest of the text is not read). One linear pass over the characters, no recursion,
+ * so no input can exhaust the stack; brackets inside strings do not count. The text need not be
+ * valid JSON: the syntax is checked afterwards by the parser. `[]` and `{}` are depth 1, `[[1]]` 2.
+ */
+export function jsonNestingDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/**
+ * Parses a body: NO_BODY when empty or null, else the JSON value. 422 (`loc: ["body"]`) when the
+ * bytes are not UTF-8, the content type is not JSON, the nesting is deeper than MAX_JSON_DEPTH
+ * (checked before the syntax, §6.3), or the syntax is invalid (with the character position when
+ * the parser gives one).
+ */
 export function parseJsonBody(raw: Buffer, contentType: string | undefined): unknown {
+  if (!isUtf8(raw)) {
+    throw validationFailed([{ type: "json_invalid", loc: ["body"], msg: "The body is not valid UTF-8 text" }]);
+  }
   const text = raw.toString("utf8");
   if (text.trim() === "") return NO_BODY;
   if (!isJsonContentType(contentType)) {
     throw validationFailed([
       { type: "model_attributes_type", loc: ["body"], msg: `Unsupported content type ${contentType}; send application/json` },
     ]);
+  }
+  if (jsonNestingDepth(text) > MAX_JSON_DEPTH) {
+    throw validationFailed([{
+      type: "json_too_deep", loc: ["body"], msg: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (arrays and objects together)`,
+      ctx: { max_depth: MAX_JSON_DEPTH },
+    }]);
   }
   let value: unknown;
   try {

@@ -15,7 +15,7 @@ import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
 import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
 import { FailureLogger, failureLog } from "./api/failure-log";
-import { httpErrorAnswer } from "./api/http-errors";
+import { httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
 interface GatewayRequest extends IncomingMessage {
@@ -65,7 +65,7 @@ function paramShaper(route: RouteSpec) {
   };
 }
 
-/** Writes a JSON answer (success or error) with its length; the CORS headers are already set. */
+/** Writes a JSON success answer with its length; the CORS headers are already set. */
 function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(payload);
   res.writeHead(status, {
@@ -78,15 +78,19 @@ function sendJson(res: ServerResponse, status: number, payload: unknown, headers
 
 type LogFailure = ReturnType<typeof failureLog>;
 
+/** Answers an error with the contract's body (§6.4). Never throws: it is the last step of every failure. */
 function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown, log: LogFailure): void {
-  const pathname = (req.originalUrl ?? req.url ?? "/").split("?")[0];
-  const answer = httpErrorAnswer(err, req.method ?? "GET", pathname);
-  if (answer.status >= 500) log(answer.status, req.method ?? "GET", pathname, err);
-  if (res.headersSent) {
-    res.end();
-    return;
+  const pathname = String(req.originalUrl ?? req.url ?? "/").split("?")[0];
+  const method = String(req.method ?? "GET");
+  const answer = httpErrorAnswer(err, method, pathname);
+  if (answer.status >= 500) {
+    try {
+      log(answer.status, method, pathname, err);
+    } catch {
+      // a log line that cannot be written must not stop the answer
+    }
   }
-  sendJson(res, answer.status, answer.body, answer.headers);
+  writeErrorAnswer(res, answer);
 }
 
 export default function apiService(
@@ -233,11 +237,16 @@ export default function apiService(
           sendErrorAnswer(req as GatewayRequest, res, miss, logFailure);
           return undefined;
         }
-        return (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler.call(
+        const handled = (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler.call(
           this,
           req,
           res,
           next,
+        );
+        // Last resort: a failure that escapes moleculer-web's own error handling still gets an
+        // answer instead of becoming an unhandled rejection (which would stop the process).
+        return Promise.resolve(handled).catch((err: unknown) =>
+          sendErrorAnswer(req as GatewayRequest, res, err, logFailure),
         );
       },
     },

@@ -99,7 +99,23 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 // ---------------------------------------------------------------------------------------------
 // Query parameters (§6.1): each parser returns its value or pushes a ValidationItem.
 
-/** For repeated query keys the last occurrence wins. */
+/**
+ * The gateway's query parser (services/api/query.ts) gives every parameter as a string, except a
+ * key or value that is not valid percent-encoded UTF-8: that value is `{[INVALID_QUERY_ENCODING]:
+ * <raw text>}`, and reading it as a parameter is a 422 for that parameter (an endpoint that does not
+ * read the key ignores it, like any unlisted key).
+ */
+export const INVALID_QUERY_ENCODING = "invalid_percent_encoding";
+
+export interface InvalidQueryValue {
+  [INVALID_QUERY_ENCODING]: string;
+}
+
+export function isInvalidQueryValue(value: unknown): value is InvalidQueryValue {
+  return isPlainObject(value) && typeof value[INVALID_QUERY_ENCODING] === "string";
+}
+
+/** For repeated query keys the last occurrence wins (the gateway already keeps only the last one). */
 export function lastValue(raw: unknown): unknown {
   return Array.isArray(raw) ? raw[raw.length - 1] : raw;
 }
@@ -111,10 +127,19 @@ export class QueryReader {
 
   constructor(private readonly query: Record<string, unknown>) {}
 
+  /** The text of a parameter; undefined when absent, or when malformed (then a 422 item is pushed). */
   private raw(name: string): string | undefined {
-    const v = lastValue(this.query[name]);
+    const v = lastValue(Object.prototype.hasOwnProperty.call(this.query, name) ? this.query[name] : undefined);
     if (v === undefined || v === null) return undefined;
-    return typeof v === "string" ? v : String(v);
+    if (typeof v === "string") return v;
+    if (isInvalidQueryValue(v)) {
+      this.problems.push({
+        type: "value_error", loc: ["query", name], msg: "Query parameter is not valid percent-encoded UTF-8",
+        input: v[INVALID_QUERY_ENCODING],
+      });
+      return undefined;
+    }
+    return String(v);
   }
 
   /** String filter: an empty value means "not given". */

@@ -16,6 +16,7 @@ import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api
 import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
 import { FailureLogger, failureLog } from "./api/failure-log";
 import { httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
+import { splitRequestUrl } from "./api/query";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
 interface GatewayRequest extends IncomingMessage {
@@ -224,6 +225,14 @@ export default function apiService(
         const status = (ctx.meta.$statusCode as number | undefined) ?? routeOfAction.get(actionName)?.status ?? 200;
         sendJson(res, status, data, (ctx.meta.$responseHeaders as Record<string, string> | undefined) ?? {});
         return true;
+      },
+
+      /**
+       * Replaces moleculer-web's `qs` parsing of the query string (services/api/query.ts): one string
+       * per key, the last occurrence winning, keys taken literally, malformed escapes never guessed.
+       */
+      parseQueryString(req: IncomingMessage) {
+        return splitRequestUrl(req.url ?? "/");
       },
 
       /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */

@@ -21,7 +21,7 @@ interface ReadVars {
   knex: Knex;
 }
 
-/** Query parameters as the gateway passes them (repeated keys as arrays). */
+/** Query parameters as the gateway passes them (one string per key: services/api/query.ts). */
 type QueryParams = Record<string, unknown>;
 
 /** What the ingest handler uses of the service instance. */

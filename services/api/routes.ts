@@ -8,7 +8,7 @@ export type HttpMethod = "GET" | "POST";
 
 /**
  * How a request becomes action params:
- * - query: the query parameters (repeated keys arrive as arrays);
+ * - query: the query parameters (one string per key, the last occurrence winning: ./query.ts);
  * - path: the path parameters;
  * - object-body: the JSON body, which must be an object;
  * - path-and-optional-body: path parameters merged over an optional JSON object body.

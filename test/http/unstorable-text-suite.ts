@@ -26,7 +26,6 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
     ["telemetry/metrics?provider_id=gemini%00", { total_runs: 0, extended: null, providers: [] }],
     ["telemetry/metrics?route=chat%00", { total_runs: 0 }],
     ["telemetry/heatmap?provider_id=%00", { buckets: [] }],
-    ["telemetry/heatmap?route=%ED%A0%80", { buckets: [] }],
     ["telemetry/timeseries?provider_id=gemini%00x", { items: [], next_cursor: null }],
     ["telemetry/pareto?provider_id=%00", { items: [], next_cursor: null }],
     ["telemetry/runs?route=chat%00", { items: [], next_cursor: null }],
@@ -38,6 +37,12 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
     const res = await request(`${server.baseUrl}/${path}`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject(expected as object);
+  });
+
+  it("a surrogate percent-encoded as bytes (%ED%A0%80 is not UTF-8) is a 422 for that parameter, not a guess", async () => {
+    const res = await request(`${server.baseUrl}/telemetry/heatmap?route=%ED%A0%80`);
+    expect(res.status).toBe(422);
+    expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc)).toEqual([["query", "route"]]);
   });
 
   it("still finds the data without the NUL (the filters above are what emptied the answers)", async () => {

@@ -131,7 +131,8 @@ export function normaliseStatus(status: string | null | undefined): string {
   if (status === null || status === undefined) return "unknown";
   const text = status.trim().toLowerCase();
   if (text === "") return "unknown";
-  return STATUS_ALIASES[text] ?? text;
+  // Own keys only: a status such as "constructor" is data, not a key of Object.prototype.
+  return Object.hasOwn(STATUS_ALIASES, text) ? STATUS_ALIASES[text] : text;
 }
 
 // ---------------------------------------------------------------------------------------------

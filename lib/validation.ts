@@ -16,22 +16,22 @@ export const validator = new Validator({
 });
 
 /** fastest-validator error types → the recommended contract types. */
-const TYPE_NAMES: Record<string, string> = {
-  required: "missing",
-  string: "string_type",
-  stringMin: "too_short",
-  stringMax: "too_long",
-  stringEmpty: "too_short",
-  number: "float_parsing",
-  numberInteger: "int_parsing",
-  numberMin: "greater_than_equal",
-  numberMax: "less_than_equal",
-  array: "list_type",
-  arrayMin: "too_short",
-  arrayMax: "too_long",
-  object: "model_type",
-  enumValue: "literal_error",
-};
+const TYPE_NAMES: ReadonlyMap<string, string> = new Map([
+  ["required", "missing"],
+  ["string", "string_type"],
+  ["stringMin", "too_short"],
+  ["stringMax", "too_long"],
+  ["stringEmpty", "too_short"],
+  ["number", "float_parsing"],
+  ["numberInteger", "int_parsing"],
+  ["numberMin", "greater_than_equal"],
+  ["numberMax", "less_than_equal"],
+  ["array", "list_type"],
+  ["arrayMin", "too_short"],
+  ["arrayMax", "too_long"],
+  ["object", "model_type"],
+  ["enumValue", "literal_error"],
+]);
 
 /** "runs[2].tokens_in" → ["runs", 2, "tokens_in"]. */
 export function fieldPath(field: string | undefined): (string | number)[] {
@@ -51,7 +51,7 @@ export function fieldPath(field: string | undefined): (string | number)[] {
 
 export function toValidationItem(err: FvError, loc: (string | number)[]): ValidationItem {
   const item: ValidationItem = {
-    type: TYPE_NAMES[err.type] ?? err.type,
+    type: TYPE_NAMES.get(err.type) ?? err.type,
     loc: [...loc, ...fieldPath(err.field)],
     msg: err.message ?? err.type,
   };

@@ -6,7 +6,9 @@ import type { Knex } from "knex";
 import type { Context, Logger } from "moleculer";
 import type { Config } from "../lib/config";
 import { ProviderDirectory } from "../lib/provider-directory";
+import { MAX_SERIAL_ID } from "../lib/store/columns";
 import { replayedAnswerMeta } from "../lib/store/idempotency";
+import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { ingestRuns, publishRecorded } from "./telemetry/ingest";
 import { parseReadQuery } from "./telemetry/filters";
@@ -92,7 +94,8 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       /** GET /telemetry/runs (§10.6): keyset pages, newest first. */
       runs: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true });
+          const maxRunId = MAX_SERIAL_ID[dialectOf(this.knex)];
+          const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true, maxRunId });
           return readRuns(this.knex, query, await this.providers.list());
         },
       },

@@ -22,10 +22,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 /**
  * Decodes a cursor; null when it is malformed: characters outside [A-Za-z0-9_-], longer than 512,
  * not canonical base64url, not UTF-8, not a JSON object with exactly a string `ts` that is a valid
- * datetime and a non-negative integer `id`. The ts comes back in the stored form, whatever
- * datetime form the cursor used.
+ * datetime and a non-negative integer `id` no larger than `maxId` (the largest run id the store's
+ * id column can hold: lib/store/columns.ts MAX_SERIAL_ID; a larger id designates no position). The
+ * ts comes back in the stored form, whatever datetime form the cursor used.
  */
-export function decodeCursor(text: string): RunPosition | null {
+export function decodeCursor(text: string, maxId: number = Number.MAX_SAFE_INTEGER): RunPosition | null {
   if (text.length === 0 || text.length > MAX_CURSOR_LENGTH || !CURSOR_ALPHABET.test(text)) return null;
   if (text.length % 4 === 1) return null;
   const bytes = Buffer.from(text, "base64url");
@@ -47,7 +48,7 @@ export function decodeCursor(text: string): RunPosition | null {
   const keys = Object.keys(value);
   if (keys.length !== 2 || !keys.includes("ts") || !keys.includes("id")) return null;
   const { ts, id } = value as { ts: unknown; id: unknown };
-  if (typeof ts !== "string" || typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) return null;
+  if (typeof ts !== "string" || typeof id !== "number" || !Number.isSafeInteger(id) || id < 0 || id > maxId) return null;
   const ms = parseDatetime(ts);
   if (ms === null) return null;
   return { ts: toStoredInstant(ms), id };

@@ -18,6 +18,8 @@ export interface AcceptedParams {
   lane?: boolean;
   /** limit and cursor (GET /telemetry/runs). */
   page?: boolean;
+  /** The largest run id the store can hold (lib/store/columns.ts); a cursor past it is invalid. */
+  maxRunId?: number;
 }
 
 export interface ReadQuery {
@@ -47,7 +49,7 @@ export function parseReadQuery(params: Record<string, unknown> | undefined, acce
   if (startMs !== undefined && endMs !== undefined && startMs > endMs) throw badRequest("start must be before end");
   let cursor: RunPosition | undefined;
   if (cursorText !== undefined) {
-    const decoded = decodeCursor(cursorText);
+    const decoded = decodeCursor(cursorText, accepts.maxRunId);
     if (decoded === null) throw badRequest("invalid cursor");
     cursor = decoded;
   }

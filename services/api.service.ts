@@ -15,7 +15,7 @@ import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
 import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
 import { FailureLogger, failureLog } from "./api/failure-log";
-import { httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
+import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
 import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
@@ -190,6 +190,8 @@ export default function apiService(
       const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger };
       self.requests = trackRequests(self.server);
       logFailure = failureLog(self.logger);
+      // Requests Node's HTTP parser refuses still get a JSON error body (services/api/http-errors.ts).
+      self.server.on("clientError", answerClientError);
     },
 
     methods: {

@@ -216,3 +216,47 @@ export function writeErrorAnswer(res: ServerResponse, answer: HttpErrorAnswer): 
   }
 }
 
+/** The parts of a server socket the clientError answer uses (`_httpMessage`: Node's response in progress). */
+interface ClientSocket {
+  writable: boolean;
+  _httpMessage?: { headersSent?: boolean } | null;
+  end(data: string): void;
+  destroy(): void;
+}
+
+/** Node's HTTP parser refusals (the request never reaches the gateway) by error code. */
+const CLIENT_ERROR_ANSWERS: ReadonlyMap<string, [number, string]> = new Map([
+  ["HPE_HEADER_OVERFLOW", [431, "Request Header Fields Too Large"]],
+  ["HPE_CHUNK_EXTENSIONS_OVERFLOW", [413, "Request body too large"]],
+  ["ERR_HTTP_REQUEST_TIMEOUT", [408, "Request Timeout"]],
+]);
+
+/**
+ * The `clientError` listener of the HTTP server: a request Node's parser refuses (an unknown
+ * method, a malformed request line or header, headers past 16 KiB) gets a JSON error body like every
+ * other error (§6.4: 400, or 431 / 413 / 408 by cause) instead of Node's bare status line, when
+ * nothing has been written on the connection yet; then the connection is closed. Never throws.
+ */
+export function answerClientError(err: unknown, socket: ClientSocket): void {
+  try {
+    const code = typeof err === "object" && err !== null ? String((err as { code?: unknown }).code) : "";
+    // A kept-alive connection has written earlier answers: only a response in progress forbids
+    // writing (the test Node's own default handler makes).
+    const inProgress = socket._httpMessage?.headersSent === true;
+    if (code !== "ECONNRESET" && socket.writable && !inProgress) {
+      const [status, detail] = CLIENT_ERROR_ANSWERS.get(code) ?? [400, "Bad Request"];
+      const text = JSON.stringify({ detail });
+      // An answer to HEAD has no body (Node's parser error keeps the bytes it read in rawPacket).
+      const raw = (err as { rawPacket?: unknown }).rawPacket;
+      const head = Buffer.isBuffer(raw) && raw.subarray(0, 5).toString("latin1") === "HEAD ";
+      socket.end(
+        `HTTP/1.1 ${status} ${detail}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${head ? "" : text}`,
+      );
+      return;
+    }
+    socket.destroy();
+  } catch {
+    // the connection is already gone
+  }
+}

@@ -1,0 +1,3 @@
+import { badInputSuite } from "./bad-input-suite";
+
+describe("bad request input on SQLite", () => badInputSuite(() => ({}), "sqlite"));

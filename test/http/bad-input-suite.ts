@@ -208,7 +208,7 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
     });
 
     it("endpoints without query parameters ignore any query", async () => {
-      for (const p of ["healthz", "providers", "servers", "secrets", "sessions"]) {
+      for (const p of ["healthz", "providers", "servers", "secrets"]) {
         const res = await get(`${p}?x=%zz&provider_id=%E9&__proto__=1&a[b]=2&${"k=1&".repeat(30)}`);
         expect(res.status).toBe(200);
       }

@@ -2,21 +2,44 @@
  * Process entrypoint: reads the configuration, starts the broker, stops it on SIGINT/SIGTERM.
  * A configuration or manifest error stops startup with one clear line and exit code 1.
  */
-import { ConfigError, configFromProcess, RunMode } from "../lib/config";
+import type { ServiceBroker } from "moleculer";
+import { Config, ConfigError, configFromProcess, RunMode } from "../lib/config";
 import { createBroker, stopServer } from "../lib/server";
 import { ManifestError } from "../services/providers/manifest";
 
 /** Starts the services; with `repl`, opens moleculer-repl on the broker once they run. */
 export async function main(mode: RunMode, options: { repl?: boolean } = {}): Promise<void> {
-  let broker;
-  let config;
+  let broker: ServiceBroker | undefined;
+  let config: Config;
+  let starting: Promise<unknown> = Promise.resolve();
+  let stopping = false;
+  // Installed before the start, so a signal that comes while services are still starting (the
+  // gateway may already answer) stops the process the same way, once the start has settled.
+  const stop = (signal: string) => {
+    if (stopping || broker === undefined) return;
+    stopping = true;
+    const b = broker;
+    b.logger.info(`${signal} received, stopping`);
+    starting
+      .catch(() => undefined)
+      // The gateway's requests may wait for one full broker call (REQUEST_TIMEOUT) and no longer.
+      .then(() => stopServer(b, config.requestTimeoutMs + 1000))
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
   try {
     config = configFromProcess(mode);
     for (const warning of config.warnings) console.warn(`warning: ${warning}`);
     broker = createBroker(config);
-    await broker.start();
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    starting = broker.start();
+    await starting;
     if (options.repl === true) await broker.repl();
   } catch (err) {
+    if (stopping) return;
     if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(`console-mcp-server: ${err.message}`);
     } else {
@@ -25,17 +48,4 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
     if (broker !== undefined) await broker.stop().catch(() => undefined);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    broker.logger.info(`${signal} received, stopping`);
-    // The gateway's requests may wait for one full broker call (REQUEST_TIMEOUT) and no longer.
-    stopServer(broker, config.requestTimeoutMs + 1000).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
 }

@@ -183,6 +183,13 @@ export function idempotencySuite(label: string, makeStore: StoreFactory): void {
       expect(await countRuns(knex)).toBe(count);
     });
 
+    it("a non-ASCII key is echoed as the text sent (its UTF-8 bytes decoded), not as Latin-1 mojibake", async () => {
+      // fetch sends header characters as single bytes: these two are the UTF-8 bytes of "é".
+      const res = await postRuns(server, batch("utf8-key"), "caf\u00c3\u00a9");
+      expect(res.status).toBe(422);
+      expect(res.body.detail[0].input).toBe("caf\u00e9");
+    });
+
     it("two Idempotency-Key headers are refused", async () => {
       const headers = new Headers({ "content-type": "application/json" });
       headers.append(HEADER, "a");

@@ -9,7 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { describeNats, freePort } from "../helpers/nats";
 import { openLoop } from "../helpers/load";
-import { ServerProcess, startServerProcess, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
 import { request, tempDir } from "../helpers/server";
 
 function listening(port: number): Promise<boolean> {
@@ -64,6 +64,7 @@ describeNats("a NATS outage", () => {
 
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop()));
+    expect(stillAlive(procs)).toEqual([]);
     await stopNatsServer();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 60000);

@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
 import { openLoop } from "../helpers/load";
-import { ServerProcess, startServerProcess, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
 import { request, tempDir } from "../helpers/server";
 
 const REQUEST_TIMEOUT_MS = 1500;
@@ -66,15 +66,7 @@ describeNats("a stalled replica (SIGSTOP) over NATS", () => {
   afterAll(async () => {
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGCONT");
     await Promise.all(procs.map((p) => p.stop()));
-    const alive = procs.filter((p) => {
-      try {
-        process.kill(p.child.pid!, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive.map((p) => p.name)).toEqual([]);
+    expect(stillAlive(procs)).toEqual([]);
     await nats?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 60000);

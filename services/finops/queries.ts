@@ -2,13 +2,13 @@
  * The SQL of the FinOps service. It owns `pull_requests` and reads `telemetry_events` of the same
  * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
  * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
- * days at the range's edges from the raw rows. Sums of run values go through lib/store/run-sums.ts
+ * days at the range's edges from the raw rows. Sums of run values go through services/telemetry/store/run-sums.ts
  * (no overflow on either backend; sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum } from "../../lib/store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { columnSum } from "../telemetry/store/run-sums";
+import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../telemetry/store/daily";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";

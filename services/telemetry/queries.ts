@@ -11,16 +11,16 @@
  * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
  * error categories always read the raw rows.
  *
- * Every sum of run values goes through lib/store/run-sums.ts: it cannot overflow on either backend
+ * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on either backend
  * (sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum } from "../../lib/store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { columnSum } from "./store/run-sums";
+import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "./store/daily";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
-import type { TelemetryRow } from "../../lib/telemetry-run";
+import type { TelemetryRow } from "./store/run";
 
 export const RUNS_TABLE = "telemetry_events";
 

@@ -6,7 +6,7 @@ import type { Knex } from "knex";
 import { roundHalfEven } from "../../lib/lanes";
 import type { ProviderInfo } from "../../lib/provider-directory";
 import { readSnapshot } from "../../lib/store/knex";
-import { RunItem, runItemFromRow } from "../../lib/telemetry-run";
+import { RunItem, runItemFromRow } from "./store/run";
 import { formatInstant, formatStoredInstant } from "../../lib/time";
 import { CostBreakdownEntry, costBreakdown } from "./cost-breakdown";
 import { encodeCursor } from "./cursor";

@@ -23,9 +23,9 @@ import path from "node:path";
 import type { Knex } from "knex";
 import { createKnex } from "../../lib/store/knex";
 import { MIGRATIONS } from "../../lib/store/migrations";
-import { rebuildDailyRollups } from "../../lib/store/telemetry-daily";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { rowFromRun, RunInput } from "../../lib/telemetry-run";
+import { rebuildDailyRollups } from "../../services/telemetry/store/daily";
+import { insertTelemetryRows } from "../../services/telemetry/store/insert";
+import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { request, startTestServer, tempDir, TestServer } from "../helpers/server";
 import { countRuns, StoreFactory, storeOf } from "./telemetry-ingest-suite";
 

@@ -2,7 +2,7 @@
  * splitRangeByDays: which UTC days of a range the daily rollup serves and which instants are left
  * to the raw rows. Checked against a brute-force walk over every day of the range.
  */
-import { InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { InstantRange, splitRangeByDays } from "../../services/telemetry/store/daily";
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, toStoredInstant } from "../../lib/time";
 
 const DAY = 86_400_000;

@@ -1,9 +1,9 @@
 /**
- * The daily rollup's per-batch sums (lib/store/telemetry-daily.ts, issue 7): exact integers at any
+ * The daily rollup's per-batch sums (services/telemetry/store/daily.ts, issue 7): exact integers at any
  * size, as numbers while safe and as bigints beyond 2^53 − 1.
  */
-import { addExact, dailyRollupRows } from "../../lib/store/telemetry-daily";
-import { rowFromRun, RunInput } from "../../lib/telemetry-run";
+import { addExact, dailyRollupRows } from "../../services/telemetry/store/daily";
+import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 
 const M = Number.MAX_SAFE_INTEGER;
 const D = Date.parse("2025-05-10T00:00:00.000Z");

@@ -12,11 +12,11 @@
  * on. A batch's own sums are computed exactly here (ExactSum) before they are added.
  */
 import type { Knex } from "knex";
-import type { TelemetryRowInsert } from "../telemetry-run";
-import { MAX_INSTANT_MS, MIN_INSTANT_MS, storedToMs, toStoredInstant, utcDay } from "../time";
-import { dialectOf } from "./knex";
+import type { TelemetryRowInsert } from "./run";
+import { MAX_INSTANT_MS, MIN_INSTANT_MS, storedToMs, toStoredInstant, utcDay } from "../../../lib/time";
+import { dialectOf } from "../../../lib/store/knex";
 import { overflowFreeSum, storedIntegerSum } from "./run-sums";
-import { compareText } from "../text-order";
+import { compareText } from "../../../lib/text-order";
 
 export const DAILY_TABLE = "telemetry_daily";
 
@@ -146,7 +146,7 @@ export async function addToDailyRollups(trx: Knex.Transaction, rows: readonly Te
 
 /**
  * The rollup of every stored run, as a fresh aggregate of `telemetry_events`. The integer sums are
- * exact wherever the store can hold them (lib/store/run-sums.ts storedIntegerSum), as the batch
+ * exact wherever the store can hold them (services/telemetry/store/run-sums.ts storedIntegerSum), as the batch
  * upserts write them, so a rebuilt rollup equals the incrementally kept one.
  */
 function rebuildSql(knex: Knex): string {

@@ -5,7 +5,7 @@
  *
  * Ingestion accepts tokens_in, tokens_out and duration_ms up to 2^53 − 1 (§11.2) and cached-token
  * counts of the same magnitude, so their sums leave the int64 range after ~1,024 runs at the
- * maximum; costs are at most 10^6 USD per run (lib/telemetry-run.ts), so their double sums stay
+ * maximum; costs are at most 10^6 USD per run (services/telemetry/store/run.ts), so their double sums stay
  * finite. The sums are taken so that no size of sum raises:
  * - SQLite's SUM raises "integer overflow" past int64, so SQLite sums with TOTAL: the exact integer
  *   sum converted once to a double while it fits int64, a compensated double sum beyond.
@@ -16,7 +16,7 @@
  * while below 2^53 in magnitude, the nearest double of the store's sum beyond.
  */
 import type { Knex } from "knex";
-import { dialectOf } from "./knex";
+import { dialectOf } from "../../../lib/store/knex";
 
 /** The SQL aggregate that adds up `expression` without ever raising an overflow. */
 export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string): string {

@@ -4,8 +4,8 @@
  * PostgreSQL's bound-variable limits, and adds the rows to the daily rollup in the same transaction.
  */
 import type { Knex } from "knex";
-import type { TelemetryRowInsert } from "../telemetry-run";
-import { addToDailyRollups } from "./telemetry-daily";
+import type { TelemetryRowInsert } from "./run";
+import { addToDailyRollups } from "./daily";
 
 /**
  * Rows per INSERT statement. A row binds 19 values, so a chunk binds 7,600: below SQLite's limit

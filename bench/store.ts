@@ -14,7 +14,7 @@ import { loadConfig } from "../lib/config";
 import { createBroker } from "../lib/server";
 import { createKnex } from "../lib/store/knex";
 import { migrateToLatest } from "../lib/store/migrate";
-import { rebuildDailyRollups } from "../services/telemetry/store/daily";
+import { rebuildRollups } from "../services/telemetry/store/rollups";
 import { rowFromRun, RunInput, TelemetryRowInsert } from "../services/telemetry/store/run";
 import { toStoredInstant } from "../lib/time";
 import type { AddressInfo } from "node:net";
@@ -100,7 +100,7 @@ async function buildStore(file: string, nowMs: number): Promise<void> {
   }
   // The raw inserts above bypass insertTelemetryRows, which keeps the daily rollup for the API.
   const rollupKnex = createKnex({ dbUrl: null, dbPath: file });
-  await rebuildDailyRollups(rollupKnex);
+  await rebuildRollups(rollupKnex);
   await rollupKnex.destroy();
   // Pull requests spread over the period.
   const prs = Array.from({ length: 24 }, (_, k) => [

@@ -1,14 +1,14 @@
 /**
  * The SQL of the FinOps service. It owns `pull_requests` and reads `telemetry_events` of the same
  * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
- * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
- * days at the range's edges from the raw rows. Sums of run values go through services/telemetry/store/run-sums.ts
+ * a range as its whole days, hours and minutes from telemetry's rollup levels
+ * (services/telemetry/store/levels.ts) and the partial minutes at the range's edges from the raw rows. Sums of run values go through services/telemetry/store/run-sums.ts
  * (no overflow on either backend; sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
 import { columnSum } from "../telemetry/store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../telemetry/store/daily";
+import { InstantRange, dayOfBucket, splitRange, whereBuckets, whereInstants } from "../telemetry/store/levels";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";
@@ -30,16 +30,6 @@ function whereProviders(q: Knex.QueryBuilder, filter: { providerId?: string; pro
   if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
 }
 
-function whereRange(q: Knex.QueryBuilder, range: InstantRange): void {
-  if (range.startTs !== undefined) q.where("ts", ">=", range.startTs);
-  if (range.endTs !== undefined) q.where("ts", "<=", range.endTs);
-}
-
-function whereDays(q: Knex.QueryBuilder, days: DaySpan): void {
-  if (days.firstDay !== undefined) q.where("day", ">=", days.firstDay);
-  if (days.lastDay !== undefined) q.where("day", "<=", days.lastDay);
-}
-
 /** Known-cost count and sum as read from SQL: the sum is null when no cost is known. */
 function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
   return {
@@ -56,8 +46,8 @@ function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
 
 /**
  * The timeseries points of §10.4: totals per (UTC day, provider) of the matching runs, ordered by
- * day then provider. Whole days come from the rollup, the partial days at the edges of the range
- * from the raw rows.
+ * day then provider. Whole buckets come from the rollup levels, the partial minutes at the edges of
+ * the range from the raw rows.
  */
 export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayProviderGroup[]> {
   const range: InstantRange = {};
@@ -75,13 +65,15 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
         columnSum(db, "cost_usd", "cost_usd"),
       )
       .groupBy("day", "provider_id");
-    whereRange(q, edge);
+    whereInstants(q, edge);
     whereProviders(q, filter);
     return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
   };
-  const fromDays = async (days: DaySpan): Promise<DayProviderGroup[]> => {
-    const q = db(DAILY_TABLE)
-      .select("day", "provider_id")
+  const split = splitRange(range);
+  const parts: DayProviderGroup[][] = [];
+  for (const { level, spans } of split.levels) {
+    const q = db(level.table)
+      .select(db.raw(`${dayOfBucket(level)} AS day`), "provider_id")
       .sum({ runs: "run_count", successes: "success_count", cost_count: "cost_count" })
       .select(
         columnSum(db, "tokens_in", "tokens_in"),
@@ -89,16 +81,13 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
         columnSum(db, "duration_sum", "duration_ms"),
         columnSum(db, "cost_sum", "cost_usd"),
       )
-      .groupBy("day", "provider_id");
-    whereDays(q, days);
+      .groupByRaw(`${dayOfBucket(level)}, provider_id`);
+    whereBuckets(q, level.bucketColumn, spans);
     whereProviders(q, filter);
-    return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
-  };
-
-  const split = splitRangeByDays(range);
-  const parts = split.wholeDays === null ? [] : [await fromDays(split.wholeDays)];
+    parts.push(((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow));
+  }
   for (const edge of split.edges) parts.push(await fromRuns(edge));
-  // The edges and the whole days are different days, so each (day, provider) comes from one part.
+  // A day cut by the range comes from several parts (hours, minutes, raw edges): merged here.
   const merged = new Map<string, DayProviderGroup>();
   for (const g of parts.flat()) {
     const key = `${g.day}\u0000${g.provider_id}`;
@@ -166,8 +155,8 @@ export async function selectPullRequests(
 }
 
 /**
- * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole days
- * from the rollup, the partial days at the edges from the raw rows.
+ * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole buckets
+ * from the rollup levels, the partial minutes at the edges from the raw rows.
  */
 export async function windowTotals(
   db: Db,
@@ -182,12 +171,12 @@ export async function windowTotals(
     totals.cost += aggregateNumber(row.cost);
     totals.tokens += aggregateNumber(row.tokens_in) + aggregateNumber(row.tokens_out);
   };
-  const split = splitRangeByDays({ startTs: range.from, endTs: range.to });
-  if (split.wholeDays !== null) {
-    const q = db(DAILY_TABLE)
+  const split = splitRange({ startTs: range.from, endTs: range.to });
+  for (const { level, spans } of split.levels) {
+    const q = db(level.table)
       .select(columnSum(db, "cost_sum", "cost"), columnSum(db, "tokens_in", "tokens_in"), columnSum(db, "tokens_out", "tokens_out"))
       .where("provider_id", providerId);
-    whereDays(q, split.wholeDays);
+    whereBuckets(q, level.bucketColumn, spans);
     if (route !== null) q.andWhere("route", route);
     add((await q) as Record<string, unknown>[]);
   }
@@ -199,7 +188,7 @@ export async function windowTotals(
         columnSum(db, "tokens_out", "tokens_out"),
       )
       .where("provider_id", providerId);
-    whereRange(q, edge);
+    whereInstants(q, edge);
     if (route !== null) q.andWhere("route", route);
     add((await q) as Record<string, unknown>[]);
   }

@@ -6,18 +6,18 @@
  * and with null first are applied in JS on the small grouped results). Every function takes the
  * read transaction of the request, so one response reads one snapshot.
  *
- * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read the UTC days
- * lying wholly inside the requested range from the daily rollup `telemetry_daily` and only the
- * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
- * error categories always read the raw rows.
+ * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read a range as
+ * its whole days, hours and minutes from the rollup levels (./store/levels.ts) and only the partial
+ * minutes at the range's edges from the raw rows, in the same transaction. Percentiles and error
+ * categories always read the raw rows.
  *
- * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on either backend
- * (sums beyond 2^53 come back as the nearest double).
+ * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on
+ * either backend (sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
 import { columnSum } from "./store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "./store/daily";
+import { BucketSpan, InstantRange, RollupLevel, dayOfBucket, splitRange, whereBuckets } from "./store/levels";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
 import type { TelemetryRow } from "./store/run";
@@ -40,11 +40,9 @@ function filtered(db: Db, filter: RunFilter): Knex.QueryBuilder {
   return applyFilter(db(RUNS_TABLE), filter);
 }
 
-/** The rollup rows of the whole days `days` matching the non-time part of a RunFilter. */
-function dailyFiltered(db: Db, days: DaySpan, filter: RunFilter): Knex.QueryBuilder {
-  const qb = db(DAILY_TABLE);
-  if (days.firstDay !== undefined) qb.where("day", ">=", days.firstDay);
-  if (days.lastDay !== undefined) qb.where("day", "<=", days.lastDay);
+/** The rollup rows of a level's buckets `spans` matching the non-time part of a RunFilter. */
+function levelFiltered(db: Db, level: RollupLevel, spans: readonly BucketSpan[], filter: RunFilter): Knex.QueryBuilder {
+  const qb = whereBuckets(db(level.table), level.bucketColumn, spans);
   if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
   if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
   if (filter.route !== undefined) qb.where("route", filter.route);
@@ -58,19 +56,19 @@ function onEdge(filter: RunFilter, edge: InstantRange): RunFilter {
 }
 
 /**
- * Runs a grouped aggregate over the filter's time range: the UTC days wholly inside the range from
- * the daily rollup (`fromDays`), the partial edge days from the raw rows (`fromRuns`), merged by
- * `merge` in that order. Without a whole day, the raw rows only.
+ * Runs a grouped aggregate over the filter's time range: the whole buckets of each rollup level
+ * (`fromLevel`) and the partial minutes at the edges from the raw rows (`fromRuns`), merged by
+ * `merge` in that order. Without a whole minute, the raw rows only.
  */
 async function overRange<T>(
   filter: RunFilter,
-  fromDays: (days: DaySpan) => Promise<T[]>,
+  fromLevel: (level: RollupLevel, spans: readonly BucketSpan[]) => Promise<T[]>,
   fromRuns: (edgeFilter: RunFilter) => Promise<T[]>,
   merge: (parts: T[][]) => T[],
 ): Promise<T[]> {
-  const split = splitRangeByDays(filter);
-  if (split.wholeDays === null) return fromRuns(filter);
-  const parts = [await fromDays(split.wholeDays)];
+  const split = splitRange(filter);
+  const parts: T[][] = [];
+  for (const { level, spans } of split.levels) parts.push(await fromLevel(level, spans));
   for (const edge of split.edges) parts.push(await fromRuns(onEdge(filter, edge)));
   return merge(parts);
 }
@@ -148,9 +146,14 @@ async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<Provi
   return rows.map(providerRouteTotalsFromRow);
 }
 
-/** The same groups summed from the rollup rows of whole days. */
-async function daysProviderRouteTotals(db: Db, days: DaySpan, filter: RunFilter): Promise<ProviderRouteTotals[]> {
-  const rows: Record<string, unknown>[] = await dailyFiltered(db, days, filter)
+/** The same groups summed from the rollup rows of whole buckets of one level. */
+async function levelProviderRouteTotals(
+  db: Db,
+  level: RollupLevel,
+  spans: readonly BucketSpan[],
+  filter: RunFilter,
+): Promise<ProviderRouteTotals[]> {
+  const rows: Record<string, unknown>[] = await levelFiltered(db, level, spans, filter)
     .select("provider_id", "route")
     .sum({ run_count: "run_count", success_count: "success_count", cache_samples: "cache_samples", cache_hits: "cache_hits" })
     .select(
@@ -182,12 +185,12 @@ function addProviderRouteTotals(into: ProviderRouteTotals, g: ProviderRouteTotal
 
 /**
  * Totals grouped by (provider, route): everything metrics and pareto need except errors and
- * percentiles. Whole days from the rollup, partial days from the raw rows.
+ * percentiles. Whole buckets from the rollups, partial minutes from the raw rows.
  */
 export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
   return overRange(
     filter,
-    (days) => daysProviderRouteTotals(db, days, filter),
+    (level, spans) => levelProviderRouteTotals(db, level, spans, filter),
     (edgeFilter) => runsProviderRouteTotals(db, edgeFilter),
     (parts) => mergeBy(parts, (g) => JSON.stringify([g.provider_id, g.route]), addProviderRouteTotals),
   );
@@ -253,7 +256,7 @@ function dayProviderKey(r: DayProviderCount): string {
   return `${r.day}\u0000${r.provider_id}`;
 }
 
-/** Run counts per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
+/** Run counts per (UTC day, provider): whole buckets from the rollups, partial minutes from the raw rows. */
 export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayProviderCount[]> {
   const toCount = (r: Record<string, unknown>): DayProviderCount => ({
     day: r.day as string,
@@ -262,11 +265,11 @@ export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayP
   });
   return overRange(
     filter,
-    async (days) =>
-      ((await dailyFiltered(db, days, filter)
-        .select("day", "provider_id")
+    async (level, spans) =>
+      ((await levelFiltered(db, level, spans, filter)
+        .select(db.raw(`${dayOfBucket(level)} AS day`), "provider_id")
         .sum({ run_count: "run_count" })
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(toCount),
+        .groupByRaw(`${dayOfBucket(level)}, provider_id`)) as Record<string, unknown>[]).map(toCount),
     async (edgeFilter) =>
       ((await filtered(db, edgeFilter)
         .select("day", "provider_id")
@@ -298,13 +301,13 @@ function dayProviderTotalsFromRow(r: Record<string, unknown>): DayProviderTotals
   };
 }
 
-/** Totals per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
+/** Totals per (UTC day, provider): whole buckets from the rollups, partial minutes from the raw rows. */
 export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayProviderTotals[]> {
   return overRange(
     filter,
-    async (days) =>
-      ((await dailyFiltered(db, days, filter)
-        .select("day", "provider_id")
+    async (level, spans) =>
+      ((await levelFiltered(db, level, spans, filter)
+        .select(db.raw(`${dayOfBucket(level)} AS day`), "provider_id")
         .sum({ run_count: "run_count", success_count: "success_count" })
         .select(
           columnSum(db, "tokens_in", "tokens_in"),
@@ -312,7 +315,7 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
           columnSum(db, "duration_sum", "duration_sum"),
           columnSum(db, "cost_sum", "cost"),
         )
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
+        .groupByRaw(`${dayOfBucket(level)}, provider_id`)) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
     async (edgeFilter) =>
       ((await filtered(db, edgeFilter)
         .select("day", "provider_id")

@@ -1,0 +1,190 @@
+/**
+ * The rollups of `telemetry_events` (see ./levels.ts): per (bucket, provider_id, route) sums of the
+ * runs at three levels — UTC day (`telemetry_daily`, migration 004), hour and minute
+ * (`telemetry_hourly`, `telemetry_minutely`, migration 007). Kept exact in the transaction of every
+ * insert (`addToRollups`, called by insertTelemetryRows for ingestion and seeding) and recomputed
+ * from the raw rows by `rebuildRollups` (bulk loads, repair).
+ *
+ * The summed integer columns (tokens_in, tokens_out, duration_sum, cached_tokens) can exceed int64:
+ * values up to 2^53 − 1 per run are accepted (§11.2), so ~1,024 runs at the maximum on one key
+ * already do (issue 7). They are numeric on PostgreSQL (migrations 005 and 007); on SQLite an integer
+ * `+` that overflows int64 yields a REAL instead of failing, so the column holds the nearest double
+ * from then on. A batch's own sums are computed exactly here (ExactSum) before they are added.
+ */
+import type { Knex } from "knex";
+import { dialectOf } from "../../../lib/store/knex";
+import { compareText } from "../../../lib/text-order";
+import { LEVELS, RollupLevel, bucketOf } from "./levels";
+import type { TelemetryRowInsert } from "./run";
+import { overflowFreeSum, storedIntegerSum } from "./run-sums";
+
+/**
+ * An exact integer sum: a number while it is a safe integer (|sum| ≤ 2^53 − 1), a bigint beyond. It
+ * is bound as a number, or as its decimal text (exact on PostgreSQL's numeric; on SQLite text of an
+ * integer beyond int64 converts to the nearest REAL).
+ */
+export type ExactSum = number | bigint;
+
+/** sum + value, exactly; value is a safe integer (a stored run value). */
+export function addExact(sum: ExactSum, value: number): ExactSum {
+  if (typeof sum === "bigint") return sum + BigInt(value);
+  const added = sum + value;
+  // Two safe integers add exactly unless the exact result is 2^53 or more in magnitude, and then
+  // the rounded result is not a safe integer either.
+  return Number.isSafeInteger(added) ? added : BigInt(sum) + BigInt(value);
+}
+
+/** One rollup row: what a group of runs of one (bucket, provider_id, route) adds. */
+export interface RollupRow {
+  /** The bucket (`YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH:MM`), in the level's bucket column. */
+  bucket: string;
+  provider_id: string;
+  /** The route, or '' for no route. */
+  route_key: string;
+  route: string | null;
+  run_count: number;
+  tokens_in: ExactSum;
+  tokens_out: ExactSum;
+  duration_sum: ExactSum;
+  success_count: number;
+  /** Σ known costs, unrounded; unknown costs add 0 (§5.2). */
+  cost_sum: number;
+  cost_count: number;
+  cache_samples: number;
+  cache_hits: number;
+  /** May be negative: a cache hit can carry a negative count (§10.2). */
+  cached_tokens: ExactSum;
+  first_ts: string;
+  last_ts: string;
+}
+
+/** The columns after the bucket column, in the order the upsert binds them. */
+const ROW_COLUMNS = [
+  "provider_id", "route_key", "route", "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count",
+  "cost_sum", "cost_count", "cache_samples", "cache_hits", "cached_tokens", "first_ts", "last_ts",
+] as const;
+
+const ADDED_COLUMNS = [
+  "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_sum", "cost_count", "cache_samples",
+  "cache_hits", "cached_tokens",
+] as const;
+
+/** The rollup rows of a batch of runs at one level, one per (bucket, provider_id, route), in key order. */
+export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert[]): RollupRow[] {
+  const groups = new Map<string, RollupRow>();
+  for (const r of rows) {
+    const bucket = bucketOf(level, r.ts);
+    const routeKey = r.route ?? "";
+    const key = `${bucket}\u0000${r.provider_id}\u0000${routeKey}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = {
+        bucket, provider_id: r.provider_id, route_key: routeKey, route: r.route, run_count: 0, tokens_in: 0,
+        tokens_out: 0, duration_sum: 0, success_count: 0, cost_sum: 0, cost_count: 0, cache_samples: 0, cache_hits: 0,
+        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts,
+      };
+      groups.set(key, g);
+    }
+    g.run_count += 1;
+    g.tokens_in = addExact(g.tokens_in, r.tokens_in);
+    g.tokens_out = addExact(g.tokens_out, r.tokens_out);
+    g.duration_sum = addExact(g.duration_sum, r.duration_ms);
+    g.success_count += r.is_success;
+    if (r.cost_usd !== null) {
+      g.cost_sum += r.cost_usd;
+      g.cost_count += 1;
+    }
+    if (r.cache_hit !== null) {
+      g.cache_samples += 1;
+      if (r.cache_hit === 1) g.cache_hits += 1;
+    }
+    g.cached_tokens = addExact(g.cached_tokens, r.cached_tokens);
+    if (r.ts < g.first_ts) g.first_ts = r.ts;
+    if (r.ts > g.last_ts) g.last_ts = r.ts;
+  }
+  return [...groups.values()].sort(
+    (a, b) => compareText(a.bucket, b.bucket) || compareText(a.provider_id, b.provider_id) || compareText(a.route_key, b.route_key),
+  );
+}
+
+/**
+ * Rollup rows per statement: 16 bound values each, far below SQLite's and PostgreSQL's limits
+ * (a multi-row VALUES list, not knex's UNION ALL form, so SQLite's compound-select limit does not apply).
+ */
+const UPSERT_CHUNK_ROWS = 400;
+
+function upsertSql(level: RollupLevel, rowCount: number): string {
+  const t = level.table;
+  const set = [
+    ...ADDED_COLUMNS.map((c) => `${c} = ${t}.${c} + excluded.${c}`),
+    `first_ts = CASE WHEN excluded.first_ts < ${t}.first_ts THEN excluded.first_ts ELSE ${t}.first_ts END`,
+    `last_ts = CASE WHEN excluded.last_ts > ${t}.last_ts THEN excluded.last_ts ELSE ${t}.last_ts END`,
+  ].join(", ");
+  const placeholders = `(${["?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
+  return `INSERT INTO ${t} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
+    VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
+    ON CONFLICT (${level.bucketColumn}, provider_id, route_key) DO UPDATE SET ${set}`;
+}
+
+function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
+  return chunk.flatMap((g) => [
+    g.bucket,
+    ...ROW_COLUMNS.map((c) => {
+      const value = g[c];
+      return typeof value === "bigint" ? value.toString() : value;
+    }),
+  ]);
+}
+
+/** Adds rollup rows to one level, inside the caller's transaction. */
+async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[]): Promise<void> {
+  for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
+    const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
+    await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk));
+  }
+}
+
+/**
+ * Adds a batch of inserted runs to every rollup level, inside the caller's transaction (the one that
+ * inserts the runs). Levels are written coarsest first and the keys of a level in one fixed order,
+ * so concurrent batches on PostgreSQL lock the shared rollup rows in the same order and cannot
+ * deadlock on them.
+ */
+export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<void> {
+  for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows));
+}
+
+/**
+ * One level as a fresh aggregate of `telemetry_events`. The integer sums are exact wherever the
+ * store can hold them (./run-sums.ts storedIntegerSum), as the batch upserts write them, so a rebuilt
+ * rollup equals the incrementally kept one.
+ */
+function rebuildSql(knex: Knex, level: RollupLevel): string {
+  const sum = (column: string) => storedIntegerSum(knex, column);
+  // telemetry_events.day is the first 10 characters of ts, and is indexed.
+  const bucket = level.name === "day" ? "day" : `SUBSTR(ts, 1, ${level.prefixLength})`;
+  return `
+  INSERT INTO ${level.table} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
+  SELECT ${bucket}, provider_id, COALESCE(route, ''), route, COUNT(*), ${sum("tokens_in")}, ${sum("tokens_out")},
+         ${sum("duration_ms")}, SUM(is_success), COALESCE(${overflowFreeSum(knex, "cost_usd")}, 0), COUNT(cost_usd),
+         COUNT(cache_hit), SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), ${sum("cached_tokens")}, MIN(ts), MAX(ts)
+  FROM telemetry_events
+  GROUP BY ${bucket}, provider_id, route`;
+}
+
+/**
+ * Recomputes every rollup level from the raw rows in one transaction: for runs written without
+ * insertTelemetryRows (bulk loads) and for repair. On PostgreSQL the rollup tables are locked against
+ * writers first, in the order writers take them: batches that already updated them commit before the
+ * rebuild reads the runs, and batches that have not yet reached them wait and add their runs after
+ * the rebuild.
+ */
+export async function rebuildRollups(knex: Knex): Promise<void> {
+  await knex.transaction(async (trx) => {
+    if (dialectOf(knex) === "pg") await trx.raw(`LOCK TABLE ${LEVELS.map((l) => l.table).join(", ")} IN EXCLUSIVE MODE`);
+    for (const level of LEVELS) {
+      await trx(level.table).delete();
+      await trx.raw(rebuildSql(knex, level));
+    }
+  });
+}

@@ -8,8 +8,9 @@
  *
  * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read a range as
  * its whole days, hours and minutes from the rollup levels (./store/levels.ts) and only the partial
- * minutes at the range's edges from the raw rows, in the same transaction. Percentiles and error
- * categories always read the raw rows.
+ * minutes at the range's edges from the raw rows, in the same transaction. So do the latency
+ * sketches behind the percentiles of windows above 10,000 runs (`latencySketch`); smaller windows
+ * get exact percentiles from the raw rows (`durationsFromTop`). Error categories read the raw rows.
  *
  * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on
  * either backend (sums beyond 2^53 come back as the nearest double).
@@ -21,6 +22,7 @@ import { BucketSpan, InstantRange, RollupLevel, dayOfBucket, splitRange, whereBu
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
 import type { TelemetryRow } from "./store/run";
+import { LatencySketch, mergeEncoded, newSketch } from "./store/latency-sketch";
 
 export const RUNS_TABLE = "telemetry_events";
 
@@ -231,6 +233,25 @@ export async function firstErrorIdsAt(
     .min({ first_id: "id" })
     .groupBy("error_category", "ts");
   return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: aggregateNumber(r.first_id) }));
+}
+
+/**
+ * The merged latency sketch of the filtered runs: the stored sketches of the whole buckets of each
+ * level, and the durations of the raw rows of the partial minutes at the edges. Its count is the
+ * number of runs it holds (equal to the window's run count in a consistent store).
+ */
+export async function latencySketch(db: Db, filter: RunFilter): Promise<LatencySketch> {
+  const sketch = newSketch();
+  const split = splitRange(filter);
+  for (const { level, spans } of split.levels) {
+    const rows: { latency_sketch: Uint8Array | null }[] = await levelFiltered(db, level, spans, filter).select("latency_sketch");
+    for (const r of rows) if (r.latency_sketch !== null) mergeEncoded(sketch, r.latency_sketch);
+  }
+  for (const edge of split.edges) {
+    const rows: { duration_ms: unknown }[] = await filtered(db, onEdge(filter, edge)).select("duration_ms");
+    for (const r of rows) sketch.accept(aggregateNumber(r.duration_ms));
+  }
+  return sketch;
 }
 
 /**

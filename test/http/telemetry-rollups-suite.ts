@@ -22,6 +22,7 @@ import { migrateToLatest } from "../../lib/store/migrate";
 import { MIGRATIONS } from "../../lib/store/migrations";
 import { seedStore } from "../../lib/store/seed";
 import { rebuildRollups } from "../../services/telemetry/store/rollups";
+import { encodeSketch, sketchOf } from "../../services/telemetry/store/latency-sketch";
 import { LEVELS, RollupLevel } from "../../services/telemetry/store/levels";
 import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { toStoredInstant } from "../../lib/time";
@@ -305,11 +306,24 @@ function normalised(row: Record<string, unknown>, bucket: unknown) {
 
 /**
  * Asserts that every rollup level (telemetry_daily, _hourly, _minutely) equals a fresh GROUP BY over
- * telemetry_events; returns the row count of each level, coarsest first.
+ * telemetry_events — the sums, and the latency sketch of each row byte for byte against a sketch of
+ * its runs' durations made here; returns the row count of each level, coarsest first.
  */
 export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
   const counts: number[] = [];
+  const runs = (await knex("telemetry_events").select("ts", "provider_id", "route", "duration_ms")) as {
+    ts: string; provider_id: string; route: string | null; duration_ms: number | string;
+  }[];
   for (const level of LEVELS) {
+    const durations = groupBy(runs, (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""}`);
+    const rows = (await knex(level.table).select(level.bucketColumn, "provider_id", "route_key", "latency_sketch")) as Record<string, unknown>[];
+    const sketches = rows.map((r) => {
+      const key = `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key}`;
+      const expected = encodeSketch(sketchOf((durations.get(key) ?? []).map((d) => Number(d.duration_ms))));
+      return { key, matches: Buffer.from(r.latency_sketch as Uint8Array).equals(expected) };
+    });
+    expect({ level: level.name, mismatched: sketches.filter((s) => !s.matches).map((s) => s.key) }).toEqual({ level: level.name, mismatched: [] });
+    expect(rows.length).toBe(durations.size);
     const fresh = rowsOf(await knex.raw(freshAggregate(level))).map((r) => normalised(r, r.bucket));
     const rollup = (await knex(level.table).select()) as Record<string, unknown>[];
     for (const r of rollup) expect(r.route_key).toBe(r.route ?? "");
@@ -325,6 +339,17 @@ export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
     counts.push(rollup.length);
   }
   return counts;
+}
+
+/**
+ * Runs `down` of every migration from the latest back to `first`, calls `between`, then `up` of the
+ * same migrations in order.
+ */
+export async function redoMigrationsFrom(knex: Knex, first: string, between: () => Promise<void>): Promise<void> {
+  const redone = MIGRATIONS.filter(([name]) => name >= first);
+  for (const [, migration] of [...redone].reverse()) await migration.down(knex);
+  await between();
+  for (const [, migration] of redone) await migration.up(knex);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,10 +586,10 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       await migrateToLatest(k);
       const count = await expectRollupMatchesRuns(k);
       expect(count).toEqual(LEVELS.map((l) => new Set(rows.map((r) => `${r.ts.slice(0, l.prefixLength)} ${r.provider_id} ${r.route}`)).size));
-      // down/up drops and backfills again.
-      await MIGRATIONS.find(([name]) => name === "004_telemetry_daily")![1].down(k);
-      expect(await k.schema.hasTable("telemetry_daily")).toBe(false);
-      await MIGRATIONS.find(([name]) => name === "004_telemetry_daily")![1].up(k);
+      // Down from the latest to 004 and up again: dropped, then backfilled again.
+      await redoMigrationsFrom(k, "004_telemetry_daily", async () => {
+        expect(await k.schema.hasTable("telemetry_daily")).toBe(false);
+      });
       expect(await expectRollupMatchesRuns(k)).toEqual(count);
     });
 

@@ -30,7 +30,7 @@ import {
 import type { StoreFactory } from "./telemetry-ingest-suite";
 import { storeOf } from "./telemetry-ingest-suite";
 import { writeReadsManifest } from "./telemetry-reads-suite";
-import { expectRollupMatchesRuns } from "./telemetry-rollups-suite";
+import { expectRollupMatchesRuns, redoMigrationsFrom } from "./telemetry-rollups-suite";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -263,7 +263,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       while (cleanups.length > 0) await cleanups.pop()?.();
     });
 
-    it("gets every level from the migration's backfill, and again after down and up", async () => {
+    it("gets every level and its sketches from the backfills of 007 and 008, and again after down and up", async () => {
       const store = await makeStore();
       const dir = tempDir("console-mcp-levels-");
       const k = createKnex({ dbUrl: store.env.CONSOLE_MCP_DB_URL ?? null, dbPath: path.join(dir, "console.db") });
@@ -293,10 +293,10 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       await migrateToLatest(k);
       const counts = await expectRollupMatchesRuns(k);
       expect(counts.every((n) => n > 0)).toBe(true);
-      const m007 = MIGRATIONS.find(([name]) => name === "007_telemetry_rollup_levels")![1];
-      await m007.down(k);
-      expect(await k.schema.hasTable("telemetry_minutely")).toBe(false);
-      await m007.up(k);
+      await redoMigrationsFrom(k, "007_telemetry_rollup_levels", async () => {
+        expect(await k.schema.hasTable("telemetry_minutely")).toBe(false);
+        expect(await k.schema.hasColumn("telemetry_daily", "latency_sketch")).toBe(false);
+      });
       expect(await expectRollupMatchesRuns(k)).toEqual(counts);
     });
   });

@@ -10,6 +10,7 @@ import * as m004 from "./004_telemetry_daily";
 import * as m005 from "./005_rollup_sum_types";
 import * as m006 from "./006_idempotency_keys";
 import * as m007 from "./007_telemetry_rollup_levels";
+import * as m008 from "./008_latency_sketches";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,4 +25,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["005_rollup_sum_types", m005],
   ["006_idempotency_keys", m006],
   ["007_telemetry_rollup_levels", m007],
+  ["008_latency_sketches", m008],
 ];

@@ -5,6 +5,10 @@
  * insert (`addToRollups`, called by insertTelemetryRows for ingestion and seeding) and recomputed
  * from the raw rows by `rebuildRollups` (bulk loads, repair).
  *
+ * Every rollup row also holds a latency sketch of its runs' durations (`latency_sketch`, migration
+ * 008, ./latency-sketch.ts): merged with the batch's sketch in the same transaction, rebuilt from the
+ * raw rows by rebuildRollups.
+ *
  * The summed integer columns (tokens_in, tokens_out, duration_sum, cached_tokens) can exceed int64:
  * values up to 2^53 − 1 per run are accepted (§11.2), so ~1,024 runs at the maximum on one key
  * already do (issue 7). They are numeric on PostgreSQL (migrations 005 and 007); on SQLite an integer
@@ -14,6 +18,7 @@
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
 import { compareText } from "../../../lib/text-order";
+import { LatencySketch, encodeSketch, mergeEncoded, newSketch } from "./latency-sketch";
 import { LEVELS, RollupLevel, bucketOf } from "./levels";
 import type { TelemetryRowInsert } from "./run";
 import { overflowFreeSum, storedIntegerSum } from "./run-sums";
@@ -56,13 +61,15 @@ export interface RollupRow {
   cached_tokens: ExactSum;
   first_ts: string;
   last_ts: string;
+  /** The sketch of the group's durations. */
+  latency: LatencySketch;
 }
 
 /** The columns after the bucket column, in the order the upsert binds them. */
-const ROW_COLUMNS = [
+const ROW_COLUMNS: readonly (keyof RollupRow)[] = [
   "provider_id", "route_key", "route", "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count",
   "cost_sum", "cost_count", "cache_samples", "cache_hits", "cached_tokens", "first_ts", "last_ts",
-] as const;
+];
 
 const ADDED_COLUMNS = [
   "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_sum", "cost_count", "cache_samples",
@@ -81,7 +88,7 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
       g = {
         bucket, provider_id: r.provider_id, route_key: routeKey, route: r.route, run_count: 0, tokens_in: 0,
         tokens_out: 0, duration_sum: 0, success_count: 0, cost_sum: 0, cost_count: 0, cache_samples: 0, cache_hits: 0,
-        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts,
+        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts, latency: newSketch(),
       };
       groups.set(key, g);
     }
@@ -101,6 +108,7 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
     g.cached_tokens = addExact(g.cached_tokens, r.cached_tokens);
     if (r.ts < g.first_ts) g.first_ts = r.ts;
     if (r.ts > g.last_ts) g.last_ts = r.ts;
+    g.latency.accept(r.duration_ms);
   }
   return [...groups.values()].sort(
     (a, b) => compareText(a.bucket, b.bucket) || compareText(a.provider_id, b.provider_id) || compareText(a.route_key, b.route_key),
@@ -123,7 +131,40 @@ function upsertSql(level: RollupLevel, rowCount: number): string {
   const placeholders = `(${["?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
   return `INSERT INTO ${t} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
     VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
-    ON CONFLICT (${level.bucketColumn}, provider_id, route_key) DO UPDATE SET ${set}`;
+    ON CONFLICT (${level.bucketColumn}, provider_id, route_key) DO UPDATE SET ${set}
+    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`;
+}
+
+/** The rows of a raw statement's result: an array on SQLite, `.rows` on PostgreSQL. */
+export function rawRows(result: unknown): Record<string, unknown>[] {
+  return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
+}
+
+const keyOf = (bucket: unknown, providerId: unknown, routeKey: unknown) => `${String(bucket)}\u0000${String(providerId)}\u0000${String(routeKey)}`;
+
+/** A stored sketch to write: the row's key and the sketch's stored form. */
+interface SketchWrite {
+  bucket: string;
+  provider_id: string;
+  route_key: string;
+  sketch: Buffer;
+}
+
+/**
+ * Writes the latency sketches of existing rows of one level (one statement per chunk): a multi-row
+ * UPDATE … FROM (VALUES …), the same on both dialects (PostgreSQL needs the bytea type spelled out).
+ */
+async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[]): Promise<void> {
+  const t = level.table;
+  const value = dialectOf(db as Knex) === "pg" ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
+  for (let start = 0; start < writes.length; start += UPSERT_CHUNK_ROWS) {
+    const chunk = writes.slice(start, start + UPSERT_CHUNK_ROWS);
+    await db.raw(
+      `UPDATE ${t} SET latency_sketch = v.column4 FROM (VALUES ${chunk.map(() => value).join(", ")}) AS v
+       WHERE ${t}.${level.bucketColumn} = v.column1 AND ${t}.provider_id = v.column2 AND ${t}.route_key = v.column3`,
+      chunk.flatMap((w) => [w.bucket, w.provider_id, w.route_key, w.sketch]),
+    );
+  }
 }
 
 function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
@@ -131,16 +172,31 @@ function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
     g.bucket,
     ...ROW_COLUMNS.map((c) => {
       const value = g[c];
-      return typeof value === "bigint" ? value.toString() : value;
+      return typeof value === "bigint" ? value.toString() : (value as Knex.RawBinding);
     }),
   ]);
 }
 
-/** Adds rollup rows to one level, inside the caller's transaction. */
+/**
+ * Adds rollup rows to one level, inside the caller's transaction: the sums by one upsert per chunk,
+ * which also locks the rows (PostgreSQL) and returns the sketch each row held before (null for a new
+ * row); then the merged sketches by one UPDATE per chunk. No other writer can change the rows in
+ * between: SQLite has one writer at a time, and on PostgreSQL the upsert's row locks last until
+ * the transaction ends.
+ */
 async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[]): Promise<void> {
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
-    await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk));
+    const before = new Map<string, unknown>();
+    for (const r of rawRows(await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk)))) {
+      before.set(keyOf(r.bucket, r.provider_id, r.route_key), r.latency_sketch);
+    }
+    const writes = chunk.map((g): SketchWrite => {
+      const stored = before.get(keyOf(g.bucket, g.provider_id, g.route_key));
+      if (stored !== null && stored !== undefined) mergeEncoded(g.latency, stored as Uint8Array);
+      return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: encodeSketch(g.latency) };
+    });
+    await writeSketches(trx, level, writes);
   }
 }
 
@@ -186,5 +242,57 @@ export async function rebuildRollups(knex: Knex): Promise<void> {
       await trx(level.table).delete();
       await trx.raw(rebuildSql(knex, level));
     }
+    await rebuildLatencySketches(trx);
   });
+}
+
+/** Raw rows read per statement by rebuildLatencySketches. */
+const SKETCH_SCAN_ROWS = 20_000;
+
+/**
+ * Recomputes the latency sketch of every row of every level from the raw rows (the rows must exist:
+ * rebuildRollups and migration 008 call this after the sums). Reads the runs in (ts, id) order in
+ * chunks (keyset on the (ts, id) index) and writes each UTC day's sketches once the scan has passed
+ * it, so memory holds one day's buckets, whatever the size of the store.
+ */
+export async function rebuildLatencySketches(db: Knex | Knex.Transaction): Promise<void> {
+  let day: string | null = null;
+  let sketches = LEVELS.map(() => new Map<string, { bucket: string; provider_id: string; route_key: string; sketch: LatencySketch }>());
+  const flush = async () => {
+    for (let i = 0; i < LEVELS.length; i++) {
+      const writes = [...sketches[i].values()].map((s) => ({ ...s, sketch: encodeSketch(s.sketch) }));
+      writes.sort((a, b) => compareText(keyOf(a.bucket, a.provider_id, a.route_key), keyOf(b.bucket, b.provider_id, b.route_key)));
+      await writeSketches(db, LEVELS[i], writes);
+    }
+    sketches = LEVELS.map(() => new Map());
+  };
+  let after: { ts: string; id: number } | undefined;
+  for (;;) {
+    const qb = db("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms");
+    if (after !== undefined) qb.whereRaw("(ts, id) > (?, ?)", [after.ts, after.id]);
+    const rows: { id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string }[] =
+      await qb.orderBy([{ column: "ts" }, { column: "id" }]).limit(SKETCH_SCAN_ROWS);
+    for (const r of rows) {
+      const rowDay = r.ts.slice(0, 10);
+      if (rowDay !== day) {
+        if (day !== null) await flush();
+        day = rowDay;
+      }
+      const routeKey = r.route ?? "";
+      LEVELS.forEach((level, i) => {
+        const bucket = bucketOf(level, r.ts);
+        const key = keyOf(bucket, r.provider_id, routeKey);
+        let entry = sketches[i].get(key);
+        if (entry === undefined) {
+          entry = { bucket, provider_id: r.provider_id, route_key: routeKey, sketch: newSketch() };
+          sketches[i].set(key, entry);
+        }
+        entry.sketch.accept(Number(r.duration_ms));
+      });
+    }
+    if (rows.length < SKETCH_SCAN_ROWS) break;
+    const last = rows[rows.length - 1];
+    after = { ts: last.ts, id: Number(last.id) };
+  }
+  await flush();
 }

@@ -10,7 +10,8 @@
  * its whole days, hours and minutes from the rollup levels (./store/levels.ts) and only the partial
  * minutes at the range's edges from the raw rows, in the same transaction. So do the latency
  * sketches behind the percentiles of windows above 10,000 runs (`latencySketch`); smaller windows
- * get exact percentiles from the raw rows (`durationsFromTop`). Error categories read the raw rows.
+ * get exact percentiles from the raw rows (`durationsFromTop`). The error breakdown reads the
+ * error-category rollups the same way (`errorCategoryCounts`).
  *
  * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on
  * either backend (sums beyond 2^53 come back as the nearest double).
@@ -23,6 +24,7 @@ import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
 import type { TelemetryRow } from "./store/run";
 import { LatencySketch, mergeEncoded, newSketch } from "./store/latency-sketch";
+import { firstRunSql, parseFirstRunKey } from "./store/error-rollups";
 
 export const RUNS_TABLE = "telemetry_events";
 
@@ -201,38 +203,57 @@ export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<Pr
 export interface ErrorCategoryCount {
   category: string;
   count: number;
-  /** ts of the category's first run in (ts, id) order. */
+  /** The category's first run in (ts, id) order: its ts and id. */
   first_ts: string;
+  first_id: number;
 }
 
-/** Non-success runs per stored error category. */
-export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<ErrorCategoryCount[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .whereNotNull("error_category")
-    .select({ category: "error_category" })
-    .count({ count: "*" })
-    .min({ first_ts: "ts" })
-    .groupBy("error_category");
-  return rows.map((r) => ({ category: r.category as string, count: aggregateNumber(r.count), first_ts: r.first_ts as string }));
+/** The error rollup rows of a level's buckets `spans` matching the non-time part of a RunFilter. */
+function levelErrorsFiltered(db: Db, level: RollupLevel, spans: readonly BucketSpan[], filter: RunFilter): Knex.QueryBuilder {
+  const qb = whereBuckets(db(level.errorsTable), level.bucketColumn, spans);
+  if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
+  if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
+  // A route filter is never empty, so route_key = route holds exactly for the runs on that route.
+  if (filter.route !== undefined) qb.where("route_key", filter.route);
+  return qb;
 }
 
 /**
- * The smallest id per (error category, ts) among the given instants: with each category's first ts
- * this gives its first run in (ts, id) order. Uses the (ts, id) index.
+ * Non-success runs per error category, with each category's first run in (ts, id) order: whole
+ * buckets from the error rollups (./store/error-rollups.ts), partial minutes from the raw rows.
  */
-export async function firstErrorIdsAt(
-  db: Db,
-  filter: RunFilter,
-  instants: readonly string[],
-): Promise<{ category: string; ts: string; first_id: number }[]> {
-  if (instants.length === 0) return [];
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .whereNotNull("error_category")
-    .whereIn("ts", [...instants])
-    .select({ category: "error_category", ts: "ts" })
-    .min({ first_id: "id" })
-    .groupBy("error_category", "ts");
-  return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: aggregateNumber(r.first_id) }));
+export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<ErrorCategoryCount[]> {
+  type Part = { category: string; count: number; first_run: string };
+  const toPart = (r: Record<string, unknown>): Part => ({
+    category: r.category as string,
+    count: aggregateNumber(r.count),
+    first_run: r.first_run as string,
+  });
+  const merged = await overRange<Part>(
+    filter,
+    async (level, spans) =>
+      ((await levelErrorsFiltered(db, level, spans, filter)
+        .select("category")
+        .sum({ count: "error_count" })
+        .min({ first_run: "first_run" })
+        .groupBy("category")) as Record<string, unknown>[]).map(toPart),
+    async (edgeFilter) =>
+      ((await filtered(db, edgeFilter)
+        .whereNotNull("error_category")
+        .select({ category: "error_category" })
+        .count({ count: "*" })
+        .select(db.raw(`MIN(${firstRunSql(db)}) AS first_run`))
+        .groupBy("error_category")) as Record<string, unknown>[]).map(toPart),
+    (parts) =>
+      mergeBy(parts, (c) => c.category, (into, c) => {
+        into.count += c.count;
+        if (c.first_run < into.first_run) into.first_run = c.first_run;
+      }),
+  );
+  return merged.map((c) => {
+    const first = parseFirstRunKey(c.first_run);
+    return { category: c.category, count: c.count, first_ts: first.ts, first_id: first.id };
+  });
 }
 
 /**

@@ -18,7 +18,6 @@ import {
   dayProviderTotals,
   durationsFromTop,
   errorCategoryCounts,
-  firstErrorIdsAt,
   latencySketch,
   providerRouteTotals,
   runsAfter,
@@ -141,10 +140,7 @@ export async function readMetrics(knex: Knex, query: ReadQuery, providers: reado
 
     const [p95, p99] = await latencyPercentiles(trx, filter, runs);
 
-    const categories = await errorCategoryCounts(trx, filter);
-    const firstIds = await firstErrorIdsAt(trx, filter, [...new Set(categories.map((c) => c.first_ts))]);
-    const firstIdByKey = new Map(firstIds.map((f) => [`${f.ts}\u0000${f.category}`, f.first_id]));
-    const errors = errorBreakdown(categories, (category, ts) => firstIdByKey.get(`${ts}\u0000${category}`) ?? 0);
+    const errors = errorBreakdown(await errorCategoryCounts(trx, filter));
     const errorCount = errors.reduce((sum, e) => sum + e.count, 0);
 
     return {

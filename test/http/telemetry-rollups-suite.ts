@@ -22,6 +22,7 @@ import { migrateToLatest } from "../../lib/store/migrate";
 import { MIGRATIONS } from "../../lib/store/migrations";
 import { seedStore } from "../../lib/store/seed";
 import { rebuildRollups } from "../../services/telemetry/store/rollups";
+import { parseFirstRunKey } from "../../services/telemetry/store/error-rollups";
 import { encodeSketch, sketchOf } from "../../services/telemetry/store/latency-sketch";
 import { LEVELS, RollupLevel } from "../../services/telemetry/store/levels";
 import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
@@ -306,15 +307,36 @@ function normalised(row: Record<string, unknown>, bucket: unknown) {
 
 /**
  * Asserts that every rollup level (telemetry_daily, _hourly, _minutely) equals a fresh GROUP BY over
- * telemetry_events — the sums, and the latency sketch of each row byte for byte against a sketch of
- * its runs' durations made here; returns the row count of each level, coarsest first.
+ * telemetry_events — the sums, the latency sketch of each row byte for byte against a sketch of its
+ * runs' durations made here, and the level's error rollup (count and first run in (ts, id) order per
+ * category); returns the row count of each level, coarsest first.
  */
 export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
   const counts: number[] = [];
-  const runs = (await knex("telemetry_events").select("ts", "provider_id", "route", "duration_ms")) as {
-    ts: string; provider_id: string; route: string | null; duration_ms: number | string;
+  const runs = (await knex("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms", "error_category")) as {
+    id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string; error_category: string | null;
   }[];
   for (const level of LEVELS) {
+    const errorGroups = groupBy(
+      runs.filter((r) => r.error_category !== null),
+      (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""} ${r.error_category}`,
+    );
+    const freshErrors = [...errorGroups.entries()]
+      .map(([key, g]) => {
+        const first = [...g].sort((a, b) => cmp(a.ts, b.ts) || Number(a.id) - Number(b.id))[0];
+        return { key, error_count: g.length, first_ts: first.ts, first_id: Number(first.id) };
+      })
+      .sort((a, b) => cmp(a.key, b.key));
+    const storedErrors = ((await knex(level.errorsTable).select()) as Record<string, unknown>[])
+      .map((r) => {
+        const first = parseFirstRunKey(String(r.first_run));
+        return {
+          key: `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key} ${r.category}`,
+          error_count: Number(r.error_count), first_ts: first.ts, first_id: first.id,
+        };
+      })
+      .sort((a, b) => cmp(a.key, b.key));
+    expect({ level: level.name, errors: storedErrors }).toEqual({ level: level.name, errors: freshErrors });
     const durations = groupBy(runs, (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""}`);
     const rows = (await knex(level.table).select(level.bucketColumn, "provider_id", "route_key", "latency_sketch")) as Record<string, unknown>[];
     const sketches = rows.map((r) => {

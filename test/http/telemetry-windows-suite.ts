@@ -4,12 +4,13 @@
  * PostgreSQL run (test/pg/telemetry-windows.test.ts):
  * - 1,600 runs over three days at random instants, many of them within seconds of a minute, hour
  *   or day boundary, ingested in random batches (one after the other, then concurrently): after each
- *   batch every level equals a fresh GROUP BY of the raw rows;
+ *   batch every level equals a fresh GROUP BY of the raw rows (sums, latency sketches, error
+ *   categories with their first run);
  * - metrics (every figure, percentiles and error breakdown included), heatmap, timeseries, pareto, a
  *   sprint and pull-request windows over random windows at millisecond precision (also open-ended),
  *   with provider, route and lane filters, equal a reference computed here from the stored runs;
- * - a store written before migration 007 gets every level from its backfill; rebuildRollups repairs
- *   damaged levels.
+ * - a store written before migration 007 gets every level, sketch and error category from the
+ *   backfills of 007–009; rebuildRollups repairs damaged levels.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -263,7 +264,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       while (cleanups.length > 0) await cleanups.pop()?.();
     });
 
-    it("gets every level and its sketches from the backfills of 007 and 008, and again after down and up", async () => {
+    it("gets every level, its sketches and error categories from the backfills of 007–009, and again after down and up", async () => {
       const store = await makeStore();
       const dir = tempDir("console-mcp-levels-");
       const k = createKnex({ dbUrl: store.env.CONSOLE_MCP_DB_URL ?? null, dbPath: path.join(dir, "console.db") });

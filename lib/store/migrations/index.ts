@@ -11,6 +11,7 @@ import * as m005 from "./005_rollup_sum_types";
 import * as m006 from "./006_idempotency_keys";
 import * as m007 from "./007_telemetry_rollup_levels";
 import * as m008 from "./008_latency_sketches";
+import * as m009 from "./009_error_rollups";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,4 +27,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["006_idempotency_keys", m006],
   ["007_telemetry_rollup_levels", m007],
   ["008_latency_sketches", m008],
+  ["009_error_rollups", m009],
 ];

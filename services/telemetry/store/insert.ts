@@ -39,6 +39,6 @@ export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly 
     }
     ids.push(...chunkIds);
   }
-  await addToRollups(trx, rows);
+  await addToRollups(trx, rows, ids);
   return ids;
 }

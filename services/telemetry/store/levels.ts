@@ -27,12 +27,19 @@ export interface RollupLevel {
   prefixLength: number;
   /** Bucket width in milliseconds; buckets are aligned on the UTC epoch. */
   ms: number;
+  /** The level's error-category rollup (./error-rollups.ts). */
+  errorsTable: string;
 }
 
-export const DAY_LEVEL: RollupLevel = { name: "day", table: "telemetry_daily", bucketColumn: "day", prefixLength: 10, ms: 86_400_000 };
-export const HOUR_LEVEL: RollupLevel = { name: "hour", table: "telemetry_hourly", bucketColumn: "hour", prefixLength: 13, ms: 3_600_000 };
+export const DAY_LEVEL: RollupLevel = {
+  name: "day", table: "telemetry_daily", bucketColumn: "day", prefixLength: 10, ms: 86_400_000, errorsTable: "telemetry_daily_errors",
+};
+export const HOUR_LEVEL: RollupLevel = {
+  name: "hour", table: "telemetry_hourly", bucketColumn: "hour", prefixLength: 13, ms: 3_600_000, errorsTable: "telemetry_hourly_errors",
+};
 export const MINUTE_LEVEL: RollupLevel = {
   name: "minute", table: "telemetry_minutely", bucketColumn: "minute", prefixLength: 16, ms: 60_000,
+  errorsTable: "telemetry_minutely_errors",
 };
 
 /** Every level, coarsest first: the order in which splitRange fills them and writers lock them. */

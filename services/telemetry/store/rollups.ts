@@ -18,6 +18,7 @@
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
 import { compareText } from "../../../lib/text-order";
+import { ERROR_TABLES, addErrorsToLevel, errorRollupRows, rebuildErrorLevel } from "./error-rollups";
 import { LatencySketch, encodeSketch, mergeEncoded, newSketch } from "./latency-sketch";
 import { LEVELS, RollupLevel, bucketOf } from "./levels";
 import type { TelemetryRowInsert } from "./run";
@@ -201,13 +202,14 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
 }
 
 /**
- * Adds a batch of inserted runs to every rollup level, inside the caller's transaction (the one that
- * inserts the runs). Levels are written coarsest first and the keys of a level in one fixed order,
- * so concurrent batches on PostgreSQL lock the shared rollup rows in the same order and cannot
- * deadlock on them.
+ * Adds a batch of inserted runs (ids[i] = the id of rows[i]) to every rollup level and its error
+ * rollup, inside the caller's transaction (the one that inserts the runs). Levels are written
+ * coarsest first, sums before errors, and the keys of a table in one fixed order, so concurrent
+ * batches on PostgreSQL lock the shared rollup rows in the same order and cannot deadlock on them.
  */
-export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<void> {
+export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[], ids: readonly number[]): Promise<void> {
   for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows));
+  for (const level of LEVELS) await addErrorsToLevel(trx, level, errorRollupRows(level, rows, ids));
 }
 
 /**
@@ -229,7 +231,7 @@ function rebuildSql(knex: Knex, level: RollupLevel): string {
 }
 
 /**
- * Recomputes every rollup level from the raw rows in one transaction: for runs written without
+ * Recomputes every rollup level (sums, sketches, error categories) from the raw rows in one transaction: for runs written without
  * insertTelemetryRows (bulk loads) and for repair. On PostgreSQL the rollup tables are locked against
  * writers first, in the order writers take them: batches that already updated them commit before the
  * rebuild reads the runs, and batches that have not yet reached them wait and add their runs after
@@ -237,12 +239,15 @@ function rebuildSql(knex: Knex, level: RollupLevel): string {
  */
 export async function rebuildRollups(knex: Knex): Promise<void> {
   await knex.transaction(async (trx) => {
-    if (dialectOf(knex) === "pg") await trx.raw(`LOCK TABLE ${LEVELS.map((l) => l.table).join(", ")} IN EXCLUSIVE MODE`);
+    if (dialectOf(knex) === "pg") {
+      await trx.raw(`LOCK TABLE ${[...LEVELS.map((l) => l.table), ...ERROR_TABLES].join(", ")} IN EXCLUSIVE MODE`);
+    }
     for (const level of LEVELS) {
       await trx(level.table).delete();
       await trx.raw(rebuildSql(knex, level));
     }
     await rebuildLatencySketches(trx);
+    for (const level of LEVELS) await rebuildErrorLevel(trx, level);
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import { seededRandom } from "../../lib/prng";
 import {
-  decodeSketch, encodeSketch, mergeEncoded, newSketch, sketchOf, sketchPercentile, valueAtRank,
+  SketchBins, decodeSketch, encodeSketch, mergeEncoded, newSketch, sketchOf, sketchPercentile, valueAtRank,
 } from "../../services/telemetry/store/latency-sketch";
 import { percentile } from "../../services/telemetry/percentile";
 
@@ -59,6 +59,16 @@ describe("latency sketch", () => {
       expect(merged.count).toBe(values.length);
       expect(encodeSketch(merged).equals(whole)).toBe(true);
     }
+  });
+
+  it("the write path's bins encode exactly as a DDSketch of the same values, stored sketches added in", () => {
+    for (const [, values] of distributions()) {
+      const bins = new SketchBins();
+      for (const v of values.slice(0, 5000)) bins.add(v);
+      bins.addEncoded(encodeSketch(sketchOf(values.slice(5000))));
+      expect(bins.encode().equals(encodeSketch(sketchOf(values)))).toBe(true);
+    }
+    expect(new SketchBins().encode().equals(encodeSketch(newSketch()))).toBe(true);
   });
 
   it("refuses bytes that are not a stored sketch", () => {

@@ -21,6 +21,10 @@
  *   number of non-empty bins, then per bin in ascending key order the key (zigzag-encoded for the
  *   first, the gap to the previous key after) and its count.
  * Bins hold counts of runs (integers), and the mapping is fixed by the format byte.
+ *
+ * The write path (a batch's rollup rows, the rebuild) keeps a row's bins in `SketchBins`, a map from
+ * the library's bin key to a count, which costs far less per row than a DDSketch with its dense
+ * store; reads merge the stored forms into one DDSketch and ask it for ranks.
  */
 import { DDSketch } from "@datadog/sketches-js";
 import { interpolate, percentilePosition } from "../percentile";
@@ -37,6 +41,35 @@ export type LatencySketch = DDSketch;
 /** An empty latency sketch. */
 export function newSketch(): LatencySketch {
   return new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+}
+
+/** The library's value → bin mapping at 1% (the one every sketch of this format uses). */
+const MAPPING = newSketch().mapping;
+
+/** The bins of one sketch as a map (the write path; see the module comment). */
+export class SketchBins {
+  zeroCount = 0;
+  readonly bins = new Map<number, number>();
+
+  /** Adds a value (≥ 0), binned as DDSketch.accept bins it. */
+  add(value: number): void {
+    if (value > MAPPING.minPossible) {
+      const key = MAPPING.key(value);
+      this.bins.set(key, (this.bins.get(key) ?? 0) + 1);
+    } else {
+      this.zeroCount += 1;
+    }
+  }
+
+  /** Adds a stored sketch. */
+  addEncoded(bytes: Uint8Array): void {
+    this.zeroCount += decodeInto(bytes, (key, count) => this.bins.set(key, (this.bins.get(key) ?? 0) + count));
+  }
+
+  /** The stored form; equal to encodeSketch of a DDSketch of the same values. */
+  encode(): Buffer {
+    return encodeBins(this.zeroCount, [...this.bins.entries()].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]));
+  }
 }
 
 /** A sketch of the given durations. */
@@ -62,8 +95,6 @@ const unzigzag = (n: number): number => (n % 2 === 0 ? n / 2 : -(n + 1) / 2);
 /** The stored form of a sketch (see the module comment). Equal sketches give equal bytes. */
 export function encodeSketch(sketch: LatencySketch): Buffer {
   const store = sketch.store;
-  const out: number[] = [SKETCH_FORMAT];
-  pushVarint(out, sketch.zeroCount);
   const bins: [number, number][] = [];
   if (store.count > 0) {
     for (let key = store.minKey; key <= store.maxKey; key++) {
@@ -71,6 +102,13 @@ export function encodeSketch(sketch: LatencySketch): Buffer {
       if (count > 0) bins.push([key, count]);
     }
   }
+  return encodeBins(sketch.zeroCount, bins);
+}
+
+/** The stored form of a zero count and non-empty bins in ascending key order. */
+function encodeBins(zeroCount: number, bins: readonly [number, number][]): Buffer {
+  const out: number[] = [SKETCH_FORMAT];
+  pushVarint(out, zeroCount);
   pushVarint(out, bins.length);
   let previous = 0;
   bins.forEach(([key, count], i) => {
@@ -82,10 +120,10 @@ export function encodeSketch(sketch: LatencySketch): Buffer {
 }
 
 /**
- * Adds a stored sketch into `into` (a merge, bin by bin). Throws on bytes that are not a stored
- * sketch of this format.
+ * Decodes a stored sketch: calls bin(key, count) for each bin in ascending key order and returns the
+ * count of zeros. Throws on bytes that are not a stored sketch of this format.
  */
-export function mergeEncoded(into: LatencySketch, bytes: Uint8Array): void {
+function decodeInto(bytes: Uint8Array, bin: (key: number, count: number) => void): number {
   let at = 0;
   const varint = (): number => {
     let value = 0;
@@ -101,15 +139,32 @@ export function mergeEncoded(into: LatencySketch, bytes: Uint8Array): void {
   if (bytes[at++] !== SKETCH_FORMAT) throw new Error(`unknown latency sketch format ${bytes[0]}`);
   const zeros = varint();
   const binCount = varint();
-  let added = zeros;
   let key = 0;
   for (let i = 0; i < binCount; i++) {
     key = i === 0 ? unzigzag(varint()) : key + varint();
-    const count = varint();
-    into.store.add(key, count);
-    added += count;
+    bin(key, varint());
   }
   if (at !== bytes.length) throw new Error("trailing bytes in latency sketch");
+  return zeros;
+}
+
+/**
+ * Adds a stored sketch into `into` (a merge, bin by bin). Throws on bytes that are not a stored
+ * sketch of this format.
+ */
+export function mergeEncoded(into: LatencySketch, bytes: Uint8Array): void {
+  const keys: number[] = [];
+  const counts: number[] = [];
+  const zeros = decodeInto(bytes, (key, count) => {
+    keys.push(key);
+    counts.push(count);
+  });
+  const last = keys.length - 1;
+  // The extremes first: the dense store grows (and re-centres) at most twice per sketch.
+  if (last >= 0) into.store.add(keys[last], counts[last]);
+  for (let i = 0; i < last; i++) into.store.add(keys[i], counts[i]);
+  let added = zeros;
+  for (const c of counts) added += c;
   into.zeroCount += zeros;
   into.count += added;
 }

@@ -19,7 +19,7 @@ import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
 import { compareText } from "../../../lib/text-order";
 import { ERROR_TABLES, addErrorsToLevel, errorRollupRows, rebuildErrorLevel } from "./error-rollups";
-import { LatencySketch, encodeSketch, mergeEncoded, newSketch } from "./latency-sketch";
+import { SketchBins } from "./latency-sketch";
 import { LEVELS, RollupLevel, bucketOf } from "./levels";
 import type { TelemetryRowInsert } from "./run";
 import { overflowFreeSum, storedIntegerSum } from "./run-sums";
@@ -63,7 +63,7 @@ export interface RollupRow {
   first_ts: string;
   last_ts: string;
   /** The sketch of the group's durations. */
-  latency: LatencySketch;
+  latency: SketchBins;
 }
 
 /** The columns after the bucket column, in the order the upsert binds them. */
@@ -89,7 +89,7 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
       g = {
         bucket, provider_id: r.provider_id, route_key: routeKey, route: r.route, run_count: 0, tokens_in: 0,
         tokens_out: 0, duration_sum: 0, success_count: 0, cost_sum: 0, cost_count: 0, cache_samples: 0, cache_hits: 0,
-        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts, latency: newSketch(),
+        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts, latency: new SketchBins(),
       };
       groups.set(key, g);
     }
@@ -109,7 +109,7 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
     g.cached_tokens = addExact(g.cached_tokens, r.cached_tokens);
     if (r.ts < g.first_ts) g.first_ts = r.ts;
     if (r.ts > g.last_ts) g.last_ts = r.ts;
-    g.latency.accept(r.duration_ms);
+    g.latency.add(r.duration_ms);
   }
   return [...groups.values()].sort(
     (a, b) => compareText(a.bucket, b.bucket) || compareText(a.provider_id, b.provider_id) || compareText(a.route_key, b.route_key),
@@ -194,8 +194,8 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
     }
     const writes = chunk.map((g): SketchWrite => {
       const stored = before.get(keyOf(g.bucket, g.provider_id, g.route_key));
-      if (stored !== null && stored !== undefined) mergeEncoded(g.latency, stored as Uint8Array);
-      return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: encodeSketch(g.latency) };
+      if (stored !== null && stored !== undefined) g.latency.addEncoded(stored as Uint8Array);
+      return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: g.latency.encode() };
     });
     await writeSketches(trx, level, writes);
   }
@@ -262,10 +262,10 @@ const SKETCH_SCAN_ROWS = 20_000;
  */
 export async function rebuildLatencySketches(db: Knex | Knex.Transaction): Promise<void> {
   let day: string | null = null;
-  let sketches = LEVELS.map(() => new Map<string, { bucket: string; provider_id: string; route_key: string; sketch: LatencySketch }>());
+  let sketches = LEVELS.map(() => new Map<string, { bucket: string; provider_id: string; route_key: string; sketch: SketchBins }>());
   const flush = async () => {
     for (let i = 0; i < LEVELS.length; i++) {
-      const writes = [...sketches[i].values()].map((s) => ({ ...s, sketch: encodeSketch(s.sketch) }));
+      const writes = [...sketches[i].values()].map((s) => ({ ...s, sketch: s.sketch.encode() }));
       writes.sort((a, b) => compareText(keyOf(a.bucket, a.provider_id, a.route_key), keyOf(b.bucket, b.provider_id, b.route_key)));
       await writeSketches(db, LEVELS[i], writes);
     }
@@ -289,10 +289,10 @@ export async function rebuildLatencySketches(db: Knex | Knex.Transaction): Promi
         const key = keyOf(bucket, r.provider_id, routeKey);
         let entry = sketches[i].get(key);
         if (entry === undefined) {
-          entry = { bucket, provider_id: r.provider_id, route_key: routeKey, sketch: newSketch() };
+          entry = { bucket, provider_id: r.provider_id, route_key: routeKey, sketch: new SketchBins() };
           sketches[i].set(key, entry);
         }
-        entry.sketch.accept(Number(r.duration_ms));
+        entry.sketch.add(Number(r.duration_ms));
       });
     }
     if (rows.length < SKETCH_SCAN_ROWS) break;

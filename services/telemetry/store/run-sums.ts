@@ -1,6 +1,6 @@
 /**
  * Sums of run values that never fail (issue 7), for every query that adds run values up: the
- * telemetry reads and the FinOps reports (overflowFreeSum, columnSum), and the daily rollup's
+ * telemetry reads and the FinOps reports (overflowFreeSum), and the rollups'
  * rebuild (storedIntegerSum, exact wherever the store can hold the sum).
  *
  * Ingestion accepts tokens_in, tokens_out and duration_ms up to 2^53 − 1 (§11.2) and cached-token
@@ -21,15 +21,6 @@ import { dialectOf } from "../../../lib/store/knex";
 /** The SQL aggregate that adds up `expression` without ever raising an overflow. */
 export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string): string {
   return dialectOf(db as Knex) === "sqlite" ? `TOTAL(${expression})` : `SUM(${expression})`;
-}
-
-/**
- * `<overflow-free sum of column> AS <alias>`, for a select list: a run column of telemetry_events
- * (tokens_in, tokens_out, duration_ms, cost_usd, cached_tokens) or a summed column of the rollup.
- * Over no row the sum is 0 on SQLite and null on PostgreSQL (read both as 0, lib/store/aggregate.ts).
- */
-export function columnSum(db: Knex | Knex.Transaction, column: string, alias: string): Knex.Raw {
-  return db.raw(`${overflowFreeSum(db, "??")} AS ??`, [column, alias]);
 }
 
 /**

@@ -26,7 +26,7 @@ import { RangeColumn, readRange } from "./store/range-read";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
 import type { TelemetryRow } from "./store/run";
-import { LatencySketch, mergeEncoded, newSketch } from "./store/latency-sketch";
+import { LatencySketch, SketchBins, SketchMerger } from "./store/latency-sketch";
 import { firstRunSql, parseFirstRunKey } from "./store/error-rollups";
 
 export const RUNS_TABLE = "telemetry_events";
@@ -209,12 +209,14 @@ export async function latencySketch(db: Db, filter: RunFilter): Promise<LatencyS
     { alias: "sketch", level: "latency_sketch", runs: dialectOf(db as Knex) === "pg" ? "CAST(NULL AS BYTEA)" : "NULL" },
     { alias: "duration_ms", level: "CAST(NULL AS BIGINT)", runs: "duration_ms" },
   ]);
-  const sketch = newSketch();
+  const merger = new SketchMerger();
+  const edge = new SketchBins();
   for (const r of rows) {
-    if (r.sketch !== null && r.sketch !== undefined) mergeEncoded(sketch, r.sketch as Uint8Array);
-    else if (r.duration_ms !== null && r.duration_ms !== undefined) sketch.accept(aggregateNumber(r.duration_ms));
+    if (r.sketch !== null && r.sketch !== undefined) merger.add(r.sketch as Uint8Array);
+    else if (r.duration_ms !== null && r.duration_ms !== undefined) edge.add(aggregateNumber(r.duration_ms));
   }
-  return sketch;
+  merger.add(edge.encode());
+  return merger.toSketch();
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { seededRandom } from "../../lib/prng";
 import {
-  SketchBins, decodeSketch, encodeSketch, mergeEncoded, newSketch, sketchOf, sketchPercentile, valueAtRank,
+  SketchBins, SketchMerger, decodeSketch, encodeSketch, mergeEncoded, newSketch, sketchOf, sketchPercentile, valueAtRank,
 } from "../../services/telemetry/store/latency-sketch";
 import { percentile } from "../../services/telemetry/percentile";
 
@@ -69,6 +69,21 @@ describe("latency sketch", () => {
       expect(bins.encode().equals(encodeSketch(sketchOf(values)))).toBe(true);
     }
     expect(new SketchBins().encode().equals(encodeSketch(newSketch()))).toBe(true);
+  });
+
+  it("the read path's merger gives the sketch of all the values, whatever the order of the ranges it grows to", () => {
+    const rand = seededRandom(9);
+    const values = Array.from({ length: 20_000 }, (_, i) =>
+      i % 10 === 0 ? 0 : Math.floor(Math.exp(rand() * (i % 3 === 0 ? Math.log(M) : 8))),
+    );
+    for (const parts of [1, 3, 50, 400]) {
+      const merger = new SketchMerger();
+      for (let k = 0; k < parts; k++) merger.add(encodeSketch(sketchOf(values.filter((_, i) => i % parts === k))));
+      const merged = merger.toSketch();
+      expect(merged.count).toBe(values.length);
+      expect(encodeSketch(merged).equals(encodeSketch(sketchOf(values)))).toBe(true);
+    }
+    expect(new SketchMerger().toSketch().count).toBe(0);
   });
 
   it("refuses bytes that are not a stored sketch", () => {

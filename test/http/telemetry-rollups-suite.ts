@@ -3,14 +3,15 @@
  * SQLite run (test/http/telemetry-rollups.test.ts) and the PostgreSQL run
  * (test/pg/telemetry-rollups.test.ts):
  * - after several ingestion batches (sequential and concurrent), after seeding, after the
- *   migration's backfill of a store created before 004, and after rebuildRollups, the table
- *   equals a fresh GROUP BY over the raw rows;
+ *   migrations' backfill of a store created before 004, and after rebuildRollups, every rollup
+ *   level (day, hour, minute: sums, latency sketches, error categories) equals a fresh GROUP BY over
+ *   the raw rows (expectRollupMatchesRuns, also used by the other rollup suites);
  * - heatmap, timeseries, pareto, metrics, sprints and pull-request windows over ranges whose edges
  *   cut days (runs just inside and just outside each bound), ranges inside one day, ranges of whole
  *   days exactly and open ranges, with provider, lane and route filters, equal a reference computed
  *   here from the ingested runs;
- * - whole days are read from the rollup and partial days from the raw rows (a tampered rollup row
- *   shows in whole-day answers only).
+ * - whole days are read from the daily rollup and cut days from the finer levels and the raw rows
+ *   (a tampered daily row shows in whole-day answers only).
  */
 import fs from "node:fs";
 import path from "node:path";

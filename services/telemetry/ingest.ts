@@ -8,8 +8,8 @@ import type { Knex } from "knex";
 import type { Logger, ServiceBroker } from "moleculer";
 import type { ProviderDirectory } from "../../lib/provider-directory";
 import { parseIdempotencyKey, runIdempotent } from "../../lib/store/idempotency";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "../../lib/telemetry-run";
+import { insertTelemetryRows } from "./store/insert";
+import { TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "./store/run";
 
 export const RUN_RECORDED_EVENT = "telemetry.run.recorded";
 /** The route Idempotency-Keys of ingestion belong to. */

@@ -22,8 +22,8 @@ import {
   purgeExpiredKeys,
   runIdempotent,
 } from "../../lib/store/idempotency";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { rowFromRun } from "../../lib/telemetry-run";
+import { insertTelemetryRows } from "../../services/telemetry/store/insert";
+import { rowFromRun } from "../../services/telemetry/store/run";
 import { ROUTES } from "../../services/api/routes";
 import { request, startTestServer, tempDir, TestServer } from "../helpers/server";
 import { countRuns, StoreFactory, storeOf } from "./telemetry-ingest-suite";

@@ -104,17 +104,18 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
           }
           const items = await readSnapshot(this.knex, async (trx) => {
             const prs = await selectPullRequests(trx, merged, { providerId: params.providerId, providerIds }, params.limit);
-            const reports: PullRequestReport[] = [];
-            for (const pr of prs) {
-              const windows = impactWindows(pr.merged_at_ms, params.windowDays, nowMs);
-              const before = await windowTotals(trx, pr.provider_id, pr.route, windows.before);
-              const after = await windowTotals(trx, pr.provider_id, pr.route, windows.after);
+            // Every PR's before and after windows in one read: totals[2i] before, totals[2i + 1] after.
+            const totals = await windowTotals(
+              trx,
+              prs.flatMap((pr) => {
+                const windows = impactWindows(pr.merged_at_ms, params.windowDays, nowMs);
+                return [windows.before, windows.after].map((range) => ({ providerId: pr.provider_id, route: pr.route, range }));
+              }),
+            );
+            return prs.map((pr, i): PullRequestReport => {
               const provider = manifest.get(pr.provider_id);
-              reports.push(
-                pullRequestReport(pr, before, after, provider ? { name: provider.summary.name, lane: provider.lane } : null),
-              );
-            }
-            return reports;
+              return pullRequestReport(pr, totals[2 * i], totals[2 * i + 1], provider ? { name: provider.summary.name, lane: provider.lane } : null);
+            });
           });
           return { items };
         },

@@ -10,7 +10,7 @@ import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
 import { overflowFreeSum } from "../telemetry/store/run-sums";
 import { InstantRange, dayOfBucket } from "../telemetry/store/levels";
-import { readRange } from "../telemetry/store/range-read";
+import { readRange, readRanges } from "../telemetry/store/range-read";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";
@@ -142,36 +142,43 @@ export async function selectPullRequests(
   }));
 }
 
+/** A window of a pull request report: the runs of a provider (and route, when not null) in a range. */
+export interface WindowRequest {
+  providerId: string;
+  route: string | null;
+  /** null: an empty window. */
+  range: StoredRange | null;
+}
+
 /**
- * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole buckets
- * from the rollup levels, the partial minutes at the edges from the raw rows, in one statement.
+ * Cost and tokens of the runs of each window (§12.2), in request order: whole buckets from the
+ * rollup levels, the partial minutes at the edges from the raw rows, every window in one statement.
  */
-export async function windowTotals(
-  db: Db,
-  providerId: string,
-  route: string | null,
-  range: StoredRange | null,
-): Promise<WindowTotals> {
-  if (range === null) return { cost: 0, tokens: 0 };
-  const where = (q: Knex.QueryBuilder) => {
-    q.where("provider_id", providerId);
-    if (route !== null) q.andWhere("route", route);
-  };
-  const rows = await readRange(db, { startTs: range.from, endTs: range.to }, {
-    tables: "rollup",
-    columns: [
-      { alias: "cost", level: overflowFreeSum(db, "cost_sum"), runs: overflowFreeSum(db, "cost_usd") },
-      { alias: "tokens_in", level: overflowFreeSum(db, "tokens_in"), runs: overflowFreeSum(db, "tokens_in") },
-      { alias: "tokens_out", level: overflowFreeSum(db, "tokens_out"), runs: overflowFreeSum(db, "tokens_out") },
-    ],
-    whereLevel: where,
-    whereRuns: where,
+export async function windowTotals(db: Db, windows: readonly WindowRequest[]): Promise<WindowTotals[]> {
+  const totals = windows.map((): WindowTotals => ({ cost: 0, tokens: 0 }));
+  const wanted = windows.flatMap((w, i) => (w.range === null ? [] : [{ i, w, range: w.range }]));
+  if (wanted.length === 0) return totals;
+  const columns = [
+    { alias: "cost", level: overflowFreeSum(db, "cost_sum"), runs: overflowFreeSum(db, "cost_usd") },
+    { alias: "tokens_in", level: overflowFreeSum(db, "tokens_in"), runs: overflowFreeSum(db, "tokens_in") },
+    { alias: "tokens_out", level: overflowFreeSum(db, "tokens_out"), runs: overflowFreeSum(db, "tokens_out") },
+  ];
+  const rows = await readRanges(
+    db,
+    wanted.map(({ w, range }) => {
+      const where = (q: Knex.QueryBuilder) => {
+        q.where("provider_id", w.providerId);
+        if (w.route !== null) q.andWhere("route", w.route);
+      };
+      return { range: { startTs: range.from, endTs: range.to }, read: { tables: "rollup" as const, columns, whereLevel: where, whereRuns: where } };
+    }),
+  );
+  wanted.forEach(({ i }, k) => {
+    for (const row of rows[k]) {
+      totals[i].cost += aggregateNumber(row.cost);
+      totals[i].tokens += aggregateNumber(row.tokens_in) + aggregateNumber(row.tokens_out);
+    }
   });
-  const totals: WindowTotals = { cost: 0, tokens: 0 };
-  for (const row of rows) {
-    totals.cost += aggregateNumber(row.cost);
-    totals.tokens += aggregateNumber(row.tokens_in) + aggregateNumber(row.tokens_out);
-  }
   return totals;
 }
 

@@ -95,7 +95,7 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
     it("the rebuilt levels and sketches equal a GROUP BY of the 75,000 raw rows", async () => {
       const counts = await expectRollupMatchesRuns(knex);
       expect(counts[2]).toBeGreaterThan(counts[1]);
-    }, 60_000);
+    }, 120_000);
 
     const matching = (q: RefQuery) =>
       runs.filter(
@@ -173,7 +173,7 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
         await rebuildRollups(knex);
       }
       expect(within1pc((await metrics(server, { provider_id: "equal" })).extended.latency_p95_ms, 1234)).toBe(true);
-    });
+    }, 120_000);
 
     it("exactly 10,000 runs: exact; 10,001 runs: within 1%", async () => {
       // The uniform provider's runs from the 10,000th newest (and 10,001st) on, to the end.

@@ -175,7 +175,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
         await expectRollupMatchesRuns(knex);
       }
       expect(stored.length).toBe(at);
-    });
+    }, 120_000);
 
     it("every level equals a GROUP BY of the raw rows after concurrent batches", async () => {
       const rest = generated.slice(stored.length);
@@ -187,7 +187,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       expect(counts[0]).toBeGreaterThan(0);
       expect(counts[1]).toBeGreaterThan(counts[0]);
       expect(counts[2]).toBeGreaterThan(counts[1]);
-    });
+    }, 120_000);
 
     const windows = randomWindows(seededRandom(77), 36);
     windows.forEach((window, w) => {
@@ -255,7 +255,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       await expect(expectRollupMatchesRuns(knex)).rejects.toThrow();
       await rebuildRollups(knex);
       await expectRollupMatchesRuns(knex);
-    });
+    }, 120_000);
   });
 
   describe(`${label}: a store written before migration 007`, () => {
@@ -299,6 +299,6 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
         expect(await k.schema.hasColumn("telemetry_daily", "latency_sketch")).toBe(false);
       });
       expect(await expectRollupMatchesRuns(k)).toEqual(counts);
-    });
+    }, 120_000);
   });
 }

@@ -38,25 +38,48 @@ const sqlOf = (sql: string | ((level: RollupLevel) => string), level: RollupLeve
 
 /** The rows of every piece of the range (whole buckets per level, then the raw edges), in one statement. */
 export async function readRange(db: Db, range: InstantRange, read: RangeRead): Promise<Record<string, unknown>[]> {
-  const split = splitRange(range);
+  return (await readRanges(db, [{ range, read }]))[0];
+}
+
+/**
+ * Several range reads in one statement (e.g. the before and after windows of every pull request of
+ * a report): the rows of the i-th read at index i. Each piece is tagged with its read's index; the
+ * statement holds at most 7 pieces per read (one span of days, two of hours, two of minutes, two
+ * edges), so a few dozen reads stay far below SQLite's 500 terms of a compound SELECT.
+ */
+export async function readRanges(db: Db, requests: readonly { range: InstantRange; read: RangeRead }[]): Promise<Record<string, unknown>[][]> {
   const pieces: Knex.QueryBuilder[] = [];
-  for (const { level, spans } of split.levels) {
-    const qb = db(read.tables === "rollup" ? level.table : level.errorsTable)
-      .select(read.columns.map((c) => db.raw(`${sqlOf(c.level, level)} AS ${c.alias}`)));
-    whereBuckets(qb, level.bucketColumn, spans);
-    read.whereLevel(qb, level);
-    if (read.groupBy !== undefined) qb.groupByRaw(sqlOf(read.groupBy.level, level));
-    pieces.push(qb);
+  requests.forEach(({ range, read }, index) => {
+    const tag = db.raw(`${index} AS range_index`);
+    const split = splitRange(range);
+    for (const { level, spans } of split.levels) {
+      const qb = db(read.tables === "rollup" ? level.table : level.errorsTable)
+        .select([tag, ...read.columns.map((c) => db.raw(`${sqlOf(c.level, level)} AS ${c.alias}`))]);
+      whereBuckets(qb, level.bucketColumn, spans);
+      read.whereLevel(qb, level);
+      if (read.groupBy !== undefined) qb.groupByRaw(sqlOf(read.groupBy.level, level));
+      pieces.push(qb);
+    }
+    for (const edge of split.edges) {
+      const qb = db("telemetry_events").select([tag, ...read.columns.map((c) => db.raw(`${c.runs} AS ${c.alias}`))]);
+      whereInstants(qb, edge);
+      read.whereRuns(qb);
+      if (read.groupBy !== undefined) qb.groupByRaw(read.groupBy.runs);
+      pieces.push(qb);
+    }
+  });
+  let rows: Record<string, unknown>[];
+  if (pieces.length === 1) {
+    rows = (await pieces[0]) as Record<string, unknown>[];
+  } else {
+    // Each piece as a derived table: knex writes a builder's UNION before its own GROUP BY.
+    const [first, ...rest] = pieces.map((piece, i) => db.select("*").from(piece.as(`piece${i}`)));
+    rows = (await first.unionAll(rest)) as Record<string, unknown>[];
   }
-  for (const edge of split.edges) {
-    const qb = db("telemetry_events").select(read.columns.map((c) => db.raw(`${c.runs} AS ${c.alias}`)));
-    whereInstants(qb, edge);
-    read.whereRuns(qb);
-    if (read.groupBy !== undefined) qb.groupByRaw(read.groupBy.runs);
-    pieces.push(qb);
+  const out: Record<string, unknown>[][] = requests.map(() => []);
+  for (const row of rows) {
+    const { range_index: index, ...rest } = row;
+    out[Number(index)].push(rest);
   }
-  if (pieces.length === 1) return (await pieces[0]) as Record<string, unknown>[];
-  // Each piece as a derived table: knex writes a builder's UNION before its own GROUP BY.
-  const [first, ...rest] = pieces.map((piece, i) => db.select("*").from(piece.as(`piece${i}`)));
-  return (await first.unionAll(rest)) as Record<string, unknown>[];
+  return out;
 }

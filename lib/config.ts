@@ -28,6 +28,11 @@ const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debu
 export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
+/** Default size of the store's read pool (CONSOLE_MCP_DB_READ_POOL). */
+export const DEFAULT_READ_POOL_SIZE = 4;
+/** Default size of the PostgreSQL write pool (CONSOLE_MCP_DB_WRITE_POOL). */
+export const DEFAULT_WRITE_POOL_SIZE = 4;
+
 export interface StoreConfig {
   /** PostgreSQL URL when set; otherwise the SQLite file below is used. */
   dbUrl: string | null;
@@ -37,6 +42,16 @@ export interface StoreConfig {
   fixturesDir: string;
   /** false when CONSOLE_MCP_SEED=none. */
   seed: boolean;
+  /**
+   * Connections of the read pool (CONSOLE_MCP_DB_READ_POOL): read-only SQLite connections beside the
+   * one writer (WAL), or the PostgreSQL pool of the read actions. Shared by the store services of a process.
+   */
+  readPoolSize: number;
+  /**
+   * Connections of the PostgreSQL write pool (CONSOLE_MCP_DB_WRITE_POOL). SQLite always writes through
+   * one connection per process (the database takes one writer at a time).
+   */
+  writePoolSize: number;
 }
 
 export interface Config {
@@ -178,6 +193,8 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
       dbPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_DB_PATH") ?? "~/.mcp/console.db", true),
       fixturesDir: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_FIXTURES_DIR") ?? "fixtures", true),
       seed: seedText === "fixtures",
+      readPoolSize: integerIn(env, "CONSOLE_MCP_DB_READ_POOL", DEFAULT_READ_POOL_SIZE, 1, 64),
+      writePoolSize: integerIn(env, "CONSOLE_MCP_DB_WRITE_POOL", DEFAULT_WRITE_POOL_SIZE, 1, 64),
     },
     frontendHost: nonEmpty(env, "CONSOLE_MCP_FRONTEND_HOST") ?? "127.0.0.1",
     frontendPort,

@@ -18,9 +18,9 @@ interface TelemetryVars {
   providers: ProviderDirectory;
 }
 
-/** What the read handlers use of the service instance. */
+/** What the read handlers use of the service instance: the store's read pool (lib/store/mixin.ts). */
 interface ReadVars {
-  knex: Knex;
+  readKnex: Knex;
 }
 
 /** Query parameters as the gateway passes them (one string per key: services/api/query.ts). */
@@ -67,36 +67,36 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       metrics: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { route: true });
-          return readMetrics(this.knex, query, await this.providers.list());
+          return readMetrics(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/heatmap (§10.3) */
       heatmap: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { route: true });
-          return readHeatmap(this.knex, query, await this.providers.list());
+          return readHeatmap(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/timeseries (§10.4) */
       timeseries: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { lane: true });
-          return readTimeseries(this.knex, query, await this.providers.list());
+          return readTimeseries(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/pareto (§10.5) */
       pareto: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { lane: true });
-          return readPareto(this.knex, query, await this.providers.list());
+          return readPareto(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/runs (§10.6): keyset pages, newest first. */
       runs: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const maxRunId = MAX_SERIAL_ID[dialectOf(this.knex)];
+          const maxRunId = MAX_SERIAL_ID[dialectOf(this.readKnex)];
           const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true, maxRunId });
-          return readRuns(this.knex, query, await this.providers.list());
+          return readRuns(this.readKnex, query, await this.providers.list());
         },
       },
     },

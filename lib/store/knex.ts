@@ -12,7 +12,7 @@ import { types as pgTypes } from "pg";
 // gives the nearest double, all a JSON number can carry (issue 7).
 pgTypes.setTypeParser(20, (v: string) => Number(v));
 pgTypes.setTypeParser(1700, (v: string) => Number(v));
-import type { StoreConfig } from "../config";
+import { DEFAULT_READ_POOL_SIZE, DEFAULT_WRITE_POOL_SIZE, type StoreConfig } from "../config";
 
 export type Dialect = "sqlite" | "pg";
 
@@ -48,13 +48,25 @@ const knexLog = {
   },
 };
 
-export function createKnex(store: Pick<StoreConfig, "dbUrl" | "dbPath">): Knex {
+/** The connection settings createKnex and createReadKnex use (pool sizes default to the configuration's defaults). */
+export type KnexSettings = Pick<StoreConfig, "dbUrl" | "dbPath"> & Partial<Pick<StoreConfig, "readPoolSize" | "writePoolSize">>;
+
+interface PgConnection {
+  query(sql: string, cb: (err: Error | null) => void): void;
+}
+
+/**
+ * The store's writer: on SQLite the one read-write connection of this process (WAL, synchronous
+ * NORMAL, foreign keys, busy timeout), which also runs the migrations and the seed; on PostgreSQL a
+ * pool of `writePoolSize` connections (default DEFAULT_WRITE_POOL_SIZE).
+ */
+export function createKnex(store: KnexSettings): Knex {
   if (store.dbUrl !== null) {
     return knexFactory({
       client: "pg",
       log: knexLog,
       connection: store.dbUrl,
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: store.writePoolSize ?? DEFAULT_WRITE_POOL_SIZE },
       acquireConnectionTimeout: 10000,
     });
   }
@@ -72,6 +84,48 @@ export function createKnex(store: Pick<StoreConfig, "dbUrl" | "dbPath">): Knex {
         conn.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", (err) =>
           done(err, conn),
         );
+      },
+    },
+  });
+}
+
+/**
+ * The store's read pool: `readPoolSize` connections (default DEFAULT_READ_POOL_SIZE), opened on first
+ * use, that refuse to write. On SQLite they are connections of their own beside the writer — WAL
+ * lets each read transaction run on its snapshot while the writer commits — made read-only with
+ * `PRAGMA query_only`; on PostgreSQL a pool of its own whose sessions default to read-only
+ * transactions, so reads never queue behind writes for a connection.
+ *
+ * Open it after the schema exists (the writer creates the SQLite file and turns WAL on).
+ */
+export function createReadKnex(store: KnexSettings): Knex {
+  const size = store.readPoolSize ?? DEFAULT_READ_POOL_SIZE;
+  if (store.dbUrl !== null) {
+    return knexFactory({
+      client: "pg",
+      log: knexLog,
+      connection: store.dbUrl,
+      pool: {
+        min: 0,
+        max: size,
+        afterCreate(conn: PgConnection, done: (err: Error | null, conn: PgConnection) => void) {
+          conn.query("SET default_transaction_read_only = on", (err) => done(err, conn));
+        },
+      },
+      acquireConnectionTimeout: 10000,
+    });
+  }
+  return knexFactory({
+    client: "sqlite3",
+    log: knexLog,
+    connection: { filename: store.dbPath },
+    useNullAsDefault: true,
+    pool: {
+      min: 0,
+      max: size,
+      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
+        conn.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
+        conn.exec("PRAGMA query_only = ON;", (err) => done(err, conn));
       },
     },
   });

@@ -12,108 +12,16 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import sqlite3 from "sqlite3";
 import { loadConfig } from "../lib/config";
 import { createBroker } from "../lib/server";
-import { createKnex } from "../lib/store/knex";
-import { migrateToLatest } from "../lib/store/migrate";
-import { rebuildDailyRollups } from "../lib/store/telemetry-daily";
-import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
+import { rowFromRun, RunInput } from "../lib/telemetry-run";
 import { toStoredInstant } from "../lib/time";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { seededRandom } from "../lib/prng";
+import { DAY_MS, PROVIDERS, fillStore, makeRun, rawInsertSqlite as rawInsert, sqliteAll as all, sqliteRun as run } from "./fill";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
 const DAYS = 30;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
-const PROVIDERS = ["gemini", "codex", "glm46", "claude"];
-const ROUTES = ["chat", "code", "embed", "default", null];
-const STATUSES = ["success", "success", "success", "success", "success", "success", "retry", "error", "tool_error", "timeout", "rate_limit"];
-const DAY_MS = 86_400_000;
-
-
-function makeRun(rand: () => number, tsMs: number): RunInput {
-  const provider = PROVIDERS[Math.floor(rand() * PROVIDERS.length)];
-  const status = STATUSES[Math.floor(rand() * STATUSES.length)];
-  const tokensIn = 200 + Math.floor(rand() * 3000);
-  const tokensOut = 100 + Math.floor(rand() * 2000);
-  const metadata: Record<string, unknown> = { project: `project-${Math.floor(rand() * 20)}`, consumer: `team-${Math.floor(rand() * 6)}` };
-  const r = rand();
-  if (r < 0.3) metadata.cache = { hit: r < 0.18, tokens: Math.floor(rand() * 400) };
-  if (status !== "success" && rand() < 0.5) metadata.error = rand() < 0.5 ? { category: "rate_limit" } : "upstream timeout";
-  return {
-    provider_id: provider,
-    tool: "chat.completions",
-    route: ROUTES[Math.floor(rand() * ROUTES.length)],
-    tokens_in: tokensIn,
-    tokens_out: tokensOut,
-    duration_ms: 200 + Math.floor(rand() * 4000),
-    status,
-    cost_usd: rand() < 0.03 ? null : Math.round((tokensIn + tokensOut) * 0.00002 * 1e6) / 1e6,
-    metadata,
-    ts_ms: tsMs,
-    experiment_cohort: rand() < 0.2 ? "cohort-a" : null,
-    experiment_tag: null,
-  };
-}
-
-const COLUMNS: (keyof TelemetryRowInsert)[] = [
-  "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd", "metadata", "ts",
-  "ingested_at", "experiment_cohort", "experiment_tag", "day", "is_success", "error_category", "cache_hit", "cached_tokens",
-];
-const ROWS_PER_INSERT = Math.floor(32000 / COLUMNS.length);
-
-function run(db: sqlite3.Database, sql: string, params: unknown[] = []): Promise<void> {
-  return new Promise((resolve, reject) => db.run(sql, params, (err) => (err ? reject(err) : resolve())));
-}
-function all<T>(db: sqlite3.Database, sql: string, params: unknown[] = []): Promise<T[]> {
-  return new Promise((resolve, reject) => db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
-}
-
-/** Raw multi-row insert of rows in one transaction through the sqlite3 driver. */
-async function rawInsert(db: sqlite3.Database, rows: TelemetryRowInsert[]): Promise<void> {
-  await run(db, "BEGIN IMMEDIATE");
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    const placeholders = chunk.map(() => `(${COLUMNS.map(() => "?").join(",")})`).join(",");
-    const params = chunk.flatMap((r) => COLUMNS.map((c) => r[c]));
-    await run(db, `INSERT INTO telemetry_events (${COLUMNS.join(",")}) VALUES ${placeholders}`, params);
-  }
-  await run(db, "COMMIT");
-}
-
-async function buildStore(file: string, nowMs: number): Promise<void> {
-  const knex = createKnex({ dbUrl: null, dbPath: file });
-  await migrateToLatest(knex);
-  await knex.destroy();
-  const db = new sqlite3.Database(file);
-  await run(db, "PRAGMA journal_mode = WAL");
-  await run(db, "PRAGMA synchronous = OFF");
-  const rand = seededRandom(42);
-  const startMs = nowMs - DAYS * DAY_MS;
-  const step = (DAYS * DAY_MS) / TOTAL_RUNS;
-  const batch = 50_000;
-  for (let i = 0; i < TOTAL_RUNS; i += batch) {
-    const rows: TelemetryRowInsert[] = [];
-    for (let j = i; j < Math.min(TOTAL_RUNS, i + batch); j++) {
-      rows.push(rowFromRun(makeRun(rand, Math.floor(startMs + j * step)), nowMs));
-    }
-    await rawInsert(db, rows);
-  }
-  // The raw inserts above bypass insertTelemetryRows, which keeps the daily rollup for the API.
-  const rollupKnex = createKnex({ dbUrl: null, dbPath: file });
-  await rebuildDailyRollups(rollupKnex);
-  await rollupKnex.destroy();
-  // Pull requests spread over the period.
-  const prs = Array.from({ length: 24 }, (_, k) => [
-    `pr-${1000 + k}`, `Change ${k}`, "bench", toStoredInstant(startMs + ((k + 1) * DAYS * DAY_MS) / 26),
-    PROVIDERS[k % PROVIDERS.length], k % 3 === 0 ? null : "chat", toStoredInstant(nowMs),
-  ]);
-  for (const pr of prs) {
-    await run(db, "INSERT INTO pull_requests (id, title, owner, merged_at, provider_id, route, created_at) VALUES (?,?,?,?,?,?,?)", pr);
-  }
-  await run(db, "INSERT INTO seed_state (key, applied_at) VALUES ('fixtures', ?)", [toStoredInstant(nowMs)]);
-  await run(db, "ANALYZE");
-  await new Promise<void>((resolve) => db.close(() => resolve()));
-}
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   await fn(); // warm-up
@@ -147,7 +55,7 @@ export async function benchStore(): Promise<void> {
   const nowMs = Date.now();
   try {
     let t0 = performance.now();
-    await buildStore(file, nowMs);
+    await fillStore({ dbUrl: null, dbPath: file }, { runs: TOTAL_RUNS, spanMs: DAYS * DAY_MS, nowMs });
     console.log(`built ${TOTAL_RUNS} runs over ${DAYS} days in ${((performance.now() - t0) / 1000).toFixed(1)} s (${file})`);
 
     const config = loadConfig(

@@ -10,12 +10,14 @@ import { MAX_SERIAL_ID } from "../lib/store/columns";
 import { replayedAnswerMeta } from "../lib/store/idempotency";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
-import { ingestRuns, publishRecorded } from "./telemetry/ingest";
+import { RunIngestion, publishRecorded } from "./telemetry/ingest";
 import { parseReadQuery } from "./telemetry/filters";
 import { readHeatmap, readMetrics, readPareto, readRuns, readTimeseries } from "./telemetry/reads";
 
 interface TelemetryVars {
   providers: ProviderDirectory;
+  /** Ingestion with group commit over the writer (services/telemetry/ingest.ts). */
+  ingestion: RunIngestion;
 }
 
 /** What the read handlers use of the service instance: the store's read pool (lib/store/mixin.ts). */
@@ -54,7 +56,7 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
        */
       ingest: {
         async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown, Record<string, unknown>>) {
-          const { status, result, rows, replayed } = await ingestRuns(this.knex, ctx.params, {
+          const { status, result, rows, replayed } = await this.ingestion.ingest(ctx.params, {
             idempotencyKey: ctx.meta.idempotencyKey,
           });
           if (replayed) Object.assign(ctx.meta, replayedAnswerMeta(status));
@@ -101,8 +103,9 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       },
     },
 
-    created(this: TelemetryVars & { broker: Context["broker"] }) {
+    created(this: TelemetryVars & IngestVars) {
       this.providers = new ProviderDirectory(this.broker);
+      this.ingestion = new RunIngestion(this.knex, config.store.writePoolSize);
     },
   };
   return schema as unknown as StoreServiceSchema;

@@ -81,6 +81,11 @@ export interface Config {
    * Moleculer's stock NATS transporter, which notices it at the heartbeat timeout (for comparison).
    */
   natsNodeProbe: boolean;
+  /**
+   * The size libuv's thread pool should have in this process, or null to leave it alone
+   * (threadPoolSizeFor). Applied by applyThreadPoolSize before anything uses the pool.
+   */
+  threadPoolSize: number | null;
   /** Warnings produced while reading (non-fatal fallbacks); the entrypoint logs them. */
   warnings: string[];
 }
@@ -174,6 +179,8 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
   const probeText = nonEmpty(env, "NATS_NODE_PROBE") ?? "on";
   if (probeText !== "on" && probeText !== "off") throw new ConfigError("NATS_NODE_PROBE", "on or off", probeText);
 
+  const readPoolSize = integerIn(env, "CONSOLE_MCP_DB_READ_POOL", DEFAULT_READ_POOL_SIZE, 1, 64);
+
   const heartbeatIntervalS = integerIn(env, "HEARTBEAT_INTERVAL", 2, 1, 3600);
   const heartbeatTimeoutS = integerIn(env, "HEARTBEAT_TIMEOUT", 6, 2, 3600);
   if (heartbeatTimeoutS <= heartbeatIntervalS) {
@@ -193,7 +200,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
       dbPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_DB_PATH") ?? "~/.mcp/console.db", true),
       fixturesDir: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_FIXTURES_DIR") ?? "fixtures", true),
       seed: seedText === "fixtures",
-      readPoolSize: integerIn(env, "CONSOLE_MCP_DB_READ_POOL", DEFAULT_READ_POOL_SIZE, 1, 64),
+      readPoolSize,
       writePoolSize: integerIn(env, "CONSOLE_MCP_DB_WRITE_POOL", DEFAULT_WRITE_POOL_SIZE, 1, 64),
     },
     frontendHost: nonEmpty(env, "CONSOLE_MCP_FRONTEND_HOST") ?? "127.0.0.1",
@@ -208,8 +215,34 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     heartbeatIntervalS,
     heartbeatTimeoutS,
     natsNodeProbe: probeText === "on",
+    threadPoolSize: threadPoolSizeFor(env, dbUrl, readPoolSize),
     warnings,
   };
+}
+
+/** libuv's own default thread pool size. */
+const LIBUV_DEFAULT_THREADS = 4;
+
+/**
+ * The thread pool a SQLite store needs: the sqlite3 driver runs every statement on libuv's thread
+ * pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), so with the read pool's connections all
+ * running long reads the writer's statements would wait for a thread, and file and DNS work behind
+ * both. A SQLite store gets one thread per read connection, one for the writer and two spare (at
+ * least libuv's 4); UV_THREADPOOL_SIZE, when set, is left as it is (libuv reads it), and so is a
+ * PostgreSQL store (its driver does not use the pool).
+ */
+function threadPoolSizeFor(env: Env, dbUrl: string | null, readPoolSize: number): number | null {
+  if (nonEmpty(env, "UV_THREADPOOL_SIZE") !== undefined || dbUrl !== null) return null;
+  return Math.max(LIBUV_DEFAULT_THREADS, readPoolSize + 3);
+}
+
+/**
+ * Sizes libuv's thread pool for this process (config.threadPoolSize). libuv reads UV_THREADPOOL_SIZE
+ * once, when the pool starts (at the first file, DNS or sqlite3 operation), so the entrypoint calls
+ * this before creating the broker; later it has no effect.
+ */
+export function applyThreadPoolSize(config: Pick<Config, "threadPoolSize">): void {
+  if (config.threadPoolSize !== null) process.env.UV_THREADPOOL_SIZE = String(config.threadPoolSize);
 }
 
 /** The configuration of this process, read from its environment on first use. */

@@ -12,7 +12,7 @@
 import type { Knex } from "knex";
 import type { ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { StoreConfig } from "../config";
-import { createKnex, createReadKnex } from "./knex";
+import { WalCheckpoints, createKnex, createReadKnex } from "./knex";
 import { PrepareLog, prepareStore } from "./prepare";
 
 export interface StoreVars {
@@ -52,6 +52,8 @@ interface SharedStore {
   knex: Knex;
   /** Its connections open on first use (pool minimum 0), after the writer has prepared the store. */
   readKnex: Knex;
+  /** SQLite only: keeps the WAL from growing under a constant read load. */
+  checkpoints: WalCheckpoints | null;
   users: number;
 }
 
@@ -67,7 +69,8 @@ function acquireStore(broker: ServiceBroker, store: StoreConfig): SharedStore {
   const key = storeKey(store);
   let shared = byKey.get(key);
   if (shared === undefined) {
-    shared = { knex: createKnex(store), readKnex: createReadKnex(store), users: 0 };
+    const knex = createKnex(store);
+    shared = { knex, readKnex: createReadKnex(store), checkpoints: store.dbUrl === null ? new WalCheckpoints(knex) : null, users: 0 };
     byKey.set(key, shared);
   }
   shared.users += 1;
@@ -83,6 +86,7 @@ async function releaseStore(broker: ServiceBroker, store: StoreConfig): Promise<
   shared.users -= 1;
   if (shared.users > 0) return;
   byKey.delete(key);
+  await shared.checkpoints?.stop();
   await Promise.all([shared.knex.destroy(), shared.readKnex.destroy()]);
 }
 

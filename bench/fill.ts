@@ -4,6 +4,9 @@
  * — and `fillStore`, which builds a migrated store of N runs spread over a span ending now, with its
  * rollups rebuilt, a few pull requests and the seed marker (so the server never seeds it).
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import sqlite3 from "sqlite3";
 import { Client } from "pg";
 import { createKnex } from "../lib/store/knex";
@@ -13,6 +16,7 @@ import { rebuildDailyRollups } from "../lib/store/telemetry-daily";
 import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
 import { toStoredInstant } from "../lib/time";
 import { seededRandom } from "../lib/prng";
+import { createPgDatabaseOn } from "../test/helpers/pg";
 
 export const DAY_MS = 86_400_000;
 export const PROVIDERS = ["gemini", "codex", "glm46", "claude"];
@@ -117,6 +121,10 @@ export interface RawConnection {
   close(): Promise<void>;
 }
 
+/**
+ * A bare driver connection with the durability the server uses (SQLite WAL with synchronous NORMAL;
+ * PostgreSQL's synchronous_commit as configured), or none (`synchronousOff`, for filling).
+ */
 export async function openRaw(store: BenchStore, options: { synchronousOff?: boolean } = {}): Promise<RawConnection> {
   if (store.dbUrl !== null) {
     const client = new Client({ connectionString: store.dbUrl });
@@ -133,7 +141,7 @@ export async function openRaw(store: BenchStore, options: { synchronousOff?: boo
   }
   const db = new sqlite3.Database(store.dbPath, sqlite3.OPEN_READWRITE);
   await sqliteRun(db, "PRAGMA busy_timeout = 15000");
-  if (options.synchronousOff) await sqliteRun(db, "PRAGMA synchronous = OFF");
+  await sqliteRun(db, `PRAGMA synchronous = ${options.synchronousOff ? "OFF" : "NORMAL"}`);
   return {
     insert: (rows) => rawInsertSqlite(db, rows),
     all: (sql, params) => sqliteAll(db, sql, params),
@@ -199,4 +207,57 @@ export async function fillStore(store: BenchStore, options: FillOptions): Promis
   } finally {
     await rollupKnex.destroy();
   }
+}
+
+export type Backend = "sqlite" | "pg";
+
+/** The PostgreSQL server the benchmarks use (BENCH_PG_URL, else CONSOLE_MCP_TEST_PG_URL), or null. */
+export function benchPgUrl(): string | null {
+  return process.env.BENCH_PG_URL || process.env.CONSOLE_MCP_TEST_PG_URL || null;
+}
+
+/** BENCH_BACKENDS (comma-separated sqlite, pg), else SQLite and, when a server is configured, PostgreSQL. */
+export function benchBackends(): Backend[] {
+  const text = process.env.BENCH_BACKENDS;
+  const wanted = text ? text.split(",").map((s) => s.trim()) : ["sqlite", "pg"];
+  return wanted.filter((b): b is Backend => b === "sqlite" || (b === "pg" && benchPgUrl() !== null));
+}
+
+/** A fresh, empty bench store and the server environment that selects it. */
+export interface OpenedBenchStore {
+  label: string;
+  store: BenchStore;
+  /**
+   * CONSOLE_MCP_DB_PATH or CONSOLE_MCP_DB_URL, seeding off, plus the pool tuning of this process's
+   * environment.
+   */
+  serverEnv: Record<string, string>;
+  remove(): Promise<void>;
+}
+
+/** Server settings passed through from the benchmark's environment when set. */
+const PASSED_THROUGH = ["CONSOLE_MCP_DB_READ_POOL", "CONSOLE_MCP_DB_WRITE_POOL", "UV_THREADPOOL_SIZE"];
+
+export async function openBenchStore(backend: Backend): Promise<OpenedBenchStore> {
+  const tuning: Record<string, string> = {};
+  for (const name of PASSED_THROUGH) if (process.env[name]) tuning[name] = process.env[name] as string;
+  if (backend === "pg") {
+    const url = benchPgUrl();
+    if (url === null) throw new Error("PostgreSQL benchmarks need BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL");
+    const db = await createPgDatabaseOn(url, "console_mcp_bench_");
+    return {
+      label: "PostgreSQL",
+      store: { dbUrl: db.url, dbPath: "" },
+      serverEnv: { CONSOLE_MCP_DB_URL: db.url, CONSOLE_MCP_SEED: "none", ...tuning },
+      remove: () => db.drop(),
+    };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-store-"));
+  const file = path.join(dir, "console.db");
+  return {
+    label: "SQLite",
+    store: { dbUrl: null, dbPath: file },
+    serverEnv: { CONSOLE_MCP_DB_PATH: file, CONSOLE_MCP_SEED: "none", ...tuning },
+    remove: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }

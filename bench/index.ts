@@ -4,11 +4,15 @@
  */
 import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
+import { benchIngest } from "./ingest";
+import { benchMixed } from "./mixed";
 import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   failover: benchFailover,
   gateway: benchGateway,
+  ingest: benchIngest,
+  mixed: benchMixed,
   store: benchStore,
 };
 

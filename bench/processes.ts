@@ -2,6 +2,7 @@
  * Child processes for benchmarks: the real server entrypoint, a bare node:http server, nats-server.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -21,6 +22,23 @@ export function freePort(): Promise<number> {
 export interface Child {
   stop(): Promise<void>;
   output(): string;
+  /** CPU seconds (user + system) the process has used so far, from /proc (Linux); NaN elsewhere. */
+  cpuSeconds(): number;
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** utime + stime of a process in seconds, from /proc/<pid>/stat; NaN when unreadable. */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export function spawnChild(command: string, args: string[], env: Record<string, string> = {}): Child {
@@ -34,6 +52,7 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     output: () => out,
+    cpuSeconds: () => processCpuSeconds(child.pid),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
@@ -41,8 +60,14 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   };
 }
 
+/**
+ * The server entrypoint as a child process. BENCH_SERVER_NODE_ARGS (space-separated) are passed to
+ * node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the servers of a benchmark (each
+ * writes its profile when it stops).
+ */
 export function spawnServer(env: Record<string, string>): Child {
-  return spawnChild(process.execPath, [SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+  return spawnChild(process.execPath, [...nodeArgs, SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
 }
 
 /** A bare node:http server that answers every request with the given bytes. */

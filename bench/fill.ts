@@ -17,6 +17,7 @@ import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
 import { toStoredInstant } from "../lib/time";
 import { seededRandom } from "../lib/prng";
 import { createPgDatabaseOn } from "../test/helpers/pg";
+import { processCpuSeconds } from "./processes";
 
 export const DAY_MS = 86_400_000;
 export const PROVIDERS = ["gemini", "codex", "glm46", "claude"];
@@ -210,6 +211,24 @@ export async function fillStore(store: BenchStore, options: FillOptions): Promis
 }
 
 export type Backend = "sqlite" | "pg";
+
+/**
+ * CPU seconds used so far by the PostgreSQL backends connected to the store's database (from /proc;
+ * the server runs on this machine), 0 for SQLite. Backends that ended meanwhile are not counted.
+ */
+export async function storeBackendCpuSeconds(store: BenchStore): Promise<number> {
+  if (store.dbUrl === null) return 0;
+  const client = new Client({ connectionString: store.dbUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    return rows.reduce((sum, r) => sum + (processCpuSeconds(r.pid) || 0), 0);
+  } finally {
+    await client.end();
+  }
+}
 
 /** The PostgreSQL server the benchmarks use (BENCH_PG_URL, else CONSOLE_MCP_TEST_PG_URL), or null. */
 export function benchPgUrl(): string | null {

@@ -6,6 +6,7 @@ import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
 import { benchIngest } from "./ingest";
 import { benchMixed } from "./mixed";
+import { benchScaleout } from "./scaleout";
 import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   gateway: benchGateway,
   ingest: benchIngest,
   mixed: benchMixed,
+  scaleout: benchScaleout,
   store: benchStore,
 };
 

@@ -28,7 +28,8 @@ const READS: Record<string, (base: string, i: number) => string> = {
   sessions: (base) => `${base}/sessions`,
   providers: (base) => `${base}/providers`,
 };
-const READ_KINDS = Object.keys(READS);
+/** BENCH_READS (comma-separated kinds, for diagnosis) narrows the reads; every kind by default. */
+const READ_KINDS = process.env.BENCH_READS ? process.env.BENCH_READS.split(",").filter((k) => k in READS) : Object.keys(READS);
 export const INGEST_KIND = "ingest (20 runs)";
 
 /** The next call of client `client`: seeded per client, so a run of the benchmark repeats its mix. */
@@ -72,7 +73,10 @@ export interface MixedResult {
   ingestedRuns: number;
   /** Requests that failed or answered an unexpected status (warm-up included). */
   failures: Record<string, number>;
-  /** CPU the server processes used during the measured time, in cores (NaN when not measured). */
+  /**
+   * CPU the server processes (and the PostgreSQL backends serving them) used during the measured
+   * time, in cores (NaN when not measured).
+   */
   serverCores: number;
   /** CPU this (load) process used during the measured time, in cores. */
   clientCores: number;
@@ -88,14 +92,14 @@ function expectedStatus(o: Outcome): boolean {
  */
 export async function runMixedLoad(
   base: string,
-  options: { clients: number; durationMs: number; warmupMs: number; serverCpuSeconds?: () => number },
+  options: { clients: number; durationMs: number; warmupMs: number; serverCpuSeconds?: () => Promise<number> },
 ): Promise<MixedResult> {
   const load = closedLoop(options.clients, mixedCaller(base));
   await new Promise((r) => setTimeout(r, options.warmupMs));
-  const serverCpu0 = options.serverCpuSeconds?.() ?? Number.NaN;
+  const serverCpu0 = (await options.serverCpuSeconds?.()) ?? Number.NaN;
   const clientCpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, options.durationMs));
-  const serverCpu = (options.serverCpuSeconds?.() ?? Number.NaN) - serverCpu0;
+  const serverCpu = ((await options.serverCpuSeconds?.()) ?? Number.NaN) - serverCpu0;
   const clientUsage = process.cpuUsage(clientCpu0);
   const all = await load.stop();
   const endAt = options.warmupMs + options.durationMs;
@@ -142,7 +146,7 @@ export function mixedTable(r: MixedResult): string {
   }
   lines.push(`| **all** | ${r.requests} | **${r.rps.toFixed(0)}** | ${fmt(r.p50)} | **${fmt(r.p99)}** | |`);
   lines.push(
-    `CPU during the measured time: server processes ${r.serverCores.toFixed(2)} cores (${((r.serverCores * 1000) / r.rps).toFixed(2)} ms per request), load clients ${r.clientCores.toFixed(2)} cores`,
+    `CPU during the measured time: server processes (with their PostgreSQL backends) ${r.serverCores.toFixed(2)} cores (${((r.serverCores * 1000) / r.rps).toFixed(2)} ms per request), load clients ${r.clientCores.toFixed(2)} cores`,
   );
   return lines.join("\n");
 }

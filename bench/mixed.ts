@@ -7,7 +7,7 @@
  * (BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL), on PostgreSQL.
  */
 import fs from "node:fs";
-import { DAY_MS, benchBackends, fillStore, openBenchStore } from "./fill";
+import { DAY_MS, benchBackends, fillStore, openBenchStore, storeBackendCpuSeconds } from "./fill";
 import { checkTotals, mixedTable, runMixedLoad } from "./mixed-load";
 import { freePort, spawnServer, waitForHttp } from "./processes";
 
@@ -35,7 +35,7 @@ export async function benchMixed(): Promise<void> {
           clients: CLIENTS,
           durationMs: DURATION_S * 1000,
           warmupMs: WARMUP_S * 1000,
-          serverCpuSeconds: () => server.cpuSeconds(),
+          serverCpuSeconds: async () => server.cpuSeconds() + (await storeBackendCpuSeconds(opened.store)),
         });
         console.log(`${opened.label}, embedded server, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
         console.log(mixedTable(result));

@@ -60,6 +60,13 @@ type UnitOutcome = IdempotentOutcome<IngestResult>;
 export const GROUP_MAX_RUNS = MAX_BATCH_RUNS;
 /** Most requests one group transaction writes. */
 export const GROUP_MAX_REQUESTS = 128;
+/**
+ * Groups written at the same time on PostgreSQL (never more than the write pool). Concurrent groups
+ * of one process lock the same rollup rows and wait for each other's commits: two let one group
+ * insert its runs while the other commits; more only shrink the groups (measured with `npm run
+ * bench -- mixed`: 4 at a time halved the throughput of 1 or 2).
+ */
+export const PG_CONCURRENT_GROUPS = 2;
 
 /**
  * Writes the units in the caller's transaction: each keyed unit claims its key first (a replay or a
@@ -147,14 +154,14 @@ export async function ingestRuns(knex: Knex, body: unknown, options: IngestOptio
  * Ingestion of one service instance with group commit: requests that arrive while a group is being
  * written wait and are written together in the next one (one transaction, one insert, one rollup
  * upsert; each request still all or nothing, its ids in its input order). One group at a time on
- * SQLite (one writer); on PostgreSQL up to `concurrency` groups.
+ * SQLite (one writer); on PostgreSQL PG_CONCURRENT_GROUPS, at most `writePoolSize`.
  */
 export class RunIngestion {
   private readonly groups: GroupCommit<IngestUnit, UnitOutcome>;
 
-  constructor(private readonly knex: Knex, concurrency: number) {
+  constructor(private readonly knex: Knex, writePoolSize: number) {
     this.groups = new GroupCommit((units) => writeIngestGroup(knex, units), {
-      concurrency: dialectOf(knex) === "sqlite" ? 1 : concurrency,
+      concurrency: dialectOf(knex) === "sqlite" ? 1 : Math.min(PG_CONCURRENT_GROUPS, writePoolSize),
       maxUnits: GROUP_MAX_REQUESTS,
       sizeOf: (unit) => unit.rows.length,
       maxSize: GROUP_MAX_RUNS,

@@ -165,10 +165,13 @@ export class WalCheckpoints {
   restarts = 0;
   restartsBusy = 0;
 
-  constructor(private readonly knex: Knex, intervalMs = WAL_CHECK_INTERVAL_MS) {
+  private readonly restartFrames: number;
+
+  constructor(private readonly knex: Knex, options: { intervalMs?: number; restartFrames?: number } = {}) {
+    this.restartFrames = options.restartFrames ?? WAL_RESTART_FRAMES;
     this.timer = setInterval(() => {
       this.running = this.running.then(() => this.check()).catch(() => undefined);
-    }, intervalMs);
+    }, options.intervalMs ?? WAL_CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -178,7 +181,7 @@ export class WalCheckpoints {
     const conn = await client.acquireConnection();
     try {
       const [passive] = await sqliteAll(conn, "PRAGMA wal_checkpoint(PASSIVE)");
-      if (Number(passive?.log ?? 0) <= WAL_RESTART_FRAMES) return;
+      if (Number(passive?.log ?? 0) <= this.restartFrames) return;
       await sqliteExec(conn, `PRAGMA busy_timeout = ${WAL_RESTART_WAIT_MS}`);
       try {
         const [restart] = await sqliteAll(conn, "PRAGMA wal_checkpoint(RESTART)");

@@ -78,6 +78,9 @@ export interface MixedResult {
    * time, in cores (NaN when not measured).
    */
   serverCores: number;
+  /** Of the server process (when one): its main thread's and its other threads' CPU, in cores. */
+  mainThreadCores: number;
+  otherThreadCores: number;
   /** CPU this (load) process used during the measured time, in cores. */
   clientCores: number;
 }
@@ -92,14 +95,24 @@ function expectedStatus(o: Outcome): boolean {
  */
 export async function runMixedLoad(
   base: string,
-  options: { clients: number; durationMs: number; warmupMs: number; serverCpuSeconds?: () => Promise<number> },
+  options: {
+    clients: number;
+    durationMs: number;
+    warmupMs: number;
+    /** CPU seconds used so far by the server side (processes and database backends). */
+    serverCpuSeconds?: () => Promise<number>;
+    /** The main-thread / other-threads split of one server process, when there is one. */
+    serverThreadSeconds?: () => { main: number; others: number };
+  },
 ): Promise<MixedResult> {
   const load = closedLoop(options.clients, mixedCaller(base));
   await new Promise((r) => setTimeout(r, options.warmupMs));
   const serverCpu0 = (await options.serverCpuSeconds?.()) ?? Number.NaN;
+  const threads0 = options.serverThreadSeconds?.();
   const clientCpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, options.durationMs));
   const serverCpu = ((await options.serverCpuSeconds?.()) ?? Number.NaN) - serverCpu0;
+  const threads1 = options.serverThreadSeconds?.();
   const clientUsage = process.cpuUsage(clientCpu0);
   const all = await load.stop();
   const endAt = options.warmupMs + options.durationMs;
@@ -128,25 +141,51 @@ export async function runMixedLoad(
     kinds,
     ingestedRuns: all.filter((o) => o.tag === INGEST_KIND && o.status === 201).length * BATCH_RUNS,
     serverCores: serverCpu / seconds,
+    mainThreadCores: threads0 && threads1 ? (threads1.main - threads0.main) / seconds : Number.NaN,
+    otherThreadCores: threads0 && threads1 ? (threads1.others - threads0.others) / seconds : Number.NaN,
     clientCores: (clientUsage.user + clientUsage.system) / 1e6 / seconds,
     failures: summarize(all.filter((o) => !expectedStatus(o))),
   };
 }
 
+/**
+ * Each read kind alone: one client, `repeat` calls after a warm-up, the median in ms — what a call
+ * costs at this store size without the load.
+ */
+export async function aloneTimings(base: string, repeat = 3): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const kind of READ_KINDS) {
+    const times: number[] = [];
+    for (let i = 0; i <= repeat; i++) {
+      const t0 = performance.now();
+      const res = await fetch(READS[kind](base, i));
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${kind} → ${res.status}`);
+      if (i > 0) times.push(performance.now() - t0);
+    }
+    out.set(kind, quantile(times, 0.5));
+  }
+  return out;
+}
+
 /** Markdown table of a mixed-load result. */
-export function mixedTable(r: MixedResult): string {
+export function mixedTable(r: MixedResult, alone?: Map<string, number>): string {
   const lines = [
-    "| kind | requests | req/s | p50 ms | p99 ms | failures |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| kind | requests | req/s | p50 ms | p99 ms | failures | alone ms |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   ];
-  const fmt = (n: number) => (Number.isNaN(n) ? "-" : n.toFixed(1));
+  const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(1));
   for (const k of r.kinds) {
     const failures = Object.entries(k.failures).map(([s, n]) => `${n}× ${s}`).join(", ") || "0";
-    lines.push(`| ${k.kind} | ${k.requests} | ${k.rps.toFixed(0)} | ${fmt(k.p50)} | ${fmt(k.p99)} | ${failures} |`);
+    lines.push(`| ${k.kind} | ${k.requests} | ${k.rps.toFixed(0)} | ${fmt(k.p50)} | ${fmt(k.p99)} | ${failures} | ${fmt(alone?.get(k.kind))} |`);
   }
-  lines.push(`| **all** | ${r.requests} | **${r.rps.toFixed(0)}** | ${fmt(r.p50)} | **${fmt(r.p99)}** | |`);
+  lines.push(`| **all** | ${r.requests} | **${r.rps.toFixed(0)}** | ${fmt(r.p50)} | **${fmt(r.p99)}** | | |`);
+  if (alone !== undefined) lines.push("alone ms: the read alone, one client, before the load (median of 3)");
+  const split = Number.isNaN(r.mainThreadCores)
+    ? ""
+    : `; of the server process: main thread ${r.mainThreadCores.toFixed(2)}, other threads (sqlite3 on libuv's pool, V8) ${r.otherThreadCores.toFixed(2)}`;
   lines.push(
-    `CPU during the measured time: server processes (with their PostgreSQL backends) ${r.serverCores.toFixed(2)} cores (${((r.serverCores * 1000) / r.rps).toFixed(2)} ms per request), load clients ${r.clientCores.toFixed(2)} cores`,
+    `CPU during the measured time: server processes (with their PostgreSQL backends) ${r.serverCores.toFixed(2)} cores (${((r.serverCores * 1000) / r.rps).toFixed(2)} ms per request)${split}; load clients ${r.clientCores.toFixed(2)} cores`,
   );
   return lines.join("\n");
 }

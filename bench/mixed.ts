@@ -8,7 +8,7 @@
  */
 import fs from "node:fs";
 import { DAY_MS, benchBackends, fillStore, openBenchStore, storeBackendCpuSeconds } from "./fill";
-import { checkTotals, mixedTable, runMixedLoad } from "./mixed-load";
+import { aloneTimings, checkTotals, mixedTable, runMixedLoad } from "./mixed-load";
 import { freePort, spawnServer, waitForHttp } from "./processes";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
@@ -31,14 +31,16 @@ export async function benchMixed(): Promise<void> {
       try {
         const base = `http://127.0.0.1:${port}/api/v1`;
         await waitForHttp(`${base}/readyz`, 120000);
+        const alone = await aloneTimings(base);
         const result = await runMixedLoad(base, {
           clients: CLIENTS,
           durationMs: DURATION_S * 1000,
           warmupMs: WARMUP_S * 1000,
           serverCpuSeconds: async () => server.cpuSeconds() + (await storeBackendCpuSeconds(opened.store)),
+          serverThreadSeconds: () => server.threadCpuSeconds(),
         });
         console.log(`${opened.label}, embedded server, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
-        console.log(mixedTable(result));
+        console.log(mixedTable(result, alone));
         if (Object.keys(result.failures).length > 0) console.log(`failed requests (whole load): ${JSON.stringify(result.failures)}`);
         console.log(await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + result.ingestedRuns));
         if (opened.store.dbUrl === null && fs.existsSync(`${opened.store.dbPath}-wal`)) {

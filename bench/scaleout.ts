@@ -7,7 +7,7 @@
  * or CONSOLE_MCP_TEST_PG_URL).
  */
 import { DAY_MS, benchPgUrl, fillStore, openBenchStore, storeBackendCpuSeconds } from "./fill";
-import { checkTotals, mixedTable, runMixedLoad, MixedResult } from "./mixed-load";
+import { aloneTimings, checkTotals, mixedTable, runMixedLoad, MixedResult } from "./mixed-load";
 import { Child, freePort, spawnChild, spawnServer, waitForHttp } from "./processes";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
@@ -57,6 +57,7 @@ export async function benchScaleout(): Promise<void> {
       // Every node announces itself on connect; give the gateway a moment to list the new replicas.
       await new Promise((r) => setTimeout(r, 2000));
       await waitForHttp(`${base}/readyz`, 120000);
+      const alone = results.length === 0 ? await aloneTimings(base) : undefined;
       const processes = [gateway, others, ...replicas];
       const result = await runMixedLoad(base, {
         clients: CLIENTS,
@@ -67,7 +68,7 @@ export async function benchScaleout(): Promise<void> {
       });
       ingested += result.ingestedRuns;
       console.log(`\n${count} telemetry replica(s), over NATS, PostgreSQL, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
-      console.log(mixedTable(result));
+      console.log(mixedTable(result, alone));
       if (Object.keys(result.failures).length > 0) console.log(`failed requests (whole load): ${JSON.stringify(result.failures)}`);
       console.log(await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + ingested));
       results.push({ replicas: count, result });

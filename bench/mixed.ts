@@ -42,11 +42,14 @@ export async function benchMixed(): Promise<void> {
         console.log(`${opened.label}, embedded server, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
         console.log(mixedTable(result, alone));
         if (Object.keys(result.failures).length > 0) console.log(`failed requests (whole load): ${JSON.stringify(result.failures)}`);
-        console.log(await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + result.ingestedRuns));
+        const totals = await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + result.ingestedRuns);
+        console.log(totals.line);
         if (opened.store.dbUrl === null && fs.existsSync(`${opened.store.dbPath}-wal`)) {
           console.log(`SQLite WAL after the load: ${(fs.statSync(`${opened.store.dbPath}-wal`).size / 2 ** 20).toFixed(1)} MiB`);
         }
-        summary.push(`| ${opened.label} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} |`);
+        summary.push(
+          `| ${opened.label} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${totals.ok ? "match" : "NO"} |`,
+        );
       } catch (err) {
         console.log(`server output:\n${server.output().slice(-4000)}`);
         throw err;
@@ -58,8 +61,8 @@ export async function benchMixed(): Promise<void> {
     }
   }
   console.log(`\nmixed load, ${TOTAL_RUNS} runs in the last 24 h, ${CLIENTS} clients`);
-  console.log("| store | req/s | p50 ms | p99 ms |");
-  console.log("| --- | --- | --- | --- |");
+  console.log("| store | req/s | p50 ms | p99 ms | totals |");
+  console.log("| --- | --- | --- | --- | --- |");
   for (const line of summary) console.log(line);
   console.log("goal: >= 1,000 req/s with p99 <= 100 ms on each store");
 }

@@ -45,7 +45,7 @@ export async function benchScaleout(): Promise<void> {
     children.push(gateway, others);
     const replicas: Child[] = [];
     const base = `http://127.0.0.1:${port}/api/v1`;
-    const results: { replicas: number; result: MixedResult }[] = [];
+    const results: { replicas: number; result: MixedResult; totalsOk: boolean }[] = [];
     let ingested = 0;
     for (const count of REPLICA_COUNTS) {
       while (replicas.length < count) {
@@ -70,15 +70,18 @@ export async function benchScaleout(): Promise<void> {
       console.log(`\n${count} telemetry replica(s), over NATS, PostgreSQL, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
       console.log(mixedTable(result, alone));
       if (Object.keys(result.failures).length > 0) console.log(`failed requests (whole load): ${JSON.stringify(result.failures)}`);
-      console.log(await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + ingested));
-      results.push({ replicas: count, result });
+      const totals = await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + ingested);
+      console.log(totals.line);
+      results.push({ replicas: count, result, totalsOk: totals.ok });
     }
     const first = results[0].result.rps;
     console.log(`\nscale-out over NATS on PostgreSQL, ${TOTAL_RUNS} runs in the last 24 h, ${CLIENTS} clients`);
-    console.log("| telemetry replicas | req/s | p50 ms | p99 ms | vs 1 replica |");
-    console.log("| --- | --- | --- | --- | --- |");
-    for (const { replicas: n, result } of results) {
-      console.log(`| ${n} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${(result.rps / first).toFixed(2)}x |`);
+    console.log("| telemetry replicas | req/s | p50 ms | p99 ms | vs 1 replica | totals |");
+    console.log("| --- | --- | --- | --- | --- | --- |");
+    for (const { replicas: n, result, totalsOk } of results) {
+      console.log(
+        `| ${n} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${(result.rps / first).toFixed(2)}x | ${totalsOk ? "match" : "NO"} |`,
+      );
     }
     console.log("goal: >= 1.6x from 1 to 2 replicas");
   } catch (err) {

@@ -5,7 +5,9 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "./lib/config";
+import { RemoteCallDeadline } from "./lib/middlewares/remote-call-deadline";
 import { LivenessNatsTransporter } from "./lib/nats-transporter";
+import { shouldRetry } from "./lib/write-actions";
 
 /** NATS with the node probe (a killed node noticed within ~0.5 s, lib/nats-transporter.ts), or stock NATS. */
 function transporterOption(config: Pick<Config, "transporter" | "natsNodeProbe">): BrokerOptions["transporter"] {
@@ -34,7 +36,8 @@ export function brokerOptions(
       delay: 100,
       maxDelay: 1000,
       factor: 2,
-      check: (err: Error) => (err as { retryable?: boolean }).retryable === true,
+      // Never a timed-out write: its node may be stalled and store it anyway (lib/write-actions.ts).
+      check: (err: Error) => shouldRetry(err),
     },
     circuitBreaker: {
       enabled: true,
@@ -55,6 +58,8 @@ export function brokerOptions(
     disableBalancer: false,
     transit: { disableReconnect: false },
     tracking: { enabled: true, shutdownTimeout: 10000 },
+    // A remote call whose answer never comes still ends, so it does not stay tracked forever.
+    middlewares: [RemoteCallDeadline()],
     metrics: { enabled: false },
     tracing: { enabled: false },
   };

@@ -11,7 +11,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { closedLoop, openLoop, Outcome, quantile } from "../test/helpers/load";
+import { closedLoop, openLoop, Outcome, quantile, summarize } from "../test/helpers/load";
 import { startNats } from "../test/helpers/nats";
 import { ServerProcess, startServerProcess, waitUntil } from "../test/helpers/process";
 import { tempDir } from "../test/helpers/server";
@@ -34,11 +34,13 @@ const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(1) : "-");
 
 function row(scenario: string, probe: string, outcomes: Outcome[], ok: (o: Outcome) => boolean, note = ""): Row {
   const ms = outcomes.map((o) => o.ms);
+  const failed = outcomes.filter((o) => !ok(o));
+  if (failed.length > 0) note = `${note}${note === "" ? "" : "; "}failed: ${JSON.stringify(summarize(failed))}`;
   return {
     scenario,
     probe,
     requests: outcomes.length,
-    failed: outcomes.filter((o) => !ok(o)).length,
+    failed: failed.length,
     p50: quantile(ms, 0.5),
     p99: quantile(ms, 0.99),
     max: ms.length === 0 ? Number.NaN : Math.max(...ms),

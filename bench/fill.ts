@@ -1,8 +1,9 @@
 /**
- * Generated stores for the benchmarks: seeded random runs, raw multi-row inserts through the bare
- * drivers (sqlite3, pg) — the baseline ingestion is compared with, and the fast way to fill a store
- * — and `fillStore`, which builds a migrated store of N runs spread over a span ending now, with its
- * rollups rebuilt, a few pull requests and the seed marker (so the server never seeds it).
+ * Generated stores for the benchmarks (store, mixed, ingest, scaleout): seeded random runs, bare
+ * driver connections (sqlite3, pg) for the plain-SQL baselines and the raw multi-row inserts — the
+ * baseline ingestion is compared with, and the fast way to fill a store — and `fillStore`, which
+ * builds a migrated store of N runs spread over a span ending now, with its rollups rebuilt, a few
+ * pull requests and the seed marker (so the server never seeds it).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -12,8 +13,8 @@ import { Client } from "pg";
 import { createKnex } from "../lib/store/knex";
 import { migrateToLatest } from "../lib/store/migrate";
 import { SEED_MARKER_KEY } from "../lib/store/seed";
-import { rebuildDailyRollups } from "../lib/store/telemetry-daily";
-import { rowFromRun, RunInput, TelemetryRowInsert } from "../lib/telemetry-run";
+import { rebuildRollups } from "../services/telemetry/store/rollups";
+import { rowFromRun, RunInput, TelemetryRowInsert } from "../services/telemetry/store/run";
 import { toStoredInstant } from "../lib/time";
 import { seededRandom } from "../lib/prng";
 import { createPgDatabaseOn } from "../test/helpers/pg";
@@ -153,7 +154,11 @@ export async function openRaw(store: BenchStore, options: { synchronousOff?: boo
 export interface FillOptions {
   /** Number of runs. */
   runs: number;
-  /** The runs are spread evenly over [nowMs − spanMs, nowMs). */
+  /**
+   * The runs are spread evenly over the span ending at nowMs: run j (0-based) at
+   * ceil(nowMs − spanMs + (j + 1) × step), step = spanMs / runs, so the newest is at nowMs and the
+   * newest k runs are those at or after nowMs − (k − 1) × step.
+   */
   spanMs: number;
   nowMs: number;
   /** Pull requests merged evenly over the span (default 24). */
@@ -161,12 +166,20 @@ export interface FillOptions {
   seed?: number;
 }
 
+export interface Filled {
+  /** Ms between consecutive runs. */
+  stepMs: number;
+  /** Time of the raw inserts and of the rollup rebuild, in ms. */
+  insertMs: number;
+  rebuildMs: number;
+}
+
 /**
  * Builds a store: migrations, `runs` generated runs inserted raw in 50,000-run transactions, the
- * daily rollup rebuilt from them (the raw inserts bypass insertTelemetryRows), pull requests, the
- * seed marker, fresh planner statistics.
+ * rollups rebuilt from them (the raw inserts bypass insertTelemetryRows), pull requests, the seed
+ * marker, fresh planner statistics.
  */
-export async function fillStore(store: BenchStore, options: FillOptions): Promise<void> {
+export async function fillStore(store: BenchStore, options: FillOptions): Promise<Filled> {
   const knex = createKnex(store);
   try {
     await migrateToLatest(knex);
@@ -177,21 +190,25 @@ export async function fillStore(store: BenchStore, options: FillOptions): Promis
   const rand = seededRandom(options.seed ?? 42);
   const startMs = options.nowMs - options.spanMs;
   const step = options.spanMs / options.runs;
+  const t0 = performance.now();
   try {
     const batch = 50_000;
     for (let i = 0; i < options.runs; i += batch) {
       const rows: TelemetryRowInsert[] = [];
       for (let j = i; j < Math.min(options.runs, i + batch); j++) {
-        rows.push(rowFromRun(makeRun(rand, Math.floor(startMs + j * step)), options.nowMs));
+        rows.push(rowFromRun(makeRun(rand, Math.ceil(startMs + (j + 1) * step)), options.nowMs));
       }
       await raw.insert(rows);
     }
   } finally {
     await raw.close();
   }
+  const t1 = performance.now();
   const rollupKnex = createKnex(store);
+  let t2: number;
   try {
-    await rebuildDailyRollups(rollupKnex);
+    await rebuildRollups(rollupKnex);
+    t2 = performance.now();
     const prCount = options.pullRequests ?? 24;
     const prs = Array.from({ length: prCount }, (_, k) => ({
       id: `pr-${1000 + k}`,
@@ -208,6 +225,7 @@ export async function fillStore(store: BenchStore, options: FillOptions): Promis
   } finally {
     await rollupKnex.destroy();
   }
+  return { stepMs: step, insertMs: t1 - t0, rebuildMs: t2 - t1 };
 }
 
 export type Backend = "sqlite" | "pg";
@@ -230,16 +248,29 @@ export async function storeBackendCpuSeconds(store: BenchStore): Promise<number>
   }
 }
 
-/** The PostgreSQL server the benchmarks use (BENCH_PG_URL, else CONSOLE_MCP_TEST_PG_URL), or null. */
+/**
+ * The PostgreSQL server the benchmarks use (CONSOLE_MCP_BENCH_PG_URL, BENCH_PG_URL, else
+ * CONSOLE_MCP_TEST_PG_URL), or null.
+ */
 export function benchPgUrl(): string | null {
-  return process.env.BENCH_PG_URL || process.env.CONSOLE_MCP_TEST_PG_URL || null;
+  return process.env.CONSOLE_MCP_BENCH_PG_URL || process.env.BENCH_PG_URL || process.env.CONSOLE_MCP_TEST_PG_URL || null;
 }
 
-/** BENCH_BACKENDS (comma-separated sqlite, pg), else SQLite and, when a server is configured, PostgreSQL. */
+/**
+ * BENCH_BACKENDS (comma-separated sqlite, pg), else SQLite and, when a server is configured,
+ * PostgreSQL. An unknown name, or pg without a server, stops the benchmark.
+ */
 export function benchBackends(): Backend[] {
   const text = process.env.BENCH_BACKENDS;
-  const wanted = text ? text.split(",").map((s) => s.trim()) : ["sqlite", "pg"];
-  return wanted.filter((b): b is Backend => b === "sqlite" || (b === "pg" && benchPgUrl() !== null));
+  if (!text) return benchPgUrl() === null ? ["sqlite"] : ["sqlite", "pg"];
+  const wanted = text.split(",").map((s) => s.trim());
+  for (const b of wanted) {
+    if (b !== "sqlite" && b !== "pg") throw new Error(`BENCH_BACKENDS: unknown backend '${b}'`);
+    if (b === "pg" && benchPgUrl() === null) {
+      throw new Error("BENCH_BACKENDS=pg needs CONSOLE_MCP_BENCH_PG_URL, BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL");
+    }
+  }
+  return wanted as Backend[];
 }
 
 /** A fresh, empty bench store and the server environment that selects it. */
@@ -262,7 +293,7 @@ export async function openBenchStore(backend: Backend): Promise<OpenedBenchStore
   for (const name of PASSED_THROUGH) if (process.env[name]) tuning[name] = process.env[name] as string;
   if (backend === "pg") {
     const url = benchPgUrl();
-    if (url === null) throw new Error("PostgreSQL benchmarks need BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL");
+    if (url === null) throw new Error("PostgreSQL benchmarks need CONSOLE_MCP_BENCH_PG_URL, BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL");
     const db = await createPgDatabaseOn(url, "console_mcp_bench_");
     return {
       label: "PostgreSQL",

@@ -7,7 +7,7 @@
  */
 import http from "node:http";
 import { seededRandom } from "../lib/prng";
-import { rowFromRun, RunInput } from "../lib/telemetry-run";
+import { rowFromRun, RunInput } from "../services/telemetry/store/run";
 import { send } from "../test/helpers/load";
 import { DAY_MS, benchBackends, fillStore, makeRun, openBenchStore, openRaw, runBody } from "./fill";
 import { freePort, spawnServer, waitForHttp } from "./processes";

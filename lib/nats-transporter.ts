@@ -51,6 +51,7 @@ type Logger = { warn(...args: unknown[]): void; info(...args: unknown[]): void; 
 
 const NatsBase = Transporters.NATS as unknown as new (opts: unknown) => {
   client: NatsClient | null;
+  connected: boolean;
   nodeID: string;
   prefix: string;
   logger: Logger;
@@ -155,13 +156,24 @@ export class LivenessNatsTransporter extends NatsBase {
     this.broker.registry.nodes.disconnected(nodeID, true);
   }
 
-  /** An operator must see the broker connection go and come back: warn when lost, info when back. */
+  /**
+   * An operator must see the broker connection go and come back: warn when lost, info when back.
+   * While it is lost, Moleculer is told (`connected`), so a new call fails at once with a retryable
+   * BrokerDisconnectedError (503 at the gateway once the retries are spent) instead of being buffered
+   * and waiting for its timeout; nats.js restores the subscriptions when the connection is back.
+   */
   private async logConnectionChanges(client: NatsClient): Promise<void> {
     try {
       for await (const s of client.status()) {
-        if (s.type === "disconnect") this.logger.warn(`NATS connection lost (${String(s.data)}); reconnecting`);
-        else if (s.type === "reconnect") this.logger.info(`NATS connection restored (${String(s.data)})`);
-        else if (s.type === "error") this.logger.warn(`NATS error: ${String(s.data)}`);
+        if (s.type === "disconnect") {
+          this.connected = false;
+          this.logger.warn(`NATS connection lost (${String(s.data)}); reconnecting`);
+        } else if (s.type === "reconnect") {
+          this.connected = true;
+          this.logger.info(`NATS connection restored (${String(s.data)})`);
+        } else if (s.type === "error") {
+          this.logger.warn(`NATS error: ${String(s.data)}`);
+        }
       }
     } catch {
       // the status stream ends with the connection

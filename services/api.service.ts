@@ -237,6 +237,14 @@ export default function apiService(
         return splitRequestUrl(req.url ?? "/");
       },
 
+      /**
+       * moleculer-web's fallback error step (used where no route's onError applies): the same answer
+       * and the same logging as every other failure (one throttled line for a 503, no stack for a 4xx).
+       */
+      errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
+        sendErrorAnswer(req as GatewayRequest, res, err, logFailure);
+      },
+
       /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */
       httpHandler(this: unknown, req: IncomingMessage, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;

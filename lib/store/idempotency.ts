@@ -40,9 +40,22 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export function parseIdempotencyKey(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw === "string" && KEY_PATTERN.test(raw)) return raw;
+  // Node reads header bytes as Latin-1: echo UTF-8 bytes as the text the client sent, not mojibake.
+  const input = typeof raw === "string" ? headerText(raw) : raw;
   throw validationFailed([
-    { type: "value_error", loc: HEADER_LOC, msg: "Idempotency-Key must be 1 to 128 visible ASCII characters", input: raw },
+    { type: "value_error", loc: HEADER_LOC, msg: "Idempotency-Key must be 1 to 128 visible ASCII characters", input },
   ]);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A header value read as Latin-1, as text: its bytes decoded as UTF-8 when they are UTF-8. */
+function headerText(latin1: string): string {
+  try {
+    return strictUtf8.decode(Buffer.from(latin1, "latin1"));
+  } catch {
+    return latin1;
+  }
 }
 
 /** JSON with object keys sorted, so two bodies that are the same JSON value hash alike. */

@@ -7,10 +7,10 @@ import path from "node:path";
 import type { Knex } from "knex";
 import type { ValidationItem } from "../errors";
 import { PullRequestInput, validatePullRequest } from "../pull-request";
-import { RunInput, rowFromRun, validateRun } from "../telemetry-run";
+import { RunInput, rowFromRun, validateRun } from "../../services/telemetry/store/run";
 import { toStoredInstant } from "../time";
 import { isPlainObject } from "../validation";
-import { insertTelemetryRows } from "./telemetry-insert";
+import { insertTelemetryRows } from "../../services/telemetry/store/insert";
 
 export const RUNS_FILE = "telemetry_runs.json";
 export const PULL_REQUESTS_FILE = "finops_pull_requests.json";

@@ -27,6 +27,8 @@ const UNAVAILABLE_TYPES = new Set([
   "QUEUE_FULL",
   "CIRCUIT_BREAKER_OPEN",
   "BROKER_NOT_STARTED",
+  // BrokerDisconnectedError: this node has lost its transporter connection (NATS down).
+  "BAD_GATEWAY",
 ]);
 
 interface ErrorLike {

@@ -1,14 +1,16 @@
 /**
  * The SQL of the FinOps service. It owns `pull_requests` and reads `telemetry_events` of the same
  * store directly, so that a whole report comes from one read transaction (§1.4). Run totals read
- * the UTC days lying wholly inside a range from the daily rollup `telemetry_daily` and the partial
- * days at the range's edges from the raw rows. Sums of run values go through lib/store/run-sums.ts
+ * a range as its whole days, hours and minutes from telemetry's rollup levels
+ * (services/telemetry/store/levels.ts) and the partial minutes at the range's edges from the raw rows,
+ * one statement per range (services/telemetry/store/range-read.ts). Sums of run values go through services/telemetry/store/run-sums.ts
  * (no overflow on either backend; sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum } from "../../lib/store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { overflowFreeSum } from "../telemetry/store/run-sums";
+import { InstantRange, dayOfBucket } from "../telemetry/store/levels";
+import { readRange } from "../telemetry/store/range-read";
 import { compareText } from "../../lib/text-order";
 import { storedToMs, toStoredInstant } from "../../lib/time";
 import type { DayProviderGroup, PullRequestRecord, StoredRange, WindowTotals } from "./reports";
@@ -30,16 +32,6 @@ function whereProviders(q: Knex.QueryBuilder, filter: { providerId?: string; pro
   if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
 }
 
-function whereRange(q: Knex.QueryBuilder, range: InstantRange): void {
-  if (range.startTs !== undefined) q.where("ts", ">=", range.startTs);
-  if (range.endTs !== undefined) q.where("ts", "<=", range.endTs);
-}
-
-function whereDays(q: Knex.QueryBuilder, days: DaySpan): void {
-  if (days.firstDay !== undefined) q.where("day", ">=", days.firstDay);
-  if (days.lastDay !== undefined) q.where("day", "<=", days.lastDay);
-}
-
 /** Known-cost count and sum as read from SQL: the sum is null when no cost is known. */
 function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
   return {
@@ -56,51 +48,36 @@ function dayProviderGroupFromRow(r: Record<string, unknown>): DayProviderGroup {
 
 /**
  * The timeseries points of §10.4: totals per (UTC day, provider) of the matching runs, ordered by
- * day then provider. Whole days come from the rollup, the partial days at the edges of the range
- * from the raw rows.
+ * day then provider. Whole buckets come from the rollup levels, the partial minutes at the edges of
+ * the range from the raw rows, in one statement.
  */
 export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayProviderGroup[]> {
   const range: InstantRange = {};
   if (filter.startMs !== undefined) range.startTs = toStoredInstant(filter.startMs);
   if (filter.endMs !== undefined) range.endTs = toStoredInstant(filter.endMs);
-  const fromRuns = async (edge: InstantRange): Promise<DayProviderGroup[]> => {
-    const q = db("telemetry_events")
-      .select("day", "provider_id")
-      .count({ runs: "*", cost_count: "cost_usd" })
-      .sum({ successes: "is_success" })
-      .select(
-        columnSum(db, "tokens_in", "tokens_in"),
-        columnSum(db, "tokens_out", "tokens_out"),
-        columnSum(db, "duration_ms", "duration_ms"),
-        columnSum(db, "cost_usd", "cost_usd"),
-      )
-      .groupBy("day", "provider_id");
-    whereRange(q, edge);
-    whereProviders(q, filter);
-    return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
-  };
-  const fromDays = async (days: DaySpan): Promise<DayProviderGroup[]> => {
-    const q = db(DAILY_TABLE)
-      .select("day", "provider_id")
-      .sum({ runs: "run_count", successes: "success_count", cost_count: "cost_count" })
-      .select(
-        columnSum(db, "tokens_in", "tokens_in"),
-        columnSum(db, "tokens_out", "tokens_out"),
-        columnSum(db, "duration_sum", "duration_ms"),
-        columnSum(db, "cost_sum", "cost_usd"),
-      )
-      .groupBy("day", "provider_id");
-    whereDays(q, days);
-    whereProviders(q, filter);
-    return ((await q) as Record<string, unknown>[]).map(dayProviderGroupFromRow);
-  };
-
-  const split = splitRangeByDays(range);
-  const parts = split.wholeDays === null ? [] : [await fromDays(split.wholeDays)];
-  for (const edge of split.edges) parts.push(await fromRuns(edge));
-  // The edges and the whole days are different days, so each (day, provider) comes from one part.
+  const sum = (alias: string, levelColumn: string, runsColumn: string) => ({
+    alias, level: overflowFreeSum(db, levelColumn), runs: overflowFreeSum(db, runsColumn),
+  });
+  const rows = await readRange(db, range, {
+    tables: "rollup",
+    columns: [
+      { alias: "day", level: dayOfBucket, runs: "day" },
+      { alias: "provider_id", level: "provider_id", runs: "provider_id" },
+      { alias: "runs", level: "SUM(run_count)", runs: "COUNT(*)" },
+      { alias: "cost_count", level: "SUM(cost_count)", runs: "COUNT(cost_usd)" },
+      { alias: "successes", level: "SUM(success_count)", runs: "SUM(is_success)" },
+      sum("tokens_in", "tokens_in", "tokens_in"),
+      sum("tokens_out", "tokens_out", "tokens_out"),
+      sum("duration_ms", "duration_sum", "duration_ms"),
+      sum("cost_usd", "cost_sum", "cost_usd"),
+    ],
+    groupBy: { level: (level) => `${dayOfBucket(level)}, provider_id`, runs: "day, provider_id" },
+    whereLevel: (q) => whereProviders(q, filter),
+    whereRuns: (q) => whereProviders(q, filter),
+  });
+  // A day cut by the range comes from several pieces (hours, minutes, raw edges): merged here.
   const merged = new Map<string, DayProviderGroup>();
-  for (const g of parts.flat()) {
+  for (const g of rows.map(dayProviderGroupFromRow)) {
     const key = `${g.day}\u0000${g.provider_id}`;
     const into = merged.get(key);
     if (into === undefined) {
@@ -166,8 +143,8 @@ export async function selectPullRequests(
 }
 
 /**
- * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole days
- * from the rollup, the partial days at the edges from the raw rows.
+ * Cost and tokens of the runs of a provider (and route, when not null) within `range`: whole buckets
+ * from the rollup levels, the partial minutes at the edges from the raw rows, in one statement.
  */
 export async function windowTotals(
   db: Db,
@@ -176,32 +153,24 @@ export async function windowTotals(
   range: StoredRange | null,
 ): Promise<WindowTotals> {
   if (range === null) return { cost: 0, tokens: 0 };
+  const where = (q: Knex.QueryBuilder) => {
+    q.where("provider_id", providerId);
+    if (route !== null) q.andWhere("route", route);
+  };
+  const rows = await readRange(db, { startTs: range.from, endTs: range.to }, {
+    tables: "rollup",
+    columns: [
+      { alias: "cost", level: overflowFreeSum(db, "cost_sum"), runs: overflowFreeSum(db, "cost_usd") },
+      { alias: "tokens_in", level: overflowFreeSum(db, "tokens_in"), runs: overflowFreeSum(db, "tokens_in") },
+      { alias: "tokens_out", level: overflowFreeSum(db, "tokens_out"), runs: overflowFreeSum(db, "tokens_out") },
+    ],
+    whereLevel: where,
+    whereRuns: where,
+  });
   const totals: WindowTotals = { cost: 0, tokens: 0 };
-  const add = (rows: Record<string, unknown>[]) => {
-    const row = rows[0] ?? {};
+  for (const row of rows) {
     totals.cost += aggregateNumber(row.cost);
     totals.tokens += aggregateNumber(row.tokens_in) + aggregateNumber(row.tokens_out);
-  };
-  const split = splitRangeByDays({ startTs: range.from, endTs: range.to });
-  if (split.wholeDays !== null) {
-    const q = db(DAILY_TABLE)
-      .select(columnSum(db, "cost_sum", "cost"), columnSum(db, "tokens_in", "tokens_in"), columnSum(db, "tokens_out", "tokens_out"))
-      .where("provider_id", providerId);
-    whereDays(q, split.wholeDays);
-    if (route !== null) q.andWhere("route", route);
-    add((await q) as Record<string, unknown>[]);
-  }
-  for (const edge of split.edges) {
-    const q = db("telemetry_events")
-      .select(
-        columnSum(db, "cost_usd", "cost"),
-        columnSum(db, "tokens_in", "tokens_in"),
-        columnSum(db, "tokens_out", "tokens_out"),
-      )
-      .where("provider_id", providerId);
-    whereRange(q, edge);
-    if (route !== null) q.andWhere("route", route);
-    add((await q) as Record<string, unknown>[]);
   }
   return totals;
 }

@@ -3,7 +3,7 @@
  * route, else effective lane, else provider id; groups with the same label are merged.
  */
 import { Lane, roundHalfEven } from "../../lib/lanes";
-import { errorLabel } from "../../lib/telemetry-run";
+import { errorLabel } from "./store/run";
 import { compareText } from "../../lib/text-order";
 import { compareProviderRoute } from "./ordering";
 

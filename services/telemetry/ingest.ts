@@ -18,8 +18,8 @@ import {
   purgeNowAndThen,
 } from "../../lib/store/idempotency";
 import { dialectOf } from "../../lib/store/knex";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { MAX_BATCH_RUNS, TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "../../lib/telemetry-run";
+import { insertTelemetryRows } from "./store/insert";
+import { MAX_BATCH_RUNS, TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "./store/run";
 
 export const RUN_RECORDED_EVENT = "telemetry.run.recorded";
 /** The route Idempotency-Keys of ingestion belong to. */
@@ -71,7 +71,7 @@ export const PG_CONCURRENT_GROUPS = 2;
 /**
  * Writes the units in the caller's transaction: each keyed unit claims its key first (a replay or a
  * reused key settles the unit without writing it), then the rows of every unit to write go in one
- * insert, in unit order (lib/store/telemetry-insert.ts: ids increase with the position, so each unit
+ * insert, in unit order (./store/insert.ts: ids increase with the position, so each unit
  * gets the next slice of the ids, in its own input order), and the claimed keys get their answers.
  */
 async function writeUnits(trx: Knex.Transaction, units: readonly IngestUnit[]): Promise<Settled<UnitOutcome>[]> {

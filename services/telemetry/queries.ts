@@ -6,21 +6,28 @@
  * and with null first are applied in JS on the small grouped results). Every function takes the
  * read transaction of the request, so one response reads one snapshot.
  *
- * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read the UTC days
- * lying wholly inside the requested range from the daily rollup `telemetry_daily` and only the
- * partial days at the range's edges from the raw rows, in the same transaction. Percentiles and
- * error categories always read the raw rows.
+ * The grouped totals (metrics totals and cost groups, heatmap, timeseries, pareto) read a range as
+ * its whole days, hours and minutes from the rollup levels (./store/levels.ts) and only the partial
+ * minutes at the range's edges from the raw rows, in the same transaction and one statement
+ * (./store/range-read.ts). So do the latency
+ * sketches behind the percentiles of windows above 10,000 runs (`latencySketch`); smaller windows
+ * get exact percentiles from the raw rows (`durationsFromTop`). The error breakdown reads the
+ * error-category rollups the same way (`errorCategoryCounts`).
  *
- * Every sum of run values goes through lib/store/run-sums.ts: it cannot overflow on either backend
- * (sums beyond 2^53 come back as the nearest double).
+ * Every sum of run values goes through services/telemetry/store/run-sums.ts: it cannot overflow on
+ * either backend (sums beyond 2^53 come back as the nearest double).
  */
 import type { Knex } from "knex";
 import { aggregateNumber } from "../../lib/store/aggregate";
-import { columnSum } from "../../lib/store/run-sums";
-import { DAILY_TABLE, DaySpan, InstantRange, splitRangeByDays } from "../../lib/store/telemetry-daily";
+import { dialectOf } from "../../lib/store/knex";
+import { overflowFreeSum } from "./store/run-sums";
+import { RollupLevel, dayOfBucket } from "./store/levels";
+import { RangeColumn, readRange } from "./store/range-read";
 import type { RunPosition } from "./cursor";
 import type { RunFilter } from "./filters";
-import type { TelemetryRow } from "../../lib/telemetry-run";
+import type { TelemetryRow } from "./store/run";
+import { LatencySketch, SketchBins, SketchMerger } from "./store/latency-sketch";
+import { firstRunSql, parseFirstRunKey } from "./store/error-rollups";
 
 export const RUNS_TABLE = "telemetry_events";
 
@@ -30,9 +37,14 @@ type Db = Knex | Knex.Transaction;
 function applyFilter(qb: Knex.QueryBuilder, filter: RunFilter): Knex.QueryBuilder {
   if (filter.startTs !== undefined) qb.where("ts", ">=", filter.startTs);
   if (filter.endTs !== undefined) qb.where("ts", "<=", filter.endTs);
+  return whereNonTime(qb, filter);
+}
+
+/** The provider and route filters, alike on raw rows and rollup rows (`route` holds the real route). */
+function whereNonTime(qb: Knex.QueryBuilder, filter: RunFilter, routeColumn = "route"): Knex.QueryBuilder {
   if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
   if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
-  if (filter.route !== undefined) qb.where("route", filter.route);
+  if (filter.route !== undefined) qb.where(routeColumn, filter.route);
   return qb;
 }
 
@@ -40,55 +52,33 @@ function filtered(db: Db, filter: RunFilter): Knex.QueryBuilder {
   return applyFilter(db(RUNS_TABLE), filter);
 }
 
-/** The rollup rows of the whole days `days` matching the non-time part of a RunFilter. */
-function dailyFiltered(db: Db, days: DaySpan, filter: RunFilter): Knex.QueryBuilder {
-  const qb = db(DAILY_TABLE);
-  if (days.firstDay !== undefined) qb.where("day", ">=", days.firstDay);
-  if (days.lastDay !== undefined) qb.where("day", "<=", days.lastDay);
-  if (filter.providerId !== undefined) qb.where("provider_id", filter.providerId);
-  if (filter.providerIds !== undefined) qb.whereIn("provider_id", filter.providerIds);
-  if (filter.route !== undefined) qb.where("route", filter.route);
-  return qb;
+/** Reads the filter's range over the rollup sums (whole buckets) and the raw rows (edges). */
+function readSums(db: Db, filter: RunFilter, columns: readonly RangeColumn[], groupBy?: { level: string | ((l: RollupLevel) => string); runs: string }) {
+  return readRange(db, filter, {
+    tables: "rollup",
+    columns,
+    groupBy,
+    whereLevel: (qb) => whereNonTime(qb, filter),
+    whereRuns: (qb) => whereNonTime(qb, filter),
+  });
 }
 
-/** The filter restricted to an edge range of its time range. */
-function onEdge(filter: RunFilter, edge: InstantRange): RunFilter {
-  const { startTs: _start, endTs: _end, ...rest } = filter;
-  return { ...rest, ...edge };
-}
-
-/**
- * Runs a grouped aggregate over the filter's time range: the UTC days wholly inside the range from
- * the daily rollup (`fromDays`), the partial edge days from the raw rows (`fromRuns`), merged by
- * `merge` in that order. Without a whole day, the raw rows only.
- */
-async function overRange<T>(
-  filter: RunFilter,
-  fromDays: (days: DaySpan) => Promise<T[]>,
-  fromRuns: (edgeFilter: RunFilter) => Promise<T[]>,
-  merge: (parts: T[][]) => T[],
-): Promise<T[]> {
-  const split = splitRangeByDays(filter);
-  if (split.wholeDays === null) return fromRuns(filter);
-  const parts = [await fromDays(split.wholeDays)];
-  for (const edge of split.edges) parts.push(await fromRuns(onEdge(filter, edge)));
-  return merge(parts);
-}
-
-/** Merges the groups of several parts by key with `add`, keeping the first part's order. */
-function mergeBy<T>(parts: T[][], keyOf: (row: T) => string, add: (into: T, row: T) => void): T[] {
+/** Merges rows by key with `add`, keeping the order of first appearance. */
+function mergeBy<T>(rows: readonly T[], keyOf: (row: T) => string, add: (into: T, row: T) => void): T[] {
   const merged = new Map<string, T>();
-  for (const part of parts) {
-    for (const row of part) {
-      const key = keyOf(row);
-      const into = merged.get(key);
-      if (into === undefined) merged.set(key, { ...row });
-      else add(into, row);
-    }
+  for (const row of rows) {
+    const key = keyOf(row);
+    const into = merged.get(key);
+    if (into === undefined) merged.set(key, { ...row });
+    else add(into, row);
   }
   return [...merged.values()];
 }
 
+/** An overflow-free sum of a rollup column and of a raw column (./store/run-sums.ts). */
+function sumColumn(db: Db, alias: string, levelColumn: string, runsColumn: string): RangeColumn {
+  return { alias, level: overflowFreeSum(db, levelColumn), runs: overflowFreeSum(db, runsColumn) };
+}
 
 /** Totals of one (provider, route) group. */
 export interface ProviderRouteTotals {
@@ -127,45 +117,6 @@ function providerRouteTotalsFromRow(r: Record<string, unknown>): ProviderRouteTo
   };
 }
 
-/** One scan of the raw rows grouped by (provider, route). */
-async function runsProviderRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .select("provider_id", "route")
-    .count({ run_count: "*" })
-    .select(
-      columnSum(db, "tokens_in", "tokens_in"),
-      columnSum(db, "tokens_out", "tokens_out"),
-      columnSum(db, "duration_ms", "duration_sum"),
-      columnSum(db, "cost_usd", "cost"),
-      columnSum(db, "cached_tokens", "cached_tokens"),
-    )
-    .sum({ success_count: "is_success" })
-    .count({ cache_samples: "cache_hit" })
-    .select(db.raw("SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits"))
-    .min({ first_ts: "ts" })
-    .max({ last_ts: "ts" })
-    .groupBy("provider_id", "route");
-  return rows.map(providerRouteTotalsFromRow);
-}
-
-/** The same groups summed from the rollup rows of whole days. */
-async function daysProviderRouteTotals(db: Db, days: DaySpan, filter: RunFilter): Promise<ProviderRouteTotals[]> {
-  const rows: Record<string, unknown>[] = await dailyFiltered(db, days, filter)
-    .select("provider_id", "route")
-    .sum({ run_count: "run_count", success_count: "success_count", cache_samples: "cache_samples", cache_hits: "cache_hits" })
-    .select(
-      columnSum(db, "tokens_in", "tokens_in"),
-      columnSum(db, "tokens_out", "tokens_out"),
-      columnSum(db, "duration_sum", "duration_sum"),
-      columnSum(db, "cost_sum", "cost"),
-      columnSum(db, "cached_tokens", "cached_tokens"),
-    )
-    .min({ first_ts: "first_ts" })
-    .max({ last_ts: "last_ts" })
-    .groupBy("provider_id", "route");
-  return rows.map(providerRouteTotalsFromRow);
-}
-
 function addProviderRouteTotals(into: ProviderRouteTotals, g: ProviderRouteTotals): void {
   into.run_count += g.run_count;
   into.tokens_in += g.tokens_in;
@@ -182,52 +133,90 @@ function addProviderRouteTotals(into: ProviderRouteTotals, g: ProviderRouteTotal
 
 /**
  * Totals grouped by (provider, route): everything metrics and pareto need except errors and
- * percentiles. Whole days from the rollup, partial days from the raw rows.
+ * percentiles. Whole buckets from the rollups, partial minutes from the raw rows, one statement.
  */
 export async function providerRouteTotals(db: Db, filter: RunFilter): Promise<ProviderRouteTotals[]> {
-  return overRange(
+  const rows = await readSums(
+    db,
     filter,
-    (days) => daysProviderRouteTotals(db, days, filter),
-    (edgeFilter) => runsProviderRouteTotals(db, edgeFilter),
-    (parts) => mergeBy(parts, (g) => JSON.stringify([g.provider_id, g.route]), addProviderRouteTotals),
+    [
+      { alias: "provider_id", level: "provider_id", runs: "provider_id" },
+      { alias: "route", level: "route", runs: "route" },
+      { alias: "run_count", level: "SUM(run_count)", runs: "COUNT(*)" },
+      sumColumn(db, "tokens_in", "tokens_in", "tokens_in"),
+      sumColumn(db, "tokens_out", "tokens_out", "tokens_out"),
+      sumColumn(db, "duration_sum", "duration_sum", "duration_ms"),
+      { alias: "success_count", level: "SUM(success_count)", runs: "SUM(is_success)" },
+      sumColumn(db, "cost", "cost_sum", "cost_usd"),
+      { alias: "cache_samples", level: "SUM(cache_samples)", runs: "COUNT(cache_hit)" },
+      { alias: "cache_hits", level: "SUM(cache_hits)", runs: "SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END)" },
+      sumColumn(db, "cached_tokens", "cached_tokens", "cached_tokens"),
+      { alias: "first_ts", level: "MIN(first_ts)", runs: "MIN(ts)" },
+      { alias: "last_ts", level: "MAX(last_ts)", runs: "MAX(ts)" },
+    ],
+    { level: "provider_id, route", runs: "provider_id, route" },
   );
+  return mergeBy(rows.map(providerRouteTotalsFromRow), (g) => JSON.stringify([g.provider_id, g.route]), addProviderRouteTotals);
 }
 
 export interface ErrorCategoryCount {
   category: string;
   count: number;
-  /** ts of the category's first run in (ts, id) order. */
+  /** The category's first run in (ts, id) order: its ts and id. */
   first_ts: string;
-}
-
-/** Non-success runs per stored error category. */
-export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<ErrorCategoryCount[]> {
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .whereNotNull("error_category")
-    .select({ category: "error_category" })
-    .count({ count: "*" })
-    .min({ first_ts: "ts" })
-    .groupBy("error_category");
-  return rows.map((r) => ({ category: r.category as string, count: aggregateNumber(r.count), first_ts: r.first_ts as string }));
+  first_id: number;
 }
 
 /**
- * The smallest id per (error category, ts) among the given instants: with each category's first ts
- * this gives its first run in (ts, id) order. Uses the (ts, id) index.
+ * Non-success runs per error category, with each category's first run in (ts, id) order: whole
+ * buckets from the error rollups (./store/error-rollups.ts), partial minutes from the raw rows.
  */
-export async function firstErrorIdsAt(
-  db: Db,
-  filter: RunFilter,
-  instants: readonly string[],
-): Promise<{ category: string; ts: string; first_id: number }[]> {
-  if (instants.length === 0) return [];
-  const rows: Record<string, unknown>[] = await filtered(db, filter)
-    .whereNotNull("error_category")
-    .whereIn("ts", [...instants])
-    .select({ category: "error_category", ts: "ts" })
-    .min({ first_id: "id" })
-    .groupBy("error_category", "ts");
-  return rows.map((r) => ({ category: r.category as string, ts: r.ts as string, first_id: aggregateNumber(r.first_id) }));
+export async function errorCategoryCounts(db: Db, filter: RunFilter): Promise<ErrorCategoryCount[]> {
+  const rows = await readRange(db, filter, {
+    tables: "errors",
+    columns: [
+      { alias: "category", level: "category", runs: "error_category" },
+      { alias: "count", level: "SUM(error_count)", runs: "COUNT(*)" },
+      { alias: "first_run", level: "MIN(first_run)", runs: `MIN(${firstRunSql(db)})` },
+    ],
+    groupBy: { level: "category", runs: "error_category" },
+    // A route filter is never empty, so route_key = route holds exactly for the runs on that route.
+    whereLevel: (qb) => whereNonTime(qb, filter, "route_key"),
+    whereRuns: (qb) => whereNonTime(qb, filter).whereNotNull("error_category"),
+  });
+  const merged = mergeBy(
+    rows.map((r) => ({ category: r.category as string, count: aggregateNumber(r.count), first_run: r.first_run as string })),
+    (c) => c.category,
+    (into, c) => {
+      into.count += c.count;
+      if (c.first_run < into.first_run) into.first_run = c.first_run;
+    },
+  );
+  return merged.map((c) => {
+    const first = parseFirstRunKey(c.first_run);
+    return { category: c.category, count: c.count, first_ts: first.ts, first_id: first.id };
+  });
+}
+
+/**
+ * The merged latency sketch of the filtered runs: the stored sketches of the whole buckets of each
+ * level, and the durations of the raw rows of the partial minutes at the edges (one statement). Its
+ * count is the number of runs it holds (equal to the window's run count in a consistent store).
+ */
+export async function latencySketch(db: Db, filter: RunFilter): Promise<LatencySketch> {
+  // Typed NULLs: PostgreSQL types a bare NULL of a derived table as text, which no UNION matches.
+  const rows = await readSums(db, filter, [
+    { alias: "sketch", level: "latency_sketch", runs: dialectOf(db as Knex) === "pg" ? "CAST(NULL AS BYTEA)" : "NULL" },
+    { alias: "duration_ms", level: "CAST(NULL AS BIGINT)", runs: "duration_ms" },
+  ]);
+  const merger = new SketchMerger();
+  const edge = new SketchBins();
+  for (const r of rows) {
+    if (r.sketch !== null && r.sketch !== undefined) merger.add(r.sketch as Uint8Array);
+    else if (r.duration_ms !== null && r.duration_ms !== undefined) edge.add(aggregateNumber(r.duration_ms));
+  }
+  merger.add(edge.encode());
+  return merger.toSketch();
 }
 
 /**
@@ -253,26 +242,26 @@ function dayProviderKey(r: DayProviderCount): string {
   return `${r.day}\u0000${r.provider_id}`;
 }
 
-/** Run counts per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
+const DAY_PROVIDER = {
+  level: (level: RollupLevel) => `${dayOfBucket(level)}, provider_id`,
+  runs: "day, provider_id",
+};
+const DAY_COLUMN: RangeColumn = { alias: "day", level: dayOfBucket, runs: "day" };
+
+/** Run counts per (UTC day, provider): whole buckets from the rollups, partial minutes from the raw rows. */
 export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayProviderCount[]> {
-  const toCount = (r: Record<string, unknown>): DayProviderCount => ({
-    day: r.day as string,
-    provider_id: r.provider_id as string,
-    run_count: aggregateNumber(r.run_count),
-  });
-  return overRange(
+  const rows = await readSums(
+    db,
     filter,
-    async (days) =>
-      ((await dailyFiltered(db, days, filter)
-        .select("day", "provider_id")
-        .sum({ run_count: "run_count" })
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(toCount),
-    async (edgeFilter) =>
-      ((await filtered(db, edgeFilter)
-        .select("day", "provider_id")
-        .count({ run_count: "*" })
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(toCount),
-    (parts) => mergeBy(parts, dayProviderKey, (into, r) => { into.run_count += r.run_count; }),
+    [DAY_COLUMN, { alias: "provider_id", level: "provider_id", runs: "provider_id" }, { alias: "run_count", level: "SUM(run_count)", runs: "COUNT(*)" }],
+    DAY_PROVIDER,
+  );
+  return mergeBy(
+    rows.map((r) => ({ day: r.day as string, provider_id: r.provider_id as string, run_count: aggregateNumber(r.run_count) })),
+    dayProviderKey,
+    (into, r) => {
+      into.run_count += r.run_count;
+    },
   );
 }
 
@@ -298,43 +287,31 @@ function dayProviderTotalsFromRow(r: Record<string, unknown>): DayProviderTotals
   };
 }
 
-/** Totals per (UTC day, provider): whole days from the rollup, partial days from the raw rows. */
+/** Totals per (UTC day, provider): whole buckets from the rollups, partial minutes from the raw rows. */
 export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayProviderTotals[]> {
-  return overRange(
+  const rows = await readSums(
+    db,
     filter,
-    async (days) =>
-      ((await dailyFiltered(db, days, filter)
-        .select("day", "provider_id")
-        .sum({ run_count: "run_count", success_count: "success_count" })
-        .select(
-          columnSum(db, "tokens_in", "tokens_in"),
-          columnSum(db, "tokens_out", "tokens_out"),
-          columnSum(db, "duration_sum", "duration_sum"),
-          columnSum(db, "cost_sum", "cost"),
-        )
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
-    async (edgeFilter) =>
-      ((await filtered(db, edgeFilter)
-        .select("day", "provider_id")
-        .count({ run_count: "*" })
-        .sum({ success_count: "is_success" })
-        .select(
-          columnSum(db, "tokens_in", "tokens_in"),
-          columnSum(db, "tokens_out", "tokens_out"),
-          columnSum(db, "duration_ms", "duration_sum"),
-          columnSum(db, "cost_usd", "cost"),
-        )
-        .groupBy("day", "provider_id")) as Record<string, unknown>[]).map(dayProviderTotalsFromRow),
-    (parts) =>
-      mergeBy(parts, dayProviderKey, (into, r) => {
-        into.run_count += r.run_count;
-        into.tokens_in += r.tokens_in;
-        into.tokens_out += r.tokens_out;
-        into.duration_sum += r.duration_sum;
-        into.success_count += r.success_count;
-        into.cost += r.cost;
-      }),
+    [
+      DAY_COLUMN,
+      { alias: "provider_id", level: "provider_id", runs: "provider_id" },
+      { alias: "run_count", level: "SUM(run_count)", runs: "COUNT(*)" },
+      sumColumn(db, "tokens_in", "tokens_in", "tokens_in"),
+      sumColumn(db, "tokens_out", "tokens_out", "tokens_out"),
+      sumColumn(db, "duration_sum", "duration_sum", "duration_ms"),
+      { alias: "success_count", level: "SUM(success_count)", runs: "SUM(is_success)" },
+      sumColumn(db, "cost", "cost_sum", "cost_usd"),
+    ],
+    DAY_PROVIDER,
   );
+  return mergeBy(rows.map(dayProviderTotalsFromRow), dayProviderKey, (into, r) => {
+    into.run_count += r.run_count;
+    into.tokens_in += r.tokens_in;
+    into.tokens_out += r.tokens_out;
+    into.duration_sum += r.duration_sum;
+    into.success_count += r.success_count;
+    into.cost += r.cost;
+  });
 }
 
 /** A stored run as the runs page reads it: the logical columns (§3.2), no derived ones. */

@@ -6,18 +6,19 @@ import type { Knex } from "knex";
 import { roundHalfEven } from "../../lib/lanes";
 import type { ProviderInfo } from "../../lib/provider-directory";
 import { readSnapshot } from "../../lib/store/knex";
-import { RunItem, runItemFromRow } from "../../lib/telemetry-run";
+import { RunItem, runItemFromRow } from "./store/run";
 import { formatInstant, formatStoredInstant } from "../../lib/time";
 import { CostBreakdownEntry, costBreakdown } from "./cost-breakdown";
 import { encodeCursor } from "./cursor";
 import { ReadQuery, RunFilter, runFilterOf } from "./filters";
 import { interpolate, percentilePosition } from "./percentile";
+import { EXACT_PERCENTILE_MAX_RUNS, sketchPercentile } from "./store/latency-sketch";
 import {
   dayProviderCounts,
   dayProviderTotals,
   durationsFromTop,
   errorCategoryCounts,
-  firstErrorIdsAt,
+  latencySketch,
   providerRouteTotals,
   runsAfter,
 } from "./queries";
@@ -64,7 +65,7 @@ function byId(providers: readonly ProviderInfo[]): Map<string, ProviderInfo> {
   return new Map(providers.map((p) => [p.id, p]));
 }
 
-/** The linear-interpolation percentile p of the filtered durations, reading only its neighbours. */
+/** The exact linear-interpolation percentile p of the filtered durations, reading only its neighbours. */
 async function durationPercentile(trx: Knex.Transaction, filter: RunFilter, count: number, p: number): Promise<number> {
   const at = percentilePosition(count, p);
   // Descending order: index i of the ascending order is at count − 1 − i.
@@ -72,6 +73,20 @@ async function durationPercentile(trx: Knex.Transaction, filter: RunFilter, coun
   const upper = values[0];
   const lower = values[values.length - 1];
   return interpolate(at, lower, upper);
+}
+
+/**
+ * p95 and p99 of the filtered durations (§10.2): exact from the raw rows when the window holds at
+ * most 10,000 runs; above, from the merged latency sketches of the window's rollup buckets (within
+ * 1% of exact; see ./store/latency-sketch.ts). Should the sketches not hold every run of the window
+ * (they always do in a consistent store), the exact values are read instead.
+ */
+async function latencyPercentiles(trx: Knex.Transaction, filter: RunFilter, runs: number): Promise<[number, number]> {
+  if (runs > EXACT_PERCENTILE_MAX_RUNS) {
+    const sketch = await latencySketch(trx, filter);
+    if (sketch.count === runs) return [sketchPercentile(sketch, 0.95), sketchPercentile(sketch, 0.99)];
+  }
+  return [await durationPercentile(trx, filter, runs, 0.95), await durationPercentile(trx, filter, runs, 0.99)];
 }
 
 export async function readMetrics(knex: Knex, query: ReadQuery, providers: readonly ProviderInfo[]): Promise<MetricsAnswer> {
@@ -123,13 +138,9 @@ export async function readMetrics(knex: Knex, query: ReadQuery, providers: reado
       if (g.last_ts > last) last = g.last_ts;
     }
 
-    const p95 = await durationPercentile(trx, filter, runs, 0.95);
-    const p99 = await durationPercentile(trx, filter, runs, 0.99);
+    const [p95, p99] = await latencyPercentiles(trx, filter, runs);
 
-    const categories = await errorCategoryCounts(trx, filter);
-    const firstIds = await firstErrorIdsAt(trx, filter, [...new Set(categories.map((c) => c.first_ts))]);
-    const firstIdByKey = new Map(firstIds.map((f) => [`${f.ts}\u0000${f.category}`, f.first_id]));
-    const errors = errorBreakdown(categories, (category, ts) => firstIdByKey.get(`${ts}\u0000${category}`) ?? 0);
+    const errors = errorBreakdown(await errorCategoryCounts(trx, filter));
     const errorCount = errors.reduce((sum, e) => sum + e.count, 0);
 
     return {

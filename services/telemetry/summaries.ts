@@ -79,15 +79,11 @@ export interface ErrorBreakdownEntry {
 }
 
 /**
- * Count per category, ordered by count desc; ties by first appearance in (ts, id) order.
- * firstIdAt(category, ts) = the category's smallest id at its first ts.
+ * Count per category, ordered by count desc; ties by first appearance in (ts, id) order (§10.2):
+ * each category's first run is (first_ts, first_id).
  */
-export function errorBreakdown(
-  counts: readonly ErrorCategoryCount[],
-  firstIdAt: (category: string, ts: string) => number,
-): ErrorBreakdownEntry[] {
-  return counts
-    .map((c) => ({ ...c, first_id: firstIdAt(c.category, c.first_ts) }))
+export function errorBreakdown(counts: readonly ErrorCategoryCount[]): ErrorBreakdownEntry[] {
+  return [...counts]
     .sort((a, b) => b.count - a.count || compareText(a.first_ts, b.first_ts) || a.first_id - b.first_id)
     .map((c) => ({ category: c.category, count: c.count }));
 }

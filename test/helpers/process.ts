@@ -47,3 +47,17 @@ export async function waitUntil(fn: () => Promise<boolean>, timeoutMs: number, w
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Names of the processes among `procs` that are still alive (signal 0 reaches them). */
+export function stillAlive(procs: ServerProcess[]): string[] {
+  return procs
+    .filter((p) => {
+      try {
+        process.kill(p.child.pid!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.name);
+}

@@ -22,8 +22,8 @@ import {
   purgeExpiredKeys,
   runIdempotent,
 } from "../../lib/store/idempotency";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { rowFromRun } from "../../lib/telemetry-run";
+import { insertTelemetryRows } from "../../services/telemetry/store/insert";
+import { rowFromRun } from "../../services/telemetry/store/run";
 import { ROUTES } from "../../services/api/routes";
 import { request, startTestServer, tempDir, TestServer } from "../helpers/server";
 import { countRuns, StoreFactory, storeOf } from "./telemetry-ingest-suite";
@@ -181,6 +181,13 @@ export function idempotencySuite(label: string, makeStore: StoreFactory): void {
       const pr = await postPr(server, { id: "pr-bad-key", title: "t", merged_at: "2025-05-01", provider_id: "gemini" }, key);
       expect(pr.status).toBe(422);
       expect(await countRuns(knex)).toBe(count);
+    });
+
+    it("a non-ASCII key is echoed as the text sent (its UTF-8 bytes decoded), not as Latin-1 mojibake", async () => {
+      // fetch sends header characters as single bytes: these two are the UTF-8 bytes of "é".
+      const res = await postRuns(server, batch("utf8-key"), "caf\u00c3\u00a9");
+      expect(res.status).toBe(422);
+      expect(res.body.detail[0].input).toBe("caf\u00e9");
     });
 
     it("two Idempotency-Key headers are refused", async () => {

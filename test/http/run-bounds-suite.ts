@@ -23,9 +23,8 @@ import path from "node:path";
 import type { Knex } from "knex";
 import { createKnex } from "../../lib/store/knex";
 import { MIGRATIONS } from "../../lib/store/migrations";
-import { rebuildDailyRollups } from "../../lib/store/telemetry-daily";
-import { insertTelemetryRows } from "../../lib/store/telemetry-insert";
-import { rowFromRun, RunInput } from "../../lib/telemetry-run";
+import { rebuildRollups } from "../../services/telemetry/store/rollups";
+import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { request, startTestServer, tempDir, TestServer } from "../helpers/server";
 import { countRuns, StoreFactory, storeOf } from "./telemetry-ingest-suite";
 
@@ -448,7 +447,7 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
         { day: DAY_D, provider_id: "gemini", run_count: 800, ...Object.fromEntries(columns.map((c) => [c, exact(800, MB)])) },
         { day: "2025-05-11", provider_id: "gemini", run_count: 300, ...Object.fromEntries(columns.map((c) => [c, exact(300, MB)])) },
       ]);
-      await rebuildDailyRollups(knex);
+      await rebuildRollups(knex);
       expect(await read()).toEqual(kept);
     });
   });
@@ -473,16 +472,20 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
         await store.drop();
         fs.rmSync(dir, { recursive: true, force: true });
       });
-      // A store as the previous version left it: migrated up to 004 (bigint rollup columns).
+      // A store as the previous version left it: migrated up to 004 (bigint rollup columns), its
+      // runs summed into the daily rollup (here by 004's backfill, as that version's inserts did).
       const old = createKnex({ dbUrl: store.env.CONSOLE_MCP_DB_URL ?? null, dbPath });
-      const upTo004 = MIGRATIONS.filter(([name]) => name < "005");
-      await old.migrate.latest({
-        migrationSource: {
-          getMigrations: async () => upTo004.map(([name]) => name),
-          getMigrationName: (name: string) => name,
-          getMigration: async (name: string) => upTo004.find(([n]) => n === name)![1],
-        },
-      });
+      const migrateBefore = (next: string) => {
+        const list = MIGRATIONS.filter(([name]) => name < next);
+        return old.migrate.latest({
+          migrationSource: {
+            getMigrations: async () => list.map(([name]) => name),
+            getMigrationName: (name: string) => name,
+            getMigration: async (name: string) => list.find(([n]) => n === name)![1],
+          },
+        });
+      };
+      await migrateBefore("004");
       const run = (ts: number, values: Partial<RunInput>): RunInput => ({
         provider_id: "gemini", tool: "t", route: "chat", tokens_in: 0, tokens_out: 0, duration_ms: 0, status: "success",
         cost_usd: null, metadata: {}, ts_ms: ts, experiment_cohort: null, experiment_tag: null, ...values,
@@ -492,17 +495,16 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       const rows = legacy.map((ts) =>
         rowFromRun(run(ts, { tokens_in: M, tokens_out: M, duration_ms: M, metadata: { cache: { hit: true, tokens: M } } }), D),
       );
-      await old.transaction((trx) => insertTelemetryRows(trx, rows));
+      // Two costs of 1e308 on two routes (the previous validation allowed any finite cost): their
+      // sum is past the double range (PostgreSQL raised on it, SQLite reached Infinity).
+      for (const route of ["a", "b"]) rows.push(rowFromRun(run(COSTLY_TS, { route, cost_usd: 1e308 }), D));
+      for (let i = 0; i < rows.length; i += 50) await old("telemetry_events").insert(rows.slice(i, i + 50));
+      await migrateBefore("005");
       // The previous version added a batch up in doubles, which rounds beyond 2^53: its rollup row.
       for (let k = 0; k < 1000; k++) roundedSum += M;
       expect(BigInt(roundedSum)).not.toBe(1000n * MB);
       const rounded = BigInt(roundedSum).toString();
       await old("telemetry_daily").where({ route: "chat" }).update({ tokens_in: rounded, tokens_out: rounded, duration_sum: rounded, cached_tokens: rounded });
-      // Two costs of 1e308 on two routes (the previous validation allowed any finite cost): their
-      // sum is past the double range (PostgreSQL raised on it, SQLite reached Infinity).
-      for (const route of ["a", "b"]) {
-        await old.transaction((trx) => insertTelemetryRows(trx, [rowFromRun(run(COSTLY_TS, { route, cost_usd: 1e308 }), D)]));
-      }
       await old.destroy();
 
       server = await startTestServer({ ...store.env, CONSOLE_MCP_DB_PATH: dbPath });
@@ -513,7 +515,7 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       for (const c of cleanups) await c();
     });
 
-    it("migration 005 recomputed the rollup: exact sums, costs at the bound (as rebuildDailyRollups computes it)", async () => {
+    it("migration 005 recomputed the rollup: exact sums, costs at the bound (as rebuildRollups computes it)", async () => {
       const migrated = await readRollup();
       const chat = migrated.find((r) => r.route === "chat")!;
       const columns = ["tokens_in", "tokens_out", "duration_sum", "cached_tokens"];
@@ -524,7 +526,7 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
         .first(columns.map((c) => knex.raw("CAST(?? AS TEXT) AS ??", [c, c])));
       expect(asText).toEqual(Object.fromEntries(columns.map((c) => [c, (1000n * MB).toString()])));
       expect(migrated.filter((r) => r.route !== "chat").map((r) => r.cost_sum)).toEqual([COST_MAX, COST_MAX]);
-      await rebuildDailyRollups(knex);
+      await rebuildRollups(knex);
       expect(await readRollup()).toEqual(migrated);
     });
 

@@ -3,14 +3,15 @@
  * SQLite run (test/http/telemetry-rollups.test.ts) and the PostgreSQL run
  * (test/pg/telemetry-rollups.test.ts):
  * - after several ingestion batches (sequential and concurrent), after seeding, after the
- *   migration's backfill of a store created before 004, and after rebuildDailyRollups, the table
- *   equals a fresh GROUP BY over the raw rows;
+ *   migrations' backfill of a store created before 004, and after rebuildRollups, every rollup
+ *   level (day, hour, minute: sums, latency sketches, error categories) equals a fresh GROUP BY over
+ *   the raw rows (expectRollupMatchesRuns, also used by the other rollup suites);
  * - heatmap, timeseries, pareto, metrics, sprints and pull-request windows over ranges whose edges
  *   cut days (runs just inside and just outside each bound), ranges inside one day, ranges of whole
  *   days exactly and open ranges, with provider, lane and route filters, equal a reference computed
  *   here from the ingested runs;
- * - whole days are read from the rollup and partial days from the raw rows (a tampered rollup row
- *   shows in whole-day answers only).
+ * - whole days are read from the daily rollup and cut days from the finer levels and the raw rows
+ *   (a tampered daily row shows in whole-day answers only).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -21,8 +22,11 @@ import { createKnex } from "../../lib/store/knex";
 import { migrateToLatest } from "../../lib/store/migrate";
 import { MIGRATIONS } from "../../lib/store/migrations";
 import { seedStore } from "../../lib/store/seed";
-import { rebuildDailyRollups } from "../../lib/store/telemetry-daily";
-import { rowFromRun, RunInput } from "../../lib/telemetry-run";
+import { rebuildRollups } from "../../services/telemetry/store/rollups";
+import { parseFirstRunKey } from "../../services/telemetry/store/error-rollups";
+import { encodeSketch, sketchOf } from "../../services/telemetry/store/latency-sketch";
+import { LEVELS, RollupLevel } from "../../services/telemetry/store/levels";
+import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { toStoredInstant } from "../../lib/time";
 import { TestServer, request, startTestServer, tempDir } from "../helpers/server";
 import type { StoreFactory } from "./telemetry-ingest-suite";
@@ -275,13 +279,16 @@ function expectedSingleSprint(runs: readonly SampleRun[], q: Query) {
 // ---------------------------------------------------------------------------------------------
 // The rollup against a fresh aggregate
 
-const FRESH_AGGREGATE = `
-  SELECT day, provider_id, route, COUNT(*) AS run_count, SUM(tokens_in) AS tokens_in, SUM(tokens_out) AS tokens_out,
-         SUM(duration_ms) AS duration_sum, SUM(is_success) AS success_count, SUM(cost_usd) AS cost_sum,
-         COUNT(cost_usd) AS cost_count, COUNT(cache_hit) AS cache_samples,
+/** A fresh GROUP BY of the raw rows at one level (its bucket is a prefix of the stored ts). */
+function freshAggregate(level: RollupLevel): string {
+  return `
+  SELECT SUBSTR(ts, 1, ${level.prefixLength}) AS bucket, provider_id, route, COUNT(*) AS run_count, SUM(tokens_in) AS tokens_in,
+         SUM(tokens_out) AS tokens_out, SUM(duration_ms) AS duration_sum, SUM(is_success) AS success_count,
+         SUM(cost_usd) AS cost_sum, COUNT(cost_usd) AS cost_count, COUNT(cache_hit) AS cache_samples,
          SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END) AS cache_hits, SUM(cached_tokens) AS cached_tokens,
          MIN(ts) AS first_ts, MAX(ts) AS last_ts
-  FROM telemetry_events GROUP BY day, provider_id, route`;
+  FROM telemetry_events GROUP BY SUBSTR(ts, 1, ${level.prefixLength}), provider_id, route`;
+}
 
 const COUNTED = ["run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_count", "cache_samples", "cache_hits", "cached_tokens"];
 
@@ -289,9 +296,9 @@ function rowsOf(result: unknown): Record<string, unknown>[] {
   return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
 }
 
-function normalised(row: Record<string, unknown>) {
+function normalised(row: Record<string, unknown>, bucket: unknown) {
   const out: Record<string, unknown> = {
-    key: `${row.day} ${row.provider_id} ${row.route === null ? "<null>" : String(row.route)}`,
+    key: `${String(bucket)} ${row.provider_id} ${row.route === null ? "<null>" : String(row.route)}`,
     first_ts: row.first_ts,
     last_ts: row.last_ts,
   };
@@ -299,21 +306,73 @@ function normalised(row: Record<string, unknown>) {
   return { figures: out, cost: row.cost_sum === null ? 0 : Number(row.cost_sum) };
 }
 
-/** Asserts that telemetry_daily equals a fresh GROUP BY over telemetry_events; returns its row count. */
-async function expectRollupMatchesRuns(knex: Knex): Promise<number> {
-  const fresh = rowsOf(await knex.raw(FRESH_AGGREGATE)).map(normalised);
-  const rollup = (await knex("telemetry_daily").select()) as Record<string, unknown>[];
-  for (const r of rollup) expect(r.route_key).toBe(r.route ?? "");
-  const stored = rollup.map(normalised);
-  const byKey = (a: { figures: Record<string, unknown> }, b: { figures: Record<string, unknown> }) =>
-    cmp(String(a.figures.key), String(b.figures.key));
-  fresh.sort(byKey);
-  stored.sort(byKey);
-  expect(stored.map((r) => r.figures)).toEqual(fresh.map((r) => r.figures));
-  // Costs summed in another order may differ in the last bits only.
-  const costGaps = stored.map((r, i) => Math.abs(r.cost - fresh[i].cost)).filter((gap) => gap > 1e-9);
-  expect(costGaps).toEqual([]);
-  return rollup.length;
+/**
+ * Asserts that every rollup level (telemetry_daily, _hourly, _minutely) equals a fresh GROUP BY over
+ * telemetry_events — the sums, the latency sketch of each row byte for byte against a sketch of its
+ * runs' durations made here, and the level's error rollup (count and first run in (ts, id) order per
+ * category); returns the row count of each level, coarsest first.
+ */
+export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
+  const counts: number[] = [];
+  const runs = (await knex("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms", "error_category")) as {
+    id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string; error_category: string | null;
+  }[];
+  for (const level of LEVELS) {
+    const errorGroups = groupBy(
+      runs.filter((r) => r.error_category !== null),
+      (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""} ${r.error_category}`,
+    );
+    const freshErrors = [...errorGroups.entries()]
+      .map(([key, g]) => {
+        const first = [...g].sort((a, b) => cmp(a.ts, b.ts) || Number(a.id) - Number(b.id))[0];
+        return { key, error_count: g.length, first_ts: first.ts, first_id: Number(first.id) };
+      })
+      .sort((a, b) => cmp(a.key, b.key));
+    const storedErrors = ((await knex(level.errorsTable).select()) as Record<string, unknown>[])
+      .map((r) => {
+        const first = parseFirstRunKey(String(r.first_run));
+        return {
+          key: `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key} ${r.category}`,
+          error_count: Number(r.error_count), first_ts: first.ts, first_id: first.id,
+        };
+      })
+      .sort((a, b) => cmp(a.key, b.key));
+    expect({ level: level.name, errors: storedErrors }).toEqual({ level: level.name, errors: freshErrors });
+    const durations = groupBy(runs, (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""}`);
+    const rows = (await knex(level.table).select(level.bucketColumn, "provider_id", "route_key", "latency_sketch")) as Record<string, unknown>[];
+    const sketches = rows.map((r) => {
+      const key = `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key}`;
+      const expected = encodeSketch(sketchOf((durations.get(key) ?? []).map((d) => Number(d.duration_ms))));
+      return { key, matches: Buffer.from(r.latency_sketch as Uint8Array).equals(expected) };
+    });
+    expect({ level: level.name, mismatched: sketches.filter((s) => !s.matches).map((s) => s.key) }).toEqual({ level: level.name, mismatched: [] });
+    expect(rows.length).toBe(durations.size);
+    const fresh = rowsOf(await knex.raw(freshAggregate(level))).map((r) => normalised(r, r.bucket));
+    const rollup = (await knex(level.table).select()) as Record<string, unknown>[];
+    for (const r of rollup) expect(r.route_key).toBe(r.route ?? "");
+    const stored = rollup.map((r) => normalised(r, r[level.bucketColumn]));
+    const byKey = (a: { figures: Record<string, unknown> }, b: { figures: Record<string, unknown> }) =>
+      cmp(String(a.figures.key), String(b.figures.key));
+    fresh.sort(byKey);
+    stored.sort(byKey);
+    expect({ level: level.name, rows: stored.map((r) => r.figures) }).toEqual({ level: level.name, rows: fresh.map((r) => r.figures) });
+    // Costs summed in another order may differ in the last bits only.
+    const costGaps = stored.map((r, i) => Math.abs(r.cost - fresh[i].cost)).filter((gap) => gap > 1e-9);
+    expect(costGaps).toEqual([]);
+    counts.push(rollup.length);
+  }
+  return counts;
+}
+
+/**
+ * Runs `down` of every migration from the latest back to `first`, calls `between`, then `up` of the
+ * same migrations in order.
+ */
+export async function redoMigrationsFrom(knex: Knex, first: string, between: () => Promise<void>): Promise<void> {
+  const redone = MIGRATIONS.filter(([name]) => name >= first);
+  for (const [, migration] of [...redone].reverse()) await migration.down(knex);
+  await between();
+  for (const [, migration] of redone) await migration.up(knex);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,10 +437,12 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       const batches = [order.slice(0, 30), order.slice(30, 55), order.slice(55, 80), order.slice(80)];
       for (const batch of batches) {
         await ingest(server, batch);
-        expect(await expectRollupMatchesRuns(knex)).toBeGreaterThan(0);
+        expect((await expectRollupMatchesRuns(knex))[0]).toBeGreaterThan(0);
       }
-      // 5 days; every (day, provider, route) key of the sample has a row.
-      expect(await expectRollupMatchesRuns(knex)).toBe(new Set(runs.map((r) => `${r.day} ${r.provider_id} ${r.route}`)).size);
+      // 5 days; every (day, provider, route) key of the sample has a row, and each level has one
+      // per (bucket, provider, route).
+      const keysAt = (length: number) => new Set(runs.map((r) => `${r.ts.slice(0, length)} ${r.provider_id} ${r.route}`)).size;
+      expect(await expectRollupMatchesRuns(knex)).toEqual(LEVELS.map((l) => keysAt(l.prefixLength)));
     });
 
     for (const [name, start, end] of RANGES) {
@@ -455,7 +516,7 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       ).toEqual(expected);
     });
 
-    it("reads whole days from the rollup and partial days from the raw rows; rebuildDailyRollups repairs it", async () => {
+    it("reads whole days from the rollup and partial days from the raw rows; rebuildRollups repairs it", async () => {
       const wholeDays = queryString({ start: "2025-05-02T00:00:00.000Z", end: "2025-05-04T23:59:59.999Z" });
       const cutDays = queryString({ start: "2025-05-02T00:00:00.001Z", end: "2025-05-03T23:59:59.998Z" });
       const insideDay = queryString({ start: "2025-05-03T00:00:00.000Z", end: "2025-05-03T23:59:59.998Z" });
@@ -480,7 +541,7 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
           expectedHeatmap(runs, { start: "2025-05-03T00:00:00.000Z", end: "2025-05-03T23:59:59.998Z" }),
         );
       } finally {
-        await rebuildDailyRollups(knex);
+        await rebuildRollups(knex);
       }
       await expectRollupMatchesRuns(knex);
       expect((await ok(server, "heatmap", wholeDays)).buckets).toEqual(
@@ -518,7 +579,7 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       const k = await freshKnex();
       await migrateToLatest(k);
       expect(await seedStore(k, path.join(PROJECT_ROOT, "fixtures"))).toBe("seeded");
-      expect(await expectRollupMatchesRuns(k)).toBeGreaterThan(0);
+      for (const count of await expectRollupMatchesRuns(k)) expect(count).toBeGreaterThan(0);
     });
 
     it("migration 004 backfills the runs of a store created before it", async () => {
@@ -547,19 +608,19 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       for (let i = 0; i < rows.length; i += 50) await k("telemetry_events").insert(rows.slice(i, i + 50));
       await migrateToLatest(k);
       const count = await expectRollupMatchesRuns(k);
-      expect(count).toBe(new Set(rows.map((r) => `${r.day} ${r.provider_id} ${r.route}`)).size);
-      // down/up drops and backfills again.
-      await MIGRATIONS.find(([name]) => name === "004_telemetry_daily")![1].down(k);
-      expect(await k.schema.hasTable("telemetry_daily")).toBe(false);
-      await MIGRATIONS.find(([name]) => name === "004_telemetry_daily")![1].up(k);
-      expect(await expectRollupMatchesRuns(k)).toBe(count);
+      expect(count).toEqual(LEVELS.map((l) => new Set(rows.map((r) => `${r.ts.slice(0, l.prefixLength)} ${r.provider_id} ${r.route}`)).size));
+      // Down from the latest to 004 and up again: dropped, then backfilled again.
+      await redoMigrationsFrom(k, "004_telemetry_daily", async () => {
+        expect(await k.schema.hasTable("telemetry_daily")).toBe(false);
+      });
+      expect(await expectRollupMatchesRuns(k)).toEqual(count);
     });
 
-    it("rebuildDailyRollups on an empty store leaves an empty rollup", async () => {
+    it("rebuildRollups on an empty store leaves an empty rollup", async () => {
       const k = await freshKnex();
       await migrateToLatest(k);
-      await rebuildDailyRollups(k);
-      expect(await expectRollupMatchesRuns(k)).toBe(0);
+      await rebuildRollups(k);
+      expect(await expectRollupMatchesRuns(k)).toEqual([0, 0, 0]);
     });
   });
 }

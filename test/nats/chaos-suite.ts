@@ -14,7 +14,7 @@
 import fs from "node:fs";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
 import { closedLoop, openLoop, Outcome, quantile, summarize } from "../helpers/load";
-import { ServerProcess, startServerProcess, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
 import { request, tempDir } from "../helpers/server";
 
 /** Far above any bound asserted below: a call that waits for either is a stall, not a failover. */
@@ -99,15 +99,7 @@ export function chaosSuite(
     afterAll(async () => {
       await Promise.all(procs.map((p) => p.stop()));
       // Every process this suite started is gone.
-      const alive = procs.filter((p) => {
-        try {
-          process.kill(p.child.pid!, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      expect(alive.map((p) => p.name)).toEqual([]);
+      expect(stillAlive(procs)).toEqual([]);
       await nats?.stop();
       await dropStore();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });

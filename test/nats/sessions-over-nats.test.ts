@@ -6,7 +6,7 @@
 import path from "node:path";
 import fs from "node:fs";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
-import { ServerProcess, startServerProcess, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
 import { request, tempDir } from "../helpers/server";
 
 describeNats("sessions over NATS (separate processes)", () => {
@@ -54,6 +54,7 @@ describeNats("sessions over NATS (separate processes)", () => {
 
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop()));
+    expect(stillAlive(procs)).toEqual([]);
     await nats?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 30000);

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { PROJECT_ROOT } from "../../lib/config";
 import { loadSeedFixtures, PULL_REQUESTS_FILE, RUNS_FILE } from "../../lib/store/seed";
-import { cacheValues, errorCategory } from "../../lib/telemetry-run";
+import { cacheValues, errorCategory } from "../../services/telemetry/store/run";
 import { utcDay } from "../../lib/time";
 import { tempDir } from "../helpers/server";
 

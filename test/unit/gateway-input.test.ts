@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { isContractError, validationFailed } from "../../lib/errors";
 import { MAX_SERIAL_ID } from "../../lib/store/columns";
-import { normaliseStatus } from "../../lib/telemetry-run";
+import { normaliseStatus } from "../../services/telemetry/store/run";
 import { INVALID_QUERY_ENCODING, QueryReader } from "../../lib/validation";
 import { jsonNestingDepth, MAX_JSON_DEPTH, NO_BODY, parseJsonBody } from "../../services/api/body";
 import {

@@ -1,5 +1,5 @@
 /**
- * The run format of lib/telemetry-run.ts: §11.2 validation, status normalisation, the §10.2 error
+ * The run format of services/telemetry/store/run.ts: §11.2 validation, status normalisation, the §10.2 error
  * category labels and cache rules, stored rows and Run items.
  */
 import { ContractError, ValidationItem } from "../../lib/errors";
@@ -16,7 +16,7 @@ import {
   runItemFromRow,
   validateIngestBody,
   validateRun,
-} from "../../lib/telemetry-run";
+} from "../../services/telemetry/store/run";
 
 const NOW = Date.UTC(2025, 3, 10, 12, 0, 0);
 

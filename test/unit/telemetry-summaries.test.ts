@@ -135,16 +135,12 @@ describe("metrics providers and error breakdown", () => {
   });
 
   it("orders categories by count desc, ties by first appearance in (ts, id) order", () => {
-    const firstIds: Record<string, number> = { Timeout: 9, "Rate Limit": 4, Error: 2, Denied: 7 };
-    const entries = errorBreakdown(
-      [
-        { category: "Timeout", count: 2, first_ts: "2025-01-02T00:00:00.000Z" },
-        { category: "Rate Limit", count: 2, first_ts: "2025-01-01T00:00:00.000Z" },
-        { category: "Error", count: 1, first_ts: "2025-01-03T00:00:00.000Z" },
-        { category: "Denied", count: 2, first_ts: "2025-01-02T00:00:00.000Z" },
-      ],
-      (category) => firstIds[category],
-    );
+    const entries = errorBreakdown([
+      { category: "Timeout", count: 2, first_ts: "2025-01-02T00:00:00.000Z", first_id: 9 },
+      { category: "Rate Limit", count: 2, first_ts: "2025-01-01T00:00:00.000Z", first_id: 4 },
+      { category: "Error", count: 1, first_ts: "2025-01-03T00:00:00.000Z", first_id: 2 },
+      { category: "Denied", count: 2, first_ts: "2025-01-02T00:00:00.000Z", first_id: 7 },
+    ]);
     // Timeout and Denied first appear at the same ts: the smaller id (Denied, 7) came first.
     expect(entries).toEqual([
       { category: "Rate Limit", count: 2 },

@@ -3,7 +3,7 @@ import type { Knex } from "knex";
 /**
  * `telemetry_daily`: the runs of `telemetry_events` summed per (UTC day, provider_id, route), so the
  * dashboards read whole days from a few hundred rows instead of every run (see
- * lib/store/telemetry-daily.ts, which keeps it up to date in the transaction of every insert).
+ * services/telemetry/store/rollups.ts, which keeps it up to date in the transaction of every insert).
  * `route_key` = the route, or '' for runs without a route (ingestion turns blank routes into null,
  * so '' never is a real route); `route` keeps the real value. Only sums, counts, min and max, which
  * add up exactly across days: percentiles and error categories stay on the raw rows.

@@ -11,7 +11,7 @@ import type { Knex } from "knex";
  *   runs. cost_sum stays a double: costs are at most 10^6 USD per run from now on (below).
  * - SQLite: nothing to change in the schema. An INTEGER column holds an int64, and an integer `+`
  *   that overflows yields a REAL instead of failing, so the column then holds the nearest double.
- * - Both: runs stored before the cost bound (at most 10^6 USD per run, lib/telemetry-run.ts) may
+ * - Both: runs stored before the cost bound (at most 10^6 USD per run, services/telemetry/store/run.ts) may
  *   hold costs up to 1.8e308, whose double sums overflow (PostgreSQL raises "value out of range",
  *   SQLite reaches Infinity, which no JSON number carries). Such a cost is stored as the bound, the
  *   value a run is now refused beyond. And a rollup row summed before this migration may hold a

@@ -9,6 +9,9 @@ import * as m003 from "./003_telemetry_read_index";
 import * as m004 from "./004_telemetry_daily";
 import * as m005 from "./005_rollup_sum_types";
 import * as m006 from "./006_idempotency_keys";
+import * as m007 from "./007_telemetry_rollup_levels";
+import * as m008 from "./008_latency_sketches";
+import * as m009 from "./009_error_rollups";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,4 +25,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["004_telemetry_daily", m004],
   ["005_rollup_sum_types", m005],
   ["006_idempotency_keys", m006],
+  ["007_telemetry_rollup_levels", m007],
+  ["008_latency_sketches", m008],
+  ["009_error_rollups", m009],
 ];

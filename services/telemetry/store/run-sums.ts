@@ -1,11 +1,11 @@
 /**
  * Sums of run values that never fail (issue 7), for every query that adds run values up: the
- * telemetry reads and the FinOps reports (overflowFreeSum, columnSum), and the daily rollup's
+ * telemetry reads and the FinOps reports (overflowFreeSum), and the rollups'
  * rebuild (storedIntegerSum, exact wherever the store can hold the sum).
  *
  * Ingestion accepts tokens_in, tokens_out and duration_ms up to 2^53 − 1 (§11.2) and cached-token
  * counts of the same magnitude, so their sums leave the int64 range after ~1,024 runs at the
- * maximum; costs are at most 10^6 USD per run (lib/telemetry-run.ts), so their double sums stay
+ * maximum; costs are at most 10^6 USD per run (services/telemetry/store/run.ts), so their double sums stay
  * finite. The sums are taken so that no size of sum raises:
  * - SQLite's SUM raises "integer overflow" past int64, so SQLite sums with TOTAL: the exact integer
  *   sum converted once to a double while it fits int64, a compensated double sum beyond.
@@ -16,20 +16,11 @@
  * while below 2^53 in magnitude, the nearest double of the store's sum beyond.
  */
 import type { Knex } from "knex";
-import { dialectOf } from "./knex";
+import { dialectOf } from "../../../lib/store/knex";
 
 /** The SQL aggregate that adds up `expression` without ever raising an overflow. */
 export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string): string {
   return dialectOf(db as Knex) === "sqlite" ? `TOTAL(${expression})` : `SUM(${expression})`;
-}
-
-/**
- * `<overflow-free sum of column> AS <alias>`, for a select list: a run column of telemetry_events
- * (tokens_in, tokens_out, duration_ms, cost_usd, cached_tokens) or a summed column of the rollup.
- * Over no row the sum is 0 on SQLite and null on PostgreSQL (read both as 0, lib/store/aggregate.ts).
- */
-export function columnSum(db: Knex | Knex.Transaction, column: string, alias: string): Knex.Raw {
-  return db.raw(`${overflowFreeSum(db, "??")} AS ??`, [column, alias]);
 }
 
 /**

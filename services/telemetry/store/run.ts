@@ -6,18 +6,18 @@
  * - the derived columns of a stored row (UTC day, success flag, §10.2 error category and cache values);
  * - the Run item built from a stored row.
  */
-import type { ValidationItem } from "./errors";
-import { validationFailed } from "./errors";
-import type { Lane } from "./lanes";
-import { roundHalfEven } from "./lanes";
-import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "./time";
-import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
+import type { ValidationItem } from "../../../lib/errors";
+import { validationFailed } from "../../../lib/errors";
+import type { Lane } from "../../../lib/lanes";
+import { roundHalfEven } from "../../../lib/lanes";
+import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "../../../lib/time";
+import { containsUnstorableText, isPlainObject, unstorableTextItem } from "../../../lib/validation";
 
 /**
  * Largest integer accepted for tokens_in, tokens_out and duration_ms: 2^53 − 1 (§11.2). Their sums
  * can exceed it (1,100 runs at the maximum on one day already pass the int64 range); the store holds
  * such sums (numeric rollup columns on PostgreSQL, overflow-free sums everywhere, see
- * lib/store/run-sums.ts), and an answer carries them as the nearest JSON number.
+ * services/telemetry/store/run-sums.ts), and an answer carries them as the nearest JSON number.
  */
 export const MAX_RUN_INTEGER = Number.MAX_SAFE_INTEGER;
 /**

@@ -1,9 +1,10 @@
 /**
- * The daily rollup's per-batch sums (lib/store/telemetry-daily.ts, issue 7): exact integers at any
+ * The daily rollup's per-batch sums (services/telemetry/store/rollups.ts, issue 7): exact integers at any
  * size, as numbers while safe and as bigints beyond 2^53 − 1.
  */
-import { addExact, dailyRollupRows } from "../../lib/store/telemetry-daily";
-import { rowFromRun, RunInput } from "../../lib/telemetry-run";
+import { DAY_LEVEL } from "../../services/telemetry/store/levels";
+import { addExact, rollupRows } from "../../services/telemetry/store/rollups";
+import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 
 const M = Number.MAX_SAFE_INTEGER;
 const D = Date.parse("2025-05-10T00:00:00.000Z");
@@ -28,12 +29,12 @@ describe("addExact", () => {
   });
 });
 
-describe("dailyRollupRows", () => {
+describe("rollupRows", () => {
   it("sums 1,100 runs at 2^53 − 1 exactly (the issue's example is 9,907,919,180,215,090,100 tokens)", () => {
     const runs = Array.from({ length: 1100 }, (_, i) =>
       rowFromRun(run(D + i * 1000, { tokens_in: M, tokens_out: M, duration_ms: M, metadata: { cache: { hit: true, tokens: M } } }), D),
     );
-    const [row, ...rest] = dailyRollupRows(runs);
+    const [row, ...rest] = rollupRows(DAY_LEVEL, runs);
     expect(rest).toEqual([]);
     const exact = 1100n * BigInt(M);
     expect(exact).toBe(9_907_919_180_215_090_100n);
@@ -46,7 +47,7 @@ describe("dailyRollupRows", () => {
       rowFromRun(run(D + 1, { tokens_in: 5, metadata: { cache: { hit: true, tokens: -M } } }), D),
       rowFromRun(run(D + 2, { tokens_in: M - 12, metadata: { cache: { hit: true, tokens: -M } } }), D),
     ];
-    expect(dailyRollupRows(runs)).toEqual([
+    expect(rollupRows(DAY_LEVEL, runs)).toEqual([
       expect.objectContaining({ run_count: 3, tokens_in: M, tokens_out: 0, duration_sum: 0, cached_tokens: -M, cache_hits: 3 }),
     ]);
   });

@@ -1,11 +1,12 @@
 /**
  * Writes telemetry rows: the one insert used by ingestion (telemetry.ingest) and by the store seed.
  * Runs inside the caller's transaction, in multi-row INSERT chunks small enough for SQLite's and
- * PostgreSQL's bound-variable limits, and adds the rows to the daily rollup in the same transaction.
+ * PostgreSQL's bound-variable limits, and adds the rows to the rollups (./rollups.ts) in the same
+ * transaction.
  */
 import type { Knex } from "knex";
-import type { TelemetryRowInsert } from "../telemetry-run";
-import { addToDailyRollups } from "./telemetry-daily";
+import type { TelemetryRowInsert } from "./run";
+import { addToRollups } from "./rollups";
 
 /**
  * Rows per INSERT statement. A row binds 18 values, so a chunk binds 7,200: below SQLite's limit
@@ -38,8 +39,8 @@ function insertSql(rows: number): string {
  * with the input position. RETURNING gives the ids; they are sorted ascending because
  * neither database promises the order of RETURNING rows.
  *
- * The batch is then added to `telemetry_daily` (one upsert per (day, provider, route) of the batch),
- * so the rollup always equals the aggregate of the committed runs.
+ * The batch is then added to every rollup level (one upsert per level, with a row per (bucket,
+ * provider, route) of the batch), so the rollups always equal the aggregate of the committed runs.
  */
 export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[]): Promise<number[]> {
   const ids: number[] = [];
@@ -55,6 +56,6 @@ export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly 
     }
     ids.push(...chunkIds);
   }
-  await addToDailyRollups(trx, rows);
+  await addToRollups(trx, rows, ids);
   return ids;
 }

@@ -1,0 +1,303 @@
+/**
+ * The rollups of `telemetry_events` (see ./levels.ts): per (bucket, provider_id, route) sums of the
+ * runs at three levels — UTC day (`telemetry_daily`, migration 004), hour and minute
+ * (`telemetry_hourly`, `telemetry_minutely`, migration 007). Kept exact in the transaction of every
+ * insert (`addToRollups`, called by insertTelemetryRows for ingestion and seeding) and recomputed
+ * from the raw rows by `rebuildRollups` (bulk loads, repair).
+ *
+ * Every rollup row also holds a latency sketch of its runs' durations (`latency_sketch`, migration
+ * 008, ./latency-sketch.ts): merged with the batch's sketch in the same transaction, rebuilt from the
+ * raw rows by rebuildRollups.
+ *
+ * The summed integer columns (tokens_in, tokens_out, duration_sum, cached_tokens) can exceed int64:
+ * values up to 2^53 − 1 per run are accepted (§11.2), so ~1,024 runs at the maximum on one key
+ * already do (issue 7). They are numeric on PostgreSQL (migrations 005 and 007); on SQLite an integer
+ * `+` that overflows int64 yields a REAL instead of failing, so the column holds the nearest double
+ * from then on. A batch's own sums are computed exactly here (ExactSum) before they are added.
+ */
+import type { Knex } from "knex";
+import { dialectOf } from "../../../lib/store/knex";
+import { compareText } from "../../../lib/text-order";
+import { ERROR_TABLES, addErrorsToLevel, errorRollupRows, rebuildErrorLevel } from "./error-rollups";
+import { SketchBins } from "./latency-sketch";
+import { LEVELS, RollupLevel, bucketOf } from "./levels";
+import type { TelemetryRowInsert } from "./run";
+import { overflowFreeSum, storedIntegerSum } from "./run-sums";
+
+/**
+ * An exact integer sum: a number while it is a safe integer (|sum| ≤ 2^53 − 1), a bigint beyond. It
+ * is bound as a number, or as its decimal text (exact on PostgreSQL's numeric; on SQLite text of an
+ * integer beyond int64 converts to the nearest REAL).
+ */
+export type ExactSum = number | bigint;
+
+/** sum + value, exactly; value is a safe integer (a stored run value). */
+export function addExact(sum: ExactSum, value: number): ExactSum {
+  if (typeof sum === "bigint") return sum + BigInt(value);
+  const added = sum + value;
+  // Two safe integers add exactly unless the exact result is 2^53 or more in magnitude, and then
+  // the rounded result is not a safe integer either.
+  return Number.isSafeInteger(added) ? added : BigInt(sum) + BigInt(value);
+}
+
+/** One rollup row: what a group of runs of one (bucket, provider_id, route) adds. */
+export interface RollupRow {
+  /** The bucket (`YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH:MM`), in the level's bucket column. */
+  bucket: string;
+  provider_id: string;
+  /** The route, or '' for no route. */
+  route_key: string;
+  route: string | null;
+  run_count: number;
+  tokens_in: ExactSum;
+  tokens_out: ExactSum;
+  duration_sum: ExactSum;
+  success_count: number;
+  /** Σ known costs, unrounded; unknown costs add 0 (§5.2). */
+  cost_sum: number;
+  cost_count: number;
+  cache_samples: number;
+  cache_hits: number;
+  /** May be negative: a cache hit can carry a negative count (§10.2). */
+  cached_tokens: ExactSum;
+  first_ts: string;
+  last_ts: string;
+  /** The sketch of the group's durations. */
+  latency: SketchBins;
+}
+
+/** The columns after the bucket column, in the order the upsert binds them. */
+const ROW_COLUMNS: readonly (keyof RollupRow)[] = [
+  "provider_id", "route_key", "route", "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count",
+  "cost_sum", "cost_count", "cache_samples", "cache_hits", "cached_tokens", "first_ts", "last_ts",
+];
+
+const ADDED_COLUMNS = [
+  "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_sum", "cost_count", "cache_samples",
+  "cache_hits", "cached_tokens",
+] as const;
+
+/** The rollup rows of a batch of runs at one level, one per (bucket, provider_id, route), in key order. */
+export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert[]): RollupRow[] {
+  const groups = new Map<string, RollupRow>();
+  for (const r of rows) {
+    const bucket = bucketOf(level, r.ts);
+    const routeKey = r.route ?? "";
+    const key = `${bucket}\u0000${r.provider_id}\u0000${routeKey}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = {
+        bucket, provider_id: r.provider_id, route_key: routeKey, route: r.route, run_count: 0, tokens_in: 0,
+        tokens_out: 0, duration_sum: 0, success_count: 0, cost_sum: 0, cost_count: 0, cache_samples: 0, cache_hits: 0,
+        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts, latency: new SketchBins(),
+      };
+      groups.set(key, g);
+    }
+    g.run_count += 1;
+    g.tokens_in = addExact(g.tokens_in, r.tokens_in);
+    g.tokens_out = addExact(g.tokens_out, r.tokens_out);
+    g.duration_sum = addExact(g.duration_sum, r.duration_ms);
+    g.success_count += r.is_success;
+    if (r.cost_usd !== null) {
+      g.cost_sum += r.cost_usd;
+      g.cost_count += 1;
+    }
+    if (r.cache_hit !== null) {
+      g.cache_samples += 1;
+      if (r.cache_hit === 1) g.cache_hits += 1;
+    }
+    g.cached_tokens = addExact(g.cached_tokens, r.cached_tokens);
+    if (r.ts < g.first_ts) g.first_ts = r.ts;
+    if (r.ts > g.last_ts) g.last_ts = r.ts;
+    g.latency.add(r.duration_ms);
+  }
+  return [...groups.values()].sort(
+    (a, b) => compareText(a.bucket, b.bucket) || compareText(a.provider_id, b.provider_id) || compareText(a.route_key, b.route_key),
+  );
+}
+
+/**
+ * Rollup rows per statement: 16 bound values each, far below SQLite's and PostgreSQL's limits
+ * (a multi-row VALUES list, not knex's UNION ALL form, so SQLite's compound-select limit does not apply).
+ */
+const UPSERT_CHUNK_ROWS = 400;
+
+function upsertSql(level: RollupLevel, rowCount: number): string {
+  const t = level.table;
+  const set = [
+    ...ADDED_COLUMNS.map((c) => `${c} = ${t}.${c} + excluded.${c}`),
+    `first_ts = CASE WHEN excluded.first_ts < ${t}.first_ts THEN excluded.first_ts ELSE ${t}.first_ts END`,
+    `last_ts = CASE WHEN excluded.last_ts > ${t}.last_ts THEN excluded.last_ts ELSE ${t}.last_ts END`,
+  ].join(", ");
+  const placeholders = `(${["?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
+  return `INSERT INTO ${t} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
+    VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
+    ON CONFLICT (${level.bucketColumn}, provider_id, route_key) DO UPDATE SET ${set}
+    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`;
+}
+
+/** The rows of a raw statement's result: an array on SQLite, `.rows` on PostgreSQL. */
+export function rawRows(result: unknown): Record<string, unknown>[] {
+  return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
+}
+
+const keyOf = (bucket: unknown, providerId: unknown, routeKey: unknown) => `${String(bucket)}\u0000${String(providerId)}\u0000${String(routeKey)}`;
+
+/** A stored sketch to write: the row's key and the sketch's stored form. */
+interface SketchWrite {
+  bucket: string;
+  provider_id: string;
+  route_key: string;
+  sketch: Buffer;
+}
+
+/**
+ * Writes the latency sketches of existing rows of one level (one statement per chunk): a multi-row
+ * UPDATE … FROM (VALUES …), the same on both dialects (PostgreSQL needs the bytea type spelled out).
+ */
+async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[]): Promise<void> {
+  const t = level.table;
+  const value = dialectOf(db as Knex) === "pg" ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
+  for (let start = 0; start < writes.length; start += UPSERT_CHUNK_ROWS) {
+    const chunk = writes.slice(start, start + UPSERT_CHUNK_ROWS);
+    await db.raw(
+      `UPDATE ${t} SET latency_sketch = v.column4 FROM (VALUES ${chunk.map(() => value).join(", ")}) AS v
+       WHERE ${t}.${level.bucketColumn} = v.column1 AND ${t}.provider_id = v.column2 AND ${t}.route_key = v.column3`,
+      chunk.flatMap((w) => [w.bucket, w.provider_id, w.route_key, w.sketch]),
+    );
+  }
+}
+
+function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
+  return chunk.flatMap((g) => [
+    g.bucket,
+    ...ROW_COLUMNS.map((c) => {
+      const value = g[c];
+      return typeof value === "bigint" ? value.toString() : (value as Knex.RawBinding);
+    }),
+  ]);
+}
+
+/**
+ * Adds rollup rows to one level, inside the caller's transaction: the sums by one upsert per chunk,
+ * which also locks the rows (PostgreSQL) and returns the sketch each row held before (null for a new
+ * row); then the merged sketches by one UPDATE per chunk. No other writer can change the rows in
+ * between: SQLite has one writer at a time, and on PostgreSQL the upsert's row locks last until
+ * the transaction ends.
+ */
+async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[]): Promise<void> {
+  for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
+    const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
+    const before = new Map<string, unknown>();
+    for (const r of rawRows(await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk)))) {
+      before.set(keyOf(r.bucket, r.provider_id, r.route_key), r.latency_sketch);
+    }
+    const writes = chunk.map((g): SketchWrite => {
+      const stored = before.get(keyOf(g.bucket, g.provider_id, g.route_key));
+      if (stored !== null && stored !== undefined) g.latency.addEncoded(stored as Uint8Array);
+      return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: g.latency.encode() };
+    });
+    await writeSketches(trx, level, writes);
+  }
+}
+
+/**
+ * Adds a batch of inserted runs (ids[i] = the id of rows[i]) to every rollup level and its error
+ * rollup, inside the caller's transaction (the one that inserts the runs). Levels are written
+ * coarsest first, sums before errors, and the keys of a table in one fixed order, so concurrent
+ * batches on PostgreSQL lock the shared rollup rows in the same order and cannot deadlock on them.
+ */
+export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[], ids: readonly number[]): Promise<void> {
+  for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows));
+  for (const level of LEVELS) await addErrorsToLevel(trx, level, errorRollupRows(level, rows, ids));
+}
+
+/**
+ * One level as a fresh aggregate of `telemetry_events`. The integer sums are exact wherever the
+ * store can hold them (./run-sums.ts storedIntegerSum), as the batch upserts write them, so a rebuilt
+ * rollup equals the incrementally kept one.
+ */
+function rebuildSql(knex: Knex, level: RollupLevel): string {
+  const sum = (column: string) => storedIntegerSum(knex, column);
+  // telemetry_events.day is the first 10 characters of ts, and is indexed.
+  const bucket = level.name === "day" ? "day" : `SUBSTR(ts, 1, ${level.prefixLength})`;
+  return `
+  INSERT INTO ${level.table} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
+  SELECT ${bucket}, provider_id, COALESCE(route, ''), route, COUNT(*), ${sum("tokens_in")}, ${sum("tokens_out")},
+         ${sum("duration_ms")}, SUM(is_success), COALESCE(${overflowFreeSum(knex, "cost_usd")}, 0), COUNT(cost_usd),
+         COUNT(cache_hit), SUM(CASE WHEN cache_hit = 1 THEN 1 ELSE 0 END), ${sum("cached_tokens")}, MIN(ts), MAX(ts)
+  FROM telemetry_events
+  GROUP BY ${bucket}, provider_id, route`;
+}
+
+/**
+ * Recomputes every rollup level (sums, sketches, error categories) from the raw rows in one transaction: for runs written without
+ * insertTelemetryRows (bulk loads) and for repair. On PostgreSQL the rollup tables are locked against
+ * writers first, in the order writers take them: batches that already updated them commit before the
+ * rebuild reads the runs, and batches that have not yet reached them wait and add their runs after
+ * the rebuild.
+ */
+export async function rebuildRollups(knex: Knex): Promise<void> {
+  await knex.transaction(async (trx) => {
+    if (dialectOf(knex) === "pg") {
+      await trx.raw(`LOCK TABLE ${[...LEVELS.map((l) => l.table), ...ERROR_TABLES].join(", ")} IN EXCLUSIVE MODE`);
+    }
+    for (const level of LEVELS) {
+      await trx(level.table).delete();
+      await trx.raw(rebuildSql(knex, level));
+    }
+    await rebuildLatencySketches(trx);
+    for (const level of LEVELS) await rebuildErrorLevel(trx, level);
+  });
+}
+
+/** Raw rows read per statement by rebuildLatencySketches. */
+const SKETCH_SCAN_ROWS = 20_000;
+
+/**
+ * Recomputes the latency sketch of every row of every level from the raw rows (the rows must exist:
+ * rebuildRollups and migration 008 call this after the sums). Reads the runs in (ts, id) order in
+ * chunks (keyset on the (ts, id) index) and writes each UTC day's sketches once the scan has passed
+ * it, so memory holds one day's buckets, whatever the size of the store.
+ */
+export async function rebuildLatencySketches(db: Knex | Knex.Transaction): Promise<void> {
+  let day: string | null = null;
+  let sketches = LEVELS.map(() => new Map<string, { bucket: string; provider_id: string; route_key: string; sketch: SketchBins }>());
+  const flush = async () => {
+    for (let i = 0; i < LEVELS.length; i++) {
+      const writes = [...sketches[i].values()].map((s) => ({ ...s, sketch: s.sketch.encode() }));
+      writes.sort((a, b) => compareText(keyOf(a.bucket, a.provider_id, a.route_key), keyOf(b.bucket, b.provider_id, b.route_key)));
+      await writeSketches(db, LEVELS[i], writes);
+    }
+    sketches = LEVELS.map(() => new Map());
+  };
+  let after: { ts: string; id: number } | undefined;
+  for (;;) {
+    const qb = db("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms");
+    if (after !== undefined) qb.whereRaw("(ts, id) > (?, ?)", [after.ts, after.id]);
+    const rows: { id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string }[] =
+      await qb.orderBy([{ column: "ts" }, { column: "id" }]).limit(SKETCH_SCAN_ROWS);
+    for (const r of rows) {
+      const rowDay = r.ts.slice(0, 10);
+      if (rowDay !== day) {
+        if (day !== null) await flush();
+        day = rowDay;
+      }
+      const routeKey = r.route ?? "";
+      LEVELS.forEach((level, i) => {
+        const bucket = bucketOf(level, r.ts);
+        const key = keyOf(bucket, r.provider_id, routeKey);
+        let entry = sketches[i].get(key);
+        if (entry === undefined) {
+          entry = { bucket, provider_id: r.provider_id, route_key: routeKey, sketch: new SketchBins() };
+          sketches[i].set(key, entry);
+        }
+        entry.sketch.add(Number(r.duration_ms));
+      });
+    }
+    if (rows.length < SKETCH_SCAN_ROWS) break;
+    const last = rows[rows.length - 1];
+    after = { ts: last.ts, id: Number(last.id) };
+  }
+  await flush();
+}

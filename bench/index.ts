@@ -4,11 +4,17 @@
  */
 import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
+import { benchIngest } from "./ingest";
+import { benchMixed } from "./mixed";
+import { benchScaleout } from "./scaleout";
 import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   failover: benchFailover,
   gateway: benchGateway,
+  ingest: benchIngest,
+  mixed: benchMixed,
+  scaleout: benchScaleout,
   store: benchStore,
 };
 

@@ -2,6 +2,7 @@
  * Child processes for benchmarks: the real server entrypoint, a bare node:http server, nats-server.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -21,6 +22,43 @@ export function freePort(): Promise<number> {
 export interface Child {
   stop(): Promise<void>;
   output(): string;
+  /** CPU seconds (user + system) the process has used so far, from /proc (Linux); NaN elsewhere. */
+  cpuSeconds(): number;
+  /** The same, split into the main (event-loop) thread and every other thread (libuv's pool: the sqlite3 driver; V8). */
+  threadCpuSeconds(): { main: number; others: number };
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** utime + stime in seconds from a /proc stat file; NaN when unreadable. */
+function statCpuSeconds(file: string): number {
+  try {
+    const stat = fs.readFileSync(file, "utf8");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** utime + stime of a process in seconds, from /proc/<pid>/stat; NaN when unreadable. */
+export function processCpuSeconds(pid: number | undefined): number {
+  return pid === undefined ? Number.NaN : statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds of a process's main thread and of its other threads (threads that ended are not counted). */
+export function threadCpuSeconds(pid: number | undefined): { main: number; others: number } {
+  if (pid === undefined) return { main: Number.NaN, others: Number.NaN };
+  let others = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      if (Number(tid) !== pid) others += statCpuSeconds(`/proc/${pid}/task/${tid}/stat`) || 0;
+    }
+  } catch {
+    return { main: Number.NaN, others: Number.NaN };
+  }
+  return { main: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`), others };
 }
 
 export function spawnChild(command: string, args: string[], env: Record<string, string> = {}): Child {
@@ -34,6 +72,8 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     output: () => out,
+    cpuSeconds: () => processCpuSeconds(child.pid),
+    threadCpuSeconds: () => threadCpuSeconds(child.pid),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
@@ -41,8 +81,14 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   };
 }
 
+/**
+ * The server entrypoint as a child process. BENCH_SERVER_NODE_ARGS (space-separated) are passed to
+ * node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the servers of a benchmark (each
+ * writes its profile when it stops).
+ */
 export function spawnServer(env: Record<string, string>): Child {
-  return spawnChild(process.execPath, [SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+  return spawnChild(process.execPath, [...nodeArgs, SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
 }
 
 /** A bare node:http server that answers every request with the given bytes. */

@@ -3,7 +3,8 @@
  * last BENCH_DAYS days (default 1: the last 24 hours; BENCH_DAYS=30 BENCH_RUNS=10000000 is the
  * 10M-over-30-days case) — generated here, written by raw multi-row inserts, then rebuildRollups —
  * on SQLite and, when a server is given (CONSOLE_MCP_BENCH_PG_URL or BENCH_PG_URL, else
- * CONSOLE_MCP_TEST_PG_URL), on PostgreSQL in a database of its own. BENCH_BACKENDS=sqlite or =pg runs one of them. Then, in the
+ * CONSOLE_MCP_TEST_PG_URL), on PostgreSQL in a database of its own (bench/fill.ts builds both).
+ * BENCH_BACKENDS=sqlite or =pg runs one of them. Then, in the
  * same run for each backend:
  * - every call the console makes, through the real HTTP API, against the same figures computed by
  *   plain SQL over the raw rows through the bare driver (sqlite3, pg): its baseline;
@@ -13,130 +14,23 @@
  *   multi-row insert of the same rows, and the event-loop stall during the heaviest call.
  * BENCH_REPEAT runs per figure (default 5), median reported after a warm-up.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
-import sqlite3 from "sqlite3";
-import { Client } from "pg";
 import { loadConfig } from "../lib/config";
 import { seededRandom } from "../lib/prng";
 import { createBroker } from "../lib/server";
-import { createKnex } from "../lib/store/knex";
-import { migrateToLatest } from "../lib/store/migrate";
 import { toStoredInstant } from "../lib/time";
-import { rebuildRollups } from "../services/telemetry/store/rollups";
-import { rowFromRun, RunInput, TelemetryRowInsert } from "../services/telemetry/store/run";
+import { rowFromRun, RunInput } from "../services/telemetry/store/run";
+import { Backend, DAY_MS, PROVIDERS, RawConnection, benchBackends, fillStore, makeRun, openBenchStore, openRaw } from "./fill";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
 const DAYS = Number(process.env.BENCH_DAYS ?? 1);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
-const PG_URL = process.env.CONSOLE_MCP_BENCH_PG_URL || process.env.BENCH_PG_URL || process.env.CONSOLE_MCP_TEST_PG_URL || "";
-const BACKENDS = (process.env.BENCH_BACKENDS ?? (PG_URL === "" ? "sqlite" : "sqlite,pg")).split(",").map((b) => b.trim());
-const PROVIDERS = ["gemini", "codex", "glm46", "claude"];
-const ROUTES = ["chat", "code", "embed", "default", null];
-const STATUSES = ["success", "success", "success", "success", "success", "success", "retry", "error", "tool_error", "timeout", "rate_limit"];
-const DAY_MS = 86_400_000;
 /** Rows in window for the call-time table. */
 const WINDOW_SIZES = [10_000, 100_000, 1_000_000];
 
-type Dialect = "sqlite" | "pg";
-
-/** One generated run at tsMs. */
-export function makeBenchRun(rand: () => number, tsMs: number): RunInput {
-  const provider = PROVIDERS[Math.floor(rand() * PROVIDERS.length)];
-  const status = STATUSES[Math.floor(rand() * STATUSES.length)];
-  const tokensIn = 200 + Math.floor(rand() * 3000);
-  const tokensOut = 100 + Math.floor(rand() * 2000);
-  const metadata: Record<string, unknown> = { project: `project-${Math.floor(rand() * 20)}`, consumer: `team-${Math.floor(rand() * 6)}` };
-  const r = rand();
-  if (r < 0.3) metadata.cache = { hit: r < 0.18, tokens: Math.floor(rand() * 400) };
-  if (status !== "success" && rand() < 0.5) metadata.error = rand() < 0.5 ? { category: "rate_limit" } : "upstream timeout";
-  return {
-    provider_id: provider,
-    tool: "chat.completions",
-    route: ROUTES[Math.floor(rand() * ROUTES.length)],
-    tokens_in: tokensIn,
-    tokens_out: tokensOut,
-    duration_ms: 200 + Math.floor(rand() * 4000),
-    status,
-    cost_usd: rand() < 0.03 ? null : Math.round((tokensIn + tokensOut) * 0.00002 * 1e6) / 1e6,
-    metadata,
-    ts_ms: tsMs,
-    experiment_cohort: rand() < 0.2 ? "cohort-a" : null,
-    experiment_tag: null,
-  };
-}
-
-const COLUMNS: (keyof TelemetryRowInsert)[] = [
-  "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd", "metadata", "ts",
-  "ingested_at", "experiment_cohort", "experiment_tag", "day", "is_success", "error_category", "cache_hit", "cached_tokens",
-];
-
-// ---------------------------------------------------------------------------------------------
-// The bare drivers: the baselines' connection, also used for the raw fill
-
-/** A bare connection: the baseline queries and the raw inserts, with `?` placeholders. */
-interface Bare {
-  dialect: Dialect;
-  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** Raw multi-row insert of rows in one transaction. */
-  insertRuns(rows: readonly TelemetryRowInsert[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-function sqliteBare(file: string): Bare {
-  const db = new sqlite3.Database(file, sqlite3.OPEN_READWRITE);
-  const run = (sql: string, params: unknown[] = []) =>
-    new Promise<void>((resolve, reject) => db.run(sql, params, (err) => (err ? reject(err) : resolve())));
-  const rowsPerInsert = Math.floor(32000 / COLUMNS.length);
-  return {
-    dialect: "sqlite",
-    all: <T>(sql: string, params: unknown[] = []) =>
-      new Promise<T[]>((resolve, reject) => db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[])))),
-    async insertRuns(rows) {
-      await run("PRAGMA busy_timeout = 15000");
-      await run("BEGIN IMMEDIATE");
-      for (let i = 0; i < rows.length; i += rowsPerInsert) {
-        const chunk = rows.slice(i, i + rowsPerInsert);
-        const placeholders = chunk.map(() => `(${COLUMNS.map(() => "?").join(",")})`).join(",");
-        await run(`INSERT INTO telemetry_events (${COLUMNS.join(",")}) VALUES ${placeholders}`, chunk.flatMap((r) => COLUMNS.map((c) => r[c])));
-      }
-      await run("COMMIT");
-    },
-    close: () => new Promise<void>((resolve) => db.close(() => resolve())),
-  };
-}
-
-/** `?` placeholders as PostgreSQL's $1, $2, … (the baseline SQL has no `?` inside strings). */
-function pgPlaceholders(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-}
-
-async function pgBare(url: string): Promise<Bare> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  const rowsPerInsert = Math.floor(60000 / COLUMNS.length);
-  return {
-    dialect: "pg",
-    all: async <T>(sql: string, params: unknown[] = []) => (await client.query(pgPlaceholders(sql), params)).rows as T[],
-    async insertRuns(rows) {
-      await client.query("BEGIN");
-      for (let i = 0; i < rows.length; i += rowsPerInsert) {
-        const chunk = rows.slice(i, i + rowsPerInsert);
-        let n = 0;
-        const placeholders = chunk.map(() => `(${COLUMNS.map(() => `$${++n}`).join(",")})`).join(",");
-        await client.query(`INSERT INTO telemetry_events (${COLUMNS.join(",")}) VALUES ${placeholders}`, chunk.flatMap((r) => COLUMNS.map((c) => r[c])));
-      }
-      await client.query("COMMIT");
-    },
-    close: () => client.end(),
-  };
-}
+type Dialect = Backend;
 
 // ---------------------------------------------------------------------------------------------
 // Building a store
@@ -149,73 +43,29 @@ export interface BenchStore {
   nowMs: number;
   /** Ms between consecutive runs: the newest k runs are those at or after nowMs − (k − 1) × step. */
   stepMs: number;
-  bare: Bare;
+  /** The baselines' bare connection (bench/fill.ts), also used for the raw insert of the ingestion figure. */
+  bare: RawConnection;
   drop(): Promise<void>;
 }
 
 /**
- * Builds a store of `total` runs spread evenly over the `days` days before now (raw inserts, then
- * rebuildRollups), 24 pull requests over the period and the seed marker.
+ * Builds a store of `total` runs spread evenly over the `days` days before now (bench/fill.ts: raw
+ * inserts, then rebuildRollups), 24 pull requests over the period and the seed marker.
  */
 export async function buildBenchStore(dialect: Dialect, total: number, days: number): Promise<BenchStore> {
   const nowMs = Date.now();
-  let env: Record<string, string>;
-  let drop: () => Promise<void>;
-  if (dialect === "sqlite") {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-store-"));
-    env = { CONSOLE_MCP_DB_PATH: path.join(dir, "console.db") };
-    drop = async () => fs.rmSync(dir, { recursive: true, force: true });
-  } else {
-    const name = `console_mcp_bench_${randomBytes(6).toString("hex")}`;
-    const admin = new Client({ connectionString: PG_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(PG_URL);
-    u.pathname = `/${name}`;
-    env = { CONSOLE_MCP_DB_URL: u.toString() };
-    drop = async () => {
-      const c = new Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    };
-  }
-  const knex = createKnex({ dbUrl: env.CONSOLE_MCP_DB_URL ?? null, dbPath: env.CONSOLE_MCP_DB_PATH ?? "" });
-  await migrateToLatest(knex);
-  const bare = dialect === "sqlite" ? sqliteBare(env.CONSOLE_MCP_DB_PATH) : await pgBare(env.CONSOLE_MCP_DB_URL);
-  if (dialect === "sqlite") await bare.all("PRAGMA synchronous = OFF");
-  const rand = seededRandom(42);
-  const startMs = nowMs - days * DAY_MS;
-  const stepMs = (days * DAY_MS) / total;
-  const t0 = performance.now();
-  for (let i = 0; i < total; i += 50_000) {
-    const rows: TelemetryRowInsert[] = [];
-    for (let j = i; j < Math.min(total, i + 50_000); j++) rows.push(rowFromRun(makeBenchRun(rand, Math.ceil(startMs + (j + 1) * stepMs)), nowMs));
-    await bare.insertRuns(rows);
-  }
-  const filled = performance.now();
-  // The raw inserts bypass insertTelemetryRows, which keeps the rollups for the API.
-  await rebuildRollups(knex);
-  const rebuilt = performance.now();
-  for (let k = 0; k < 24; k++) {
-    await knex("pull_requests").insert({
-      id: `pr-${1000 + k}`, title: `Change ${k}`, owner: "bench", merged_at: toStoredInstant(startMs + ((k + 1) * days * DAY_MS) / 26),
-      provider_id: PROVIDERS[k % PROVIDERS.length], route: k % 3 === 0 ? null : "chat", created_at: toStoredInstant(nowMs),
-    });
-  }
-  await knex("seed_state").insert({ key: "fixtures", applied_at: toStoredInstant(nowMs) });
-  await knex.raw("ANALYZE");
-  await knex.destroy();
+  const opened = await openBenchStore(dialect);
+  const filled = await fillStore(opened.store, { runs: total, spanMs: days * DAY_MS, nowMs });
   console.log(
-    `${dialect}: ${total.toLocaleString("en")} runs over ${days} day(s): raw fill ${((filled - t0) / 1000).toFixed(1)} s, ` +
-      `rebuildRollups ${((rebuilt - filled) / 1000).toFixed(1)} s`,
+    `${dialect}: ${total.toLocaleString("en")} runs over ${days} day(s): raw fill ${(filled.insertMs / 1000).toFixed(1)} s, ` +
+      `rebuildRollups ${(filled.rebuildMs / 1000).toFixed(1)} s`,
   );
+  const bare = await openRaw(opened.store, { synchronousOff: true });
   return {
-    dialect, env, nowMs, stepMs, bare,
+    dialect, env: opened.serverEnv, nowMs, stepMs: filled.stepMs, bare,
     async drop() {
       await bare.close();
-      await drop();
+      await opened.remove();
     },
   };
 }
@@ -441,7 +291,7 @@ async function benchBackend(store: BenchStore): Promise<void> {
     // Ingestion: the largest batch (≤ 5,000 runs) whose body fits the 1 MiB limit, through
     // POST /telemetry/runs, against a raw multi-row insert of the same rows.
     const rand = seededRandom(7);
-    let batchRuns = Array.from({ length: 5000 }, (_, i) => makeBenchRun(rand, nowMs - i * 1000));
+    let batchRuns = Array.from({ length: 5000 }, (_, i) => makeRun(rand, nowMs - i * 1000));
     const bodyOf = (runs: RunInput[]) => JSON.stringify({ runs: runs.map(({ ts_ms, ...r }) => ({ ...r, ts: iso(ts_ms) })) });
     let body = bodyOf(batchRuns);
     while (Buffer.byteLength(body) > 1024 * 1024) {
@@ -453,7 +303,7 @@ async function benchBackend(store: BenchStore): Promise<void> {
       if (res.status !== 201) throw new Error(`ingest → ${res.status} ${await res.text()}`);
       await res.arrayBuffer();
     });
-    const ingestRaw = await timeIt(() => bare.insertRuns(batchRuns.map((r) => rowFromRun(r, nowMs))));
+    const ingestRaw = await timeIt(() => bare.insert(batchRuns.map((r) => rowFromRun(r, nowMs))));
 
     const label = store.dialect === "sqlite" ? "SQLite (sqlite3 driver)" : "PostgreSQL (pg driver)";
     console.log(`\n${label}: ${TOTAL_RUNS.toLocaleString("en")} runs over ${DAYS} day(s); median of ${REPEAT} after a warm-up; baseline = one plain SQL statement over the raw rows`);
@@ -487,9 +337,7 @@ async function benchBackend(store: BenchStore): Promise<void> {
 }
 
 export async function benchStore(): Promise<void> {
-  for (const backend of BACKENDS) {
-    if (backend !== "sqlite" && backend !== "pg") throw new Error(`BENCH_BACKENDS: unknown backend '${backend}'`);
-    if (backend === "pg" && PG_URL === "") throw new Error("BENCH_BACKENDS=pg needs CONSOLE_MCP_BENCH_PG_URL or CONSOLE_MCP_TEST_PG_URL");
+  for (const backend of benchBackends()) {
     const store = await buildBenchStore(backend, TOTAL_RUNS, DAYS);
     try {
       await benchBackend(store);

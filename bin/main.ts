@@ -3,7 +3,7 @@
  * A configuration or manifest error stops startup with one clear line and exit code 1.
  */
 import type { ServiceBroker } from "moleculer";
-import { Config, ConfigError, configFromProcess, RunMode } from "../lib/config";
+import { Config, ConfigError, RunMode, applyThreadPoolSize, configFromProcess } from "../lib/config";
 import { createBroker, stopServer } from "../lib/server";
 import { ManifestError } from "../services/providers/manifest";
 
@@ -32,6 +32,7 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
   try {
     config = configFromProcess(mode);
     for (const warning of config.warnings) console.warn(`warning: ${warning}`);
+    applyThreadPoolSize(config);
     broker = createBroker(config);
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));

@@ -28,6 +28,11 @@ const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debu
 export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
+/** Default size of the store's read pool (CONSOLE_MCP_DB_READ_POOL). */
+export const DEFAULT_READ_POOL_SIZE = 4;
+/** Default size of the PostgreSQL write pool (CONSOLE_MCP_DB_WRITE_POOL). */
+export const DEFAULT_WRITE_POOL_SIZE = 4;
+
 export interface StoreConfig {
   /** PostgreSQL URL when set; otherwise the SQLite file below is used. */
   dbUrl: string | null;
@@ -37,6 +42,16 @@ export interface StoreConfig {
   fixturesDir: string;
   /** false when CONSOLE_MCP_SEED=none. */
   seed: boolean;
+  /**
+   * Connections of the read pool (CONSOLE_MCP_DB_READ_POOL): read-only SQLite connections beside the
+   * one writer (WAL), or the PostgreSQL pool of the read actions. Shared by the store services of a process.
+   */
+  readPoolSize: number;
+  /**
+   * Connections of the PostgreSQL write pool (CONSOLE_MCP_DB_WRITE_POOL). SQLite always writes through
+   * one connection per process (the database takes one writer at a time).
+   */
+  writePoolSize: number;
 }
 
 export interface Config {
@@ -66,6 +81,11 @@ export interface Config {
    * Moleculer's stock NATS transporter, which notices it at the heartbeat timeout (for comparison).
    */
   natsNodeProbe: boolean;
+  /**
+   * The size libuv's thread pool should have in this process, or null to leave it alone
+   * (threadPoolSizeFor). Applied by applyThreadPoolSize before anything uses the pool.
+   */
+  threadPoolSize: number | null;
   /** Warnings produced while reading (non-fatal fallbacks); the entrypoint logs them. */
   warnings: string[];
 }
@@ -159,6 +179,8 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
   const probeText = nonEmpty(env, "NATS_NODE_PROBE") ?? "on";
   if (probeText !== "on" && probeText !== "off") throw new ConfigError("NATS_NODE_PROBE", "on or off", probeText);
 
+  const readPoolSize = integerIn(env, "CONSOLE_MCP_DB_READ_POOL", DEFAULT_READ_POOL_SIZE, 1, 64);
+
   const heartbeatIntervalS = integerIn(env, "HEARTBEAT_INTERVAL", 2, 1, 3600);
   const heartbeatTimeoutS = integerIn(env, "HEARTBEAT_TIMEOUT", 6, 2, 3600);
   if (heartbeatTimeoutS <= heartbeatIntervalS) {
@@ -178,6 +200,8 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
       dbPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_DB_PATH") ?? "~/.mcp/console.db", true),
       fixturesDir: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_FIXTURES_DIR") ?? "fixtures", true),
       seed: seedText === "fixtures",
+      readPoolSize,
+      writePoolSize: integerIn(env, "CONSOLE_MCP_DB_WRITE_POOL", DEFAULT_WRITE_POOL_SIZE, 1, 64),
     },
     frontendHost: nonEmpty(env, "CONSOLE_MCP_FRONTEND_HOST") ?? "127.0.0.1",
     frontendPort,
@@ -191,8 +215,34 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     heartbeatIntervalS,
     heartbeatTimeoutS,
     natsNodeProbe: probeText === "on",
+    threadPoolSize: threadPoolSizeFor(env, dbUrl, readPoolSize),
     warnings,
   };
+}
+
+/** libuv's own default thread pool size. */
+const LIBUV_DEFAULT_THREADS = 4;
+
+/**
+ * The thread pool a SQLite store needs: the sqlite3 driver runs every statement on libuv's thread
+ * pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), so with the read pool's connections all
+ * running long reads the writer's statements would wait for a thread, and file and DNS work behind
+ * both. A SQLite store gets one thread per read connection, one for the writer and two spare (at
+ * least libuv's 4); UV_THREADPOOL_SIZE, when set, is left as it is (libuv reads it), and so is a
+ * PostgreSQL store (its driver does not use the pool).
+ */
+function threadPoolSizeFor(env: Env, dbUrl: string | null, readPoolSize: number): number | null {
+  if (nonEmpty(env, "UV_THREADPOOL_SIZE") !== undefined || dbUrl !== null) return null;
+  return Math.max(LIBUV_DEFAULT_THREADS, readPoolSize + 3);
+}
+
+/**
+ * Sizes libuv's thread pool for this process (config.threadPoolSize). libuv reads UV_THREADPOOL_SIZE
+ * once, when the pool starts (at the first file, DNS or sqlite3 operation), so the entrypoint calls
+ * this before creating the broker; later it has no effect.
+ */
+export function applyThreadPoolSize(config: Pick<Config, "threadPoolSize">): void {
+  if (config.threadPoolSize !== null) process.env.UV_THREADPOOL_SIZE = String(config.threadPoolSize);
 }
 
 /** The configuration of this process, read from its environment on first use. */

@@ -30,7 +30,10 @@ import {
 export const REGISTER_PR_ROUTE = "POST /telemetry/finops/pull-requests";
 
 interface FinopsVars {
+  /** The writer (registration). */
   knex: Knex;
+  /** The read pool (the reports). */
+  readKnex: Knex;
   providers: ProviderDirectory;
 }
 
@@ -69,7 +72,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
           if (params.matchesNothing) return { items: [] };
           const providerIds = await laneProviderIds(this.providers, params.lane);
           if (providerIds !== undefined && providerIds.length === 0) return { items: [] };
-          const groups = await readSnapshot(this.knex, (trx) =>
+          const groups = await readSnapshot(this.readKnex, (trx) =>
             dayProviderGroups(trx, {
               startMs: params.startMs,
               endMs: params.endMs,
@@ -102,7 +105,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
             providerIds = [...manifest.values()].filter((p) => p.lane === params.lane).map((p) => p.id);
             if (providerIds.length === 0) return { items: [] };
           }
-          const items = await readSnapshot(this.knex, async (trx) => {
+          const items = await readSnapshot(this.readKnex, async (trx) => {
             const prs = await selectPullRequests(trx, merged, { providerId: params.providerId, providerIds }, params.limit);
             // Every PR's before and after windows in one read: totals[2i] before, totals[2i + 1] after.
             const totals = await windowTotals(

@@ -65,12 +65,12 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
        */
       list: {
         async handler(ctx: Context<Record<string, unknown>>): Promise<{ sessions: Session[]; next_cursor?: string | null }> {
-          const query = parseSessionsQuery(ctx.params, MAX_SEQ[dialectOf(this.knex)]);
+          const query = parseSessionsQuery(ctx.params, MAX_SEQ[dialectOf(this.readKnex)]);
           const page = query.page;
           if (query.matchesNothing) return page === null ? { sessions: [] } : { sessions: [], next_cursor: null };
-          if (page === null) return { sessions: (await listSessions(this.knex, query.filter)).map(sessionFromRow) };
+          if (page === null) return { sessions: (await listSessions(this.readKnex, query.filter)).map(sessionFromRow) };
           // One row more than the page: its presence says whether a next page exists.
-          const rows = await listSessions(this.knex, query.filter, { afterSeq: page.afterSeq, count: page.limit + 1 });
+          const rows = await listSessions(this.readKnex, query.filter, { afterSeq: page.afterSeq, count: page.limit + 1 });
           const shown = rows.slice(0, page.limit);
           return {
             sessions: shown.map(sessionFromRow),
@@ -85,7 +85,7 @@ export default function sessionsService(config: Pick<Config, "store">): StoreSer
         async handler(ctx: Context<{ session_id: string }>) {
           // No stored id holds such text (ids are UUIDs), and PostgreSQL would reject the query.
           if (containsUnstorableText(ctx.params.session_id)) throw notFound(`Session '${ctx.params.session_id}' not found`);
-          const row = await findSession(this.knex, ctx.params.session_id);
+          const row = await findSession(this.readKnex, ctx.params.session_id);
           if (row === undefined) throw notFound(`Session '${ctx.params.session_id}' not found`);
           return { session: sessionFromRow(row) };
         },

@@ -10,17 +10,19 @@ import { MAX_SERIAL_ID } from "../lib/store/columns";
 import { replayedAnswerMeta } from "../lib/store/idempotency";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
-import { ingestRuns, publishRecorded } from "./telemetry/ingest";
+import { RunIngestion, publishRecorded } from "./telemetry/ingest";
 import { parseReadQuery } from "./telemetry/filters";
 import { readHeatmap, readMetrics, readPareto, readRuns, readTimeseries } from "./telemetry/reads";
 
 interface TelemetryVars {
   providers: ProviderDirectory;
+  /** Ingestion with group commit over the writer (services/telemetry/ingest.ts). */
+  ingestion: RunIngestion;
 }
 
-/** What the read handlers use of the service instance. */
+/** What the read handlers use of the service instance: the store's read pool (lib/store/mixin.ts). */
 interface ReadVars {
-  knex: Knex;
+  readKnex: Knex;
 }
 
 /** Query parameters as the gateway passes them (one string per key: services/api/query.ts). */
@@ -54,7 +56,7 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
        */
       ingest: {
         async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown, Record<string, unknown>>) {
-          const { status, result, rows, replayed } = await ingestRuns(this.knex, ctx.params, {
+          const { status, result, rows, replayed } = await this.ingestion.ingest(ctx.params, {
             idempotencyKey: ctx.meta.idempotencyKey,
           });
           if (replayed) Object.assign(ctx.meta, replayedAnswerMeta(status));
@@ -67,42 +69,43 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       metrics: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { route: true });
-          return readMetrics(this.knex, query, await this.providers.list());
+          return readMetrics(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/heatmap (§10.3) */
       heatmap: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { route: true });
-          return readHeatmap(this.knex, query, await this.providers.list());
+          return readHeatmap(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/timeseries (§10.4) */
       timeseries: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { lane: true });
-          return readTimeseries(this.knex, query, await this.providers.list());
+          return readTimeseries(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/pareto (§10.5) */
       pareto: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const query = parseReadQuery(ctx.params, { lane: true });
-          return readPareto(this.knex, query, await this.providers.list());
+          return readPareto(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/runs (§10.6): keyset pages, newest first. */
       runs: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const maxRunId = MAX_SERIAL_ID[dialectOf(this.knex)];
+          const maxRunId = MAX_SERIAL_ID[dialectOf(this.readKnex)];
           const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true, maxRunId });
-          return readRuns(this.knex, query, await this.providers.list());
+          return readRuns(this.readKnex, query, await this.providers.list());
         },
       },
     },
 
-    created(this: TelemetryVars & { broker: Context["broker"] }) {
+    created(this: TelemetryVars & IngestVars) {
       this.providers = new ProviderDirectory(this.broker);
+      this.ingestion = new RunIngestion(this.knex, config.store.writePoolSize);
     },
   };
   return schema as unknown as StoreServiceSchema;

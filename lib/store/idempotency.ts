@@ -103,6 +103,50 @@ interface KeyRow {
 const lastPurgeMs = new WeakMap<Knex, number>();
 
 /**
+ * What claiming a key inside a write transaction found (claimKey): the key is now this transaction's
+ * (`claimed`: run the write, then completeKey), or an unexpired record of it already answers the
+ * request (`replay`: the same body's first answer) or refuses it (`reused`: another body, a 422).
+ */
+export type KeyClaim<T> =
+  | { kind: "claimed" }
+  | { kind: "replay"; outcome: IdempotentOutcome<T> }
+  | { kind: "reused"; error: Error };
+
+/**
+ * Claims `request.key` on its route inside `trx`, the first statements of a write transaction. An
+ * expired record is dropped first (the key starts afresh). Writes nothing when the answer is
+ * `replay` or `reused` except that expired record's deletion. The key must be defined.
+ */
+export async function claimKey<T>(trx: Knex.Transaction, request: IdempotentRequest): Promise<KeyClaim<T>> {
+  const key = request.key;
+  if (key === undefined) throw new Error("claimKey needs an Idempotency-Key");
+  const where = { route: request.route, key };
+  const hash = bodyHash(request.body);
+  // An expired record does not count: the key starts afresh. (This statement also takes SQLite's
+  // write lock, so everything below reads the latest committed state.)
+  await trx(IDEMPOTENCY_TABLE).where(where).andWhere("created_at", "<", expiryCutoff(request.nowMs)).delete();
+  const claimed: unknown[] = await trx(IDEMPOTENCY_TABLE)
+    .insert({ ...where, body_sha256: hash, status: null, answer: null, created_at: toStoredInstant(request.nowMs) }, ["key"])
+    .onConflict(["route", "key"])
+    .ignore();
+  if (claimed.length > 0) return { kind: "claimed" };
+  const row = (await trx(IDEMPOTENCY_TABLE).where(where).first()) as KeyRow | undefined;
+  if (row === undefined || row.status === null || row.answer === null) {
+    throw new Error(`idempotency record ${request.route} ${key} is not complete`);
+  }
+  if (row.body_sha256 !== hash) return { kind: "reused", error: reusedKey(key) };
+  return { kind: "replay", outcome: { status: Number(row.status), body: JSON.parse(row.answer) as T, replayed: true } };
+}
+
+/** Records the answer of a claimed key (claimKey), in the same transaction, before it commits. */
+export async function completeKey<T>(trx: Knex.Transaction, request: IdempotentRequest, answer: WriteAnswer<T>): Promise<void> {
+  if (request.key === undefined) throw new Error("completeKey needs an Idempotency-Key");
+  await trx(IDEMPOTENCY_TABLE)
+    .where({ route: request.route, key: request.key })
+    .update({ status: answer.status, answer: JSON.stringify(answer.body) });
+}
+
+/**
  * Runs `write` in a transaction and answers what it answers. With a key: the key's record is
  * claimed first in that transaction and completed with the answer before it commits. When the
  * route already holds an unexpired record of that key, `write` is not run: the same body gets the
@@ -114,32 +158,17 @@ export async function runIdempotent<T>(
   request: IdempotentRequest,
   write: (trx: Knex.Transaction) => Promise<WriteAnswer<T>>,
 ): Promise<IdempotentOutcome<T>> {
-  const { key } = request;
-  if (key === undefined) {
+  if (request.key === undefined) {
     const answer = await knex.transaction(write);
     return { ...answer, replayed: false };
   }
   await purgeNowAndThen(knex, request.nowMs);
-  const hash = bodyHash(request.body);
   return knex.transaction(async (trx) => {
-    const where = { route: request.route, key };
-    // An expired record does not count: the key starts afresh. (This statement also takes SQLite's
-    // write lock, so everything below reads the latest committed state.)
-    await trx(IDEMPOTENCY_TABLE).where(where).andWhere("created_at", "<", expiryCutoff(request.nowMs)).delete();
-    const claimed: unknown[] = await trx(IDEMPOTENCY_TABLE)
-      .insert({ ...where, body_sha256: hash, status: null, answer: null, created_at: toStoredInstant(request.nowMs) }, ["key"])
-      .onConflict(["route", "key"])
-      .ignore();
-    if (claimed.length === 0) {
-      const row = (await trx(IDEMPOTENCY_TABLE).where(where).first()) as KeyRow | undefined;
-      if (row === undefined || row.status === null || row.answer === null) {
-        throw new Error(`idempotency record ${request.route} ${key} is not complete`);
-      }
-      if (row.body_sha256 !== hash) throw reusedKey(key);
-      return { status: Number(row.status), body: JSON.parse(row.answer) as T, replayed: true };
-    }
+    const claim = await claimKey<T>(trx, request);
+    if (claim.kind === "replay") return claim.outcome;
+    if (claim.kind === "reused") throw claim.error;
     const answer = await write(trx);
-    await trx(IDEMPOTENCY_TABLE).where(where).update({ status: answer.status, answer: JSON.stringify(answer.body) });
+    await completeKey(trx, request, answer);
     return { ...answer, replayed: false };
   });
 }
@@ -169,7 +198,11 @@ export async function purgeExpiredKeys(knex: Knex, nowMs: number): Promise<numbe
   return knex(IDEMPOTENCY_TABLE).where("created_at", "<", expiryCutoff(nowMs)).delete();
 }
 
-async function purgeNowAndThen(knex: Knex, nowMs: number): Promise<void> {
+/**
+ * Purges expired key records, at most every PURGE_INTERVAL_MS per store and process (a write with a
+ * key calls it before its transaction).
+ */
+export async function purgeNowAndThen(knex: Knex, nowMs: number): Promise<void> {
   const last = lastPurgeMs.get(knex);
   if (last !== undefined && nowMs - last < PURGE_INTERVAL_MS && nowMs >= last) return;
   lastPurgeMs.set(knex, nowMs);

@@ -20,18 +20,23 @@ export interface Outcome {
   notAccepted?: boolean;
   /** Milliseconds since the load began, at send. */
   at: number;
+  /** The call's tag, when it had one. */
+  tag?: string;
 }
 
 export interface Call {
   method: "GET" | "POST";
   url: string;
   json?: unknown;
+  /** A label copied to the outcome (e.g. the kind of call, for figures per kind). */
+  tag?: string;
 }
 
 /** One request; never rejects. */
 export function send(agent: http.Agent, call: Call, origin: number, timeoutMs = 30000): Promise<Outcome> {
   const started = performance.now();
   const at = started - origin;
+  const tag = call.tag;
   return new Promise((resolve) => {
     const body = call.json === undefined ? undefined : Buffer.from(JSON.stringify(call.json));
     const req = http.request(call.url, {
@@ -44,7 +49,7 @@ export function send(agent: http.Agent, call: Call, origin: number, timeoutMs = 
     const fail = (err: Error & { code?: string }) => {
       const code = err.code ?? err.message;
       const notAccepted = code === "ECONNREFUSED" || (!gotResponse && req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE"));
-      resolve({ status: 0, ms: performance.now() - started, error: code, notAccepted, at });
+      resolve({ status: 0, ms: performance.now() - started, error: code, notAccepted, at, tag });
     };
     req.on("timeout", () => req.destroy(Object.assign(new Error("client timeout"), { code: "CLIENT_TIMEOUT" })));
     req.on("error", fail);
@@ -52,7 +57,7 @@ export function send(agent: http.Agent, call: Call, origin: number, timeoutMs = 
       gotResponse = true;
       res.on("data", () => undefined);
       res.on("error", fail);
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, at }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, at, tag }));
     });
     req.end(body);
   });

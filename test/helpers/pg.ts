@@ -43,16 +43,21 @@ export interface PgDatabase {
 }
 
 /** Creates a fresh, empty database on the configured server. */
-export async function createPgDatabase(): Promise<PgDatabase> {
-  const name = `console_mcp_test_${randomBytes(6).toString("hex")}`;
-  const admin = new Client({ connectionString: PG_URL });
+export function createPgDatabase(): Promise<PgDatabase> {
+  return createPgDatabaseOn(PG_URL);
+}
+
+/** Creates a fresh, empty database on the server of `serverUrl` (the benchmarks pass their own). */
+export async function createPgDatabaseOn(serverUrl: string, prefix = "console_mcp_test_"): Promise<PgDatabase> {
+  const name = `${prefix}${randomBytes(6).toString("hex")}`;
+  const admin = new Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   return {
-    url: withDatabase(PG_URL, name),
+    url: withDatabase(serverUrl, name),
     async drop() {
-      const c = new Client({ connectionString: PG_URL });
+      const c = new Client({ connectionString: serverUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();

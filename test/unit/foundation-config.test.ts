@@ -239,3 +239,26 @@ describe("other broker settings", () => {
     expect(configError({ NATS_NODE_PROBE: "yes" }).variable).toBe("NATS_NODE_PROBE");
   });
 });
+
+describe("store pools and the thread pool", () => {
+  it("reads the read and write pool sizes (4 each by default, 1..64)", () => {
+    const d = loadConfig({});
+    expect([d.store.readPoolSize, d.store.writePoolSize]).toEqual([4, 4]);
+    const c = loadConfig({ CONSOLE_MCP_DB_READ_POOL: "8", CONSOLE_MCP_DB_WRITE_POOL: "2" });
+    expect([c.store.readPoolSize, c.store.writePoolSize]).toEqual([8, 2]);
+    for (const bad of ["0", "65", "-1", "2.5", "many", " 4"]) {
+      const err = configError({ CONSOLE_MCP_DB_READ_POOL: bad });
+      expect(err.variable).toBe("CONSOLE_MCP_DB_READ_POOL");
+      expect(err.message).toContain("1..64");
+      expect(configError({ CONSOLE_MCP_DB_WRITE_POOL: bad }).variable).toBe("CONSOLE_MCP_DB_WRITE_POOL");
+    }
+  });
+
+  it("sizes libuv's thread pool for a SQLite store's read pool plus the writer, unless UV_THREADPOOL_SIZE is set", () => {
+    expect(loadConfig({}).threadPoolSize).toBe(7);
+    expect(loadConfig({ CONSOLE_MCP_DB_READ_POOL: "1" }).threadPoolSize).toBe(4);
+    expect(loadConfig({ CONSOLE_MCP_DB_READ_POOL: "12" }).threadPoolSize).toBe(15);
+    expect(loadConfig({ UV_THREADPOOL_SIZE: "2" }).threadPoolSize).toBeNull();
+    expect(loadConfig({ CONSOLE_MCP_DB_URL: "postgres://h/db" }).threadPoolSize).toBeNull();
+  });
+});

@@ -2,6 +2,7 @@
  * Child processes for benchmarks: the real server entrypoint, a bare node:http server, nats-server.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -19,6 +20,8 @@ export function freePort(): Promise<number> {
 }
 
 export interface Child {
+  /** The process id (for CPU accounting), undefined when the spawn failed. */
+  pid: number | undefined;
   stop(): Promise<void>;
   output(): string;
 }
@@ -33,6 +36,7 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
+    pid: child.pid,
     output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -41,8 +45,28 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   };
 }
 
-export function spawnServer(env: Record<string, string>): Child {
-  return spawnChild(process.execPath, [SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
+/** The environment every benchmark server starts with (before its own variables). */
+export const SERVER_ENV: Record<string, string> = { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1" };
+
+/** The real server entrypoint; `nodeArgs` go before it (e.g. `--cpu-prof`). */
+export function spawnServer(env: Record<string, string>, nodeArgs: string[] = []): Child {
+  return spawnChild(process.execPath, [...nodeArgs, SERVER_ENTRY], { ...SERVER_ENV, ...env });
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc (Linux); undefined elsewhere
+ * or when the process is gone. Clock ticks are taken as 100 Hz (USER_HZ on Linux).
+ */
+export function cpuTimeMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces), which ends at the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A bare node:http server that answers every request with the given bytes. */

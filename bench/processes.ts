@@ -20,6 +20,8 @@ export function freePort(): Promise<number> {
 }
 
 export interface Child {
+  /** The process id (for CPU accounting), undefined when the spawn failed. */
+  pid: number | undefined;
   stop(): Promise<void>;
   output(): string;
   /** CPU seconds (user + system) the process has used so far, from /proc (Linux); NaN elsewhere. */
@@ -71,6 +73,7 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
+    pid: child.pid,
     output: () => out,
     cpuSeconds: () => processCpuSeconds(child.pid),
     threadCpuSeconds: () => threadCpuSeconds(child.pid),
@@ -81,14 +84,25 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
   };
 }
 
+/** The environment every benchmark server starts with (before its own variables). */
+export const SERVER_ENV: Record<string, string> = { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1" };
+
 /**
- * The server entrypoint as a child process. BENCH_SERVER_NODE_ARGS (space-separated) are passed to
- * node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the servers of a benchmark (each
- * writes its profile when it stops).
+ * The server entrypoint as a child process; `nodeArgs` go before it (e.g. `--cpu-prof`), by default
+ * BENCH_SERVER_NODE_ARGS (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the
+ * servers of a benchmark (each writes its profile when it stops).
  */
-export function spawnServer(env: Record<string, string>): Child {
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  return spawnChild(process.execPath, [...nodeArgs, SERVER_ENTRY], { LOG_LEVEL: "warn", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", ...env });
+export function spawnServer(
+  env: Record<string, string>,
+  nodeArgs: string[] = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+): Child {
+  return spawnChild(process.execPath, [...nodeArgs, SERVER_ENTRY], { ...SERVER_ENV, ...env });
+}
+
+/** CPU time (user + system) a process has used so far, in ms (processCpuSeconds); undefined when unknown. */
+export function cpuTimeMs(pid: number | undefined): number | undefined {
+  const seconds = processCpuSeconds(pid);
+  return Number.isNaN(seconds) ? undefined : seconds * 1000;
 }
 
 /** A bare node:http server that answers every request with the given bytes. */

@@ -4,7 +4,7 @@
  * It holds no domain logic; liveness and readiness are its own because they describe this node's
  * view of the broker.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from "node:http";
 import { Errors } from "moleculer";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
@@ -21,11 +21,29 @@ import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
 
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;
-  $ctx?: Context<unknown, Record<string, unknown>>;
   $route?: unknown;
+  $alias?: unknown;
+  /** The endpoint moleculer-web's aliasHandler chose for the call. */
+  $endpoint?: unknown;
+  /** This request's id (its X-Request-ID, or X-Correlation-ID, else a new one): the call's requestID. */
+  $requestID?: string;
   parsedUrl?: string;
   originalUrl?: string;
   query?: Record<string, unknown>;
+}
+
+/** A moleculer-web alias (moleculer-web/src/alias.js), as far as the request path reads it. */
+interface Alias {
+  action: string | null;
+  route: { callOptions?: Record<string, unknown> };
+}
+
+/** The parts of the gateway service (moleculer-web's methods and ours) the request path uses. */
+interface Gateway {
+  broker: ServiceBroker;
+  resolveAlias(url: string, method?: string): { alias: Alias; params: Record<string, unknown> } | false;
+  aliasHandler(req: IncomingMessage, res: ServerResponse, alias: Alias): Promise<unknown>;
+  errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown): void;
 }
 
 type Next = (err?: unknown) => void;
@@ -57,24 +75,35 @@ function paramShaper(route: RouteSpec) {
         }
       }
     };
-    run().then(() => {
-      // Passed through unchecked: the action validates and applies it.
-      const key = req.headers["idempotency-key"];
-      if (route.idempotencyKey && key !== undefined && req.$ctx !== undefined) req.$ctx.meta.idempotencyKey = key;
-      next();
-    }, next);
+    run().then(() => next(), next);
   };
 }
 
-/** Writes a JSON success answer with its length; the CORS headers are already set. */
-function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+/**
+ * Writes a JSON success answer with its length and the request's X-Request-ID; the CORS headers are
+ * already set. `headers` (the action's `$responseHeaders`) come first, so they cannot replace the
+ * type or the length. The headers go to writeHead in one object (a header set beforehand makes
+ * Node validate and copy every header one by one).
+ */
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  requestID: string | undefined,
+  headers: Record<string, string> | undefined,
+): void {
   const body = JSON.stringify(payload);
-  res.writeHead(status, {
-    ...headers,
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body),
-  });
+  if (headers !== undefined) for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
+  const own: OutgoingHttpHeaders = { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body) };
+  if (requestID !== undefined && requestID !== "") own["X-Request-ID"] = requestID;
+  res.writeHead(status, own);
   res.end(body);
+}
+
+/** The request id moleculer-web would take: X-Correlation-ID, else X-Request-ID (first value). */
+function requestIdHeader(req: IncomingMessage): string | undefined {
+  const id = req.headers["x-correlation-id"] || req.headers["x-request-id"];
+  return Array.isArray(id) ? id[0] : id;
 }
 
 type LogFailure = ReturnType<typeof failureLog>;
@@ -208,24 +237,39 @@ export default function apiService(
        * moleculer-web's call step, without its response writer: the JSON answer is written here with
        * the status and headers the action set in `ctx.meta` ($statusCode, $responseHeaders), else the
        * route's success status (moleculer-web warns about a missing Location header on every 201
-       * and does work we do not need). The call goes to the endpoint moleculer-web's balancer chose;
-       * a failed call is retried by the broker's retry policy on another node.
+       * and does work we do not need). The call is one broker call to the endpoint moleculer-web's
+       * balancer chose, with the request's id and, on the routes that honour it, the
+       * `Idempotency-Key` header as `meta.idempotencyKey` (passed through unchecked: the action
+       * validates and applies it, §11.1); a failed call is retried by the broker's retry policy on
+       * another node. The gateway opens no Context of its own for the request (see httpHandler), so
+       * the action's context is the root one.
        */
       async callAction(
-        this: unknown,
-        _route: { callOptions?: Record<string, unknown> },
+        this: Gateway,
+        _route: unknown,
         actionName: string,
         req: GatewayRequest,
         res: ServerResponse,
         params: Record<string, unknown>,
       ): Promise<boolean> {
-        const ctx = req.$ctx as Context<unknown, Record<string, unknown>>;
-        const endpoint = (req as GatewayRequest & { $endpoint?: unknown }).$endpoint ?? actionName;
-        const data = await ctx.call(endpoint as string, params, { timeout: config.requestTimeoutMs });
+        const meta: Record<string, unknown> = {};
+        if (routeOfAction.get(actionName)?.idempotencyKey === true) {
+          const key = req.headers["idempotency-key"];
+          if (key !== undefined) meta.idempotencyKey = key;
+        }
+        const call = this.broker.call((req.$endpoint ?? actionName) as string, params, {
+          timeout: config.requestTimeoutMs,
+          requestID: req.$requestID,
+          meta,
+          caller: "api",
+        }) as Promise<unknown> & { ctx?: Context<unknown, Record<string, unknown>> };
+        const data = await call;
         if (res.headersSent || res.writableEnded) return true;
+        // The action's meta, with what a remote node sent back merged in by the transit layer.
+        const answerMeta = call.ctx?.meta ?? meta;
         // An action may set its answer's status and headers (a replayed idempotent write, /readyz).
-        const status = (ctx.meta.$statusCode as number | undefined) ?? routeOfAction.get(actionName)?.status ?? 200;
-        sendJson(res, status, data, (ctx.meta.$responseHeaders as Record<string, string> | undefined) ?? {});
+        const status = (answerMeta.$statusCode as number | undefined) ?? routeOfAction.get(actionName)?.status ?? 200;
+        sendJson(res, status, data, req.$requestID, answerMeta.$responseHeaders as Record<string, string> | undefined);
         return true;
       },
 
@@ -245,31 +289,83 @@ export default function apiService(
         sendErrorAnswer(req as GatewayRequest, res, err, logFailure);
       },
 
-      /** CORS runs before routing, so every answer (unknown paths and errors too) carries it. */
-      httpHandler(this: unknown, req: IncomingMessage, res: ServerResponse, next?: Next) {
+      /**
+       * Every request starts here (moleculer-web's HTTP server calls it). CORS runs first, so every
+       * answer (unknown paths and errors too) carries it.
+       *
+       * A request whose path and method match an alias of the route table then takes moleculer-web's
+       * own steps (its alias resolution, then its `aliasHandler`: endpoint choice, the alias's input
+       * step, `callAction`; failures through its `errorHandler` to the route's `onError`), without
+       * what moleculer-web wraps around them and this gateway does not use (issue 8, goal 4; the
+       * profile is in the README): the `api.rest` action call (a Context and the broker's middleware
+       * chain: context tracking, timeout, fallback and error hooks, on top of the ones the actual
+       * broker call goes through), the Promise and three response listeners per request, the route's
+       * connect middlewares (none) and CORS options (CORS is applied here), and a debug line built
+       * even when debug is off. The X-Request-ID answer header is kept. Any other request goes
+       * through moleculer-web's whole pipeline, which answers 404, or 405 with Allow (onError).
+       */
+      httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;
         // moleculer-web resolves an OPTIONS request as its Access-Control-Request-Method (GET when
         // absent), which would run the GET/POST action. Preflights are answered above, and no
         // route defines OPTIONS, so any other OPTIONS request is a routing miss: 405 or 404.
         if (req.method === "OPTIONS") {
           const miss = new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
-          sendErrorAnswer(req as GatewayRequest, res, miss, logFailure);
+          sendErrorAnswer(req, res, miss, logFailure);
           return undefined;
         }
-        const handled = (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler.call(
-          this,
-          req,
-          res,
-          next,
-        );
-        // Last resort: a failure that escapes moleculer-web's own error handling still gets an
-        // answer instead of becoming an unhandled rejection (which would stop the process).
-        return Promise.resolve(handled).catch((err: unknown) =>
-          sendErrorAnswer(req as GatewayRequest, res, err, logFailure),
-        );
+        const originalUrl = req.url ?? "/";
+        const { url, query } = splitRequestUrl(originalUrl);
+        const path = url.length > 1 && url.endsWith("/") ? url.slice(0, -1) : url;
+        // What moleculer-web's rest action and routeHandler set on the request for the steps after.
+        let requestID = requestIdHeader(req);
+        if (requestID === undefined) requestID = this.broker.generateUid();
+        req.$requestID = requestID;
+        let found: ReturnType<Gateway["resolveAlias"]>;
+        try {
+          found = this.resolveAlias(path, req.method);
+        } catch (err) {
+          // A path parameter that is not valid percent-encoding (moleculer-web's 400).
+          failRequest(this, req, res, err, logFailure);
+          return undefined;
+        }
+        if (found === false) return moleculerWebPipeline(this, req, res, next, logFailure);
+        req.originalUrl = originalUrl;
+        req.parsedUrl = path;
+        req.query = query;
+        req.$route = found.alias.route;
+        req.$alias = found.alias;
+        req.$params = Object.assign({}, query, found.params);
+        return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));
       },
     },
   };
+}
+
+/** Answers a failed request through moleculer-web's error handler (then the route's onError). Never throws. */
+function failRequest(gateway: Gateway, req: GatewayRequest, res: ServerResponse, err: unknown, log: LogFailure): void {
+  if (req.$requestID !== undefined && req.$requestID !== "" && !res.headersSent) res.setHeader("X-Request-ID", req.$requestID);
+  try {
+    gateway.errorHandler(req, res, err);
+  } catch (failure) {
+    sendErrorAnswer(req, res, failure, log);
+  }
+}
+
+/**
+ * moleculer-web's own request handler: the `api.rest` action and everything around it (used for
+ * the requests that match no alias). A failure that escapes its error handling still gets an
+ * answer instead of becoming an unhandled rejection (which would stop the process).
+ */
+function moleculerWebPipeline(
+  gateway: Gateway,
+  req: GatewayRequest,
+  res: ServerResponse,
+  next: Next | undefined,
+  log: LogFailure,
+): Promise<unknown> {
+  const handler = (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler;
+  return Promise.resolve(handler.call(gateway, req, res, next)).catch((err: unknown) => sendErrorAnswer(req, res, err, log));
 }
 
 /** Ids of the live nodes that run a service (this node included). */

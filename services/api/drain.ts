@@ -44,13 +44,17 @@ export function trackRequests(server: Server): ConnectionDrain {
     }
   };
 
+  // A response emits 'close' once, when its answer is written or its connection is gone. One
+  // listener function for every response: no closure per request on the request path.
+  function onResponseClose(this: ServerResponse): void {
+    finished(this);
+  }
+
   // Registered before the gateway's own handler, so the header is set before any answer is written.
   server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
     active.add(res);
     if (isDraining) res.setHeader("Connection", "close");
-    const once = () => finished(res);
-    res.once("finish", once);
-    res.once("close", once);
+    res.on("close", onResponseClose);
   });
 
   const run = async (deadlineMs: number): Promise<DrainResult> => {

@@ -270,6 +270,35 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
       expect(metrics.total_runs).toBe(before + stored);
     });
 
+    it("stores text and numbers exactly as sent, whatever characters the text holds (PostgreSQL binds them as arrays)", async () => {
+      const { knex } = knexes(server);
+      const awkward = ['NULL', 'a,b', '{x}', 'say "hi"', 'back\\slash', "it's", "tab\tnew\nline", "ünï©ødé 🚀", "\\N", "a{b\"c}d"];
+      const runs = awkward.map((text, i) => ({
+        provider_id: "gemini",
+        tool: text,
+        route: `exact-${i}`,
+        experiment_cohort: text,
+        metadata: { note: text, nested: { list: [text, null, 1.5] } },
+        tokens_in: Number.MAX_SAFE_INTEGER - i,
+        cost_usd: i === 0 ? null : 1 / (i + 2),
+        ts: "2025-05-02T08:00:00.123Z",
+      }));
+      const res = await request(`${server.baseUrl}/telemetry/runs`, { method: "POST", json: { runs } });
+      expect(res.status).toBe(201);
+      const rows: Record<string, unknown>[] = await knex("telemetry_events").whereIn("id", res.body.ids).orderBy("id");
+      rows.forEach((row, i) => {
+        expect(row).toMatchObject({
+          tool: runs[i].tool,
+          route: `exact-${i}`,
+          experiment_cohort: awkward[i],
+          tokens_in: Number.MAX_SAFE_INTEGER - i,
+          cost_usd: runs[i].cost_usd,
+          ts: "2025-05-02T08:00:00.123Z",
+        });
+        expect(JSON.parse(String(row.metadata))).toEqual(runs[i].metadata);
+      });
+    });
+
     it("over HTTP: concurrent batches, one refused by the store, one reusing a key with another body", async () => {
       const { knex } = knexes(server);
       const key = { "Idempotency-Key": "pools-key-1" };

@@ -238,7 +238,7 @@ export function ingestSuite(label: string, makeStore: StoreFactory): void {
   describe(`${label}: ingestion without the providers service`, () => {
     it("still answers 201 and stores the runs when the events cannot be built", async () => {
       const store = await makeStore();
-      const server = await startTestServer({ SERVICES: "api,telemetry", REQUEST_TIMEOUT: "500", ...store.env });
+      const server = await startTestServer({ SERVICES: "api,telemetry", REQUEST_TIMEOUT: "3000", ...store.env });
       try {
         const res = await postRuns(server, { runs: [{ provider_id: "gemini" }, { provider_id: "codex" }] });
         expect(res.status).toBe(201);

@@ -32,8 +32,11 @@ const READS: Record<string, (base: string, i: number) => string> = {
 const READ_KINDS = process.env.BENCH_READS ? process.env.BENCH_READS.split(",").filter((k) => k in READS) : Object.keys(READS);
 export const INGEST_KIND = "ingest (20 runs)";
 
-/** The next call of client `client`: seeded per client, so a run of the benchmark repeats its mix. */
-function mixedCaller(base: string): (client: number, i: number) => Call {
+/**
+ * The next call of client `client`: seeded per client, so a run of the benchmark repeats its mix.
+ * With `only`, every call is of that one kind (the per-kind cost of `kindCosts`).
+ */
+function mixedCaller(base: string, only?: string): (client: number, i: number) => Call {
   const rands = new Map<number, () => number>();
   return (client, i) => {
     let rand = rands.get(client);
@@ -41,12 +44,12 @@ function mixedCaller(base: string): (client: number, i: number) => Call {
       rand = seededRandom(1000 + client);
       rands.set(client, rand);
     }
-    if (rand() < INGEST_SHARE) {
+    if (only === INGEST_KIND || (only === undefined && rand() < INGEST_SHARE)) {
       const now = Date.now();
       const runs = Array.from({ length: BATCH_RUNS }, (_, k) => runBody(makeRun(rand, now - k * 7)));
       return { method: "POST", url: `${base}/telemetry/runs`, json: { runs }, tag: INGEST_KIND };
     }
-    const kind = READ_KINDS[Math.floor(rand() * READ_KINDS.length)];
+    const kind = only ?? READ_KINDS[Math.floor(rand() * READ_KINDS.length)];
     return { method: "GET", url: READS[kind](base, client + i), tag: kind };
   };
 }
@@ -220,4 +223,62 @@ export async function checkTotals(base: string, sinceMs: number, expected: numbe
     if (Date.now() > deadline) return { ok: false, line: `totals not checked: metrics answered ${res.status} until the deadline` };
     await new Promise((r) => setTimeout(r, 5000));
   }
+}
+
+export interface KindCost {
+  kind: string;
+  /** Share of the mixed load's requests that are of this kind. */
+  share: number;
+  /** Expected answers per second with every client sending this kind only. */
+  okRps: number;
+  /** Server CPU (processes and database backends) per answer, in ms. */
+  cpuMsPerAnswer: number;
+}
+
+/**
+ * What each kind of the mixed load costs the server: `clients` closed-loop clients sending only that
+ * kind for `durationMs` (after a 1 s warm-up), the server's CPU per answer; also the runs its
+ * ingestion calls stored (for the totals check). Weighted by the kinds'
+ * shares in the mix, it gives the CPU of a mixed answer, and the ceiling of any mixed throughput on
+ * `cores` cores (cores ÷ weighted CPU per answer).
+ */
+export async function kindCosts(
+  base: string,
+  options: { clients: number; durationMs: number; serverCpuSeconds: () => Promise<number> },
+): Promise<{ kinds: KindCost[]; ingestedRuns: number }> {
+  const out: KindCost[] = [];
+  let ingestedRuns = 0;
+  for (const kind of [INGEST_KIND, ...READ_KINDS]) {
+    const load = closedLoop(options.clients, mixedCaller(base, kind));
+    await new Promise((r) => setTimeout(r, 1000));
+    const cpu0 = await options.serverCpuSeconds();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, options.durationMs));
+    const cpu = (await options.serverCpuSeconds()) - cpu0;
+    const seconds = (performance.now() - t0) / 1000;
+    const all = await load.stop();
+    const measured = all.filter((o) => o.at >= 1000 && o.at < 1000 + options.durationMs);
+    const ok = measured.filter(expectedStatus).length;
+    ingestedRuns += all.filter((o) => o.tag === INGEST_KIND && o.status === 201).length * BATCH_RUNS;
+    out.push({
+      kind,
+      share: kind === INGEST_KIND ? INGEST_SHARE : (1 - INGEST_SHARE) / READ_KINDS.length,
+      okRps: ok / seconds,
+      cpuMsPerAnswer: measured.length > 0 ? (cpu * 1000) / measured.length : Number.NaN,
+    });
+  }
+  return { kinds: out, ingestedRuns };
+}
+
+/** Markdown table of `kindCosts`, with the weighted CPU of a mixed answer and the ceiling it sets. */
+export function kindCostTable(costs: KindCost[], cores: number): string {
+  const lines = ["| kind | share of the mix | alone ok/s | server CPU ms per answer | weighted ms |", "| --- | --- | --- | --- | --- |"];
+  let weighted = 0;
+  for (const c of costs) {
+    weighted += c.share * c.cpuMsPerAnswer;
+    lines.push(`| ${c.kind} | ${(c.share * 100).toFixed(1)}% | ${c.okRps.toFixed(0)} | ${c.cpuMsPerAnswer.toFixed(2)} | ${(c.share * c.cpuMsPerAnswer).toFixed(2)} |`);
+  }
+  lines.push(`| **mixed answer** | 100% | | **${weighted.toFixed(2)}** | |`);
+  lines.push(`ceiling on ${cores} cores, whatever the concurrency: ${((cores * 1000) / weighted).toFixed(0)} mixed answers/s (the load clients share these cores too)`);
+  return lines.join("\n");
 }

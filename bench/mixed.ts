@@ -8,13 +8,16 @@
  */
 import fs from "node:fs";
 import { DAY_MS, benchBackends, fillStore, openBenchStore, storeBackendCpuSeconds } from "./fill";
-import { aloneTimings, checkTotals, mixedTable, runMixedLoad } from "./mixed-load";
+import os from "node:os";
+import { aloneTimings, checkTotals, kindCostTable, kindCosts, mixedTable, runMixedLoad } from "./mixed-load";
 import { freePort, spawnServer, waitForHttp } from "./processes";
 
 const TOTAL_RUNS = Number(process.env.BENCH_RUNS ?? 1_000_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 30);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 5);
+/** Seconds per kind of the per-kind cost table (0 skips it). */
+const KIND_COST_S = Number(process.env.BENCH_KIND_COST_S ?? 5);
 
 export async function benchMixed(): Promise<void> {
   const summary: string[] = [];
@@ -42,7 +45,18 @@ export async function benchMixed(): Promise<void> {
         console.log(`${opened.label}, embedded server, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);
         console.log(mixedTable(result, alone));
         if (Object.keys(result.failures).length > 0) console.log(`failed requests (whole load): ${JSON.stringify(result.failures)}`);
-        const totals = await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + result.ingestedRuns);
+        let ingested = result.ingestedRuns;
+        if (KIND_COST_S > 0) {
+          const costs = await kindCosts(base, {
+            clients: CLIENTS,
+            durationMs: KIND_COST_S * 1000,
+            serverCpuSeconds: async () => server.cpuSeconds() + (await storeBackendCpuSeconds(opened.store)),
+          });
+          ingested += costs.ingestedRuns;
+          console.log(`${opened.label}: what each kind costs the server, ${CLIENTS} clients sending only that kind for ${KIND_COST_S} s:`);
+          console.log(kindCostTable(costs.kinds, os.availableParallelism()));
+        }
+        const totals = await checkTotals(base, nowMs - DAY_MS - 60_000, TOTAL_RUNS + ingested);
         console.log(totals.line);
         if (opened.store.dbUrl === null && fs.existsSync(`${opened.store.dbPath}-wal`)) {
           console.log(`SQLite WAL after the load: ${(fs.statSync(`${opened.store.dbPath}-wal`).size / 2 ** 20).toFixed(1)} MiB`);

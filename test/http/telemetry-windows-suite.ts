@@ -189,7 +189,16 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       expect(counts[2]).toBeGreaterThan(counts[1]);
     }, 120_000);
 
-    const windows = randomWindows(seededRandom(77), 36);
+    // Windows cut exactly at a run's instant, or one millisecond beside it, at each end: a partial
+    // minute with no run outside the window is read from its minute row, with one it is read raw.
+    const cuts = [0, 97, 401, 888, 1203, 1555].map((i) => generated[i].ref.tsMs);
+    const edgeWindows: RefQuery[] = cuts.flatMap((ts, k) => [
+      { start: ts - 20 * MINUTE_MS - 1234, end: ts - (k % 2) },
+      { start: ts + (k % 2), end: ts + 3 * HOUR_MS + 4321 },
+      { start: ts - 30_000, end: ts + 30_000 - 1 },
+      { end: ts },
+    ]);
+    const windows = [...randomWindows(seededRandom(77), 36), ...edgeWindows];
     windows.forEach((window, w) => {
       it(`window ${w} ${JSON.stringify(refQueryString(window))}: metrics and heatmap with provider and route filters`, async () => {
         for (const filter of ROUTE_FILTERS) {

@@ -11,7 +11,8 @@
  * of the store modules, never request input; filter values are bound.
  */
 import type { Knex } from "knex";
-import { InstantRange, RollupLevel, splitRange, whereBuckets, whereInstants } from "./levels";
+import { storedToMs, toStoredInstant } from "../../../lib/time";
+import { InstantRange, LEVELS, RollupLevel, bucketOf, splitRange, whereBuckets, whereInstants } from "./levels";
 
 type Db = Knex | Knex.Transaction;
 
@@ -35,6 +36,36 @@ export interface RangeRead {
 }
 
 const sqlOf = (sql: string | ((level: RollupLevel) => string), level: RollupLevel) => (typeof sql === "string" ? sql : sql(level));
+
+const FINEST = LEVELS[LEVELS.length - 1];
+
+/**
+ * For a bounded raw edge (inside one bucket of the finest level, as splitRange makes them): that
+ * bucket and the parts of it outside the edge (one or two inclusive instant ranges). Undefined for
+ * an unbounded edge.
+ */
+export function edgeRest(edge: InstantRange): { bucket: string; outside: InstantRange[] } | undefined {
+  if (edge.startTs === undefined || edge.endTs === undefined) return undefined;
+  const bucket = bucketOf(FINEST, edge.startTs);
+  if (bucketOf(FINEST, edge.endTs) !== bucket) return undefined;
+  const startMs = storedToMs(edge.startTs);
+  const endMs = storedToMs(edge.endTs);
+  const firstMs = Math.floor(startMs / FINEST.ms) * FINEST.ms;
+  const lastMs = firstMs + FINEST.ms - 1;
+  const outside: InstantRange[] = [];
+  if (startMs > firstMs) outside.push({ startTs: toStoredInstant(firstMs), endTs: toStoredInstant(startMs - 1) });
+  if (endMs < lastMs) outside.push({ startTs: toStoredInstant(endMs + 1), endTs: toStoredInstant(lastMs) });
+  return outside.length === 0 ? undefined : { bucket, outside };
+}
+
+/** `SELECT 1` of the runs (any run, unfiltered) in any of the ranges: the test of an EXISTS. */
+function runsIn(db: Db, ranges: readonly InstantRange[]): Knex.QueryBuilder {
+  return db("telemetry_events")
+    .select(db.raw("1"))
+    .where((any) => {
+      for (const r of ranges) any.orWhere((one) => whereInstants(one, r));
+    });
+}
 
 /** The rows of every piece of the range (whole buckets per level, then the raw edges), in one statement. */
 export async function readRange(db: Db, range: InstantRange, read: RangeRead): Promise<Record<string, unknown>[]> {
@@ -61,11 +92,27 @@ export async function readRanges(db: Db, requests: readonly { range: InstantRang
       pieces.push(qb);
     }
     for (const edge of split.edges) {
+      const rest = edgeRest(edge);
       const qb = db("telemetry_events").select([tag, ...read.columns.map((c) => db.raw(`${c.runs} AS ${c.alias}`))]);
       whereInstants(qb, edge);
       read.whereRuns(qb);
       if (read.groupBy !== undefined) qb.groupByRaw(read.groupBy.runs);
-      pieces.push(qb);
+      if (rest === undefined) {
+        pieces.push(qb);
+        continue;
+      }
+      // The edge's bucket row answers for the edge when no run of the bucket lies outside the edge
+      // (the usual case of a window ending now); the raw rows otherwise. One of the two pieces yields
+      // rows, decided inside the statement, so both see the same snapshot.
+      const level = FINEST;
+      const whole = db(read.tables === "rollup" ? level.table : level.errorsTable)
+        .select([tag, ...read.columns.map((c) => db.raw(`${sqlOf(c.level, level)} AS ${c.alias}`))])
+        .where(level.bucketColumn, rest.bucket)
+        .whereNotExists(runsIn(db, rest.outside));
+      read.whereLevel(whole, level);
+      if (read.groupBy !== undefined) whole.groupByRaw(sqlOf(read.groupBy.level, level));
+      qb.whereExists(runsIn(db, rest.outside));
+      pieces.push(whole, qb);
     }
   });
   let rows: Record<string, unknown>[];

@@ -35,8 +35,8 @@
  * the order they were sent (per subject and overall), and `disconnect` hands it over before nats.js
  * flushes and closes. A packet's promise settles when the client has taken it: rejected with the
  * client's error (payload over the server's max_payload, connection closed), so a REQ that cannot be
- * sent fails its call at once, as with Moleculer's transporter. The ALIVE probes are published
- * directly (their own subjects, from a timer).
+ * sent fails its call at once. The ALIVE probes are published directly (their own subjects, from a
+ * timer).
  */
 import { randomBytes } from "node:crypto";
 import { Errors, Transporters } from "moleculer";

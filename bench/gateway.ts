@@ -12,8 +12,9 @@
  *
  * BENCH_CPU_PROF=<dir> starts the gateway processes with `node --cpu-prof` and prints a summary of
  * each profile (figures taken under the profiler are slower; do not compare them with a plain run).
- * BENCH_COMPARE_WITH=<checkout> adds that checkout's embedded server (e.g. the previous commit,
- * from `git archive`) to the same rounds, so a change is measured before and after in one run.
+ * BENCH_COMPARE_WITH=<checkout> adds that checkout's embedded server and its gateway and providers
+ * over a NATS server of their own (e.g. the previous commit, from `git archive`, with node_modules
+ * linked) to the same rounds, so a change is measured before and after in one run.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -22,7 +23,7 @@ import path from "node:path";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require("autocannon") as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 import { printProfileSummary } from "./cpu-profile";
-import { Child, cpuTimeMs, freePort, SERVER_ENV, spawnBareServer, spawnChild, spawnServer, waitForHttp } from "./processes";
+import { Child, cpuTimeMs, freePort, SERVER_ENTRY, SERVER_ENV, spawnBareServer, spawnChild, spawnServer, waitForHttp } from "./processes";
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -84,6 +85,47 @@ function spread(xs: number[], digits = 2): string {
   return `${median(xs).toFixed(digits)}x (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 }
 
+/**
+ * A private nats-server and, over it, a providers process and a gateway process started from `entry`
+ * (this checkout's server entrypoint or another's); resolves once the gateway answers
+ * GET /api/v1/providers. The processes are pushed onto `children` (stopped by the caller).
+ */
+async function startNatsPair(
+  entry: string,
+  tag: string,
+  providersNodeArgs: string[],
+  gatewayNodeArgs: string[],
+  dir: string,
+  children: Child[],
+): Promise<Omit<Server, "name">> {
+  const natsPort = await freePort();
+  const nats = spawnChild("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort)]);
+  children.push(nats);
+  const transporter = `nats://127.0.0.1:${natsPort}`;
+  const dbPath = path.join(dir, `${tag}.db`);
+  const providers = spawnChild(process.execPath, [...providersNodeArgs, entry], {
+    ...SERVER_ENV,
+    SERVICES: "providers",
+    TRANSPORTER: transporter,
+    NODE_ID: `bench-${tag}-providers`,
+    CONSOLE_MCP_DB_PATH: dbPath,
+  });
+  children.push(providers);
+  const gatewayPort = await freePort();
+  const gateway = spawnChild(process.execPath, [...gatewayNodeArgs, entry], {
+    ...SERVER_ENV,
+    SERVICES: "api",
+    TRANSPORTER: transporter,
+    NODE_ID: `bench-${tag}-gateway`,
+    CONSOLE_MCP_SERVER_PORT: String(gatewayPort),
+    CONSOLE_MCP_DB_PATH: dbPath,
+  });
+  children.push(gateway);
+  const url = `http://127.0.0.1:${gatewayPort}/api/v1/providers`;
+  await waitForHttp(url, 30000);
+  return { url, processes: [gateway, providers, nats] };
+}
+
 function profileArgs(name: string): string[] {
   if (PROFILE_DIR === undefined) return [];
   const dir = path.resolve(PROFILE_DIR, name);
@@ -129,36 +171,14 @@ export async function benchGateway(): Promise<void> {
     if ((await (await fetch(plainUrl)).text()) !== bytes) throw new Error("plain gateway bytes differ");
 
     // (b) gateway and providers over NATS
-    const natsPort = await freePort();
-    const nats = spawnChild("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort)]);
-    children.push(nats);
-    const transporter = `nats://127.0.0.1:${natsPort}`;
-    const gatewayPort = await freePort();
-    const providers = spawnServer(
-      { SERVICES: "providers", TRANSPORTER: transporter, NODE_ID: "bench-providers", CONSOLE_MCP_DB_PATH: path.join(dir, "nats.db") },
-      profileArgs("nats-providers"),
-    );
-    children.push(providers);
-    const gateway = spawnServer(
-      {
-        SERVICES: "api",
-        TRANSPORTER: transporter,
-        NODE_ID: "bench-gateway",
-        CONSOLE_MCP_SERVER_PORT: String(gatewayPort),
-        CONSOLE_MCP_DB_PATH: path.join(dir, "nats.db"),
-      },
-      profileArgs("nats-gateway"),
-    );
-    children.push(gateway);
-    const natsUrl = `http://127.0.0.1:${gatewayPort}/api/v1/providers`;
-    await waitForHttp(natsUrl, 30000);
-    if ((await (await fetch(natsUrl)).text()) !== bytes) throw new Error("NATS gateway bytes differ");
+    const nats = await startNatsPair(SERVER_ENTRY, "nats", profileArgs("nats-providers"), profileArgs("nats-gateway"), dir, children);
+    if ((await (await fetch(nats.url)).text()) !== bytes) throw new Error("NATS gateway bytes differ");
 
     const servers: Server[] = [
       { name: "bare node:http", url: bareUrl, processes: [bare] },
       { name: "(a) embedded", url: embeddedUrl, processes: [embedded] },
       { name: "node:http + broker.call (reference)", url: plainUrl, processes: [plain] },
-      { name: "(b) over NATS (gateway + providers + nats-server)", url: natsUrl, processes: [gateway, providers, nats] },
+      { ...nats, name: "(b) over NATS (gateway + providers + nats-server)" },
     ];
 
     // The same embedded server from another checkout, for a before/after comparison in this run.
@@ -175,6 +195,11 @@ export async function benchGateway(): Promise<void> {
       await waitForHttp(otherUrl);
       if ((await (await fetch(otherUrl)).text()) !== bytes) throw new Error(`${COMPARE_WITH}: bytes differ`);
       servers.push({ name: `(a) embedded, ${COMPARE_WITH}`, url: otherUrl, processes: [other] });
+      // and its pair over NATS, on a NATS server of its own (one namespace: the two clusters must not meet)
+      const otherEntry = path.resolve(COMPARE_WITH, "bin/console-mcp-server.js");
+      const otherNats = await startNatsPair(otherEntry, "other-nats", [], [], dir, children);
+      if ((await (await fetch(otherNats.url)).text()) !== bytes) throw new Error(`${COMPARE_WITH} over NATS: bytes differ`);
+      servers.push({ ...otherNats, name: `(b) over NATS, ${COMPARE_WITH}` });
     }
     const figures = new Map<string, Figure[]>(servers.map((s) => [s.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
@@ -211,8 +236,11 @@ export async function benchGateway(): Promise<void> {
     console.log(`| (a) embedded / bare | ${spread(perRound(embeddedF, bareF))} | ${cpuRatio(embeddedF, bareF).toFixed(2)}x |`);
     if (COMPARE_WITH !== undefined) {
       const otherF = figures.get(servers[4].name) as Figure[];
+      const otherNatsF = figures.get(servers[5].name) as Figure[];
       console.log(`| (a) embedded / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(embeddedF, otherF))} | ${cpuRatio(embeddedF, otherF).toFixed(2)}x |`);
       console.log(`| (a) embedded of ${COMPARE_WITH} / reference | ${spread(perRound(otherF, plainF))} | ${cpuRatio(otherF, plainF).toFixed(2)}x |`);
+      console.log(`| (b) over NATS / (b) over NATS of ${COMPARE_WITH} | ${spread(perRound(natsF, otherNatsF))} | ${cpuRatio(natsF, otherNatsF).toFixed(2)}x |`);
+      console.log(`| (b) over NATS of ${COMPARE_WITH} / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(otherNatsF, otherF))} | ${cpuRatio(otherNatsF, otherF).toFixed(2)}x |`);
     }
   } finally {
     // SIGTERM: the servers stop cleanly, so `--cpu-prof` writes its profiles.

@@ -77,8 +77,9 @@ export interface Config {
   heartbeatIntervalS: number;
   heartbeatTimeoutS: number;
   /**
-   * NATS_NODE_PROBE: notice a dead node through NATS at once (lib/nats-transporter.ts); false runs
-   * Moleculer's stock NATS transporter, which notices it at the heartbeat timeout (for comparison).
+   * NATS_NODE_PROBE: notice a dead node through NATS at once (lib/nats-transporter.ts, which also
+   * batches a turn's packets); false runs Moleculer's stock NATS transporter, which notices it at the
+   * heartbeat timeout and publishes each packet on its own (for comparison).
    */
   natsNodeProbe: boolean;
   /**

@@ -22,6 +22,21 @@
  *
  * Normal answers still travel on Moleculer's RES subject, so the inbox receives only the server's
  * 503s. The cost on the request path is one reply subject per request.
+ *
+ * It also publishes a turn's packets together. nats.js buffers what is published and writes it to
+ * the socket in a microtask, so packets published in one microtask drain leave in one write; but a
+ * gateway publishes each request's REQ from the drain after that request's own socket read, so each
+ * REQ got a socket write of its own, nats-server a read and a write per message, and the receiving
+ * node a read per message. Here `send` queues the packet and a `setImmediate` (the check phase of the
+ * same event-loop turn, after every I/O callback of its poll phase) hands the whole queue to the
+ * client in one synchronous loop, so it leaves in one write (more above nats.js's 32 KiB flush
+ * threshold). A microtask would not do: it runs at the end of the current callback's drain, which is
+ * exactly what nats.js already does. The queue is one FIFO for every packet type, so packets leave in
+ * the order they were sent (per subject and overall), and `disconnect` hands it over before nats.js
+ * flushes and closes. A packet's promise settles when the client has taken it: rejected with the
+ * client's error (payload over the server's max_payload, connection closed), so a REQ that cannot be
+ * sent fails its call at once. The ALIVE probes are published directly (their own subjects, from a
+ * timer).
  */
 import { randomBytes } from "node:crypto";
 import { Errors, Transporters } from "moleculer";
@@ -73,12 +88,26 @@ export interface LivenessOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+// Its constructor takes no argument (the declarations give it MoleculerRetryableError's).
+const BrokerDisconnectedError = Errors.BrokerDisconnectedError as unknown as new () => Error;
+
+/** A packet waiting for the end of this turn (send, publishOutgoing). */
+interface Outgoing {
+  topic: string;
+  data: Buffer;
+  /** The no-responders reply subject of a REQ, else undefined. */
+  reply: string | undefined;
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 export class LivenessNatsTransporter extends NatsBase {
   private inbox = "";
   private probeTimer: NodeJS.Timeout | undefined;
   private pendingLastTick = new Set<string>();
   private readonly probeIntervalMs: number;
+  /** Packets sent this turn, in order; a setImmediate is pending while it is not empty. */
+  private outgoing: Outgoing[] = [];
 
   constructor(opts: LivenessOptions) {
     const { probeIntervalMs, ...natsOpts } = opts;
@@ -100,20 +129,49 @@ export class LivenessNatsTransporter extends NatsBase {
     return super.onConnected(wasReconnect);
   }
 
+  /** Hands this turn's packets to the client first, so Moleculer's flush-and-close sends them. */
   disconnect(): Promise<unknown> {
     if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
     this.probeTimer = undefined;
+    this.publishOutgoing();
     return super.disconnect();
   }
 
+  /**
+   * Moleculer's transporter `send`: queues `data` (a serialized packet) for `topic` until the end of
+   * this event-loop turn (publishOutgoing). A REQ gets the reply subject `<inbox>.r.<request id>`.
+   * Resolves once the NATS client has taken the packet; rejects with the client's error (e.g.
+   * MAX_PAYLOAD_EXCEEDED, CONNECTION_CLOSED) or BrokerDisconnectedError if the client is gone by then.
+   * Without a client at all it resolves and sends nothing, as Moleculer's NATS transporter does.
+   */
   send(topic: string, data: Buffer, meta?: SendMeta): Promise<void> {
+    if (this.client === null) return Promise.resolve();
     const id = meta?.packet?.payload?.id;
-    if (this.client !== null && this.inbox !== "" && meta?.packet?.type === "REQ" && typeof id === "string") {
-      this.client.publish(topic, data, { reply: `${this.inbox}.r.${id}` });
-      return Promise.resolve();
-    }
-    return super.send(topic, data, meta);
+    const reply = this.inbox !== "" && meta?.packet?.type === "REQ" && typeof id === "string" ? `${this.inbox}.r.${id}` : undefined;
+    return new Promise<void>((resolve, reject) => {
+      if (this.outgoing.push({ topic, data, reply, resolve, reject }) === 1) setImmediate(this.publishOutgoing);
+    });
   }
+
+  /** Publishes the queued packets in order, in one synchronous loop (so nats.js writes them together). */
+  private readonly publishOutgoing = (): void => {
+    const batch = this.outgoing;
+    if (batch.length === 0) return;
+    this.outgoing = [];
+    const client = this.client;
+    for (const p of batch) {
+      if (client === null) {
+        p.reject(new BrokerDisconnectedError());
+        continue;
+      }
+      try {
+        client.publish(p.topic, p.data, p.reply === undefined ? undefined : { reply: p.reply });
+        p.resolve();
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+  };
 
   /** Probes the nodes that have had a call pending for at least one whole tick. */
   private probePendingNodes(): void {

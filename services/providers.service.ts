@@ -17,7 +17,15 @@ import { Config, PROJECT_ROOT } from "../lib/config";
 import { conflict, notFound, validationFailed } from "../lib/errors";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
 import { toStoredInstant } from "../lib/time";
-import { CatalogSnapshot, catalogWrite, CatalogWrite, nextApiPosition, readCatalog, readCatalogVersion } from "./providers/catalog-store";
+import {
+  CatalogSnapshot,
+  catalogWrite,
+  CatalogWrite,
+  CatalogWriter,
+  nextApiPosition,
+  readCatalog,
+  readCatalogVersion,
+} from "./providers/catalog-store";
 import { loadManifest, Manifest, manifestServerFields, toProfile, toSummary } from "./providers/manifest";
 import {
   CatalogChange,
@@ -56,8 +64,8 @@ interface ProvidersVars extends StoreVars {
   manifestPending: boolean;
   catalog: CatalogSnapshot;
   byId: Map<string, CatalogEntry>;
-  /** Manifest syncs and catalog polls of this replica, one at a time. */
-  queue: Promise<void>;
+  /** The catalog work of this replica (writes, manifest syncs, polls), one at a time. */
+  queue: Promise<unknown>;
   pollTimer: NodeJS.Timeout | undefined;
   /** A poll is queued or running (a slow store never piles polls up). */
   polling: boolean;
@@ -66,11 +74,16 @@ interface ProvidersVars extends StoreVars {
 
 interface ProvidersMethods {
   install(snapshot: CatalogSnapshot): boolean;
+  commit<T>(
+    change: (catalog: CatalogWriter) => Promise<{ result: T; changed: boolean }>,
+    changesOf: (result: T) => CatalogChange[],
+  ): Promise<CatalogWrite<T>>;
   publish(after: CatalogSnapshot, changes: CatalogChange[]): Promise<void>;
   refreshPeers(version: number): Promise<void>;
   syncManifest(): Promise<void>;
   reloadManifest(): void;
   pollCatalog(): Promise<void>;
+  serialized<T>(work: () => Promise<T>): Promise<T>;
   enqueue(work: () => Promise<void>): Promise<void>;
   findServer(id: unknown): CatalogEntry;
 }
@@ -149,7 +162,7 @@ export default function providersService(
         async handler(this: This, ctx: Context<Record<string, unknown>>): Promise<Server> {
           const parsed = serverFieldsToCreate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
-          const write = await catalogWrite(this.knex, async (catalog) => {
+          const write = await this.serialized(() => this.commit(async (catalog) => {
             const { id } = parsed.fields;
             if (catalog.entries.some((e) => e.id === id)) throw conflict(`Server '${id}' already exists`);
             const now = toStoredInstant(Date.now());
@@ -158,8 +171,7 @@ export default function providersService(
             };
             await catalog.insert(entry);
             return { result: entry, changed: true };
-          });
-          await this.publish(write.after as CatalogSnapshot, [{ action: "created", entry: write.result }]);
+          }, (entry) => [{ action: "created", entry }]));
           return toServer(write.result, PROJECT_ROOT);
         },
       },
@@ -176,7 +188,7 @@ export default function providersService(
           const id = ctx.params.id;
           const parsed = serverFieldsToUpdate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
-          const write: CatalogWrite<CatalogEntry> = await catalogWrite(this.knex, async (catalog) => {
+          const write = await this.serialized(() => this.commit(async (catalog) => {
             const current = catalog.entries.find((e) => e.id === id);
             if (current === undefined) throw serverNotFound(id);
             if (current.source === "manifest") throw manifestOwned(current.id);
@@ -185,8 +197,7 @@ export default function providersService(
             const entry: CatalogEntry = { ...current, ...fields, id: current.id, updated_at: toStoredInstant(Date.now()) };
             await catalog.replace(entry);
             return { result: entry, changed: true };
-          });
-          if (write.after !== null) await this.publish(write.after, [{ action: "updated", entry: write.result }]);
+          }, (entry) => [{ action: "updated", entry }]));
           return toServer(write.result, PROJECT_ROOT);
         },
       },
@@ -199,14 +210,13 @@ export default function providersService(
       deleteServer: {
         async handler(this: This, ctx: Context<{ id?: unknown }>): Promise<null> {
           const id = ctx.params.id;
-          const write = await catalogWrite(this.knex, async (catalog) => {
+          await this.serialized(() => this.commit(async (catalog) => {
             const current = catalog.entries.find((e) => e.id === id);
             if (current === undefined) throw serverNotFound(id);
             if (current.source === "manifest") throw manifestOwned(current.id);
             await catalog.remove(current.id);
             return { result: current, changed: true };
-          });
-          await this.publish(write.after as CatalogSnapshot, [{ action: "deleted", entry: write.result }]);
+          }, (entry) => [{ action: "deleted", entry }]));
           return null;
         },
       },
@@ -245,6 +255,21 @@ export default function providersService(
       },
 
       /**
+       * One catalog change of this replica: the catalog transaction (catalog-store.ts catalogWrite),
+       * then, when it changed something, the publication of `changesOf(result)`. Answers what the
+       * transaction answered; its errors are thrown. Callers run it serialized (see `serialized`).
+       */
+      async commit<T>(
+        this: This,
+        change: (catalog: CatalogWriter) => Promise<{ result: T; changed: boolean }>,
+        changesOf: (result: T) => CatalogChange[],
+      ): Promise<CatalogWrite<T>> {
+        const write = await catalogWrite(this.knex, change);
+        if (write.after !== null) await this.publish(write.after, changesOf(write.result));
+        return write;
+      },
+
+      /**
        * After a committed change: installs it, has the other replicas reload it, then emits
        * `servers.changed` per change and `providers.changed` once (readers of either then find the
        * new catalog on every replica). Never throws: the change is committed whatever happens here.
@@ -276,13 +301,14 @@ export default function providersService(
 
       /**
        * Writes the current manifest into the catalog (§17.1) in one catalog transaction; publishes
-       * the changes. Throws when the store fails (the manifest stays pending and is retried).
+       * the changes. Throws when the store fails (the manifest stays pending and is retried by the
+       * poll). Runs at start, then only inside the serialized background work.
        */
       async syncManifest(this: This): Promise<void> {
         const manifest = this.manifest;
         this.manifestPending = true;
         const fields = manifest.providers.map(manifestServerFields);
-        const write = await catalogWrite(this.knex, async (catalog) => {
+        await this.commit(async (catalog) => {
           const plan = planManifestSync(catalog.entries, fields, toStoredInstant(Date.now()));
           if (planIsEmpty(plan)) return { result: plan.changes, changed: false };
           for (const change of plan.changes) {
@@ -292,13 +318,12 @@ export default function providersService(
           }
           await catalog.applySync(plan);
           return { result: plan.changes, changed: true };
+        }, (changes) => {
+          const summary = changes.map((c) => `${c.action} ${c.entry.id}`).join(", ");
+          this.logger.info(`Manifest written into the catalog: ${summary === "" ? "order changed" : summary}`);
+          return changes;
         });
         if (this.manifest === manifest) this.manifestPending = false;
-        if (write.after !== null) {
-          const summary = write.result.map((c) => `${c.action} ${c.entry.id}`).join(", ");
-          this.logger.info(`Manifest written into the catalog: ${summary === "" ? "order changed" : summary}`);
-          await this.publish(write.after, write.result);
-        }
       },
 
       /** The file changed: reload it; a valid manifest is written into the catalog, an invalid one ignored. */
@@ -327,12 +352,22 @@ export default function providersService(
         }
       },
 
-      /** Runs work after the work already queued; a failure is logged, never thrown. */
+      /**
+       * Runs work after the catalog work already under way in this replica and answers its result.
+       * One at a time, so a poll never sees a write of this replica between its commit and its
+       * publication (and publishes it a second time).
+       */
+      serialized<T>(this: This, work: () => Promise<T>): Promise<T> {
+        const run = this.queue.then(work);
+        this.queue = run.catch(() => undefined);
+        return run;
+      },
+
+      /** Background work, serialized: a failure is logged, never thrown. */
       enqueue(this: This, work: () => Promise<void>): Promise<void> {
-        this.queue = this.queue.then(work).catch((err: Error) => {
+        return this.serialized(work).catch((err: Error) => {
           this.logger.error(`Catalog update failed (retried within a second): ${err.message}`);
         });
-        return this.queue;
       },
 
       findServer(this: This, id: unknown): CatalogEntry {
@@ -353,14 +388,26 @@ export default function providersService(
     },
 
     async started(this: This) {
-      // The store is prepared (StoreMixin's started ran first). The manifest must reach the catalog
-      // before this replica answers.
-      await this.syncManifest();
-      this.install(await readCatalog(this.readKnex));
+      // The store is prepared (StoreMixin's started ran first). The watcher starts first and the file
+      // is read again (the store's preparation may have taken a while since the first read), so no
+      // change is missed; the manifest must reach the catalog before this replica answers.
       onFileChange = (curr, prev) => {
         if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size) this.reloadManifest();
       };
       fs.watchFile(config.serversPath, { interval: MANIFEST_POLL_INTERVAL_MS, persistent: false }, onFileChange);
+      try {
+        this.manifest = loadManifest(config.serversPath);
+      } catch (err) {
+        this.logger.error(`Manifest changed since start and is now invalid, keeping the one read first: ${(err as Error).message}`);
+      }
+      try {
+        await this.serialized(() => this.syncManifest());
+        this.install(await readCatalog(this.readKnex));
+      } catch (err) {
+        fs.unwatchFile(config.serversPath, onFileChange);
+        onFileChange = undefined;
+        throw err;
+      }
       this.pollTimer = setInterval(() => {
         if (this.polling) return;
         this.polling = true;

@@ -75,6 +75,8 @@ describe("allowedMethods", () => {
     ["/api/v1/telemetry/runs", ["GET", "POST"]],
     ["/api/v1/telemetry/finops/pull-requests", ["GET", "POST"]],
     ["/api/v1/sessions/", ["GET"]],
+    ["/api/v1/servers", ["GET", "POST"]],
+    ["/api/v1/servers/gemini", ["DELETE", "GET", "PUT"]],
   ])("%s → %j", (pathname, methods) => {
     expect([...allowedMethods(pathname)].sort()).toEqual(methods);
   });
@@ -101,9 +103,11 @@ describe("allowedMethods", () => {
         "GET /telemetry/metrics", "GET /telemetry/heatmap", "GET /telemetry/timeseries", "GET /telemetry/pareto",
         "GET /telemetry/runs", "POST /telemetry/runs", "GET /telemetry/finops/sprints",
         "GET /telemetry/finops/pull-requests", "POST /telemetry/finops/pull-requests", "POST /routing/simulate",
+        // runtime-contract §17.4
+        "POST /servers", "GET /servers/:id", "PUT /servers/:id", "DELETE /servers/:id",
       ]),
     );
-    expect(table).toHaveLength(18);
+    expect(table).toHaveLength(22);
   });
 });
 

@@ -64,6 +64,9 @@ function paramShaper(route: RouteSpec) {
         case "path":
           req.$params = pathParams;
           return;
+        case "path-and-query":
+          req.$params = { ...(req.query ?? {}), ...pathParams };
+          return;
         case "object-body":
         case "path-and-optional-body":
         case "path-and-object-body": {

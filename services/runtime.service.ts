@@ -530,6 +530,13 @@ export default function runtimeService(
           }
           const lostOwner = before?.node_id !== null && before?.node_id !== undefined && before.node_id !== this.nodeId ? before.node_id : null;
           const state = await store.readState(this.knex, serverId);
+          if (lostOwner !== null) {
+            // The lost replica's process of this server, when it ran on this host and outlived it.
+            const left = (await store.listProcessGroups(this.knex, this.host)).filter((r) => r.server_id === serverId && r.node_id === lostOwner);
+            const killed = await reapLeftovers(left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })), this.host);
+            if (killed.length > 0) this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
+            for (const r of left) await store.removeProcessGroup(this.knex, this.host, r.pgid);
+          }
           if (lostOwner !== null && state !== null && state.status !== "stopped") {
             await store.writeState(this.knex, {
               ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),

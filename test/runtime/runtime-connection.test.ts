@@ -92,13 +92,13 @@ describe("open", () => {
   it("fails when initialize is not answered within startup_timeout_s, and kills the group", async () => {
     let pgid = 0;
     const err = await openFails(["--no-initialize", "--stderr-line", "hanging on purpose"], {
-      startupTimeoutMs: 1000,
+      startupTimeoutMs: 3000,
       onSpawn: (p) => {
         pgid = p.pgid;
         watch.add(p.pgid);
       },
     });
-    expect(err.message).toBe("The MCP handshake did not finish within 1 s; last stderr lines:\nhanging on purpose");
+    expect(err.message).toBe("The MCP handshake did not finish within 3 s; last stderr lines:\nhanging on purpose");
     expect(err.exit).toBeNull();
     expect(liveMembers(pgid)).toEqual([]);
   });

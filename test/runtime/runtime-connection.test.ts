@@ -180,6 +180,20 @@ describe("tools", () => {
     await connection.close();
   });
 
+  it("a call aborted by its caller is cancelled on the server too", async () => {
+    const { connection, lines } = await open();
+    const controller = new AbortController();
+    const pending = connection.callTool("sleep", { ms: 30_000 }, 60_000, controller.signal).catch((e: unknown) => e);
+    // The request is written before callTool returns its promise: the cancellation follows it.
+    controller.abort(new Error("client went away"));
+    const err = await pending;
+    expect(err).not.toBeInstanceOf(ToolTimeoutError);
+    expect((err as Error).message).toContain("client went away");
+    await eventually(() => lines.some((l) => l.message.startsWith("cancelled sleep (request ")), 10_000, "the cancellation on the server");
+    expect((await connection.callTool("echo", { text: "after" }, 10_000)).result.content).toEqual([{ type: "text", text: "after" }]);
+    await connection.close();
+  });
+
   it("fails with ConnectionClosedError (502) when the process dies during the call", async () => {
     const { connection } = await open();
     const err = await connection.callTool("exit", { code: 7 }, 20_000).catch((e: unknown) => e);

@@ -164,6 +164,7 @@ export async function benchGateway(): Promise<void> {
       "tsx",
       path.join(__dirname, "plain-http-gateway.ts"),
       String(plainPort),
+      path.join(dir, "plain.db"),
     ]);
     children.push(plain);
     const plainUrl = `http://127.0.0.1:${plainPort}/api/v1/providers`;

@@ -25,7 +25,7 @@ export type RunMode = "production" | "development";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
-export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing"] as const;
+export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 /** Default size of the store's read pool (CONSOLE_MCP_DB_READ_POOL). */
@@ -54,8 +54,25 @@ export interface StoreConfig {
   writePoolSize: number;
 }
 
+/** The MCP runtime's settings (runtime-contract §28). */
+export interface RuntimeConfig {
+  /** CONSOLE_MCP_MAX_PROCESSES: processes one replica may hold (§18.4), default 32. */
+  maxProcesses: number;
+  /** CONSOLE_MCP_LOG_RETENTION: log entries kept per server (§19), default 1,000. */
+  logRetention: number;
+  /** CONSOLE_MCP_HEALTH_INTERVAL_S: seconds between periodic pings of a running server (§20), 0 = off; default 30. */
+  healthIntervalS: number;
+  /**
+   * The backend's environment, read once here: the source of a server process's allow-listed
+   * variables and of `${VAR}` in its `env` (§17.2). Nothing else of it reaches a server.
+   */
+  backendEnv: Readonly<Record<string, string | undefined>>;
+}
+
 export interface Config {
   mode: RunMode;
+  /** The MCP runtime (runtime-contract §17–§21, §28). */
+  runtime: RuntimeConfig;
   host: string;
   port: number;
   serversPath: string;
@@ -190,6 +207,12 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
 
   return {
     mode,
+    runtime: {
+      maxProcesses: integerIn(env, "CONSOLE_MCP_MAX_PROCESSES", 32, 1, 10_000),
+      logRetention: integerIn(env, "CONSOLE_MCP_LOG_RETENTION", 1000, 1, 1_000_000),
+      healthIntervalS: integerIn(env, "CONSOLE_MCP_HEALTH_INTERVAL_S", 30, 0, 86_400),
+      backendEnv: Object.freeze({ ...env }),
+    },
     host: nonEmpty(env, "CONSOLE_MCP_SERVER_HOST") ?? (mode === "production" ? "0.0.0.0" : "127.0.0.1"),
     port: portText === undefined ? 8000 : Number(portText),
     serversPath: resolveProjectPath(

@@ -6,11 +6,17 @@
  * provably did not run (no live node: no responders, not found, not available) or when their node
  * died (RequestRejectedError: a death between the commit and the answer is the only duplicate left,
  * and the Idempotency-Key covers it).
+ *
+ * The catalog writes are among them: a create repeated elsewhere would answer 409 for the client's
+ * own server, a delete 404, and a stalled update that resumes after a newer one would undo it.
  */
 export const NON_IDEMPOTENT_ACTIONS: ReadonlySet<string> = new Set([
   "sessions.create",
   "telemetry.ingest",
   "finops.ingestPullRequest",
+  "providers.createServer",
+  "providers.updateServer",
+  "providers.deleteServer",
 ]);
 
 interface ErrorLike {

@@ -10,6 +10,7 @@ import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { Config, VERSION } from "../lib/config";
 import { formatInstant } from "../lib/time";
+import { openModeDenial } from "./api/access";
 import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } from "./api/body";
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
@@ -63,14 +64,17 @@ function paramShaper(route: RouteSpec) {
         case "path":
           req.$params = pathParams;
           return;
+        case "path-and-query":
+          req.$params = { ...(req.query ?? {}), ...pathParams };
+          return;
         case "object-body":
-        case "path-and-optional-body": {
+        case "path-and-optional-body":
+        case "path-and-object-body": {
           const raw = await readRawBody(req);
           const body = parseJsonBody(raw, req.headers["content-type"]);
-          req.$params =
-            route.input === "object-body"
-              ? requireObjectBody(body)
-              : { ...optionalObjectBody(body), ...pathParams };
+          if (route.input === "object-body") req.$params = requireObjectBody(body);
+          else if (route.input === "path-and-object-body") req.$params = { ...requireObjectBody(body), ...pathParams };
+          else req.$params = { ...optionalObjectBody(body), ...pathParams };
           return;
         }
       }
@@ -83,7 +87,7 @@ function paramShaper(route: RouteSpec) {
  * Writes a JSON success answer with its length and the request's X-Request-ID; the CORS headers are
  * already set. `headers` (the action's `$responseHeaders`) come first, so they cannot replace the
  * type or the length. The headers go to writeHead in one object (a header set beforehand makes
- * Node validate and copy every header one by one).
+ * Node validate and copy every header one by one). A 204 has no body (DELETE /servers/{id}).
  */
 function sendJson(
   res: ServerResponse,
@@ -92,10 +96,17 @@ function sendJson(
   requestID: string | undefined,
   headers: Record<string, string> | undefined,
 ): void {
-  const body = JSON.stringify(payload);
   if (headers !== undefined) for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
-  const own: OutgoingHttpHeaders = { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body) };
+  const own: OutgoingHttpHeaders = {};
   if (requestID !== undefined && requestID !== "") own["X-Request-ID"] = requestID;
+  if (status === 204) {
+    res.writeHead(status, own);
+    res.end();
+    return;
+  }
+  const body = JSON.stringify(payload);
+  own["Content-Type"] = "application/json; charset=utf-8";
+  own["Content-Length"] = Buffer.byteLength(body);
   res.writeHead(status, own);
   res.end(body);
 }
@@ -241,7 +252,8 @@ export default function apiService(
        * balancer chose, with the request's id and, on the routes that honour it, the
        * `Idempotency-Key` header as `meta.idempotencyKey` (passed through unchecked: the action
        * validates and applies it, §11.1); a failed call is retried by the broker's retry policy on
-       * another node. The gateway opens no Context of its own for the request (see httpHandler), so
+       * another node. Every call carries the client's address as `meta.clientAddress` (the TCP peer's,
+       * §25). The gateway opens no Context of its own for the request (see httpHandler), so
        * the action's context is the root one.
        */
       async callAction(
@@ -252,7 +264,7 @@ export default function apiService(
         res: ServerResponse,
         params: Record<string, unknown>,
       ): Promise<boolean> {
-        const meta: Record<string, unknown> = {};
+        const meta: Record<string, unknown> = { clientAddress: req.socket.remoteAddress };
         if (routeOfAction.get(actionName)?.idempotencyKey === true) {
           const key = req.headers["idempotency-key"];
           if (key !== undefined) meta.idempotencyKey = key;
@@ -291,7 +303,8 @@ export default function apiService(
 
       /**
        * Every request starts here (moleculer-web's HTTP server calls it). CORS runs first, so every
-       * answer (unknown paths and errors too) carries it.
+       * answer (unknown paths and errors too) carries it. A request that matches a route then passes
+       * the access step (services/api/access.ts: 403 for a network client on a loopback-only route).
        *
        * A request whose path and method match an alias of the route table then takes moleculer-web's
        * own steps (its alias resolution, then its `aliasHandler`: endpoint choice, the alias's input
@@ -336,6 +349,13 @@ export default function apiService(
         req.$route = found.alias.route;
         req.$alias = found.alias;
         req.$params = Object.assign({}, query, found.params);
+        // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
+        const route = found.alias.action === null ? undefined : routeOfAction.get(found.alias.action);
+        const denial = route === undefined ? null : openModeDenial(route, req.socket.remoteAddress);
+        if (denial !== null) {
+          failRequest(this, req, res, denial, logFailure);
+          return undefined;
+        }
         return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));
       },
     },

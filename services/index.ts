@@ -8,6 +8,7 @@ import apiService from "./api.service";
 import finopsService from "./finops.service";
 import providersService from "./providers.service";
 import routingService from "./routing.service";
+import runtimeService from "./runtime.service";
 import sessionsService from "./sessions.service";
 import telemetryService from "./telemetry.service";
 
@@ -19,6 +20,7 @@ export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   finops: finopsService,
   providers: providersService,
   routing: routingService,
+  runtime: runtimeService,
   sessions: sessionsService,
   telemetry: telemetryService,
 };

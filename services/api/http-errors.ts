@@ -10,7 +10,7 @@
  */
 import type { ServerResponse } from "node:http";
 import { isContractError } from "../../lib/errors";
-import { allowedMethods } from "./routes";
+import { allowedMethods, HttpMethod } from "./routes";
 
 export interface HttpErrorAnswer {
   status: number;
@@ -167,7 +167,7 @@ function answerFor(err: unknown, method: string, pathname: string): HttpErrorAns
   }
   if (e.type === "NOT_FOUND" && e.code === 404) {
     const allowed = allowedMethods(pathname);
-    if (allowed.length > 0 && !allowed.includes(method as "GET" | "POST")) {
+    if (allowed.length > 0 && !allowed.includes(method as HttpMethod)) {
       return { status: 405, body: { detail: "Method Not Allowed" }, headers: { Allow: allowed.join(", ") } };
     }
     return { status: 404, body: { detail: "Not Found" }, headers: {} };

@@ -4,16 +4,19 @@
  * this one table.
  */
 
-export type HttpMethod = "GET" | "POST";
+export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 
 /**
  * How a request becomes action params:
  * - query: the query parameters (one string per key, the last occurrence winning: ./query.ts);
  * - path: the path parameters;
+ * - path-and-query: the path parameters over the query parameters (a body, if any, is not read:
+ *   the process actions take none, runtime-contract §18.5);
  * - object-body: the JSON body, which must be an object;
- * - path-and-optional-body: path parameters merged over an optional JSON object body.
+ * - path-and-optional-body: path parameters merged over an optional JSON object body;
+ * - path-and-object-body: path parameters merged over a JSON body, which must be an object.
  */
-export type InputKind = "query" | "path" | "object-body" | "path-and-optional-body";
+export type InputKind = "query" | "path" | "path-and-query" | "object-body" | "path-and-optional-body" | "path-and-object-body";
 
 export interface RouteSpec {
   method: HttpMethod;
@@ -29,6 +32,13 @@ export interface RouteSpec {
    * and applies it (lib/store/idempotency.ts).
    */
   idempotencyKey?: true;
+  /**
+   * Open mode (runtime-contract §25.1: no API key exists, as in this version): the route answers
+   * only clients on a loopback address; any other client gets 403 from the gateway's access step
+   * (services/api/access.ts) before its body is read. For the writes that can run commands (catalog
+   * writes) or reveal credentials.
+   */
+  loopbackOnlyInOpenMode?: true;
 }
 
 export const API_PREFIX = "/api/v1";
@@ -38,6 +48,20 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "GET", path: "/readyz", action: "api.readyz", input: "query" },
   { method: "GET", path: "/providers", action: "providers.catalog", input: "query" },
   { method: "GET", path: "/servers", action: "providers.servers", input: "query" },
+  { method: "POST", path: "/servers", action: "providers.createServer", input: "object-body", status: 201, loopbackOnlyInOpenMode: true },
+  { method: "GET", path: "/servers/processes", action: "runtime.processes", input: "query" },
+  { method: "GET", path: "/servers/:id", action: "providers.server", input: "path" },
+  { method: "GET", path: "/servers/:id/process", action: "runtime.process", input: "path" },
+  { method: "POST", path: "/servers/:id/process/start", action: "runtime.start", input: "path-and-query" },
+  { method: "POST", path: "/servers/:id/process/stop", action: "runtime.stop", input: "path-and-query" },
+  { method: "POST", path: "/servers/:id/process/restart", action: "runtime.restart", input: "path-and-query" },
+  { method: "GET", path: "/servers/:id/process/logs", action: "runtime.logs", input: "path-and-query" },
+  { method: "GET", path: "/servers/:id/health", action: "runtime.health", input: "path-and-query" },
+  { method: "POST", path: "/servers/:id/health/ping", action: "runtime.ping", input: "path-and-query" },
+  { method: "GET", path: "/servers/:id/tools", action: "runtime.tools", input: "path" },
+  { method: "POST", path: "/servers/:id/tools/:tool/call", action: "runtime.callTool", input: "path-and-optional-body" },
+  { method: "PUT", path: "/servers/:id", action: "providers.updateServer", input: "path-and-object-body", loopbackOnlyInOpenMode: true },
+  { method: "DELETE", path: "/servers/:id", action: "providers.deleteServer", input: "path", status: 204, loopbackOnlyInOpenMode: true },
   { method: "GET", path: "/secrets", action: "providers.secrets", input: "query" },
   { method: "POST", path: "/providers/:provider_id/sessions", action: "sessions.create", input: "path-and-optional-body" },
   { method: "GET", path: "/sessions", action: "sessions.list", input: "query" },

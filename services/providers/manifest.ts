@@ -1,16 +1,20 @@
 /**
- * The provider manifest (§3.1): loading, validation, and the views other services use
- * (ProviderSummary, server entries, lanes and baselines).
+ * The provider manifest (§3.1, with the runtime fields of runtime-contract §17.2): loading,
+ * validation, and the views other services use (ProviderSummary, lanes and baselines).
  */
 import fs from "node:fs";
 import { Lane, LANES, providerBaseline, ProviderBaseline } from "../../lib/lanes";
 import { compileSchema } from "../../lib/validation";
-import { formatInstant } from "../../lib/time";
 import type { ProviderSummary } from "../../lib/provider-directory";
+import { manifestRuntimeFields, NO_RUNTIME_FIELDS, RUNTIME_FIELD_NAMES, RuntimeFields, ServerFields } from "./server-record";
 
 export type { ProviderSummary };
 
-export interface ProviderConfig {
+/** The runtime fields an entry gives (§17.2); absent keys were not given (or null in the file). */
+export type GivenRuntimeFields = { [K in keyof RuntimeFields]?: NonNullable<RuntimeFields[K]> };
+
+/** A manifest entry with the defaults of §3.1 materialised; lane and runtime fields only when given. */
+export interface ProviderConfig extends GivenRuntimeFields {
   id: string;
   name: string;
   command: string;
@@ -21,9 +25,16 @@ export interface ProviderConfig {
   lane?: Lane;
 }
 
-export interface ServerEntry extends Omit<ProviderSummary, "is_available"> {
-  created_at: string;
-  updated_at: string;
+/** The fields ProviderSummary and the profile read (a manifest entry or a catalog entry). */
+export interface ProviderFields {
+  id: string;
+  name: string;
+  command: string;
+  description: string;
+  tags: string[];
+  capabilities: string[];
+  transport: string;
+  lane?: Lane | null;
 }
 
 /** A provider as other services receive it from `providers.list`: summary, lane and baselines. */
@@ -88,6 +99,15 @@ export function parseManifest(file: string, json: unknown, loadedAtMs: number): 
     };
     // The validator lets null through for optional fields (= absent); only a real lane is kept.
     if (e.lane !== undefined && e.lane !== null) provider.lane = e.lane as Lane;
+    const runtime = manifestRuntimeFields(e, ["providers", index]);
+    if ("items" in runtime) {
+      const p = runtime.items[0];
+      throw new ManifestError(file, `field ${formatLoc(p.loc)}: ${p.msg}`);
+    }
+    for (const name of RUNTIME_FIELD_NAMES) {
+      const value = runtime.fields[name];
+      if (value !== null) (provider as unknown as Record<string, unknown>)[name] = value;
+    }
     return provider;
   });
   return { path: file, loadedAtMs, providers };
@@ -113,7 +133,26 @@ export function loadManifest(file: string, now: number = Date.now()): Manifest {
   return parseManifest(file, json, now);
 }
 
-export function toSummary(p: ProviderConfig): ProviderSummary {
+/** The catalog fields of a manifest entry (§17.1): runtime fields not given are null. */
+export function manifestServerFields(p: ProviderConfig): ServerFields {
+  const runtime: RuntimeFields = { ...NO_RUNTIME_FIELDS };
+  for (const name of RUNTIME_FIELD_NAMES) {
+    if (p[name] !== undefined) (runtime as unknown as Record<string, unknown>)[name] = p[name];
+  }
+  return {
+    id: p.id,
+    name: p.name,
+    command: p.command,
+    description: p.description,
+    tags: [...p.tags],
+    capabilities: [...p.capabilities],
+    transport: p.transport,
+    lane: p.lane ?? null,
+    ...runtime,
+  };
+}
+
+export function toSummary(p: ProviderFields): ProviderSummary {
   return {
     id: p.id,
     name: p.name,
@@ -126,17 +165,7 @@ export function toSummary(p: ProviderConfig): ProviderSummary {
   };
 }
 
-/**
- * A /servers entry (§8.4): created_at = updated_at = the instant the manifest was first loaded,
- * identical for every entry and stable for the life of the process (reloads do not change it).
- */
-export function toServerEntry(p: ProviderConfig, loadedAtMs: number): ServerEntry {
-  const { is_available: _available, ...fields } = toSummary(p);
-  void _available;
-  const at = formatInstant(loadedAtMs);
-  return { ...fields, created_at: at, updated_at: at };
-}
-
-export function toProfile(p: ProviderConfig): ProviderProfile {
-  return { id: p.id, summary: toSummary(p), declared_lane: p.lane ?? null, ...providerBaseline(p.id, p.lane) };
+/** A provider as `providers.list` gives it: summary, declared and effective lane, baselines (§5.1). */
+export function toProfile(p: ProviderFields): ProviderProfile {
+  return { id: p.id, summary: toSummary(p), declared_lane: p.lane ?? null, ...providerBaseline(p.id, p.lane ?? null) };
 }

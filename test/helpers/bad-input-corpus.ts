@@ -194,12 +194,20 @@ function nested(depth: number, inner = "1", rng?: Rng): string {
   return open + inner + close;
 }
 
+/** The Server fields of runtime-contract §17.3 a catalog write reads. */
+const SERVER_FIELDS = [
+  "id", "name", "command", "description", "tags", "capabilities", "transport", "args", "env", "cwd", "autostart", "startup_timeout_s",
+  "secret_env", "restart", "max_restarts", "degraded_latency_ms", "tool_timeout_s",
+];
+
 const FIELDS: Record<string, string[]> = {
   "sessions.create": ["reason", "client", "overrides"],
   "telemetry.ingest": ["provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd", "metadata", "ts",
     "experiment_cohort", "experiment_tag"],
   "finops.ingestPullRequest": ["id", "title", "owner", "merged_at", "provider_id", "route"],
   "routing.simulate": ["provider_ids", "strategy", "failover_provider_id", "volume_millions", "intents", "custom_rules"],
+  "providers.createServer": SERVER_FIELDS,
+  "providers.updateServer": SERVER_FIELDS,
 };
 
 /** A JSON value text of any type for a field. */
@@ -355,7 +363,7 @@ export function generateCorpus(seed: number, count: number): CorpusRequest[] {
     }
     const query = rng() < (route.method === "GET" ? 0.95 : 0.3) ? `?${queryString(rng)}` : "";
     const request: CorpusRequest = { label: `${route.method} ${route.path}`, method: route.method, path: routePath(rng, route) + query, headers: {} };
-    if (route.method === "POST" || rng() < 0.1) {
+    if (route.method === "POST" || route.method === "PUT" || rng() < 0.1) {
       const b = body(rng, route.action);
       request.body = b.bytes;
       request.label += ` (${b.label})`;

@@ -54,6 +54,8 @@ const SOURCES = new Set(["query", "body", "path", "header"]);
 function answerProblem(r: CorpusRequest, a: Answer): string | null {
   if (a.status >= 500 || a.status < 200) return `status ${a.status}: ${a.text.slice(0, 300)}`;
   if (r.method === "HEAD") return null;
+  // DELETE /servers/{id} of a server the corpus created (runtime-contract §17.4).
+  if (a.status === 204) return a.text === "" ? null : `204 with a body: ${a.text.slice(0, 200)}`;
   let body: unknown;
   try {
     body = JSON.parse(a.text);

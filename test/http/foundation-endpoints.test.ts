@@ -87,7 +87,9 @@ describe("GET /providers, /servers, /secrets", () => {
     expect(res.status).toBe(200);
     const servers = res.body.servers as Record<string, unknown>[];
     expect(servers.map((s) => s.id)).toEqual(EXAMPLE_IDS);
-    expect(servers[1]).toEqual({
+    // Part I's nine fields, exactly; the catalog fields of runtime-contract §17.3 come after them.
+    const { id, name, command, description, tags, capabilities, transport, created_at, updated_at } = servers[1];
+    expect({ id, name, command, description, tags, capabilities, transport, created_at, updated_at }).toEqual({
       id: "codex",
       name: "Codex CLI",
       command: "~/.local/bin/codex-mcp",

@@ -107,6 +107,16 @@ describe("a routed request is one broker call", () => {
   });
 });
 
+describe("client address (runtime-contract §25)", () => {
+  it("every routed call carries the TCP peer's address as meta.clientAddress, never a forwarding header's", async () => {
+    const res = await request(`${baseUrl}/providers`, { headers: { "x-forwarded-for": "10.9.9.9", forwarded: "for=10.9.9.9" } });
+    expect(res.status).toBe(200);
+    expect(calls[0].meta.clientAddress).toBe("127.0.0.1");
+    await request(`${baseUrl}/providers/gemini/sessions`, { method: "POST", json: {} });
+    expect(calls[1]).toMatchObject({ action: "sessions.create", meta: { clientAddress: "127.0.0.1" } });
+  });
+});
+
 describe("request id", () => {
   it("echoes the client's X-Request-ID and gives it to the action", async () => {
     const res = await request(`${baseUrl}/providers`, { headers: { "x-request-id": "req-42" } });

@@ -40,7 +40,13 @@ describe("providers service", () => {
     dir = tempDir();
     manifestPath = path.join(dir, "servers.json");
     fs.writeFileSync(manifestPath, JSON.stringify({ providers: EXAMPLE }));
-    const config = loadConfig({ SERVICES: "providers", CONSOLE_MCP_SERVERS_PATH: manifestPath, LOG_LEVEL: "fatal" }, "development");
+    const config = loadConfig(
+      {
+        SERVICES: "providers", CONSOLE_MCP_SERVERS_PATH: manifestPath, CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"), CONSOLE_MCP_SEED: "none",
+        LOG_LEVEL: "fatal",
+      },
+      "development",
+    );
     broker = createBroker(config, { logger: false });
     broker.createService({
       name: "manifest-listener",
@@ -96,12 +102,14 @@ describe("providers service", () => {
     expect(providers.every((p) => !("lane" in p))).toBe(true);
   });
 
-  it("servers: the seven fields and the load instant as created_at = updated_at", async () => {
+  it("servers: the seven fields, the catalog fields of runtime-contract §17.3, and the load instant as created_at = updated_at", async () => {
     const { servers } = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
     expect(servers.map((s) => s.id)).toEqual(["gemini", "codex", "glm46"]);
-    expect(Object.keys(servers[0]).sort()).toEqual(
-      ["capabilities", "command", "created_at", "description", "id", "name", "tags", "transport", "updated_at"],
-    );
+    expect(Object.keys(servers[0]).sort()).toEqual([
+      "args", "autostart", "capabilities", "command", "created_at", "cwd", "degraded_latency_ms", "description", "env", "id", "max_restarts", "name",
+      "restart", "secret_env", "source", "startup_timeout_s", "tags", "tool_timeout_s", "transport", "updated_at",
+    ]);
+    expect(servers[0]).toMatchObject({ source: "manifest", args: [], env: {}, secret_env: "GEMINI_API_KEY" });
     const instants = new Set(servers.flatMap((s) => [s.created_at, s.updated_at]));
     expect(instants.size).toBe(1);
     const loadedAt = Date.parse([...instants][0] as string);
@@ -115,6 +123,9 @@ describe("providers service", () => {
 
   it("reloads a changed manifest, emits providers.changed, and keeps the old one when a rewrite is broken", async () => {
     const before = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
+    // The first start wrote the manifest into the empty catalog: one change (runtime-contract §17.4).
+    expect(changes).toEqual([{ ids: ["gemini", "codex", "glm46"] }]);
+    changes.length = 0;
 
     // A valid rewrite: new order, a provider removed, one added.
     fs.writeFileSync(
@@ -127,13 +138,13 @@ describe("providers service", () => {
     expect(list.map((p) => p.id)).toEqual(["claude", "gemini"]);
     await expect(broker.call("providers.get", { id: "codex" })).rejects.toMatchObject({ code: 404 });
 
-    // /servers keeps one stable instant for the life of the process.
+    // runtime-contract §17.3: an unchanged entry keeps its instants; a new one gets the instant it entered the catalog.
     const after = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
     expect(after.servers.map((s) => s.id)).toEqual(["claude", "gemini"]);
-    for (const s of after.servers) {
-      expect(s.created_at).toBe(before.servers[0].created_at);
-      expect(s.updated_at).toBe(s.created_at);
-    }
+    expect(after.servers[1].created_at).toBe(before.servers[0].created_at);
+    expect(after.servers[1].updated_at).toBe(before.servers[0].updated_at);
+    expect(after.servers[0].updated_at).toBe(after.servers[0].created_at);
+    expect(Date.parse(after.servers[0].created_at as string)).toBeGreaterThan(Date.parse(before.servers[0].created_at as string));
 
     // A broken rewrite (duplicate id) is ignored: the previous manifest stays, no event.
     fs.writeFileSync(

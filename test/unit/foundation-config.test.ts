@@ -59,7 +59,8 @@ describe("loadConfig defaults", () => {
       LOG_LEVEL: "",
       SERVICES: "",
     });
-    expect(c).toEqual(config);
+    // The backend's environment is kept whole for the MCP servers' allow-list and ${VAR} (§17.2).
+    expect(c).toEqual({ ...config, runtime: { ...config.runtime, backendEnv: expect.objectContaining({ SERVICES: "" }) } });
   });
 });
 

@@ -75,6 +75,8 @@ describe("allowedMethods", () => {
     ["/api/v1/telemetry/runs", ["GET", "POST"]],
     ["/api/v1/telemetry/finops/pull-requests", ["GET", "POST"]],
     ["/api/v1/sessions/", ["GET"]],
+    ["/api/v1/servers", ["GET", "POST"]],
+    ["/api/v1/servers/gemini", ["DELETE", "GET", "PUT"]],
   ])("%s → %j", (pathname, methods) => {
     expect([...allowedMethods(pathname)].sort()).toEqual(methods);
   });
@@ -101,9 +103,16 @@ describe("allowedMethods", () => {
         "GET /telemetry/metrics", "GET /telemetry/heatmap", "GET /telemetry/timeseries", "GET /telemetry/pareto",
         "GET /telemetry/runs", "POST /telemetry/runs", "GET /telemetry/finops/sprints",
         "GET /telemetry/finops/pull-requests", "POST /telemetry/finops/pull-requests", "POST /routing/simulate",
+        // runtime-contract §17.4
+        "POST /servers", "GET /servers/:id", "PUT /servers/:id", "DELETE /servers/:id",
+        // runtime-contract §18.5, §19, §20, §21
+        "GET /servers/processes", "GET /servers/:id/process", "POST /servers/:id/process/start",
+        "POST /servers/:id/process/stop", "POST /servers/:id/process/restart", "GET /servers/:id/process/logs",
+        "GET /servers/:id/health", "POST /servers/:id/health/ping", "GET /servers/:id/tools",
+        "POST /servers/:id/tools/:tool/call",
       ]),
     );
-    expect(table).toHaveLength(18);
+    expect(table).toHaveLength(32);
   });
 });
 

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadManifest, ManifestError, parseManifest, toProfile, toServerEntry, toSummary } from "../../services/providers/manifest";
+import { loadManifest, ManifestError, parseManifest, toProfile, toSummary } from "../../services/providers/manifest";
 import { PROJECT_ROOT } from "../../lib/config";
 
 let dir: string;
@@ -178,14 +178,6 @@ describe("views", () => {
     const summary = toSummary(provider);
     summary.tags.push("mutated");
     expect(provider.tags).toEqual(["x"]);
-  });
-
-  it("server entry: the seven fields plus created_at / updated_at in output form", () => {
-    const at = Date.UTC(2025, 2, 7, 21, 45, 12);
-    expect(toServerEntry(provider, at)).toEqual({
-      id: "codex", name: "Codex CLI", command: "c", description: "d", tags: ["x"], capabilities: ["chat"], transport: "stdio",
-      created_at: "2025-03-07T21:45:12Z", updated_at: "2025-03-07T21:45:12Z",
-    });
   });
 
   it("profile: effective lane and baselines, declared lane kept", () => {

@@ -1,0 +1,690 @@
+/**
+ * The `runtime` service (runtime-contract §18–§21): this replica's MCP server processes.
+ *
+ * - Each process has one owner replica, recorded as a lease in the store (services/runtime/store.ts)
+ *   and claimed by compare-and-set, so two concurrent starts of one server start one process. The
+ *   public actions (the gateway's) run on any replica and send process work to the owner with a
+ *   node-targeted call of the matching `local*` action; reads come from the store.
+ * - Desired state is reconciled (§18.4): every few seconds, at start, and when a node leaves, each
+ *   replica claims the servers `desired: running` that have no live owner and starts them — one rule
+ *   for a dead replica, a graceful stop, a rolling restart and a cold start.
+ * - The processes themselves are the supervisor's (services/runtime/supervisor.ts: spawn in an own
+ *   process group, MCP over stdio, restart policy, health). Its hooks write state, log lines, health
+ *   checks and process-group records to the store, per server in order, and broadcast
+ *   `runtime.process.changed`, `runtime.health.checked` and `runtime.log.appended`.
+ * - Every tool call becomes a telemetry run through `telemetry.ingest` before its answer (§21).
+ */
+import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { PROJECT_ROOT, type Config } from "../lib/config";
+import { conflict, ContractError } from "../lib/errors";
+import { StoreMixin, type StoreVars } from "../lib/store/mixin";
+import { formatStoredInstant, toStoredInstant } from "../lib/time";
+import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
+import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
+import { parseLogCursor } from "./runtime/log-cursor";
+import { hostName, reapLeftovers } from "./runtime/process-group";
+import * as store from "./runtime/store";
+import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
+import { parseLimit, parseToolCallBody, parseWait, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
+
+/** How long a lease lasts without renewal; renewed every third of it. */
+export const LEASE_TTL_MS = 15_000;
+/** Seconds between reconciliations (also run at start and when a node leaves). */
+export const RECONCILE_INTERVAL_MS = 5_000;
+
+/** The catalog record the runtime reads (`providers.server`, §17.3); only what it uses. */
+interface CatalogServer extends ServerSpec {
+  autostart: boolean;
+}
+
+interface ServerIdParams {
+  id?: unknown;
+}
+
+interface RuntimeVars extends StoreVars {
+  supervisor: Supervisor;
+  nodeId: string;
+  host: string;
+  /** Per server: the chain of its pending store writes, so they land in order. */
+  writes: Map<string, Promise<void>>;
+  /** Per server: its log lines' group commit, and the promise of the newest line handed to it. */
+  logAppenders: Map<string, LogAppender>;
+  lastLogLine: Map<string, Promise<void>>;
+  /** The lease generation this replica holds, per server it owns. */
+  leases: Map<string, number>;
+  timers: NodeJS.Timeout[];
+  reconciling: Promise<void> | null;
+  stopping: boolean;
+}
+
+type This = RuntimeVars & RuntimeMethods & { broker: ServiceBroker; logger: ServiceBroker["logger"] };
+/** Action contexts: params, and the meta the gateway reads back ($statusCode). */
+type Context<P = unknown> = MoleculerContext<P, Record<string, unknown>>;
+
+interface RuntimeMethods {
+  catalogServer(ctx: Context | null, id: unknown): Promise<CatalogServer>;
+  queueWrite(serverId: string, write: () => Promise<unknown>): void;
+  flush(serverId: string): Promise<void>;
+  stateOf(serverId: string, neverStartedDesired?: "running" | "stopped"): Promise<ProcessState>;
+  liveOwner(serverId: string): Promise<string | null>;
+  isAlive(nodeId: string): boolean;
+  deadNodes(): Promise<string[]>;
+  claim(serverId: string): Promise<{ claimed: boolean; owner: string | null }>;
+  release(serverId: string): Promise<void>;
+  reconcile(): Promise<void>;
+  reconcileOnce(): Promise<void>;
+  onSnapshot(snapshot: ProcessSnapshot): void;
+  localOrForward<T>(ctx: Context, serverId: string, action: string, params: Record<string, unknown>, local: () => Promise<T>): Promise<T | null>;
+}
+
+
+function notRunning(id: string): ContractError {
+  return conflict(`Server '${id}' is not running`);
+}
+
+export default function runtimeService(
+  config: Pick<Config, "store" | "runtime">,
+): ServiceSchema<ServiceSettingSchema, RuntimeMethods, RuntimeVars> {
+  const schema: ServiceSchema<ServiceSettingSchema, RuntimeMethods, RuntimeVars> = {
+    name: "runtime",
+    mixins: [StoreMixin(config.store)],
+
+    actions: {
+      /** GET /servers/processes (§18.5): `{processes: [ProcessState…]}`, one per catalog server, catalog order. */
+      processes: {
+        async handler(this: This, ctx: Context) {
+          const { servers } = (await ctx.call("providers.servers")) as { servers: CatalogServer[] };
+          const views = await store.readProcessViews(this.readKnex, servers.map((s) => s.id));
+          return {
+            processes: servers.map((s) => processState(s.id, views.get(s.id), s.autostart ? "running" : "stopped")),
+          };
+        },
+      },
+
+      /** GET /servers/{id}/process (§18.5): `{process: ProcessState}`; 404 unknown server. */
+      process: {
+        async handler(this: This, ctx: Context<ServerIdParams>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          return { process: await this.stateOf(server.id, server.autostart ? "running" : "stopped") };
+        },
+      },
+
+      /**
+       * POST /servers/{id}/process/start (§18.5): params `{id, wait?}` (path and query; any body is
+       * ignored). Waits for `running` or `error` and answers `{process}` (200; a failed start is a 200
+       * with `status: "error"`), or with `wait=false` at once with `starting` (202). 404 unknown
+       * server; 409 already running; 409 process limit reached.
+       */
+      start: {
+        async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
+          const wait = parseWait(ctx.params.wait);
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const forwarded = await this.localOrForward(ctx, server.id, "runtime.localStart", { id: server.id, wait }, async () => {
+            await store.setDesired(this.knex, server.id, "running");
+            await this.supervisor.start(server.id, { wait });
+            return null;
+          });
+          if (forwarded !== null) return forwarded;
+          if (!wait) ctx.meta.$statusCode = 202;
+          await this.flush(server.id);
+          return { process: await this.stateOf(server.id) };
+        },
+      },
+
+      /**
+       * POST /servers/{id}/process/stop (§18.5): params `{id}`. Answers `{process}` once `stopped`
+       * (`desired: stopped`); cancels a pending start, backoff or error. 404 unknown; 409 `Server
+       * '<id>' is not running` only when already stopped with `desired: stopped`.
+       */
+      stop: {
+        async handler(this: This, ctx: Context<ServerIdParams>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const before = await store.readState(this.knex, server.id);
+          const owner = await this.liveOwner(server.id);
+          if (owner !== null && owner !== this.nodeId) {
+            await store.setDesired(this.knex, server.id, "stopped");
+            return ctx.call("runtime.localStop", { id: server.id }, { nodeID: owner });
+          }
+          if (owner === this.nodeId) {
+            await store.setDesired(this.knex, server.id, "stopped");
+            return ctx.call("runtime.localStop", { id: server.id }, { nodeID: this.nodeId });
+          }
+          // No live owner: nothing runs; settle what the store says.
+          if (before === null || (before.status === "stopped" && before.desired === "stopped")) {
+            if (!(before === null && server.autostart)) throw notRunning(server.id);
+          }
+          await store.setDesired(this.knex, server.id, "stopped");
+          if (before !== null && before.status !== "stopped") {
+            await store.writeState(this.knex, {
+              ...before, status: "stopped", pid: null, node_id: null, started_at: null,
+              stopped_at: before.stopped_at ?? Date.now(),
+            });
+          }
+          return { process: await this.stateOf(server.id) };
+        },
+      },
+
+      /**
+       * POST /servers/{id}/process/restart (§18.5): params `{id, wait?}`. Stops the process when one
+       * runs, then starts it; answers as start. 404; 409 process limit.
+       */
+      restart: {
+        async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
+          const wait = parseWait(ctx.params.wait);
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const forwarded = await this.localOrForward(ctx, server.id, "runtime.localRestart", { id: server.id, wait }, async () => {
+            await store.setDesired(this.knex, server.id, "running");
+            await this.supervisor.restart(server.id, { wait });
+            return null;
+          });
+          if (forwarded !== null) return forwarded;
+          if (!wait) ctx.meta.$statusCode = 202;
+          await this.flush(server.id);
+          return { process: await this.stateOf(server.id) };
+        },
+      },
+
+      /**
+       * GET /servers/{id}/process/logs (§19): params `{id, cursor?, limit?}` → `{logs, cursor,
+       * truncated}`; 400 `Cursor must be an integer`; 422 limit outside 1..1000; 404 unknown server.
+       */
+      logs: {
+        async handler(this: This, ctx: Context<ServerIdParams & { cursor?: unknown; limit?: unknown }>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const cursor = parseLogCursor(ctx.params.cursor);
+          const limit = parseLimit(ctx.params.limit, "limit", 1, 1000, 200);
+          return store.readLogsAfter(this.readKnex, server.id, cursor, limit);
+        },
+      },
+
+      /** GET /servers/{id}/health (§20): params `{id, limit?}` → `{checks}` newest first (limit 1..100, default 6). */
+      health: {
+        async handler(this: This, ctx: Context<ServerIdParams & { limit?: unknown }>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const limit = parseLimit(ctx.params.limit, "limit", 1, 100, 6);
+          return { checks: await store.readHealthChecks(this.readKnex, server.id, limit) };
+        },
+      },
+
+      /**
+       * POST /servers/{id}/health/ping (§20): an MCP `ping` on the owner's live connection, stored;
+       * `{check}` (a failed probe is a 200 with `status: "error"`). 404 unknown server.
+       */
+      ping: {
+        async handler(this: This, ctx: Context<ServerIdParams>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const owner = await this.liveOwner(server.id);
+          if (owner !== null) return ctx.call("runtime.localPing", { id: server.id }, { nodeID: owner });
+          const state = await store.readState(this.knex, server.id);
+          const check = await store.appendHealthCheck(this.knex, server.id, {
+            status: "error", checked_at: Date.now(), latency_ms: null,
+            message: `not running (status: ${state?.status ?? "stopped"})`, actor: null,
+          });
+          this.broker.broadcast("runtime.health.checked", { server_id: server.id, check });
+          return { check };
+        },
+      },
+
+      /** GET /servers/{id}/tools (§21): `{tools, fetched_at}` of the running process; 409 not running; 404. */
+      tools: {
+        async handler(this: This, ctx: Context<ServerIdParams>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const owner = await this.liveOwner(server.id);
+          if (owner === null) throw notRunning(server.id);
+          return ctx.call("runtime.localTools", { id: server.id }, { nodeID: owner });
+        },
+      },
+
+      /**
+       * POST /servers/{id}/tools/{tool}/call (§21): params `{id, tool, arguments?, session_id?,
+       * timeout_ms?}` → `{result, run_id, duration_ms, session_id}`. 404 unknown server or tool; 409
+       * not running; 422 bad body; 504 timeout (the request is cancelled); 502 the process died.
+       * Every call — failed ones too — is a telemetry run written before the answer.
+       */
+      callTool: {
+        async handler(this: This, ctx: Context<Record<string, unknown>>) {
+          const body = parseToolCallBody(ctx.params);
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const tool = typeof ctx.params.tool === "string" ? ctx.params.tool : "";
+          if (body.session_id !== null) {
+            const session = (await ctx.call("sessions.get", { session_id: body.session_id })) as { provider_id: string; status: string };
+            if (session.provider_id !== server.id) throw conflict(`Session '${body.session_id}' belongs to server '${session.provider_id}'`);
+            if (session.status === "closed") throw conflict(`Session '${body.session_id}' is closed`);
+          }
+          const owner = await this.liveOwner(server.id);
+          if (owner === null) throw notRunning(server.id);
+          return ctx.call(
+            "runtime.localCallTool",
+            { id: server.id, tool, arguments: body.arguments, session_id: body.session_id, timeout_ms: body.timeout_ms },
+            { nodeID: owner, timeout: (body.timeout_ms ?? server.tool_timeout_s * 1000) + 30_000, retries: 0 },
+          );
+        },
+      },
+
+      // ---------------------------------------------------------------------------------------
+      // Owner-side actions: called on the owning node (node-targeted), never by the gateway.
+
+      localStart: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
+          await store.setDesired(this.knex, ctx.params.id, "running");
+          await this.supervisor.start(ctx.params.id, { wait: ctx.params.wait });
+          if (!ctx.params.wait) ctx.meta.$statusCode = 202;
+          await this.flush(ctx.params.id);
+          return { process: await this.stateOf(ctx.params.id) };
+        },
+      },
+
+      localRestart: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
+          await store.setDesired(this.knex, ctx.params.id, "running");
+          await this.supervisor.restart(ctx.params.id, { wait: ctx.params.wait });
+          if (!ctx.params.wait) ctx.meta.$statusCode = 202;
+          await this.flush(ctx.params.id);
+          return { process: await this.stateOf(ctx.params.id) };
+        },
+      },
+
+      localStop: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string }>) {
+          const id = ctx.params.id;
+          await store.setDesired(this.knex, id, "stopped");
+          if (this.supervisor.get(id) === null) {
+            // Owned (a lease) but never handled here: nothing runs on this node.
+            await this.release(id);
+            const before = await store.readState(this.knex, id);
+            if (before !== null && before.status !== "stopped") {
+              await store.writeState(this.knex, { ...before, status: "stopped", pid: null, node_id: null, started_at: null });
+            }
+            return { process: await this.stateOf(id) };
+          }
+          await this.supervisor.stop(id);
+          await this.flush(id);
+          await this.release(id);
+          return { process: await this.stateOf(id) };
+        },
+      },
+
+      localPing: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string }>) {
+          const check = await this.supervisor.ping(ctx.params.id, null);
+          await this.flush(ctx.params.id);
+          return { check: toHealthAnswer(check) };
+        },
+      },
+
+      localTools: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string }>) {
+          if (this.supervisor.get(ctx.params.id)?.status !== "running") throw notRunning(ctx.params.id);
+          const list = await this.supervisor.tools(ctx.params.id);
+          return { tools: list.tools, fetched_at: outputInstant(list.fetched_at) };
+        },
+      },
+
+      localCallTool: {
+        visibility: "public",
+        async handler(
+          this: This,
+          ctx: Context<{ id: string; tool: string; arguments: Record<string, unknown>; session_id: string | null; timeout_ms: number | null }>,
+        ) {
+          const { id, tool, session_id: sessionId } = ctx.params;
+          if (this.supervisor.get(id)?.status !== "running") throw notRunning(id);
+          const argumentsBytes = Buffer.byteLength(JSON.stringify(ctx.params.arguments));
+          const startedAtMs = Date.now();
+          const t0 = performance.now();
+          let status: ToolRunStatus = "success";
+          let failure: unknown = null;
+          let outcome: Awaited<ReturnType<Supervisor["callTool"]>> | null = null;
+          try {
+            outcome = await this.supervisor.callTool(id, tool, ctx.params.arguments, {
+              timeoutMs: ctx.params.timeout_ms ?? undefined,
+            });
+            if (outcome.result.isError === true) status = "tool_error";
+          } catch (err) {
+            // Unknown tool and not running are answered without a run: nothing was called.
+            if (err instanceof ContractError && (err.code === 404 || err.code === 409)) throw err;
+            failure = err;
+            status = err instanceof ToolTimeoutError ? "timeout" : "error";
+          }
+          const durationMs = outcome?.duration_ms ?? (failure as { durationMs?: number })?.durationMs ?? performance.now() - t0;
+          const resultText = outcome === null ? null : JSON.stringify(outcome.result);
+          const run = toolRun({
+            serverId: id, tool, startedAtMs, durationMs, status,
+            usage: outcome === null
+              ? { input_tokens: 0, output_tokens: 0, cost_usd: null }
+              : { input_tokens: outcome.usage.tokens_in, output_tokens: outcome.usage.tokens_out, cost_usd: outcome.usage.cost_usd },
+            sessionId, client: null, argumentsBytes,
+            resultBytes: resultText === null ? null : Buffer.byteLength(resultText),
+            error: failure === null ? null : failure instanceof Error ? failure.message : String(failure),
+          });
+          const recorded = (await ctx.call("telemetry.ingest", { runs: [run] }, { retries: 0 })) as { ids: number[] };
+          if (failure !== null) {
+            if (failure instanceof ToolTimeoutError || failure instanceof ConnectionClosedError || failure instanceof ContractError) throw failure;
+            throw new ContractError(502, `Server '${id}' failed the call of '${tool}'`);
+          }
+          return { result: outcome?.result, run_id: recorded.ids[0], duration_ms: Math.round(durationMs), session_id: sessionId };
+        },
+      },
+    },
+
+    events: {
+      /** A catalog change (§17.4): a deleted server's process is stopped and its runtime forgotten; autostart is applied. */
+      "servers.changed": {
+        async handler(this: This, ctx: Context<{ action: string; server: CatalogServer }>) {
+          const { action, server } = ctx.params;
+          if (action === "deleted") {
+            if (this.leases.has(server.id)) {
+              await this.supervisor.remove(server.id);
+              await this.flush(server.id);
+              await this.release(server.id);
+            }
+            if ((await store.readLease(this.knex, server.id))?.node_id == null) await store.deleteServerRuntime(this.knex, server.id);
+            return;
+          }
+          if (server.autostart && (await store.initDesired(this.knex, server.id, "running"))) void this.reconcile();
+        },
+      },
+      "$node.disconnected": {
+        handler(this: This) {
+          void this.reconcile();
+        },
+      },
+    },
+
+    methods: {
+      /**
+       * The catalog record of a server (`providers.server`), 404 `Server '<id>' not found`; 409 for a
+       * transport other than stdio (the manifest accepts any, §17.4 allows only stdio).
+       */
+      async catalogServer(this: This, ctx: Context | null, id: unknown): Promise<CatalogServer> {
+        const call = ctx === null ? this.broker.call.bind(this.broker) : ctx.call.bind(ctx);
+        const server = (await call("providers.server", { id })) as CatalogServer & { transport?: string };
+        if (server.transport !== undefined && server.transport !== "stdio") {
+          throw conflict(`Server '${server.id}' uses the transport '${server.transport}'; only stdio is supported`);
+        }
+        return server;
+      },
+
+      /** Appends a store write to the server's chain (writes of one server land in order; failures are logged). */
+      queueWrite(this: This, serverId: string, write: () => Promise<unknown>): void {
+        const prev = this.writes.get(serverId) ?? Promise.resolve();
+        const next = prev.then(write).then(
+          () => undefined,
+          (err: unknown) => this.logger.warn(`runtime: a store write for '${serverId}' failed: ${(err as Error).message}`),
+        );
+        this.writes.set(serverId, next);
+        void next.then(() => {
+          if (this.writes.get(serverId) === next) this.writes.delete(serverId);
+        });
+      },
+
+      /** Resolves once every write queued so far for the server (log lines included) is in the store. */
+      async flush(this: This, serverId: string): Promise<void> {
+        await (this.lastLogLine.get(serverId) ?? Promise.resolve());
+        await (this.writes.get(serverId) ?? Promise.resolve());
+      },
+
+      /** The ProcessState of a server from the store (§18.1). */
+      async stateOf(this: This, serverId: string, neverStartedDesired: "running" | "stopped" = "stopped"): Promise<ProcessState> {
+        const views = await store.readProcessViews(this.knex, [serverId]);
+        return processState(serverId, views.get(serverId), neverStartedDesired);
+      },
+
+      /** The live owner of a server's process (a lease held by a live node and not expired), or null. */
+      async liveOwner(this: This, serverId: string): Promise<string | null> {
+        const lease = await store.readLease(this.knex, serverId);
+        if (lease === null || lease.node_id === null || lease.lease_expires_at === null) return null;
+        if (Date.parse(lease.lease_expires_at) <= Date.now()) return null;
+        return this.isAlive(lease.node_id) ? lease.node_id : null;
+      },
+
+      /** True when the node is this one, or a node of the cluster running the runtime service. */
+      isAlive(this: This, nodeId: string): boolean {
+        if (nodeId === this.nodeId) return true;
+        const node = this.broker.registry.nodes.get(nodeId);
+        return node !== undefined && node !== null && node.available === true;
+      },
+
+      /** Lease holders that are not live nodes of the cluster (their leases count as lapsed). */
+      async deadNodes(this: This): Promise<string[]> {
+        const leases = await store.listLeases(this.knex);
+        const holders = new Set(leases.map((l) => l.node_id).filter((n): n is string => n !== null));
+        return [...holders].filter((n) => !this.isAlive(n));
+      },
+
+      /** Claims a server's lease for this node (§18.4); `owner` is the holder afterwards. */
+      async claim(this: This, serverId: string): Promise<{ claimed: boolean; owner: string | null }> {
+        const result = await store.claimLease(this.knex, {
+          serverId, nodeId: this.nodeId, ttlMs: LEASE_TTL_MS, nowMs: Date.now(), deadNodes: await this.deadNodes(),
+        });
+        if (result.claimed) {
+          this.leases.set(serverId, result.lease.generation);
+          return { claimed: true, owner: this.nodeId };
+        }
+        const owner = result.lease?.node_id ?? null;
+        if (owner === this.nodeId && result.lease !== null) this.leases.set(serverId, result.lease.generation);
+        return { claimed: false, owner };
+      },
+
+      /** Gives up this node's lease of a server. */
+      async release(this: This, serverId: string): Promise<void> {
+        const generation = this.leases.get(serverId);
+        if (generation === undefined) return;
+        this.leases.delete(serverId);
+        await store.releaseLease(this.knex, { serverId, nodeId: this.nodeId, generation });
+      },
+
+      /**
+       * Runs `local` here when this node owns (or now claims) the server, else sends `action` to the
+       * owner and answers its result. Resolves null when `local` ran (the caller answers).
+       */
+      async localOrForward<T>(
+        this: This, ctx: Context, serverId: string, action: string, params: Record<string, unknown>, local: () => Promise<T>,
+      ): Promise<T | null> {
+        let owner = await this.liveOwner(serverId);
+        if (owner === null || owner === this.nodeId) {
+          const claimed = await this.claim(serverId);
+          owner = claimed.owner;
+        }
+        if (owner !== null && owner !== this.nodeId) {
+          return (await ctx.call(action, params, { nodeID: owner, retries: 0 })) as T;
+        }
+        await local();
+        return null;
+      },
+
+      /** Runs reconcileOnce, one at a time (a call while one runs waits for it and runs again). */
+      async reconcile(this: This): Promise<void> {
+        if (this.stopping) return;
+        const previous = this.reconciling ?? Promise.resolve();
+        const next = previous.then(() => (this.stopping ? undefined : this.reconcileOnce())).catch((err: unknown) => {
+          this.logger.warn(`runtime: reconciliation failed: ${(err as Error).message}`);
+        });
+        this.reconciling = next;
+        await next;
+      },
+
+      /**
+       * §18.4: renews this node's leases, then claims and starts each server `desired: running` without
+       * a live owner. A server whose owner was lost is first recorded as `error` (`node <id> lost`).
+       */
+      async reconcileOnce(this: This): Promise<void> {
+        const now = Date.now();
+        await store.renewNodeLeases(this.knex, this.nodeId, now, LEASE_TTL_MS);
+        const dead = await this.deadNodes();
+        const unowned = await store.listUnowned(this.knex, { nowMs: now, deadNodes: dead });
+        for (const serverId of unowned) {
+          if (this.stopping) return;
+          if (this.supervisor.processCount() >= config.runtime.maxProcesses) return;
+          const before = await store.readLease(this.knex, serverId);
+          const claimed = await this.claim(serverId);
+          if (!claimed.claimed) continue;
+          let server: CatalogServer;
+          try {
+            server = await this.catalogServer(null, serverId);
+          } catch {
+            await this.release(serverId);
+            continue;
+          }
+          const lostOwner = before?.node_id !== null && before?.node_id !== undefined && before.node_id !== this.nodeId ? before.node_id : null;
+          const state = await store.readState(this.knex, serverId);
+          if (lostOwner !== null) {
+            // The lost replica's process of this server, when it ran on this host and outlived it.
+            const left = (await store.listProcessGroups(this.knex, this.host)).filter((r) => r.server_id === serverId && r.node_id === lostOwner);
+            const killed = await reapLeftovers(left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })), this.host);
+            if (killed.length > 0) this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
+            for (const r of left) await store.removeProcessGroup(this.knex, this.host, r.pgid);
+          }
+          if (lostOwner !== null && state !== null && state.status !== "stopped") {
+            await store.writeState(this.knex, {
+              ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),
+              last_error: `node ${lostOwner} lost`,
+            });
+          }
+          this.logger.info(`runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`);
+          void this.supervisor.start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" }).catch((err: unknown) => {
+            this.logger.warn(`runtime: automatic start of '${server.id}' failed: ${(err as Error).message}`);
+          });
+        }
+      },
+
+      /** The supervisor's state hook: the store (in order per server) and the broker event. */
+      onSnapshot(this: This, snapshot: ProcessSnapshot): void {
+        const id = snapshot.server_id;
+        this.queueWrite(id, async () => {
+          const generation = this.leases.get(id);
+          const written = await store.writeState(
+            this.knex,
+            {
+              server_id: id, status: snapshot.status, command: snapshot.command, pid: snapshot.pid, node_id: snapshot.node_id,
+              started_at: snapshot.started_at, stopped_at: snapshot.stopped_at, return_code: snapshot.return_code,
+              last_error: snapshot.last_error, restarts: snapshot.restarts, server_info: snapshot.server_info,
+              tool_count: snapshot.tool_count,
+              // A clean exit the policy does not restart ends `desired: stopped` (§18.3).
+              ...(snapshot.desired === "stopped" && snapshot.status === "stopped" ? { desired: "stopped" as const } : {}),
+            },
+            generation === undefined ? {} : { fence: { node_id: this.nodeId, generation } },
+          );
+          if (written) this.broker.broadcast("runtime.process.changed", { ...snapshot });
+        });
+      },
+    },
+
+    created(this: This) {
+      this.nodeId = this.broker.nodeID;
+      this.host = hostName();
+      this.writes = new Map();
+      this.logAppenders = new Map();
+      this.lastLogLine = new Map();
+      this.leases = new Map();
+      this.timers = [];
+      this.reconciling = null;
+      this.stopping = false;
+      this.supervisor = new Supervisor({
+        nodeId: this.nodeId,
+        host: this.host,
+        backendEnv: config.runtime.backendEnv,
+        projectRoot: PROJECT_ROOT,
+        maxProcesses: config.runtime.maxProcesses,
+        healthIntervalMs: config.runtime.healthIntervalS * 1000,
+        resolve: async (serverId) => {
+          try {
+            const server = await this.catalogServer(null, serverId);
+            return { server, secret: null };
+          } catch (err) {
+            if (err instanceof ContractError && err.code === 404) return null;
+            throw err;
+          }
+        },
+        hooks: {
+          onState: (snapshot) => this.onSnapshot(snapshot),
+          onLog: (serverId: string, line: LogLine) => {
+            let appender = this.logAppenders.get(serverId);
+            if (appender === undefined) {
+              appender = new LogAppender(this.knex, serverId, config.runtime.logRetention);
+              this.logAppenders.set(serverId, appender);
+            }
+            // Lines arriving while a group is written share the next transaction (group commit).
+            const stored = appender
+              .append({ timestamp: line.timestamp, level: line.level, source: line.source, message: line.message })
+              .then(
+                (entry) => void this.broker.broadcast("runtime.log.appended", { server_id: serverId, entry }),
+                (err: unknown) => {
+                  // A flood beyond the backlog drops lines (counted by the appender) rather than memory.
+                  if (!(err instanceof LogBacklogFull)) this.logger.warn(`runtime: log lines of '${serverId}' were not stored: ${(err as Error).message}`);
+                },
+              );
+            this.lastLogLine.set(serverId, stored);
+          },
+          onHealth: (serverId: string, check: HealthCheck) => {
+            this.queueWrite(serverId, async () => {
+              const stored = await store.appendHealthCheck(this.knex, serverId, { ...check, checked_at: check.checked_at });
+              this.broker.broadcast("runtime.health.checked", { server_id: serverId, check: stored });
+            });
+          },
+          onGroup: (serverId, event) => {
+            this.queueWrite(serverId, async () => {
+              if (event.type === "spawned") {
+                await store.addProcessGroup(this.knex, {
+                  server_id: serverId, host: event.record.host, pgid: event.record.pgid,
+                  leader_start_time: String(event.record.start_time), node_id: this.nodeId,
+                });
+              } else {
+                await store.removeProcessGroup(this.knex, this.host, event.pgid);
+              }
+            });
+          },
+        },
+      });
+    },
+
+    async started(this: This) {
+      // Leftovers of an earlier run of the runtime on this host (a replica killed with SIGKILL).
+      const records = await store.listProcessGroups(this.knex, this.host);
+      const killed = await reapLeftovers(
+        records.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })),
+        this.host,
+      );
+      if (killed.length > 0) this.logger.warn(`runtime: killed ${killed.length} process group(s) left by an earlier run: ${killed.join(", ")}`);
+      for (const r of records) await store.removeProcessGroup(this.knex, this.host, r.pgid);
+      // Autostart servers begin as desired running (an operator's later choice survives restarts).
+      const { servers } = (await this.broker.call("providers.servers")) as { servers: CatalogServer[] };
+      for (const s of servers) if (s.autostart) await store.initDesired(this.knex, s.id, "running");
+      const tick = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);
+      tick.unref();
+      this.timers.push(tick);
+      void this.reconcile();
+    },
+
+    async stopped(this: This) {
+      this.stopping = true;
+      for (const t of this.timers) clearInterval(t);
+      await (this.reconciling ?? Promise.resolve());
+      // A graceful stop (§18.4): end every process, keep `desired`, release the leases so another
+      // replica takes the servers over.
+      await this.supervisor.shutdown();
+      for (const id of [...this.leases.keys()]) {
+        await this.flush(id);
+        await this.release(id);
+      }
+      await Promise.all([...this.writes.values()]);
+    },
+  };
+  schema.dependencies = ["providers"];
+  return schema;
+}
+
+/** An instant in epoch ms in the contract's output form (§1.2). */
+function outputInstant(ms: number): string {
+  return formatStoredInstant(toStoredInstant(ms));
+}
+
+/** A supervisor check as answered (§20: datetimes in the contract's output form). */
+function toHealthAnswer(check: HealthCheck) {
+  return { ...check, checked_at: outputInstant(check.checked_at) };
+}
+

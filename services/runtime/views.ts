@@ -1,0 +1,159 @@
+/**
+ * Pure shaping of the runtime's answers (runtime-contract §18.1, §19, §20, §21): ProcessState from
+ * a stored record and its newest log entries, the process-action query, the tool-call body, and the
+ * telemetry run a tool call becomes. No I/O here.
+ */
+import { validationFailed, type ValidationItem } from "../../lib/errors";
+import { toStoredInstant } from "../../lib/time";
+import type { LogEntry, ProcessRecord, ProcessView } from "./store";
+
+/** §18.1 ProcessState as answered (datetimes in the contract's output form). */
+export interface ProcessState {
+  server_id: string;
+  desired: "running" | "stopped";
+  status: ProcessRecord["status"];
+  command: string | null;
+  pid: number | null;
+  node_id: string | null;
+  started_at: string | null;
+  stopped_at: string | null;
+  return_code: number | null;
+  last_error: string | null;
+  restarts: number;
+  server_info: ProcessRecord["server_info"];
+  tool_count: number | null;
+  logs: LogEntry[];
+  cursor: string | null;
+}
+
+/**
+ * The ProcessState of a server from its stored view; a server never started (no record) is
+ * `stopped` with nulls (§18.5), `desired` as given (the server's `autostart` decides it then).
+ */
+export function processState(serverId: string, view: ProcessView | undefined, neverStartedDesired: "running" | "stopped" = "stopped"): ProcessState {
+  const record = view?.record ?? null;
+  const base = {
+    logs: view?.logs ?? [],
+    cursor: view?.cursor ?? null,
+  };
+  if (record === null) {
+    return {
+      server_id: serverId, desired: neverStartedDesired, status: "stopped", command: null, pid: null, node_id: null,
+      started_at: null, stopped_at: null, return_code: null, last_error: null, restarts: 0, server_info: null, tool_count: null,
+      ...base,
+    };
+  }
+  const { updated_at: _updated, ...fields } = record;
+  return { ...fields, ...base };
+}
+
+/** §18.5 `?wait=false`: the start and restart answers wait for the final state unless the query says false. */
+export function parseWait(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (value === "false" || value === "0") return false;
+  if (value === "true" || value === "1" || value === "") return true;
+  throw validationFailed([
+    { type: "bool_parsing", loc: ["query", "wait"], msg: "Input should be a valid boolean", input: value },
+  ]);
+}
+
+/** An integer query parameter in min..max (default when absent), else 422 naming it. */
+export function parseLimit(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  const text = String(value);
+  if (/^\d{1,7}$/.test(text)) {
+    const n = Number(text);
+    if (n >= min && n <= max) return n;
+    throw validationFailed([
+      {
+        type: n < min ? "greater_than_equal" : "less_than_equal", loc: ["query", name],
+        msg: n < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
+        input: text, ctx: n < min ? { ge: min } : { le: max },
+      },
+    ]);
+  }
+  throw validationFailed([{ type: "int_parsing", loc: ["query", name], msg: "Input should be a valid integer", input: text }]);
+}
+
+/** The body of POST /servers/{id}/tools/{tool}/call (§21), validated. */
+export interface ToolCallBody {
+  arguments: Record<string, unknown>;
+  session_id: string | null;
+  /** null: the server's `tool_timeout_s`. */
+  timeout_ms: number | null;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Validates a tool-call body (unknown keys ignored): 422 with one item per bad field. */
+export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody {
+  const items: ValidationItem[] = [];
+  const args = params.arguments;
+  if (args !== undefined && args !== null && !isPlainObject(args)) {
+    items.push({ type: "dict_type", loc: ["body", "arguments"], msg: "Input should be a valid dictionary", input: args });
+  }
+  const session = params.session_id;
+  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || session.length > 128)) {
+    items.push({ type: "string_type", loc: ["body", "session_id"], msg: "Input should be a session id (1..128 characters) or null", input: session });
+  }
+  const timeout = params.timeout_ms;
+  if (timeout !== undefined && timeout !== null) {
+    if (typeof timeout !== "number" || !Number.isInteger(timeout)) {
+      items.push({ type: "int_type", loc: ["body", "timeout_ms"], msg: "Input should be a valid integer", input: timeout });
+    } else if (timeout < 1 || timeout > 600_000) {
+      items.push({
+        type: timeout < 1 ? "greater_than_equal" : "less_than_equal", loc: ["body", "timeout_ms"],
+        msg: timeout < 1 ? "Input should be greater than or equal to 1" : "Input should be less than or equal to 600000",
+        input: timeout, ctx: timeout < 1 ? { ge: 1 } : { le: 600_000 },
+      });
+    }
+  }
+  if (items.length > 0) throw validationFailed(items);
+  return {
+    arguments: isPlainObject(args) ? args : {},
+    session_id: typeof session === "string" ? session : null,
+    timeout_ms: typeof timeout === "number" ? timeout : null,
+  };
+}
+
+/** How a tool call ended, for its telemetry run (§21). */
+export type ToolRunStatus = "success" | "tool_error" | "timeout" | "error";
+
+/**
+ * The telemetry run of one tool call (§21, in the ingestion format of api-contract §11.2):
+ * provider_id = server id, tool = route = tool name, the measured duration, tokens and cost from
+ * the result's `_meta.usage` when present, and metadata without the arguments themselves.
+ */
+export function toolRun(input: {
+  serverId: string;
+  tool: string;
+  startedAtMs: number;
+  durationMs: number;
+  status: ToolRunStatus;
+  usage: { input_tokens: number; output_tokens: number; cost_usd: number | null };
+  sessionId: string | null;
+  client: string | null;
+  argumentsBytes: number;
+  resultBytes: number | null;
+  error: string | null;
+}): Record<string, unknown> {
+  return {
+    provider_id: input.serverId,
+    tool: input.tool,
+    route: input.tool,
+    tokens_in: input.usage.input_tokens,
+    tokens_out: input.usage.output_tokens,
+    duration_ms: Math.max(0, Math.round(input.durationMs)),
+    status: input.status,
+    cost_usd: input.usage.cost_usd,
+    ts: toStoredInstant(input.startedAtMs),
+    metadata: {
+      session_id: input.sessionId,
+      client: input.client,
+      arguments_bytes: input.argumentsBytes,
+      result_bytes: input.resultBytes,
+      error: input.error,
+    },
+  };
+}

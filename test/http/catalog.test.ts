@@ -1,0 +1,3 @@
+import { catalogHttpSuite } from "./catalog-http-suite";
+
+catalogHttpSuite("SQLite", () => ({}));

@@ -1,0 +1,244 @@
+/**
+ * The MCP runtime over real HTTP with real server processes (runtime-contract §18–§21), shared by
+ * the SQLite run (test/http/runtime.test.ts) and the PostgreSQL run (test/pg/runtime.test.ts):
+ * process list, start/stop/restart with the UI's request shapes, a start that cannot spawn, crash and
+ * restart policy, logs with cursors, health pings, tools and tool calls (success, isError, timeout,
+ * death mid-call), each call a telemetry run. Every process group it causes is gone at the end.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { CONFIGURABLE_SERVER, EVERYTHING_SERVER, GroupWatch, eventually, liveMembers } from "../helpers/process-groups";
+import { TestServer, request, startTestServer, tempDir } from "../helpers/server";
+
+export type RuntimeStoreFactory = () => Promise<{ env: Record<string, string>; drop: () => Promise<void> }>;
+
+const node = process.execPath;
+
+function manifest(dir: string): string {
+  const file = path.join(dir, "servers.json");
+  const providers = [
+    {
+      id: "echo", name: "Echo", description: "test server", command: node,
+      args: [CONFIGURABLE_SERVER, "--name", "echo-test", "--stderr-line", "warn: disk almost full", "--stderr-line", "plain line"],
+      capabilities: ["tools"], tags: ["test"], transport: "stdio", tool_timeout_s: 20,
+    },
+    { id: "missing", name: "Missing", command: "/nonexistent/bin/mcp-server --flag", transport: "stdio" },
+    {
+      id: "crashy", name: "Crashy", command: node, args: [CONFIGURABLE_SERVER, "--crash-after-list-ms", "200", "--exit-code", "3"],
+      transport: "stdio", max_restarts: 1,
+    },
+    { id: "everything", name: "Everything", command: node, args: [EVERYTHING_SERVER, "stdio"], transport: "stdio" },
+  ];
+  fs.writeFileSync(file, JSON.stringify({ providers }));
+  return file;
+}
+
+export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): void {
+  describe(`${label}: MCP runtime over HTTP`, () => {
+    let server: TestServer;
+    let dir: string;
+    let drop: () => Promise<void>;
+    const groups = new GroupWatch();
+    const url = (p: string) => `${server.baseUrl}${p}`;
+    const post = (p: string, json?: unknown) =>
+      request(url(p), { method: "POST", headers: { "content-type": "application/json" }, ...(json === undefined ? {} : { json }) });
+    const watch = (process: { pid: number | null }) => {
+      if (process.pid !== null) groups.add(process.pid);
+    };
+
+    beforeAll(async () => {
+      dir = tempDir("console-mcp-runtime-");
+      const store = await makeStore();
+      drop = store.drop;
+      server = await startTestServer({
+        CONSOLE_MCP_SERVERS_PATH: manifest(dir),
+        CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
+        ...store.env,
+      });
+    }, 60_000);
+
+    afterAll(async () => {
+      await server?.stop();
+      await groups.expectAllGone();
+      await drop?.();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    it("lists every catalog server as stopped with nulls before any start", async () => {
+      const res = await request(url("/servers/processes"));
+      expect(res.status).toBe(200);
+      expect(res.body.processes.map((p: any) => p.server_id)).toEqual(["echo", "missing", "crashy", "everything"]);
+      expect(res.body.processes[0]).toEqual({
+        server_id: "echo", desired: "stopped", status: "stopped", command: null, pid: null, node_id: null, started_at: null,
+        stopped_at: null, return_code: null, last_error: null, restarts: 0, server_info: null, tool_count: null, logs: [], cursor: null,
+      });
+      expect((await request(url("/servers/nope/process"))).status).toBe(404);
+    });
+
+    it("starts a server with the UI's request (JSON content type, no body) and answers its final state", async () => {
+      const res = await post("/servers/echo/process/start");
+      expect(res.status).toBe(200);
+      const p = res.body.process;
+      watch(p);
+      expect(p).toMatchObject({ server_id: "echo", desired: "running", status: "running", node_id: server.broker.nodeID, restarts: 0 });
+      expect(p.pid).toBeGreaterThan(1);
+      expect(liveMembers(p.pid)).toContain(p.pid);
+      expect(p.server_info).toMatchObject({ name: "echo-test" });
+      expect(p.tool_count).toBeGreaterThan(0);
+      expect(p.command).toContain(CONFIGURABLE_SERVER);
+      const messages = p.logs.map((l: any) => `${l.level} ${l.message}`);
+      expect(messages).toContain("info start requested");
+      expect(messages).toContain("warn warn: disk almost full");
+      expect(messages).toContain("info plain line");
+      expect(p.cursor).toBe(p.logs[p.logs.length - 1].id);
+      const again = await post("/servers/echo/process/start");
+      expect(again.status).toBe(409);
+      expect(again.body).toEqual({ detail: "Server 'echo' is already running" });
+      const listed = (await request(url("/servers/processes"))).body.processes[0];
+      expect(listed).toMatchObject({ status: "running", pid: p.pid });
+    }, 60_000);
+
+    it("lists tools and calls them; every call is a telemetry run", async () => {
+      const tools = await request(url("/servers/echo/tools"));
+      expect(tools.status).toBe(200);
+      expect(tools.body.tools.map((t: any) => t.name)).toEqual(expect.arrayContaining(["echo", "sleep", "fail", "usage"]));
+      expect(typeof tools.body.fetched_at).toBe("string");
+
+      const ok = await post("/servers/echo/tools/echo/call", { arguments: { text: "hi there" } });
+      expect(ok.status).toBe(200);
+      expect(ok.body.result.isError ?? false).toBe(false);
+      expect(JSON.stringify(ok.body.result.content)).toContain("hi there");
+      expect(ok.body.session_id).toBeNull();
+      expect(Number.isInteger(ok.body.run_id)).toBe(true);
+
+      const failed = await post("/servers/echo/tools/fail/call", {});
+      expect(failed.status).toBe(200);
+      expect(failed.body.result.isError).toBe(true);
+
+      const usage = await post("/servers/echo/tools/usage/call");
+      expect(usage.status).toBe(200);
+
+      const runs = (await request(url("/telemetry/runs?provider_id=echo&limit=50"))).body.items;
+      const byId = new Map(runs.map((r: any) => [r.id, r]));
+      expect(byId.get(ok.body.run_id)).toMatchObject({ provider_id: "echo", tool: "echo", route: "echo", status: "success" });
+      expect(byId.get(failed.body.run_id)).toMatchObject({ tool: "fail", status: "tool_error" });
+      const metrics = (await request(url("/telemetry/metrics?provider_id=echo"))).body;
+      expect(metrics.total_runs).toBe(3);
+    }, 60_000);
+
+    it("answers 504 for a call past its timeout and stays usable; 404 unknown tool; 422 bad body", async () => {
+      const slow = await post("/servers/echo/tools/sleep/call", { arguments: { ms: 10_000 }, timeout_ms: 300 });
+      expect(slow.status).toBe(504);
+      expect(slow.body).toEqual({ detail: "Tool 'sleep' timed out after 300 ms" });
+      const after = await post("/servers/echo/tools/echo/call", { arguments: { text: "still here" } });
+      expect(after.status).toBe(200);
+      const runs = (await request(url("/telemetry/runs?provider_id=echo&limit=50"))).body.items;
+      expect(runs.some((r: any) => r.tool === "sleep" && r.status === "timeout")).toBe(true);
+
+      const unknown = await post("/servers/echo/tools/nope/call", {});
+      expect(unknown.status).toBe(404);
+      expect(unknown.body).toEqual({ detail: "Tool 'nope' not found on server 'echo'" });
+      const bad = await post("/servers/echo/tools/echo/call", { arguments: [1], timeout_ms: 0 });
+      expect(bad.status).toBe(422);
+      expect(bad.body.detail.map((i: any) => i.loc)).toEqual([["body", "arguments"], ["body", "timeout_ms"]]);
+      expect((await post("/servers/missing/tools/echo/call", {})).status).toBe(409);
+    }, 60_000);
+
+    it("pings over the live connection and keeps the checks newest first", async () => {
+      const ping = await post("/servers/echo/health/ping");
+      expect(ping.status).toBe(200);
+      expect(ping.body.check).toMatchObject({ status: "healthy", actor: null, plan_id: null, message: null });
+      expect(ping.body.check.latency_ms).toBeGreaterThanOrEqual(0);
+      const down = await post("/servers/missing/health/ping");
+      expect(down.body.check).toMatchObject({ status: "error", latency_ms: null, message: "not running (status: stopped)" });
+      const checks = (await request(url("/servers/echo/health"))).body.checks;
+      expect(checks[0]).toEqual(ping.body.check);
+      expect((await request(url("/servers/echo/health?limit=0"))).status).toBe(422);
+    });
+
+    it("reads logs after a cursor, oldest first", async () => {
+      const all = (await request(url("/servers/echo/process/logs"))).body;
+      expect(all.logs.length).toBeGreaterThan(3);
+      expect(all.truncated).toBe(false);
+      const ids = all.logs.map((l: any) => Number(l.id));
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      const page = (await request(url(`/servers/echo/process/logs?cursor=${all.logs[1].id}&limit=2`))).body;
+      expect(page.logs).toEqual(all.logs.slice(2, 4));
+      expect(page.cursor).toBe(all.logs[3].id);
+      const bad = await request(url("/servers/echo/process/logs?cursor=abc"));
+      expect(bad.status).toBe(400);
+      expect(bad.body).toEqual({ detail: "Cursor must be an integer" });
+    });
+
+    it("answers 502 when the process dies during a call, then applies the restart policy", async () => {
+      const before = (await request(url("/servers/echo/process"))).body.process;
+      const died = await post("/servers/echo/tools/exit/call", { arguments: { code: 7 } });
+      expect(died.status).toBe(502);
+      expect(died.body).toEqual({ detail: "Server 'echo' closed the connection during the call" });
+      // on-failure: back to running with a new pid after the backoff.
+      await eventually(async () => {
+        const p = (await request(url("/servers/echo/process"))).body.process;
+        if (p.pid !== null) watch(p);
+        return p.status === "running" && p.pid !== before.pid && p.restarts === 1;
+      }, 20_000, "echo restarted");
+      const runs = (await request(url("/telemetry/runs?provider_id=echo&limit=50"))).body.items;
+      expect(runs.some((r: any) => r.tool === "exit" && r.status === "error")).toBe(true);
+      expect(liveMembers(before.pid)).toEqual([]);
+    }, 60_000);
+
+    it("stops a server: its group is gone when the answer comes; a second stop is a 409", async () => {
+      const running = (await request(url("/servers/echo/process"))).body.process;
+      const res = await post("/servers/echo/process/stop");
+      expect(res.status).toBe(200);
+      expect(res.body.process).toMatchObject({ status: "stopped", desired: "stopped", pid: null });
+      expect(liveMembers(running.pid)).toEqual([]);
+      expect(res.body.process.logs.map((l: any) => l.message)).toContain("stop requested");
+      const again = await post("/servers/echo/process/stop");
+      expect(again.status).toBe(409);
+      expect(again.body).toEqual({ detail: "Server 'echo' is not running" });
+      expect((await request(url("/servers/echo/tools"))).status).toBe(409);
+    }, 60_000);
+
+    it("a start that cannot spawn is a 200 with status error and the reason", async () => {
+      const res = await post("/servers/missing/process/start");
+      expect(res.status).toBe(200);
+      expect(res.body.process).toMatchObject({ status: "error", pid: null });
+      expect(res.body.process.last_error).toMatch(/nonexistent/);
+    }, 60_000);
+
+    it("a server that keeps crashing ends in error after max_restarts", async () => {
+      const res = await post("/servers/crashy/process/start");
+      expect(res.status).toBe(200);
+      watch(res.body.process);
+      await eventually(async () => {
+        const p = (await request(url("/servers/crashy/process"))).body.process;
+        if (p.pid !== null) watch(p);
+        return p.status === "error";
+      }, 30_000, "crashy in error");
+      const p = (await request(url("/servers/crashy/process"))).body.process;
+      expect(p.return_code).toBe(3);
+      expect(p.last_error).toMatch(/code 3/);
+      const stop = await post("/servers/crashy/process/stop");
+      expect(stop.body.process).toMatchObject({ status: "stopped", desired: "stopped" });
+    }, 60_000);
+
+    it("runs the official server-everything: wait=false answers 202 starting, then echo works", async () => {
+      const res = await post("/servers/everything/process/start?wait=false");
+      expect(res.status).toBe(202);
+      expect(res.body.process.status).toBe("starting");
+      await eventually(async () => {
+        const p = (await request(url("/servers/everything/process"))).body.process;
+        if (p.pid !== null) watch(p);
+        return p.status === "running";
+      }, 30_000, "everything running");
+      const call = await post("/servers/everything/tools/echo/call", { arguments: { message: "from the console" } });
+      expect(call.status).toBe(200);
+      expect(JSON.stringify(call.body.result)).toContain("from the console");
+      const restart = await post("/servers/everything/process/restart");
+      expect(restart.status).toBe(200);
+      watch(restart.body.process);
+      expect(restart.body.process.status).toBe("running");
+      expect((await post("/servers/everything/process/stop")).status).toBe(200);
+    }, 90_000);
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Two runtime replicas over a real NATS server on one SQLite file (runtime-contract §18.4): a server
+ * started through gateway A is owned by A's replica and its tools are called through gateway B (a
+ * node-targeted call to the owner); SIGKILL of the owner's process → the server is recorded `error`
+ * (`node <id> lost`) and started again on the other replica, the killed replica's process group is
+ * gone, and no process is left when the test ends.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
+import { CONFIGURABLE_SERVER, GroupWatch, liveMembers } from "../helpers/process-groups";
+import { request, tempDir } from "../helpers/server";
+
+describeNats("runtime replicas over NATS (separate processes)", () => {
+  let nats: NatsServer;
+  let dir: string;
+  const procs: ServerProcess[] = [];
+  const groups = new GroupWatch();
+  let gwA: string;
+  let gwB: string;
+  let nodeA: ServerProcess;
+  const idA = `rt-a-${process.pid}`;
+  const idB = `rt-b-${process.pid}`;
+
+  function start(name: string, nodeId: string, env: Record<string, string>): ServerProcess {
+    const p = startServerProcess(name, {
+      TRANSPORTER: nats.url,
+      NODE_ID: nodeId,
+      CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
+      CONSOLE_MCP_SERVERS_PATH: path.join(dir, "servers.json"),
+      CONSOLE_MCP_SEED: "none",
+      CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
+      CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
+      HEARTBEAT_INTERVAL: "1",
+      HEARTBEAT_TIMEOUT: "3",
+      ...env,
+    });
+    procs.push(p);
+    return p;
+  }
+
+  beforeAll(async () => {
+    nats = await startNats();
+    dir = tempDir();
+    fs.writeFileSync(
+      path.join(dir, "servers.json"),
+      JSON.stringify({
+        providers: [{ id: "echo", name: "Echo", command: process.execPath, args: [CONFIGURABLE_SERVER, "--name", "replicated"], transport: "stdio" }],
+      }),
+    );
+    const [pA, pB] = [await freePort(), await freePort()];
+    gwA = `http://127.0.0.1:${pA}/api/v1`;
+    gwB = `http://127.0.0.1:${pB}/api/v1`;
+    start("base", `rt-base-${process.pid}`, { SERVICES: "providers,sessions,telemetry" });
+    nodeA = start("a", idA, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pA) });
+    start("b", idB, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pB) });
+    try {
+      for (const base of [gwA, gwB]) {
+        await waitUntil(async () => (await request(`${base}/servers/processes`)).status === 200, 60_000, `${base} ready`);
+      }
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${procs.map((p) => `--- ${p.name}\n${p.output()}`).join("\n")}`);
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    expect(stillAlive(procs)).toEqual([]);
+    await groups.expectAllGone();
+    await nats?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("starts through gateway A on A's replica and calls a tool through gateway B", async () => {
+    const started = await request(`${gwA}/servers/echo/process/start`, { method: "POST" });
+    expect(started.status).toBe(200);
+    expect(started.body.process).toMatchObject({ status: "running", node_id: idA });
+    groups.add(started.body.process.pid);
+    const again = await request(`${gwB}/servers/echo/process/start`, { method: "POST" });
+    expect(again.status).toBe(409);
+    const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "via B" } } });
+    expect(call.status).toBe(200);
+    expect(JSON.stringify(call.body.result.content)).toContain("via B");
+    const seen = await request(`${gwB}/servers/echo/process`);
+    expect(seen.body.process).toMatchObject({ status: "running", node_id: idA, pid: started.body.process.pid });
+  }, 60_000);
+
+  it("SIGKILL of the owner: error, then started again on the other replica; the old group is gone", async () => {
+    const before = (await request(`${gwB}/servers/echo/process`)).body.process;
+    await nodeA.kill();
+    let seenLost = false;
+    await waitUntil(async () => {
+      const p = (await request(`${gwB}/servers/echo/process`)).body.process;
+      if (p.last_error === `node ${idA} lost` || p.node_id === idB) seenLost = true;
+      if (p.pid !== null) groups.add(p.pid);
+      return p.status === "running" && p.node_id === idB;
+    }, 60_000, "echo running on B");
+    expect(seenLost).toBe(true);
+    const after = (await request(`${gwB}/servers/echo/process`)).body.process;
+    expect(after.pid).not.toBe(before.pid);
+    expect(after.restarts).toBeGreaterThanOrEqual(1);
+    await waitUntil(async () => liveMembers(before.pid).length === 0, 20_000, "the killed replica's process group gone");
+    const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "after failover" } } });
+    expect(call.status).toBe(200);
+  }, 90_000);
+});

@@ -69,7 +69,7 @@ describe("allowedMethods", () => {
   it.each([
     ["/api/v1/healthz", ["GET"]],
     ["/api/v1/sessions", ["GET"]],
-    ["/api/v1/sessions/abc", ["GET"]],
+    ["/api/v1/sessions/abc", ["DELETE", "GET"]],
     ["/api/v1/providers/gemini/sessions", ["POST"]],
     ["/api/v1/routing/simulate", ["POST"]],
     ["/api/v1/telemetry/runs", ["GET", "POST"]],
@@ -105,9 +105,16 @@ describe("allowedMethods", () => {
         "GET /telemetry/finops/pull-requests", "POST /telemetry/finops/pull-requests", "POST /routing/simulate",
         // runtime-contract §17.4
         "POST /servers", "GET /servers/:id", "PUT /servers/:id", "DELETE /servers/:id",
+        // runtime-contract §18–§21
+        "GET /servers/processes", "GET /servers/:id/process", "POST /servers/:id/process/start",
+        "POST /servers/:id/process/stop", "POST /servers/:id/process/restart", "GET /servers/:id/process/logs",
+        "GET /servers/:id/health", "POST /servers/:id/health/ping", "GET /servers/:id/tools",
+        "POST /servers/:id/tools/:tool/call",
+        // runtime-contract §22
+        "DELETE /sessions/:session_id",
       ]),
     );
-    expect(table).toHaveLength(22);
+    expect(table).toHaveLength(33);
   });
 });
 

@@ -6,6 +6,7 @@ import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
 import { benchIngest } from "./ingest";
 import { benchMixed } from "./mixed";
+import { benchRuntimeLogs } from "./runtime-logs";
 import { benchScaleout } from "./scaleout";
 import { benchStore } from "./store";
 
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   gateway: benchGateway,
   ingest: benchIngest,
   mixed: benchMixed,
+  "runtime-logs": benchRuntimeLogs,
   scaleout: benchScaleout,
   store: benchStore,
 };

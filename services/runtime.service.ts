@@ -20,6 +20,7 @@ import { conflict, ContractError, isContractError } from "../lib/errors";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
 import { formatStoredInstant, toStoredInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
+import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
 import { parseLogCursor } from "./runtime/log-cursor";
 import { hostName, reapLeftovers } from "./runtime/process-group";
 import * as store from "./runtime/store";
@@ -46,8 +47,9 @@ interface RuntimeVars extends StoreVars {
   host: string;
   /** Per server: the chain of its pending store writes, so they land in order. */
   writes: Map<string, Promise<void>>;
-  /** Log lines waiting for their batch write, per server. */
-  logBuffer: Map<string, store.LogEntryInput[]>;
+  /** Per server: its log lines' group commit, and the promise of the newest line handed to it. */
+  logAppenders: Map<string, LogAppender>;
+  lastLogLine: Map<string, Promise<void>>;
   /** The lease generation this replica holds, per server it owns. */
   leases: Map<string, number>;
   timers: NodeJS.Timeout[];
@@ -408,10 +410,17 @@ export default function runtimeService(
     },
 
     methods: {
-      /** The catalog record of a server (`providers.server`), 404 `Server '<id>' not found`. */
+      /**
+       * The catalog record of a server (`providers.server`), 404 `Server '<id>' not found`; 409 for a
+       * transport other than stdio (the manifest accepts any, §17.4 allows only stdio).
+       */
       async catalogServer(this: This, ctx: Context | null, id: unknown): Promise<CatalogServer> {
         const call = ctx === null ? this.broker.call.bind(this.broker) : ctx.call.bind(ctx);
-        return (await call("providers.server", { id })) as CatalogServer;
+        const server = (await call("providers.server", { id })) as CatalogServer & { transport?: string };
+        if (server.transport !== undefined && server.transport !== "stdio") {
+          throw conflict(`Server '${server.id}' uses the transport '${server.transport}'; only stdio is supported`);
+        }
+        return server;
       },
 
       /** Appends a store write to the server's chain (writes of one server land in order; failures are logged). */
@@ -429,14 +438,7 @@ export default function runtimeService(
 
       /** Resolves once every write queued so far for the server (log lines included) is in the store. */
       async flush(this: This, serverId: string): Promise<void> {
-        const lines = this.logBuffer.get(serverId);
-        if (lines !== undefined && lines.length > 0) {
-          this.logBuffer.delete(serverId);
-          this.queueWrite(serverId, async () => {
-            const entries = await store.appendLogs(this.knex, serverId, lines, config.runtime.logRetention);
-            for (const entry of entries) this.broker.broadcast("runtime.log.appended", { server_id: serverId, entry });
-          });
-        }
+        await (this.lastLogLine.get(serverId) ?? Promise.resolve());
         await (this.writes.get(serverId) ?? Promise.resolve());
       },
 
@@ -567,15 +569,6 @@ export default function runtimeService(
       /** The supervisor's state hook: the store (in order per server) and the broker event. */
       onSnapshot(this: This, snapshot: ProcessSnapshot): void {
         const id = snapshot.server_id;
-        // A state change carries the log lines before it.
-        const lines = this.logBuffer.get(id);
-        if (lines !== undefined && lines.length > 0) {
-          this.logBuffer.delete(id);
-          this.queueWrite(id, async () => {
-            const entries = await store.appendLogs(this.knex, id, lines, config.runtime.logRetention);
-            for (const entry of entries) this.broker.broadcast("runtime.log.appended", { server_id: id, entry });
-          });
-        }
         this.queueWrite(id, async () => {
           const generation = this.leases.get(id);
           const written = await store.writeState(
@@ -599,7 +592,8 @@ export default function runtimeService(
       this.nodeId = this.broker.nodeID;
       this.host = hostName();
       this.writes = new Map();
-      this.logBuffer = new Map();
+      this.logAppenders = new Map();
+      this.lastLogLine = new Map();
       this.leases = new Map();
       this.timers = [];
       this.reconciling = null;
@@ -623,14 +617,22 @@ export default function runtimeService(
         hooks: {
           onState: (snapshot) => this.onSnapshot(snapshot),
           onLog: (serverId: string, line: LogLine) => {
-            let lines = this.logBuffer.get(serverId);
-            if (lines === undefined) {
-              lines = [];
-              this.logBuffer.set(serverId, lines);
-              // Lines of one turn (and of a burst) are written together.
-              setImmediate(() => void this.flush(serverId));
+            let appender = this.logAppenders.get(serverId);
+            if (appender === undefined) {
+              appender = new LogAppender(this.knex, serverId, config.runtime.logRetention);
+              this.logAppenders.set(serverId, appender);
             }
-            lines.push({ timestamp: line.timestamp, level: line.level, source: line.source, message: line.message });
+            // Lines arriving while a group is written share the next transaction (group commit).
+            const stored = appender
+              .append({ timestamp: line.timestamp, level: line.level, source: line.source, message: line.message })
+              .then(
+                (entry) => void this.broker.broadcast("runtime.log.appended", { server_id: serverId, entry }),
+                (err: unknown) => {
+                  // A flood beyond the backlog drops lines (counted by the appender) rather than memory.
+                  if (!(err instanceof LogBacklogFull)) this.logger.warn(`runtime: log lines of '${serverId}' were not stored: ${(err as Error).message}`);
+                },
+              );
+            this.lastLogLine.set(serverId, stored);
           },
           onHealth: (serverId: string, check: HealthCheck) => {
             this.queueWrite(serverId, async () => {

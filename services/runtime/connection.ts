@@ -22,6 +22,7 @@ import type { Launch } from "./command";
 import { ExitInfo, ServerProcess, SpawnError, spawnServer } from "./spawn";
 import { StderrLine, TAIL_CHARS } from "./stderr-lines";
 import { ChildStdioTransport } from "./stdio-transport";
+import { waitAtMost } from "./wait";
 
 /** §20: a ping not answered within 5 s is an `error` check. */
 export const PING_TIMEOUT_MS = 5000;
@@ -288,12 +289,12 @@ export class McpConnection {
     } catch (err) {
       // stdout may close a moment before the exit is seen: give the exit that moment.
       if (isClosed(err) && proc.exitInfo() === null && !options.signal?.aborted) {
-        await Promise.race([proc.exited, new Promise((r) => setTimeout(r, EXIT_GRACE_MS))]);
+        await waitAtMost(proc.exited, EXIT_GRACE_MS);
       }
       const exitedByItself = options.signal?.aborted ? null : proc.exitInfo();
       await client.close().catch(() => undefined);
       await proc.kill(options.stopGraceMs);
-      await Promise.race([proc.stderrClosed, new Promise((r) => setTimeout(r, STDERR_DRAIN_MS))]);
+      await waitAtMost(proc.stderrClosed, STDERR_DRAIN_MS);
       const tail = proc.stderrTail();
       if (options.signal?.aborted) throw new StartError("The start was cancelled", tail, exitedByItself, true);
       let message: string;

@@ -55,7 +55,8 @@ export interface ServerProcess {
   stderrTail(): string;
   /**
    * Ends the whole group: SIGTERM, up to `graceMs` (5 s) for it to be gone, then SIGKILL. Resolves when
-   * the group is gone and the leader's exit has been seen. Safe to call more than once.
+   * the group is gone and the leader's exit has been seen; stdin and stdout are then closed on our
+   * side (stderr ends by itself once read). Safe to call more than once.
    */
   kill(graceMs?: number): Promise<ExitInfo>;
   /** True once kill() had to send SIGKILL (a member outlived the grace period). */
@@ -147,9 +148,13 @@ export function spawnServer(launch: Launch, options: SpawnOptions = {}): Promise
         killForced: () => forced,
         kill: (graceMs: number = STOP_GRACE_MS) => {
           if (killing === null) {
-            killing = killGroup(pid, graceMs, startTime).then((result) => {
+            killing = killGroup(pid, graceMs, startTime).then(async (result) => {
               forced = result.forced;
-              return exited;
+              const exit = await exited;
+              // Nobody is left to write or read: our pipe ends go too (an unread stdout would keep its handle open).
+              stdin.destroy();
+              stdout.destroy();
+              return exit;
             });
           }
           return killing;

@@ -289,6 +289,19 @@ export async function setDesired(knex: Knex, serverId: string, desired: Desired,
 }
 
 /**
+ * Gives a server its first desired state (e.g. `running` for an `autostart` server, §18.1) unless it
+ * already has one: an operator's later choice survives restarts of the system. True when the row
+ * was created (status `stopped`, nulls), false when one existed (left as it was).
+ */
+export async function initDesired(knex: Knex, serverId: string, desired: Desired, nowMs = Date.now()): Promise<boolean> {
+  const created = (await knex(PROCESS_TABLE)
+    .insert({ server_id: serverId, desired, status: "stopped", restarts: 0, updated_at: toStoredInstant(nowMs) }, ["server_id"])
+    .onConflict("server_id")
+    .ignore()) as unknown[];
+  return created.length > 0;
+}
+
+/**
  * Forgets a deleted server's runtime (§17.4 DELETE, after its process was stopped): its process
  * state, lease, health checks and logs, in one transaction. Its log counter stays, with every id
  * marked dropped, so a server re-created with the same id continues the ids (§19) and an old cursor
@@ -660,6 +673,38 @@ export async function readRecentLogs(
     .select("id", "timestamp", "level", "source", "message")) as LogRow[];
   const logs = rows.reverse().map(logEntry);
   return { logs, cursor: logs.length > 0 ? logs[logs.length - 1].id : null };
+}
+
+/** What a ProcessState (§18.1) is made of: the stored record (null: never started) and the newest log entries. */
+export interface ProcessView {
+  record: ProcessRecord | null;
+  /** The newest entries, oldest first. */
+  logs: LogEntry[];
+  /** The newest entry's id, null without entries. */
+  cursor: string | null;
+}
+
+/**
+ * The process views of `serverIds` (GET /servers/processes, §18.5), read in one snapshot so states
+ * and logs agree; keyed by server id, one entry per id given (in that order). `logCount` entries
+ * each (default 20).
+ */
+export async function readProcessViews(
+  knex: Knex,
+  serverIds: readonly string[],
+  logCount = PROCESS_STATE_LOGS,
+): Promise<Map<string, ProcessView>> {
+  requirePositiveInt(logCount, "logCount");
+  return readSnapshot(knex, async (trx) => {
+    const rows = serverIds.length === 0 ? [] : ((await trx(PROCESS_TABLE).whereIn("server_id", [...serverIds])) as ProcessRow[]);
+    const records = new Map(rows.map((r) => [r.server_id, processRecord(r)]));
+    const views = new Map<string, ProcessView>();
+    for (const id of serverIds) {
+      const recent = await readRecentLogs(trx, id, logCount);
+      views.set(id, { record: records.get(id) ?? null, ...recent });
+    }
+    return views;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

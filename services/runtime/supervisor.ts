@@ -24,6 +24,7 @@ import {
   Transition,
 } from "./state-machine";
 import { maskSecret, MAX_LINE_CHARS, TAIL_CHARS } from "./stderr-lines";
+import { waitAtMost } from "./wait";
 
 /** The catalog fields the supervisor uses (§17.2 with defaults materialised, §17.3). */
 export interface ServerSpec extends LaunchFields {
@@ -585,12 +586,12 @@ export class Supervisor {
     const connection = run.connection;
     void (async () => {
       // The last lines the server wrote may still be in the pipe: a short, bounded wait for them.
-      await Promise.race([proc.stderrClosed, new Promise((r) => setTimeout(r, STDERR_SETTLE_MS))]);
+      await waitAtMost(proc.stderrClosed, STDERR_SETTLE_MS);
       // Members left in the group (grandchildren) are ended in the background; the state moves now.
       this.track(
         (async () => {
           await connection.close(this.options.stopGraceMs);
-          await Promise.race([proc.stderrClosed, new Promise((r) => setTimeout(r, 1000))]);
+          await waitAtMost(proc.stderrClosed, 1000);
           this.groupGone(entry, proc);
         })(),
       );
@@ -621,7 +622,7 @@ export class Supervisor {
         this.log(entry, "info", `sending SIGTERM to process group ${run.proc.pgid}`);
         exit = run.connection !== null ? await run.connection.close(grace) : await run.proc.kill(grace);
         if (run.proc.killForced()) this.log(entry, "warn", `process group ${run.proc.pgid} outlived SIGTERM; sent SIGKILL`);
-        await Promise.race([run.proc.stderrClosed, new Promise((r) => setTimeout(r, 1000))]);
+        await waitAtMost(run.proc.stderrClosed, 1000);
         this.groupGone(entry, run.proc);
       }
       if (entry.run === run) entry.run = null;

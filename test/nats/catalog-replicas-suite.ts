@@ -50,7 +50,7 @@ export function catalogReplicasSuite(
             CONSOLE_MCP_SERVER_PORT: String(port),
             CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
             CONSOLE_MCP_SEED: "none",
-            LOG_LEVEL: "warn",
+            LOG_LEVEL: "info",
             ...storeEnv,
           }),
         );

@@ -92,13 +92,13 @@ describe("open", () => {
   it("fails when initialize is not answered within startup_timeout_s, and kills the group", async () => {
     let pgid = 0;
     const err = await openFails(["--no-initialize", "--stderr-line", "hanging on purpose"], {
-      startupTimeoutMs: 1000,
+      startupTimeoutMs: 3000,
       onSpawn: (p) => {
         pgid = p.pgid;
         watch.add(p.pgid);
       },
     });
-    expect(err.message).toBe("The MCP handshake did not finish within 1 s; last stderr lines:\nhanging on purpose");
+    expect(err.message).toBe("The MCP handshake did not finish within 3 s; last stderr lines:\nhanging on purpose");
     expect(err.exit).toBeNull();
     expect(liveMembers(pgid)).toEqual([]);
   });
@@ -177,6 +177,20 @@ describe("tools", () => {
     await eventually(() => lines.some((l) => l.message.startsWith("cancelled sleep (request ")), 10_000, "the cancellation on the server");
     const after = await connection.callTool("echo", { text: "still here" }, 10_000);
     expect(after.result.content).toEqual([{ type: "text", text: "still here" }]);
+    await connection.close();
+  });
+
+  it("a call aborted by its caller is cancelled on the server too", async () => {
+    const { connection, lines } = await open();
+    const controller = new AbortController();
+    const pending = connection.callTool("sleep", { ms: 30_000 }, 60_000, controller.signal).catch((e: unknown) => e);
+    // The request is written before callTool returns its promise: the cancellation follows it.
+    controller.abort(new Error("client went away"));
+    const err = await pending;
+    expect(err).not.toBeInstanceOf(ToolTimeoutError);
+    expect((err as Error).message).toContain("client went away");
+    await eventually(() => lines.some((l) => l.message.startsWith("cancelled sleep (request ")), 10_000, "the cancellation on the server");
+    expect((await connection.callTool("echo", { text: "after" }, 10_000)).result.content).toEqual([{ type: "text", text: "after" }]);
     await connection.close();
   });
 

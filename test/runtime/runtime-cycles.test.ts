@@ -1,9 +1,10 @@
 /**
  * Many start/stop and start/SIGKILL cycles leave no process and no open descriptor behind
- * (runtime-contract §18.2, §18.4): counted by process group, and by /proc/self/fd.
+ * (runtime-contract §18.2, §18.4): counted by process group, and by /proc/self/fd. Each process has
+ * a grandchild that ignores SIGTERM, so every stop needs the group SIGKILL.
  */
 import { ServerSpec, Supervisor } from "../../services/runtime/supervisor";
-import { CONFIGURABLE_SERVER, eventually, GroupWatch, liveMembers, openFdCount, PROJECT_ROOT, testBackendEnv } from "../helpers/process-groups";
+import { eventually, GroupWatch, liveMembers, openFdCount, PROJECT_ROOT, RAW_SERVER, testBackendEnv } from "../helpers/process-groups";
 
 jest.setTimeout(600_000);
 
@@ -23,7 +24,8 @@ function supervisor(restart: ServerSpec["restart"]): { sup: Supervisor; spawned:
   const spec: ServerSpec = {
     id: "cycle",
     command: process.execPath,
-    args: [CONFIGURABLE_SERVER, "--grandchild"],
+    // The SDK-free test server with a grandchild that ignores SIGTERM: quick to start, hard to end.
+    args: [RAW_SERVER, "--grandchild"],
     restart,
     max_restarts: 5,
     startup_timeout_s: 30,
@@ -35,7 +37,7 @@ function supervisor(restart: ServerSpec["restart"]): { sup: Supervisor; spawned:
     backendEnv: testBackendEnv(),
     projectRoot: PROJECT_ROOT,
     healthIntervalMs: 0,
-    stopGraceMs: 300,
+    stopGraceMs: 100,
     resolve: async () => ({ server: spec, secret: null }),
     hooks: {
       onGroup: (_id, event) => {

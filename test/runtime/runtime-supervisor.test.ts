@@ -164,10 +164,10 @@ describe("start and stop (§18.2, §18.5)", () => {
 
   it("a handshake that exceeds startup_timeout_s ends in error with the group killed", async () => {
     const h = harness();
-    h.add("slow", ["--no-initialize", "--grandchild"], { startup_timeout_s: 1 });
+    h.add("slow", ["--no-initialize", "--grandchild"], { startup_timeout_s: 3 });
     const s = await h.sup.start("slow");
     expect(s.status).toBe("error");
-    expect(s.last_error).toMatch(/^The MCP handshake did not finish within 1 s; last stderr lines:\ngrandchild pid \d+$/);
+    expect(s.last_error).toMatch(/^The MCP handshake did not finish within 3 s; last stderr lines:\ngrandchild pid \d+$/);
   });
 
   it("a program that cannot be spawned, or a command that cannot be split, ends in error", async () => {

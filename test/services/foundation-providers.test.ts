@@ -123,6 +123,9 @@ describe("providers service", () => {
 
   it("reloads a changed manifest, emits providers.changed, and keeps the old one when a rewrite is broken", async () => {
     const before = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
+    // The first start wrote the manifest into the empty catalog: one change (runtime-contract §17.4).
+    expect(changes).toEqual([{ ids: ["gemini", "codex", "glm46"] }]);
+    changes.length = 0;
 
     // A valid rewrite: new order, a provider removed, one added.
     fs.writeFileSync(

@@ -59,8 +59,8 @@ describe("loadConfig defaults", () => {
       LOG_LEVEL: "",
       SERVICES: "",
     });
-    // backendEnv is the environment itself (the source of servers' allow-listed variables).
-    expect({ ...c, runtime: { ...c.runtime, backendEnv: {} } }).toEqual({ ...config, runtime: { ...config.runtime, backendEnv: {} } });
+    // The backend's environment is kept whole for the MCP servers' allow-list and ${VAR} (§17.2).
+    expect(c).toEqual({ ...config, runtime: { ...config.runtime, backendEnv: expect.objectContaining({ SERVICES: "" }) } });
   });
 });
 

@@ -105,7 +105,7 @@ describe("allowedMethods", () => {
         "GET /telemetry/finops/pull-requests", "POST /telemetry/finops/pull-requests", "POST /routing/simulate",
         // runtime-contract §17.4
         "POST /servers", "GET /servers/:id", "PUT /servers/:id", "DELETE /servers/:id",
-        // runtime-contract §18–§21
+        // runtime-contract §18.5, §19, §20, §21
         "GET /servers/processes", "GET /servers/:id/process", "POST /servers/:id/process/start",
         "POST /servers/:id/process/stop", "POST /servers/:id/process/restart", "GET /servers/:id/process/logs",
         "GET /servers/:id/health", "POST /servers/:id/health/ping", "GET /servers/:id/tools",

@@ -54,6 +54,9 @@ export interface StoreConfig {
   writePoolSize: number;
 }
 
+/** Largest CONSOLE_MCP_SESSION_IDLE_S: ten years of seconds. */
+export const MAX_SESSION_IDLE_S = 315_360_000;
+
 /** The MCP runtime's settings (runtime-contract §28). */
 export interface RuntimeConfig {
   /** CONSOLE_MCP_MAX_PROCESSES: processes one replica may hold (§18.4), default 32. */
@@ -62,6 +65,11 @@ export interface RuntimeConfig {
   logRetention: number;
   /** CONSOLE_MCP_HEALTH_INTERVAL_S: seconds between periodic pings of a running server (§20), 0 = off; default 30. */
   healthIntervalS: number;
+  /**
+   * CONSOLE_MCP_SESSION_IDLE_S: seconds without a tool call after which a session is closed (§22),
+   * 0 = never; default 86,400. At most ten years.
+   */
+  sessionIdleS: number;
   /**
    * The backend's environment, read once here: the source of a server process's allow-listed
    * variables and of `${VAR}` in its `env` (§17.2). Nothing else of it reaches a server.
@@ -211,6 +219,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
       maxProcesses: integerIn(env, "CONSOLE_MCP_MAX_PROCESSES", 32, 1, 10_000),
       logRetention: integerIn(env, "CONSOLE_MCP_LOG_RETENTION", 1000, 1, 1_000_000),
       healthIntervalS: integerIn(env, "CONSOLE_MCP_HEALTH_INTERVAL_S", 30, 0, 86_400),
+      sessionIdleS: integerIn(env, "CONSOLE_MCP_SESSION_IDLE_S", 86_400, 0, MAX_SESSION_IDLE_S),
       backendEnv: Object.freeze({ ...env }),
     },
     host: nonEmpty(env, "CONSOLE_MCP_SERVER_HOST") ?? (mode === "production" ? "0.0.0.0" : "127.0.0.1"),

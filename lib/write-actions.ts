@@ -7,11 +7,14 @@
  * died (RequestRejectedError: a death between the commit and the answer is the only duplicate left,
  * and the Idempotency-Key covers it).
  *
+ * `sessions.recordCall` counts a tool call: repeated, it would count the call twice.
+ *
  * The catalog writes are among them: a create repeated elsewhere would answer 409 for the client's
  * own server, a delete 404, and a stalled update that resumes after a newer one would undo it.
  */
 export const NON_IDEMPOTENT_ACTIONS: ReadonlySet<string> = new Set([
   "sessions.create",
+  "sessions.recordCall",
   "telemetry.ingest",
   "finops.ingestPullRequest",
   "providers.createServer",

@@ -16,7 +16,7 @@
  */
 import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { PROJECT_ROOT, type Config } from "../lib/config";
-import { conflict, ContractError } from "../lib/errors";
+import { conflict, ContractError, isContractError } from "../lib/errors";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
 import { formatStoredInstant, toStoredInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
@@ -239,18 +239,16 @@ export default function runtimeService(
        * POST /servers/{id}/tools/{tool}/call (§21): params `{id, tool, arguments?, session_id?,
        * timeout_ms?}` → `{result, run_id, duration_ms, session_id}`. 404 unknown server or tool; 409
        * not running; 422 bad body; 504 timeout (the request is cancelled); 502 the process died.
-       * Every call — failed ones too — is a telemetry run written before the answer.
+       * A call naming a session is recorded against it (`sessions.recordCall`, §22) by the owner just
+       * before it is sent: 404 unknown session, 409 `Session '<id>' is closed`, 409 `Session '<id>'
+       * belongs to server '<other>', not '<id>'` — then nothing is sent and no run is written.
+       * Every call sent — failed ones too — is a telemetry run written before the answer.
        */
       callTool: {
         async handler(this: This, ctx: Context<Record<string, unknown>>) {
           const body = parseToolCallBody(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
           const tool = typeof ctx.params.tool === "string" ? ctx.params.tool : "";
-          if (body.session_id !== null) {
-            const session = (await ctx.call("sessions.get", { session_id: body.session_id })) as { provider_id: string; status: string };
-            if (session.provider_id !== server.id) throw conflict(`Session '${body.session_id}' belongs to server '${session.provider_id}'`);
-            if (session.status === "closed") throw conflict(`Session '${body.session_id}' is closed`);
-          }
           const owner = await this.liveOwner(server.id);
           if (owner === null) throw notRunning(server.id);
           return ctx.call(
@@ -339,14 +337,30 @@ export default function runtimeService(
           let status: ToolRunStatus = "success";
           let failure: unknown = null;
           let outcome: Awaited<ReturnType<Supervisor["callTool"]>> | null = null;
+          // Where the call is — "checking" (running? has the tool?), "session" (recording it against
+          // its session), "sent" — and the client its session names (the run's metadata.client).
+          const progress: { stage: "checking" | "session" | "sent"; client: string | null } = { stage: "checking", client: null };
           try {
             outcome = await this.supervisor.callTool(id, tool, ctx.params.arguments, {
               timeoutMs: ctx.params.timeout_ms ?? undefined,
+              beforeSend: async () => {
+                if (sessionId !== null) {
+                  progress.stage = "session";
+                  const recorded = (await ctx.call("sessions.recordCall", { session_id: sessionId, provider_id: id }, { retries: 0 })) as {
+                    session: { client: string | null };
+                  };
+                  progress.client = recorded.session.client;
+                }
+                progress.stage = "sent";
+              },
             });
             if (outcome.result.isError === true) status = "tool_error";
           } catch (err) {
-            // Unknown tool and not running are answered without a run: nothing was called.
-            if (err instanceof ContractError && (err.code === 404 || err.code === 409)) throw err;
+            // Not running, an unknown tool, and a session that cannot take the call (404 unknown, 409
+            // closed or another server's; or the sessions service unreachable) are answered without a
+            // run: nothing was sent. (The error of a remote action is not a ContractError instance.)
+            if (isContractError(err) && (err.code === 404 || err.code === 409)) throw err;
+            if (progress.stage === "session") throw err;
             failure = err;
             status = err instanceof ToolTimeoutError ? "timeout" : "error";
           }
@@ -357,7 +371,7 @@ export default function runtimeService(
             usage: outcome === null
               ? { input_tokens: 0, output_tokens: 0, cost_usd: null }
               : { input_tokens: outcome.usage.tokens_in, output_tokens: outcome.usage.tokens_out, cost_usd: outcome.usage.cost_usd },
-            sessionId, client: null, argumentsBytes,
+            sessionId, client: progress.client, argumentsBytes,
             resultBytes: resultText === null ? null : Buffer.byteLength(resultText),
             error: failure === null ? null : failure instanceof Error ? failure.message : String(failure),
           });

@@ -66,6 +66,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "POST", path: "/providers/:provider_id/sessions", action: "sessions.create", input: "path-and-optional-body" },
   { method: "GET", path: "/sessions", action: "sessions.list", input: "query" },
   { method: "GET", path: "/sessions/:session_id", action: "sessions.get", input: "path" },
+  { method: "DELETE", path: "/sessions/:session_id", action: "sessions.close", input: "path" },
   { method: "GET", path: "/telemetry/metrics", action: "telemetry.metrics", input: "query" },
   { method: "GET", path: "/telemetry/heatmap", action: "telemetry.heatmap", input: "query" },
   { method: "GET", path: "/telemetry/timeseries", action: "telemetry.timeseries", input: "query" },

@@ -311,15 +311,24 @@ export class Supervisor {
 
   /**
    * Calls a tool on a running server (§21). `timeoutMs` defaults to the server's `tool_timeout_s`.
+   * `beforeSend`, when given, runs once the server is running and has the tool, just before the
+   * call is sent; when it rejects, nothing is sent and the call rejects with its error (the runtime
+   * records the call against its session there, §22).
    * Rejects with 409 not running, 404 `Tool '<name>' not found on server '<id>'`, or the connection's
    * ToolTimeoutError (504), ConnectionClosedError (502), ToolCallError (502).
    */
-  async callTool(serverId: string, tool: string, args: Record<string, unknown>, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ToolCallOutcome> {
+  async callTool(
+    serverId: string,
+    tool: string,
+    args: Record<string, unknown>,
+    opts: { timeoutMs?: number; signal?: AbortSignal; beforeSend?: () => Promise<void> } = {},
+  ): Promise<ToolCallOutcome> {
     const connection = this.liveConnection(serverId);
     const list = connection.tools ?? (await connection.refreshTools());
     if (!list.tools.some((t) => t.name === tool)) throw notFound(`Tool '${tool}' not found on server '${serverId}'`);
     const spec = this.entries.get(serverId)?.spec;
     const timeoutMs = opts.timeoutMs ?? Math.round((spec?.tool_timeout_s ?? 60) * 1000);
+    if (opts.beforeSend !== undefined) await opts.beforeSend();
     return connection.callTool(tool, args, timeoutMs, opts.signal);
   }
 

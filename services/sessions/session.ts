@@ -1,9 +1,18 @@
 /**
- * The Session record (§9) and its stored row.
+ * The Session record (Part I §9, runtime-contract §22) and its stored row.
  */
 import type { ValidationItem } from "../../lib/errors";
 import { formatStoredInstant } from "../../lib/time";
 import { containsUnstorableText, unstorableTextItem } from "../../lib/validation";
+
+/**
+ * Status of a session (§22): `pending` (created, no tool call yet), `active` (at least one call
+ * recorded), `closed` (by DELETE /sessions/{id} or the idle sweep; no call may name it again).
+ */
+export type SessionStatus = "pending" | "active" | "closed";
+
+/** The statuses a session may still be called in. */
+export const OPEN_STATUSES: readonly SessionStatus[] = ["pending", "active"];
 
 export interface Session {
   id: string;
@@ -12,6 +21,12 @@ export interface Session {
   status: string;
   reason: string | null;
   client: string | null;
+  /** When it was closed (output datetime), null while open. */
+  closed_at: string | null;
+  /** When its newest tool call was recorded (output datetime), null before the first. */
+  last_call_at: string | null;
+  /** Tool calls recorded against it. */
+  call_count: number;
 }
 
 export interface SessionRow {
@@ -24,6 +39,11 @@ export interface SessionRow {
   client: string | null;
   /** JSON text of the extra keys the creation body carried (e.g. the console's `overrides`). */
   options: string;
+  /** Stored instant texts (lib/time.ts), null as in Session. */
+  closed_at: string | null;
+  last_call_at: string | null;
+  /** A number (PostgreSQL's int8 is read as a number by lib/store/knex.ts). */
+  call_count: number;
 }
 
 export function sessionFromRow(row: Omit<SessionRow, "seq">): Session {
@@ -34,6 +54,9 @@ export function sessionFromRow(row: Omit<SessionRow, "seq">): Session {
     status: row.status,
     reason: row.reason,
     client: row.client,
+    closed_at: row.closed_at === null ? null : formatStoredInstant(row.closed_at),
+    last_call_at: row.last_call_at === null ? null : formatStoredInstant(row.last_call_at),
+    call_count: Number(row.call_count),
   };
 }
 

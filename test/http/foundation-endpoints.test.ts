@@ -129,6 +129,9 @@ describe("sessions", () => {
       status: "pending",
       reason: "triage",
       client: "console",
+      closed_at: null,
+      last_call_at: null,
+      call_count: 0,
     });
     expect(Date.parse(res.body.session.created_at)).toBeGreaterThanOrEqual(before - 1);
     expect(res.body.provider).toMatchObject({ id: "gemini", name: "Gemini MCP", is_available: true });
@@ -164,7 +167,9 @@ describe("sessions", () => {
     expect(res.status).toBe(200);
     // The path decides the provider, never a body key.
     expect(res.body.session).toMatchObject({ provider_id: "claude", reason: null, client: "ui" });
-    expect(Object.keys(res.body.session).sort()).toEqual(["client", "created_at", "id", "provider_id", "reason", "status"]);
+    expect(Object.keys(res.body.session).sort()).toEqual([
+      "call_count", "client", "closed_at", "created_at", "id", "last_call_at", "provider_id", "reason", "status",
+    ]);
     created.push(res.body.session.id);
   });
 

@@ -71,8 +71,8 @@ describe("known path, undefined method → 405 with Allow", () => {
   it.each([
     ["DELETE", "/sessions", "GET"],
     ["POST", "/sessions", "GET"],
-    ["PUT", "/sessions/abc", "GET"],
-    ["PATCH", "/sessions/abc", "GET"],
+    ["PUT", "/sessions/abc", "GET, DELETE"],
+    ["PATCH", "/sessions/abc", "GET, DELETE"],
     ["GET", "/routing/simulate", "POST"],
     ["GET", "/providers/gemini/sessions", "POST"],
     ["DELETE", "/providers/gemini/sessions", "POST"],

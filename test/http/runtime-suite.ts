@@ -3,7 +3,8 @@
  * the SQLite run (test/http/runtime.test.ts) and the PostgreSQL run (test/pg/runtime.test.ts):
  * process list, start/stop/restart with the UI's request shapes, a start that cannot spawn, crash and
  * restart policy, logs with cursors, health pings, tools and tool calls (success, isError, timeout,
- * death mid-call), each call a telemetry run. Every process group it causes is gone at the end.
+ * death mid-call), each call a telemetry run, calls naming a session (§22: counted, closed or another
+ * server's session refused). Every process group it causes is gone at the end.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -142,6 +143,53 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(bad.status).toBe(422);
       expect(bad.body.detail.map((i: any) => i.loc)).toEqual([["body", "arguments"], ["body", "timeout_ms"]]);
       expect((await post("/servers/missing/tools/echo/call", {})).status).toBe(409);
+    }, 60_000);
+
+    it("a call naming a session records it (§22): active with call_count 1, the run carries the session", async () => {
+      const created = await post("/providers/echo/sessions", { client: "console-ui" });
+      expect(created.status).toBe(200);
+      const session = created.body.session;
+      expect(session).toMatchObject({ provider_id: "echo", status: "pending", call_count: 0, last_call_at: null });
+
+      const call = await post("/servers/echo/tools/echo/call", { arguments: { text: "in a session" }, session_id: session.id });
+      expect(call.status).toBe(200);
+      expect(call.body.session_id).toBe(session.id);
+      expect(JSON.stringify(call.body.result.content)).toContain("in a session");
+      const after = (await request(url(`/sessions/${session.id}`))).body.session;
+      expect(after).toEqual({ ...session, status: "active", call_count: 1, last_call_at: expect.any(String) });
+      expect(Date.parse(after.last_call_at)).toBeGreaterThanOrEqual(Date.parse(session.created_at));
+      const runs = (await request(url("/telemetry/runs?provider_id=echo&limit=50"))).body.items;
+      const run = runs.find((r: any) => r.id === call.body.run_id);
+      expect(run).toMatchObject({ tool: "echo", status: "success", metadata: { session_id: session.id, client: "console-ui" } });
+
+      // A call that is not sent (unknown tool) is not counted.
+      expect((await post("/servers/echo/tools/nope/call", { session_id: session.id })).status).toBe(404);
+      expect((await request(url(`/sessions/${session.id}`))).body.session.call_count).toBe(1);
+    }, 60_000);
+
+    it("a closed session, another server's session or an unknown one → 409/404, nothing sent, no run", async () => {
+      const runsBefore = (await request(url("/telemetry/metrics?provider_id=echo"))).body.total_runs;
+      const mine = (await post("/providers/echo/sessions")).body.session;
+      expect((await post("/servers/echo/tools/echo/call", { session_id: mine.id })).status).toBe(200);
+      const closed = await request(url(`/sessions/${mine.id}`), { method: "DELETE" });
+      expect(closed.status).toBe(200);
+      const refused = await post("/servers/echo/tools/echo/call", { arguments: { text: "late" }, session_id: mine.id });
+      expect(refused.status).toBe(409);
+      expect(refused.body).toEqual({ detail: `Session '${mine.id}' is closed` });
+      expect((await request(url(`/sessions/${mine.id}`))).body.session).toEqual(closed.body.session);
+
+      const theirs = (await post("/providers/everything/sessions")).body.session;
+      const wrong = await post("/servers/echo/tools/echo/call", { arguments: { text: "x" }, session_id: theirs.id });
+      expect(wrong.status).toBe(409);
+      expect(wrong.body).toEqual({ detail: `Session '${theirs.id}' belongs to server 'everything', not 'echo'` });
+      expect((await request(url(`/sessions/${theirs.id}`))).body.session).toEqual(theirs);
+
+      const unknown = await post("/servers/echo/tools/echo/call", { session_id: "00000000-0000-4000-8000-000000000000" });
+      expect(unknown.status).toBe(404);
+      expect(unknown.body).toEqual({ detail: "Session '00000000-0000-4000-8000-000000000000' not found" });
+
+      // Only the one call that was sent is a run.
+      expect((await request(url("/telemetry/metrics?provider_id=echo"))).body.total_runs).toBe(runsBefore + 1);
     }, 60_000);
 
     it("pings over the live connection and keeps the checks newest first", async () => {

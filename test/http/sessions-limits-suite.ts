@@ -174,7 +174,7 @@ export function sessionsLimitsSuite(env: () => Record<string, string>, maxSeq: n
       expect((await list("?provider_id=nobody&limit=5")).body).toEqual({ sessions: [], next_cursor: null });
     });
 
-    it("status filters: every session is pending today; active, closed and unknown values match nothing", async () => {
+    it("status filters: sessions never called nor closed are pending; active, closed and unknown values match none of them", async () => {
       expect(created.every((s) => s.status === "pending")).toBe(true);
       expect((await list("?status=pending")).body).toEqual({ sessions: created });
       expect((await list("?status=pending&provider_id=codex&limit=1000")).body).toEqual({

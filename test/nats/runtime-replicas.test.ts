@@ -3,7 +3,8 @@
  * started through gateway A is owned by A's replica and its tools are called through gateway B (a
  * node-targeted call to the owner); SIGKILL of the owner's process → the server is recorded `error`
  * (`node <id> lost`) and started again on the other replica, the killed replica's process group is
- * gone, and no process is left when the test ends.
+ * gone, and no process is left when the test ends. A call naming a session is counted by the sessions
+ * node and its 409s travel back through the owner to gateway B.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -46,7 +47,10 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     fs.writeFileSync(
       path.join(dir, "servers.json"),
       JSON.stringify({
-        providers: [{ id: "echo", name: "Echo", command: process.execPath, args: [CONFIGURABLE_SERVER, "--name", "replicated"], transport: "stdio" }],
+        providers: [
+          { id: "echo", name: "Echo", command: process.execPath, args: [CONFIGURABLE_SERVER, "--name", "replicated"], transport: "stdio" },
+          { id: "other", name: "Other", command: process.execPath, args: [CONFIGURABLE_SERVER], transport: "stdio" },
+        ],
       }),
     );
     const [pA, pB] = [await freePort(), await freePort()];
@@ -84,6 +88,23 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     expect(JSON.stringify(call.body.result.content)).toContain("via B");
     const seen = await request(`${gwB}/servers/echo/process`);
     expect(seen.body.process).toMatchObject({ status: "running", node_id: idA, pid: started.body.process.pid });
+  }, 60_000);
+
+  it("a call naming a session crosses three nodes: counted by the sessions node, its 409s reach gateway B unchanged", async () => {
+    const session = (await request(`${gwA}/providers/echo/sessions`, { method: "POST", json: { client: "nats" } })).body.session;
+    const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "s" }, session_id: session.id } });
+    expect(call.status).toBe(200);
+    expect(call.body.session_id).toBe(session.id);
+    expect((await request(`${gwB}/sessions/${session.id}`)).body.session).toMatchObject({ status: "active", call_count: 1 });
+    expect((await request(`${gwA}/sessions/${session.id}`, { method: "DELETE" })).status).toBe(200);
+    const closed = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { session_id: session.id } });
+    expect(closed.status).toBe(409);
+    expect(closed.body).toEqual({ detail: `Session '${session.id}' is closed` });
+    const other = (await request(`${gwB}/providers/other/sessions`, { method: "POST" })).body.session;
+    const wrong = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { session_id: other.id } });
+    expect(wrong.status).toBe(409);
+    expect(wrong.body).toEqual({ detail: `Session '${other.id}' belongs to server 'other', not 'echo'` });
+    expect((await request(`${gwA}/sessions/${session.id}`)).body.session.call_count).toBe(1);
   }, 60_000);
 
   it("SIGKILL of the owner: error, then started again on the other replica; the old group is gone", async () => {

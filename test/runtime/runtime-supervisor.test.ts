@@ -361,6 +361,31 @@ describe("tools through the supervisor (§21)", () => {
     await expect(h.sup.callTool("t", "echo", { text: "x" })).rejects.toMatchObject({ code: 409 });
   });
 
+  it("beforeSend runs after the checks, just before the call is sent; when it rejects nothing is sent", async () => {
+    const h = harness();
+    h.add("t", []);
+    const hooks: string[] = [];
+    const noting = (label: string) => async () => {
+      hooks.push(label);
+    };
+    await expect(h.sup.callTool("t", "log", { text: "x" }, { beforeSend: noting("not running") })).rejects.toMatchObject({ code: 409 });
+    await h.sup.start("t");
+    await expect(h.sup.callTool("t", "nope", {}, { beforeSend: noting("unknown tool") })).rejects.toMatchObject({ code: 404 });
+    expect(hooks).toEqual([]);
+    const refused = new Error("Session 's' is closed");
+    const refusing = async () => {
+      hooks.push("refused");
+      throw refused;
+    };
+    await expect(h.sup.callTool("t", "log", { text: "never sent" }, { beforeSend: refusing })).rejects.toBe(refused);
+    const ok = await h.sup.callTool("t", "log", { text: "sent after" }, { timeoutMs: 10_000, beforeSend: noting("accepted") });
+    expect(ok.result.content).toEqual([{ type: "text", text: "logged" }]);
+    expect(hooks).toEqual(["refused", "accepted"]);
+    // One process, one stderr pipe: had the refused call been sent, its line would have come first.
+    await eventually(() => h.messages("t", "stderr").includes("sent after"), 10_000, "the sent call's line");
+    expect(h.messages("t", "stderr")).not.toContain("never sent");
+  });
+
   it("updates tool_count on list_changed", async () => {
     const h = harness();
     h.add("t", []);

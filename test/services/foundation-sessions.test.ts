@@ -20,6 +20,9 @@ interface Session {
   status: string;
   reason: string | null;
   client: string | null;
+  closed_at: string | null;
+  last_call_at: string | null;
+  call_count: number;
 }
 
 describe("sessions service", () => {
@@ -64,6 +67,9 @@ describe("sessions service", () => {
       status: "pending",
       reason: "triage",
       client: "console",
+      closed_at: null,
+      last_call_at: null,
+      call_count: 0,
     });
     const created = Date.parse(out.session.created_at);
     expect(created).toBeGreaterThanOrEqual(before);
@@ -86,7 +92,9 @@ describe("sessions service", () => {
     const b = await broker.call<{ session: Session }, Record<string, unknown>>("sessions.create", {
       provider_id: "claude", reason: null, client: "cli", overrides: { temperature: 0.2 },
     });
-    expect(Object.keys(b.session).sort()).toEqual(["client", "created_at", "id", "provider_id", "reason", "status"]);
+    expect(Object.keys(b.session).sort()).toEqual([
+      "call_count", "client", "closed_at", "created_at", "id", "last_call_at", "provider_id", "reason", "status",
+    ]);
     expect(b.session).toMatchObject({ provider_id: "claude", reason: null, client: "cli" });
   });
 

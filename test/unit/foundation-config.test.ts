@@ -4,7 +4,7 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { ALL_SERVICES, ConfigError, loadConfig, PROJECT_ROOT } from "../../lib/config";
+import { ALL_SERVICES, ConfigError, loadConfig, MAX_SESSION_IDLE_S, PROJECT_ROOT } from "../../lib/config";
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -262,4 +262,23 @@ describe("store pools and the thread pool", () => {
     expect(loadConfig({ UV_THREADPOOL_SIZE: "2" }).threadPoolSize).toBeNull();
     expect(loadConfig({ CONSOLE_MCP_DB_URL: "postgres://h/db" }).threadPoolSize).toBeNull();
   });
+});
+
+describe("CONSOLE_MCP_SESSION_IDLE_S (runtime-contract §22, §28)", () => {
+  it("is 86,400 seconds by default; 0 turns expiry off; up to ten years", () => {
+    expect(loadConfig({}).runtime.sessionIdleS).toBe(86_400);
+    expect(loadConfig({ CONSOLE_MCP_SESSION_IDLE_S: "" }).runtime.sessionIdleS).toBe(86_400);
+    expect(loadConfig({ CONSOLE_MCP_SESSION_IDLE_S: "0" }).runtime.sessionIdleS).toBe(0);
+    expect(loadConfig({ CONSOLE_MCP_SESSION_IDLE_S: "1" }).runtime.sessionIdleS).toBe(1);
+    expect(loadConfig({ CONSOLE_MCP_SESSION_IDLE_S: String(MAX_SESSION_IDLE_S) }).runtime.sessionIdleS).toBe(MAX_SESSION_IDLE_S);
+  });
+
+  it.each(["-1", "1.5", "1e3", "day", " 60", String(MAX_SESSION_IDLE_S + 1), "99999999999999999999"])(
+    "%j stops startup with one line naming the variable",
+    (bad) => {
+      const err = configError({ CONSOLE_MCP_SESSION_IDLE_S: bad });
+      expect(err.variable).toBe("CONSOLE_MCP_SESSION_IDLE_S");
+      expect(err.message).toBe(`Invalid CONSOLE_MCP_SESSION_IDLE_S=${JSON.stringify(bad)}: expected an integer in 0..${MAX_SESSION_IDLE_S}`);
+    },
+  );
 });

@@ -69,7 +69,7 @@ describe("allowedMethods", () => {
   it.each([
     ["/api/v1/healthz", ["GET"]],
     ["/api/v1/sessions", ["GET"]],
-    ["/api/v1/sessions/abc", ["GET"]],
+    ["/api/v1/sessions/abc", ["DELETE", "GET"]],
     ["/api/v1/providers/gemini/sessions", ["POST"]],
     ["/api/v1/routing/simulate", ["POST"]],
     ["/api/v1/telemetry/runs", ["GET", "POST"]],
@@ -110,9 +110,11 @@ describe("allowedMethods", () => {
         "POST /servers/:id/process/stop", "POST /servers/:id/process/restart", "GET /servers/:id/process/logs",
         "GET /servers/:id/health", "POST /servers/:id/health/ping", "GET /servers/:id/tools",
         "POST /servers/:id/tools/:tool/call",
+        // runtime-contract §22
+        "DELETE /sessions/:session_id",
       ]),
     );
-    expect(table).toHaveLength(32);
+    expect(table).toHaveLength(33);
   });
 });
 

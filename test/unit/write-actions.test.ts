@@ -24,3 +24,10 @@ describe("shouldRetry", () => {
     expect(shouldRetry(null)).toBe(false);
   });
 });
+
+describe("NON_IDEMPOTENT_ACTIONS", () => {
+  it("holds the writes that count or store again when repeated, and not the idempotent close", () => {
+    expect([...NON_IDEMPOTENT_ACTIONS]).toEqual(expect.arrayContaining(["sessions.create", "sessions.recordCall"]));
+    expect(NON_IDEMPOTENT_ACTIONS.has("sessions.close")).toBe(false);
+  });
+});

@@ -12,6 +12,7 @@ import * as m006 from "./006_idempotency_keys";
 import * as m007 from "./007_telemetry_rollup_levels";
 import * as m008 from "./008_latency_sketches";
 import * as m009 from "./009_error_rollups";
+import * as m012 from "./012_rollup_stripes";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -28,4 +29,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["007_telemetry_rollup_levels", m007],
   ["008_latency_sketches", m008],
   ["009_error_rollups", m009],
+  ["012_rollup_stripes", m012],
 ];

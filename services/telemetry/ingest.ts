@@ -63,10 +63,11 @@ export const GROUP_MAX_RUNS = MAX_BATCH_RUNS;
 /** Most requests one group transaction writes. */
 export const GROUP_MAX_REQUESTS = 128;
 /**
- * Groups written at the same time on PostgreSQL (never more than the write pool). Concurrent groups
- * of one process lock the same rollup rows and wait for each other's commits: two let one group
- * insert its runs while the other commits; more only shrink the groups (measured with `npm run
- * bench -- mixed`: 4 at a time halved the throughput of 1 or 2).
+ * Groups written at the same time on PostgreSQL (never more than the write pool): two let one group
+ * insert its runs while the other commits. Each writes the rollups in a stripe of its own
+ * (./store/stripes.ts), so they no longer wait for each other's rollup rows; more groups only
+ * shrink the groups (measured with `npm run bench -- mixed` before the stripes, when concurrent
+ * groups still waited for each other's commits: 4 at a time halved the throughput of 1 or 2).
  */
 export const PG_CONCURRENT_GROUPS = 2;
 

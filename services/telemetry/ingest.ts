@@ -11,6 +11,7 @@ import { GroupCommit, Settled } from "../../lib/store/group-commit";
 import {
   IdempotentOutcome,
   IdempotentRequest,
+  KeyClaim,
   WriteAnswer,
   claimKey,
   completeKey,
@@ -18,6 +19,7 @@ import {
   purgeNowAndThen,
 } from "../../lib/store/idempotency";
 import { dialectOf } from "../../lib/store/knex";
+import { compareText } from "../../lib/text-order";
 import { insertTelemetryRows } from "./store/insert";
 import { MAX_BATCH_RUNS, TelemetryRowInsert, rowFromRun, runItemFromRow, validateIngestBody } from "./store/run";
 
@@ -61,30 +63,33 @@ export const GROUP_MAX_RUNS = MAX_BATCH_RUNS;
 /** Most requests one group transaction writes. */
 export const GROUP_MAX_REQUESTS = 128;
 /**
- * Groups written at the same time on PostgreSQL (never more than the write pool). Concurrent groups
- * of one process lock the same rollup rows and wait for each other's commits: two let one group
- * insert its runs while the other commits; more only shrink the groups (measured with `npm run
- * bench -- mixed`: 4 at a time halved the throughput of 1 or 2).
+ * Groups written at the same time on PostgreSQL (never more than the write pool): two let one group
+ * insert its runs while the other commits. Each writes the rollups in a stripe of its own
+ * (./store/stripes.ts), so they no longer wait for each other's rollup rows; more groups only
+ * shrink the groups (measured with `npm run bench -- mixed` before the stripes, when concurrent
+ * groups still waited for each other's commits: 4 at a time halved the throughput of 1 or 2).
  */
 export const PG_CONCURRENT_GROUPS = 2;
 
 /**
- * Writes the units in the caller's transaction: each keyed unit claims its key first (a replay or a
- * reused key settles the unit without writing it), then the rows of every unit to write go in one
- * insert, in unit order (./store/insert.ts: ids increase with the position, so each unit
- * gets the next slice of the ids, in its own input order), and the claimed keys get their answers.
+ * Writes the units in the caller's transaction: the keyed units claim their keys first, in key order
+ * (a replay or a reused key settles the unit without writing it), then the rows of every unit to
+ * write go in one insert, in unit order (./store/insert.ts: ids increase with the position, so each
+ * unit gets the next slice of the ids, in its own input order), and the claimed keys get their
+ * answers. A claim waits for a concurrent transaction that claimed the same key; claiming in key
+ * order (not arrival order) means two groups holding the same keys — two replicas, or two groups of
+ * one — wait for each other in one direction only and cannot deadlock.
  */
-async function writeUnits(trx: Knex.Transaction, units: readonly IngestUnit[]): Promise<Settled<UnitOutcome>[]> {
+export async function writeUnits(trx: Knex.Transaction, units: readonly IngestUnit[]): Promise<Settled<UnitOutcome>[]> {
   const settled: Settled<UnitOutcome>[] = new Array(units.length);
+  const keyed = units.flatMap((u, i) => (u.request.key === undefined ? [] : [i]));
+  keyed.sort((a, b) => compareText(units[a].request.key as string, units[b].request.key as string));
+  const claims = new Map<number, KeyClaim<IngestResult>>();
+  for (const i of keyed) claims.set(i, await claimKey<IngestResult>(trx, units[i].request));
   const writing: number[] = [];
   for (let i = 0; i < units.length; i++) {
-    const { request } = units[i];
-    if (request.key === undefined) {
-      writing.push(i);
-      continue;
-    }
-    const claim = await claimKey<IngestResult>(trx, request);
-    if (claim.kind === "claimed") writing.push(i);
+    const claim = claims.get(i);
+    if (claim === undefined || claim.kind === "claimed") writing.push(i);
     else if (claim.kind === "replay") settled[i] = { ok: true, value: claim.outcome };
     else settled[i] = { ok: false, error: claim.error };
   }

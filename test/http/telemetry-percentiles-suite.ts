@@ -155,10 +155,10 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
     it("above 10,000 runs the percentiles come from the stored sketches, at or below from the raw rows", async () => {
       // Every sketch of the "equal" provider (all 1234 ms) replaced by one of as many runs at 2000 ms.
       for (const level of LEVELS) {
-        const rows = (await knex(level.table).where({ provider_id: "equal" }).select(level.bucketColumn, "route_key", "run_count")) as Record<string, unknown>[];
+        const rows = (await knex(level.table).where({ provider_id: "equal" }).select(level.bucketColumn, "route_key", "stripe", "run_count")) as Record<string, unknown>[];
         for (const r of rows) {
           await knex(level.table)
-            .where({ [level.bucketColumn]: r[level.bucketColumn], provider_id: "equal", route_key: r.route_key })
+            .where({ [level.bucketColumn]: r[level.bucketColumn], provider_id: "equal", route_key: r.route_key, stripe: r.stripe })
             .update({ latency_sketch: encodeSketch(sketchOf(Array.from({ length: Number(r.run_count) }, () => 2000))) });
         }
       }

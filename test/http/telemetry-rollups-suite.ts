@@ -24,7 +24,8 @@ import { MIGRATIONS } from "../../lib/store/migrations";
 import { seedStore } from "../../lib/store/seed";
 import { rebuildRollups } from "../../services/telemetry/store/rollups";
 import { parseFirstRunKey } from "../../services/telemetry/store/error-rollups";
-import { encodeSketch, sketchOf } from "../../services/telemetry/store/latency-sketch";
+import { SketchBins, encodeSketch, sketchOf } from "../../services/telemetry/store/latency-sketch";
+import { ROLLUP_STRIPES } from "../../services/telemetry/store/stripes";
 import { LEVELS, RollupLevel } from "../../services/telemetry/store/levels";
 import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { toStoredInstant } from "../../lib/time";
@@ -306,17 +307,54 @@ function normalised(row: Record<string, unknown>, bucket: unknown) {
   return { figures: out, cost: row.cost_sum === null ? 0 : Number(row.cost_sum) };
 }
 
+type Normalised = ReturnType<typeof normalised>;
+
+/** The rows of one key's stripes as one: counts and sums added, first/last instants min/max. */
+function mergeStripes(rows: readonly Normalised[]): Normalised[] {
+  const byKey = new Map<string, Normalised>();
+  for (const r of rows) {
+    const into = byKey.get(String(r.figures.key));
+    if (into === undefined) {
+      byKey.set(String(r.figures.key), { figures: { ...r.figures }, cost: r.cost });
+      continue;
+    }
+    for (const c of COUNTED) into.figures[c] = Number(into.figures[c]) + Number(r.figures[c]);
+    if (String(r.figures.first_ts) < String(into.figures.first_ts)) into.figures.first_ts = r.figures.first_ts;
+    if (String(r.figures.last_ts) > String(into.figures.last_ts)) into.figures.last_ts = r.figures.last_ts;
+    into.cost += r.cost;
+  }
+  return [...byKey.values()];
+}
+
+/** The stripe of a stored rollup row: the column's value, or 0 in a store before migration 012. */
+function stripeOf(row: Record<string, unknown>): number {
+  return row.stripe === undefined ? 0 : Number(row.stripe);
+}
+
 /**
  * Asserts that every rollup level (telemetry_daily, _hourly, _minutely) equals a fresh GROUP BY over
- * telemetry_events — the sums, the latency sketch of each row byte for byte against a sketch of its
- * runs' durations made here, and the level's error rollup (count and first run in (ts, id) order per
- * category); returns the row count of each level, coarsest first.
+ * telemetry_events, a key's rows in its several stripes (migration 012) taken together — the sums
+ * added, the latency sketches merged and compared byte for byte against a sketch of the key's runs'
+ * durations made here, and the level's error rollup (counts added, the smallest first run in (ts, id)
+ * order per category). Every stored row has a stripe in 0 … ROLLUP_STRIPES − 1 and at most one row
+ * per key and stripe. Returns the number of keys of each level, coarsest first.
  */
 export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
   const counts: number[] = [];
   const runs = (await knex("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms", "error_category")) as {
     id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string; error_category: string | null;
   }[];
+  const badStripes = (rows: Record<string, unknown>[], keyOf: (r: Record<string, unknown>) => string) => {
+    const seen = new Set<string>();
+    const bad: string[] = [];
+    for (const r of rows) {
+      const stripe = stripeOf(r);
+      const key = `${keyOf(r)} #${stripe}`;
+      if (!Number.isInteger(stripe) || stripe < 0 || stripe >= ROLLUP_STRIPES || seen.has(key)) bad.push(key);
+      seen.add(key);
+    }
+    return bad;
+  };
   for (const level of LEVELS) {
     const errorGroups = groupBy(
       runs.filter((r) => r.error_category !== null),
@@ -328,29 +366,33 @@ export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
         return { key, error_count: g.length, first_ts: first.ts, first_id: Number(first.id) };
       })
       .sort((a, b) => cmp(a.key, b.key));
-    const storedErrors = ((await knex(level.errorsTable).select()) as Record<string, unknown>[])
-      .map((r) => {
-        const first = parseFirstRunKey(String(r.first_run));
-        return {
-          key: `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key} ${r.category}`,
-          error_count: Number(r.error_count), first_ts: first.ts, first_id: first.id,
-        };
+    const errorRows = (await knex(level.errorsTable).select()) as Record<string, unknown>[];
+    const errorKey = (r: Record<string, unknown>) => `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key} ${r.category}`;
+    expect({ level: level.name, badStripes: badStripes(errorRows, errorKey) }).toEqual({ level: level.name, badStripes: [] });
+    const storedErrors = [...groupBy(errorRows, errorKey).entries()]
+      .map(([key, stripes]) => {
+        const firstRun = stripes.map((r) => String(r.first_run)).sort(cmp)[0];
+        const first = parseFirstRunKey(firstRun);
+        return { key, error_count: stripes.reduce((n, r) => n + Number(r.error_count), 0), first_ts: first.ts, first_id: first.id };
       })
       .sort((a, b) => cmp(a.key, b.key));
     expect({ level: level.name, errors: storedErrors }).toEqual({ level: level.name, errors: freshErrors });
     const durations = groupBy(runs, (r) => `${r.ts.slice(0, level.prefixLength)} ${r.provider_id} ${r.route ?? ""}`);
-    const rows = (await knex(level.table).select(level.bucketColumn, "provider_id", "route_key", "latency_sketch")) as Record<string, unknown>[];
-    const sketches = rows.map((r) => {
-      const key = `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key}`;
+    const rollup = (await knex(level.table).select()) as Record<string, unknown>[];
+    const sumKey = (r: Record<string, unknown>) => `${String(r[level.bucketColumn])} ${r.provider_id} ${r.route_key}`;
+    expect({ level: level.name, badStripes: badStripes(rollup, sumKey) }).toEqual({ level: level.name, badStripes: [] });
+    const sketches = [...groupBy(rollup, sumKey).entries()].map(([key, stripes]) => {
+      const merged = new SketchBins();
+      for (const r of stripes) merged.addEncoded(r.latency_sketch as Uint8Array);
       const expected = encodeSketch(sketchOf((durations.get(key) ?? []).map((d) => Number(d.duration_ms))));
-      return { key, matches: Buffer.from(r.latency_sketch as Uint8Array).equals(expected) };
+      return { key, matches: merged.encode().equals(expected) };
     });
     expect({ level: level.name, mismatched: sketches.filter((s) => !s.matches).map((s) => s.key) }).toEqual({ level: level.name, mismatched: [] });
-    expect(rows.length).toBe(durations.size);
+    expect(sketches.length).toBe(durations.size);
     const fresh = rowsOf(await knex.raw(freshAggregate(level))).map((r) => normalised(r, r.bucket));
-    const rollup = (await knex(level.table).select()) as Record<string, unknown>[];
     for (const r of rollup) expect(r.route_key).toBe(r.route ?? "");
-    const stored = rollup.map((r) => normalised(r, r[level.bucketColumn]));
+    expect({ level: level.name, emptyRows: rollup.filter((r) => Number(r.run_count) <= 0).map(sumKey) }).toEqual({ level: level.name, emptyRows: [] });
+    const stored = mergeStripes(rollup.map((r) => normalised(r, r[level.bucketColumn])));
     const byKey = (a: { figures: Record<string, unknown> }, b: { figures: Record<string, unknown> }) =>
       cmp(String(a.figures.key), String(b.figures.key));
     fresh.sort(byKey);
@@ -359,9 +401,22 @@ export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
     // Costs summed in another order may differ in the last bits only.
     const costGaps = stored.map((r, i) => Math.abs(r.cost - fresh[i].cost)).filter((gap) => gap > 1e-9);
     expect(costGaps).toEqual([]);
-    counts.push(rollup.length);
+    counts.push(stored.length);
   }
   return counts;
+}
+
+/**
+ * The rollup rows of every table (sums of each level, then error rollups of each level) per stripe:
+ * rows[table][stripe] = row count.
+ */
+export async function rollupRowsPerStripe(knex: Knex): Promise<Record<string, Record<number, number>>> {
+  const out: Record<string, Record<number, number>> = {};
+  for (const table of [...LEVELS.map((l) => l.table), ...LEVELS.map((l) => l.errorsTable)]) {
+    const rows = (await knex(table).select("stripe").count({ n: "*" }).groupBy("stripe")) as { stripe: unknown; n: unknown }[];
+    out[table] = Object.fromEntries(rows.map((r) => [Number(r.stripe), Number(r.n)]));
+  }
+  return out;
 }
 
 /**
@@ -521,9 +576,9 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       const cutDays = queryString({ start: "2025-05-02T00:00:00.001Z", end: "2025-05-03T23:59:59.998Z" });
       const insideDay = queryString({ start: "2025-05-03T00:00:00.000Z", end: "2025-05-03T23:59:59.998Z" });
       // One rollup row per provider of 05-03 gets 1000 more runs than it has.
-      const rows: { provider_id: string; route_key: string }[] = await knex("telemetry_daily")
+      const rows: { provider_id: string; route_key: string; stripe: number }[] = await knex("telemetry_daily")
         .where({ day: "2025-05-03" })
-        .select("provider_id", "route_key");
+        .select("provider_id", "route_key", "stripe");
       const tamperedKeys = [...new Map(rows.map((r) => [r.provider_id, r])).values()];
       expect(tamperedKeys.length).toBeGreaterThan(1);
       for (const key of tamperedKeys) {

@@ -14,6 +14,7 @@ import * as m008 from "./008_latency_sketches";
 import * as m009 from "./009_error_rollups";
 import * as m010 from "./010_catalog";
 import * as m011 from "./011_runtime";
+import * as m012 from "./012_rollup_stripes";
 import * as m013 from "./013_sessions_live";
 
 export interface Migration {
@@ -33,7 +34,6 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["009_error_rollups", m009],
   ["010_catalog", m010],
   ["011_runtime", m011],
-  // 012 is another branch's (012_rollup_stripes): knex applies every listed migration whose name it
-  // has not recorded, so a store that ran 013 first still gets 012 once it is listed.
+  ["012_rollup_stripes", m012],
   ["013_sessions_live", m013],
 ];

@@ -11,6 +11,9 @@
  * below 2^53 < 10^16): text order is (ts, id) order, so MIN() and one comparison in an upsert keep
  * it, the same on SQLite and PostgreSQL (C collation compares bytes; the characters are ASCII
  * digits and the same separators at the same places).
+ *
+ * Like the sums, a key may have a row per stripe (./stripes.ts, migration 012): its count is their
+ * sum and its first run the smallest of theirs, which is how reads merge rows anyway.
  */
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
@@ -75,30 +78,34 @@ export function errorRollupRows(level: RollupLevel, rows: readonly TelemetryRowI
   );
 }
 
-/** Error rollup rows per statement (6 bound values each). */
+/** Error rollup rows per statement (7 bound values each). */
 const UPSERT_CHUNK_ROWS = 500;
 
 /**
- * Adds a batch's error rows to one level, inside the caller's transaction, keys in one fixed order
- * (so concurrent PostgreSQL writers lock shared rows in the same order).
+ * Adds a batch's error rows to the rows of one stripe of one level (the stripe the caller's
+ * transaction holds, ./stripes.ts), inside that transaction, keys in one fixed order.
  */
-export async function addErrorsToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly ErrorRollupRow[]): Promise<void> {
+export async function addErrorsToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly ErrorRollupRow[], stripe: number): Promise<void> {
   const t = level.errorsTable;
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
     await trx.raw(
-      `INSERT INTO ${t} (${level.bucketColumn}, provider_id, route_key, category, error_count, first_run)
-       VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}
-       ON CONFLICT (${level.bucketColumn}, provider_id, route_key, category) DO UPDATE SET
+      `INSERT INTO ${t} (${level.bucketColumn}, stripe, provider_id, route_key, category, error_count, first_run)
+       VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}
+       ON CONFLICT (${level.bucketColumn}, provider_id, route_key, category, stripe) DO UPDATE SET
          error_count = ${t}.error_count + excluded.error_count,
          first_run = CASE WHEN excluded.first_run < ${t}.first_run THEN excluded.first_run ELSE ${t}.first_run END`,
-      chunk.flatMap((g) => [g.bucket, g.provider_id, g.route_key, g.category, g.error_count, g.first_run]),
+      chunk.flatMap((g) => [g.bucket, stripe, g.provider_id, g.route_key, g.category, g.error_count, g.first_run]),
     );
   }
 }
 
-/** Recomputes one level's error rollup from the raw rows (inside the caller's rebuild transaction). */
-export async function rebuildErrorLevel(trx: Knex.Transaction, level: RollupLevel): Promise<void> {
+/**
+ * Recomputes one level's error rollup from the raw rows (inside the caller's rebuild transaction):
+ * one row per key, in stripe 0 (the column's default; no stripe is named, so it fits the schema
+ * before migration 012 as well).
+ */
+export async function rebuildErrorLevel(trx: Knex | Knex.Transaction, level: RollupLevel): Promise<void> {
   const bucket = level.name === "day" ? "day" : `SUBSTR(ts, 1, ${level.prefixLength})`;
   await trx(level.errorsTable).delete();
   await trx.raw(`

@@ -9,6 +9,11 @@
  * 008, ./latency-sketch.ts): merged with the batch's sketch in the same transaction, rebuilt from the
  * raw rows by rebuildRollups.
  *
+ * A key may have several rows, one per stripe (./stripes.ts, migration 012): each insert transaction
+ * adds its batch to the rows of the stripe it holds, so concurrent writers never update the same row;
+ * the key's figures are the sum of its rows (reads aggregate them), and a rebuild writes one row per
+ * key in stripe 0.
+ *
  * The summed integer columns (tokens_in, tokens_out, duration_sum, cached_tokens) can exceed int64:
  * values up to 2^53 − 1 per run are accepted (§11.2), so ~1,024 runs at the maximum on one key
  * already do (issue 7). They are numeric on PostgreSQL (migrations 005 and 007); on SQLite an integer
@@ -23,6 +28,7 @@ import { SketchBins } from "./latency-sketch";
 import { LEVELS, RollupLevel, bucketOf } from "./levels";
 import type { TelemetryRowInsert } from "./run";
 import { overflowFreeSum, storedIntegerSum } from "./run-sums";
+import { claimStripe } from "./stripes";
 
 /**
  * An exact integer sum: a number while it is a safe integer (|sum| ≤ 2^53 − 1), a bigint beyond. It
@@ -117,11 +123,12 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
 }
 
 /**
- * Rollup rows per statement: 16 bound values each, far below SQLite's and PostgreSQL's limits
+ * Rollup rows per statement: 17 bound values each, far below SQLite's and PostgreSQL's limits
  * (a multi-row VALUES list, not knex's UNION ALL form, so SQLite's compound-select limit does not apply).
  */
 const UPSERT_CHUNK_ROWS = 400;
 
+/** The upsert of `rowCount` rollup rows of one stripe (bound in each row, after the bucket). */
 function upsertSql(level: RollupLevel, rowCount: number): string {
   const t = level.table;
   const set = [
@@ -129,10 +136,10 @@ function upsertSql(level: RollupLevel, rowCount: number): string {
     `first_ts = CASE WHEN excluded.first_ts < ${t}.first_ts THEN excluded.first_ts ELSE ${t}.first_ts END`,
     `last_ts = CASE WHEN excluded.last_ts > ${t}.last_ts THEN excluded.last_ts ELSE ${t}.last_ts END`,
   ].join(", ");
-  const placeholders = `(${["?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
-  return `INSERT INTO ${t} (${level.bucketColumn}, ${ROW_COLUMNS.join(", ")})
+  const placeholders = `(${["?", "?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
+  return `INSERT INTO ${t} (${level.bucketColumn}, stripe, ${ROW_COLUMNS.join(", ")})
     VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
-    ON CONFLICT (${level.bucketColumn}, provider_id, route_key) DO UPDATE SET ${set}
+    ON CONFLICT (${level.bucketColumn}, provider_id, route_key, stripe) DO UPDATE SET ${set}
     RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`;
 }
 
@@ -154,23 +161,29 @@ interface SketchWrite {
 /**
  * Writes the latency sketches of existing rows of one level (one statement per chunk): a multi-row
  * UPDATE … FROM (VALUES …), the same on both dialects (PostgreSQL needs the bytea type spelled out).
+ * With a stripe, the rows of that stripe; without, every row of each key (the rebuild, whose keys
+ * have one row each — and migration 008, which runs before the stripe column exists).
  */
-async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[]): Promise<void> {
+async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[], stripe?: number): Promise<void> {
   const t = level.table;
   const value = dialectOf(db as Knex) === "pg" ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
   for (let start = 0; start < writes.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = writes.slice(start, start + UPSERT_CHUNK_ROWS);
+    const bindings: Knex.RawBinding[] = chunk.flatMap((w) => [w.bucket, w.provider_id, w.route_key, w.sketch]);
+    if (stripe !== undefined) bindings.push(stripe);
     await db.raw(
       `UPDATE ${t} SET latency_sketch = v.column4 FROM (VALUES ${chunk.map(() => value).join(", ")}) AS v
-       WHERE ${t}.${level.bucketColumn} = v.column1 AND ${t}.provider_id = v.column2 AND ${t}.route_key = v.column3`,
-      chunk.flatMap((w) => [w.bucket, w.provider_id, w.route_key, w.sketch]),
+       WHERE ${t}.${level.bucketColumn} = v.column1 AND ${t}.provider_id = v.column2 AND ${t}.route_key = v.column3
+       ${stripe === undefined ? "" : `AND ${t}.stripe = ?`}`,
+      bindings,
     );
   }
 }
 
-function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
+function bindingsOf(chunk: readonly RollupRow[], stripe: number): Knex.RawBinding[] {
   return chunk.flatMap((g) => [
     g.bucket,
+    stripe,
     ...ROW_COLUMNS.map((c) => {
       const value = g[c];
       return typeof value === "bigint" ? value.toString() : (value as Knex.RawBinding);
@@ -179,17 +192,18 @@ function bindingsOf(chunk: readonly RollupRow[]): Knex.RawBinding[] {
 }
 
 /**
- * Adds rollup rows to one level, inside the caller's transaction: the sums by one upsert per chunk,
- * which also locks the rows (PostgreSQL) and returns the sketch each row held before (null for a new
- * row); then the merged sketches by one UPDATE per chunk. No other writer can change the rows in
- * between: SQLite has one writer at a time, and on PostgreSQL the upsert's row locks last until
- * the transaction ends.
+ * Adds rollup rows to the rows of one stripe of one level, inside the caller's transaction (which
+ * holds the stripe): the sums by one upsert per chunk, which returns the sketch each row held before
+ * (null for a new row); then the merged sketches by one UPDATE per chunk. No other writer can change
+ * the rows in between: SQLite has one writer at a time; on PostgreSQL no other open transaction
+ * holds the stripe, and the upsert's row locks would keep any other writer (a rebuild) out until this
+ * transaction ends.
  */
-async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[]): Promise<void> {
+async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[], stripe: number): Promise<void> {
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
     const before = new Map<string, unknown>();
-    for (const r of rawRows(await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk)))) {
+    for (const r of rawRows(await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk, stripe)))) {
       before.set(keyOf(r.bucket, r.provider_id, r.route_key), r.latency_sketch);
     }
     const writes = chunk.map((g): SketchWrite => {
@@ -197,25 +211,29 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
       if (stored !== null && stored !== undefined) g.latency.addEncoded(stored as Uint8Array);
       return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: g.latency.encode() };
     });
-    await writeSketches(trx, level, writes);
+    await writeSketches(trx, level, writes, stripe);
   }
 }
 
 /**
  * Adds a batch of inserted runs (ids[i] = the id of rows[i]) to every rollup level and its error
- * rollup, inside the caller's transaction (the one that inserts the runs). Levels are written
- * coarsest first, sums before errors, and the keys of a table in one fixed order, so concurrent
- * batches on PostgreSQL lock the shared rollup rows in the same order and cannot deadlock on them.
+ * rollup, inside the caller's transaction (the one that inserts the runs), in the stripe the
+ * transaction claims first (./stripes.ts): no other open transaction writes that stripe, so on
+ * PostgreSQL concurrent batches neither wait for each other's rollup rows nor deadlock on them.
+ * The rows are still written in one fixed order — levels coarsest first, sums before errors, the
+ * keys of a table sorted — the order rebuildRollups locks the tables in.
  */
 export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[], ids: readonly number[]): Promise<void> {
-  for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows));
-  for (const level of LEVELS) await addErrorsToLevel(trx, level, errorRollupRows(level, rows, ids));
+  const stripe = await claimStripe(trx);
+  for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows), stripe);
+  for (const level of LEVELS) await addErrorsToLevel(trx, level, errorRollupRows(level, rows, ids), stripe);
 }
 
 /**
- * One level as a fresh aggregate of `telemetry_events`. The integer sums are exact wherever the
- * store can hold them (./run-sums.ts storedIntegerSum), as the batch upserts write them, so a rebuilt
- * rollup equals the incrementally kept one.
+ * One level as a fresh aggregate of `telemetry_events`, one row per key. The integer sums are exact
+ * wherever the store can hold them (./run-sums.ts storedIntegerSum), as the batch upserts write them,
+ * so a rebuilt rollup equals the incrementally kept one. It names no stripe (the rows get the
+ * column's default, 0), so it also fits the schema before migration 012, whose down relies on it.
  */
 function rebuildSql(knex: Knex, level: RollupLevel): string {
   const sum = (column: string) => storedIntegerSum(knex, column);
@@ -242,13 +260,23 @@ export async function rebuildRollups(knex: Knex): Promise<void> {
     if (dialectOf(knex) === "pg") {
       await trx.raw(`LOCK TABLE ${[...LEVELS.map((l) => l.table), ...ERROR_TABLES].join(", ")} IN EXCLUSIVE MODE`);
     }
-    for (const level of LEVELS) {
-      await trx(level.table).delete();
-      await trx.raw(rebuildSql(knex, level));
-    }
-    await rebuildLatencySketches(trx);
-    for (const level of LEVELS) await rebuildErrorLevel(trx, level);
+    await recomputeRollups(trx);
   });
+}
+
+/**
+ * Replaces every rollup row (sums, sketches, error categories) by a fresh aggregate of the raw rows,
+ * one row per key, in the caller's transaction without locking anything first (rebuildRollups locks;
+ * migration 012's down runs inside its migration). Writes no stripe column, so it fits the schema
+ * before migration 012 as well as after.
+ */
+export async function recomputeRollups(db: Knex | Knex.Transaction): Promise<void> {
+  for (const level of LEVELS) {
+    await db(level.table).delete();
+    await db.raw(rebuildSql(db as Knex, level));
+  }
+  await rebuildLatencySketches(db);
+  for (const level of LEVELS) await rebuildErrorLevel(db, level);
 }
 
 /** Raw rows read per statement by rebuildLatencySketches. */

@@ -63,7 +63,7 @@ export function sessionsLimitsSuite(env: () => Record<string, string>, maxSeq: n
         expect(res.status).toBe(422);
       }
       expect((await list()).text.length).toBe(before);
-    });
+    }, 120_000); // 50 MiB of bodies: slow on a loaded machine
 
     it.each([
       ["reason", 1000, 200],

@@ -18,6 +18,12 @@ export interface Outcome {
   error?: string;
   /** True when the error proves the server never accepted the request. */
   notAccepted?: boolean;
+  /**
+   * A reset, with no byte of an answer, of a connection opened for this request: either the server
+   * cut a request it had read, or the connection sat in the kernel's accept queue when the listener
+   * closed (the server never saw it). Only the server can tell which (its drain log).
+   */
+  newConnectionReset?: boolean;
   /** Milliseconds since the load began, at send. */
   at: number;
   /** The call's tag, when it had one. */
@@ -49,7 +55,8 @@ export function send(agent: http.Agent, call: Call, origin: number, timeoutMs = 
     const fail = (err: Error & { code?: string }) => {
       const code = err.code ?? err.message;
       const notAccepted = code === "ECONNREFUSED" || (!gotResponse && req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE"));
-      resolve({ status: 0, ms: performance.now() - started, error: code, notAccepted, at, tag });
+      const newConnectionReset = !gotResponse && !req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE");
+      resolve({ status: 0, ms: performance.now() - started, error: code, notAccepted, newConnectionReset, at, tag });
     };
     req.on("timeout", () => req.destroy(Object.assign(new Error("client timeout"), { code: "CLIENT_TIMEOUT" })));
     req.on("error", fail);

@@ -65,7 +65,10 @@ export function embeddedShutdownSuite(title: string, store: (dir: string) => Pro
       const counts = summarize(outcomes);
       expect(server.child.exitCode).toBe(0);
       expect(outcomes.filter((o) => o.status !== 0 && o.status !== 200 && o.status !== 201)).toEqual([]);
-      expect(outcomes.filter((o) => o.status === 0 && !o.notAccepted)).toEqual([]);
+      // A connection still in the kernel's accept queue when the listener closes is reset by the
+      // kernel: the client cannot tell it from a cut request, the server's drain log can (next line),
+      // and the store check below proves no answered batch was lost and no unanswered one stored.
+      expect(outcomes.filter((o) => o.status === 0 && !o.notAccepted && !o.newConnectionReset)).toEqual([]);
       expect(server.output()).toMatch(/HTTP drain: every accepted request answered/);
       expect(await portFree(port)).toBe(true);
 

@@ -18,7 +18,7 @@ import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, Service
 import { PROJECT_ROOT, type Config } from "../lib/config";
 import { conflict, ContractError, isContractError } from "../lib/errors";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
-import { formatStoredInstant, toStoredInstant } from "../lib/time";
+import { formatInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
 import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
 import { parseLogCursor } from "./runtime/log-cursor";
@@ -319,7 +319,7 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<{ id: string }>) {
           if (this.supervisor.get(ctx.params.id)?.status !== "running") throw notRunning(ctx.params.id);
           const list = await this.supervisor.tools(ctx.params.id);
-          return { tools: list.tools, fetched_at: outputInstant(list.fetched_at) };
+          return { tools: list.tools, fetched_at: formatInstant(list.fetched_at) };
         },
       },
 
@@ -692,13 +692,8 @@ export default function runtimeService(
   return schema;
 }
 
-/** An instant in epoch ms in the contract's output form (§1.2). */
-function outputInstant(ms: number): string {
-  return formatStoredInstant(toStoredInstant(ms));
-}
-
 /** A supervisor check as answered (§20: datetimes in the contract's output form). */
 function toHealthAnswer(check: HealthCheck) {
-  return { ...check, checked_at: outputInstant(check.checked_at) };
+  return { ...check, checked_at: formatInstant(check.checked_at) };
 }
 

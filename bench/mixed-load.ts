@@ -92,6 +92,8 @@ export interface MixedResult {
   otherThreadCores: number;
   /** CPU this (load) process used during the measured time, in cores. */
   clientCores: number;
+  /** The server side's CPU split by part (process group, database backends), in cores, when measured. */
+  serverParts?: Record<string, number>;
 }
 
 function expectedStatus(o: Outcome): boolean {
@@ -112,16 +114,20 @@ export async function runMixedLoad(
     serverCpuSeconds?: () => Promise<number>;
     /** The main-thread / other-threads split of one server process, when there is one. */
     serverThreadSeconds?: () => { main: number; others: number };
+    /** CPU seconds used so far by each named part of the server side (reported per part, in cores). */
+    serverCpuParts?: () => Promise<Record<string, number>>;
   },
 ): Promise<MixedResult> {
   const load = closedLoop(options.clients, mixedCaller(base));
   await new Promise((r) => setTimeout(r, options.warmupMs));
   const serverCpu0 = (await options.serverCpuSeconds?.()) ?? Number.NaN;
   const threads0 = options.serverThreadSeconds?.();
+  const parts0 = await options.serverCpuParts?.();
   const clientCpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, options.durationMs));
   const serverCpu = ((await options.serverCpuSeconds?.()) ?? Number.NaN) - serverCpu0;
   const threads1 = options.serverThreadSeconds?.();
+  const parts1 = await options.serverCpuParts?.();
   const clientUsage = process.cpuUsage(clientCpu0);
   const all = await load.stop();
   const endAt = options.warmupMs + options.durationMs;
@@ -156,6 +162,10 @@ export async function runMixedLoad(
     otherThreadCores: threads0 && threads1 ? (threads1.others - threads0.others) / seconds : Number.NaN,
     clientCores: (clientUsage.user + clientUsage.system) / 1e6 / seconds,
     failures: summarize(all.filter((o) => !expectedStatus(o))),
+    serverParts:
+      parts0 && parts1
+        ? Object.fromEntries(Object.keys(parts1).map((name) => [name, (parts1[name] - (parts0[name] ?? 0)) / seconds]))
+        : undefined,
   };
 }
 
@@ -201,6 +211,10 @@ export function mixedTable(r: MixedResult, alone?: Map<string, number>): string 
   lines.push(
     `CPU during the measured time: server processes (with their PostgreSQL backends) ${r.serverCores.toFixed(2)} cores (${((r.serverCores * 1000) / r.rps).toFixed(2)} ms per answer)${split}; load clients ${r.clientCores.toFixed(2)} cores`,
   );
+  if (r.serverParts !== undefined) {
+    const parts = Object.entries(r.serverParts).map(([name, cores]) => `${name} ${cores.toFixed(2)}`);
+    lines.push(`server CPU by part, in cores: ${parts.join(", ")}`);
+  }
   return lines.join("\n");
 }
 

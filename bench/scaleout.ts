@@ -36,7 +36,8 @@ export async function benchScaleout(): Promise<void> {
     console.log(`PostgreSQL: filled ${TOTAL_RUNS} runs over the last 24 h in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const natsPort = await freePort();
-    children.push(spawnChild("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort)]));
+    const nats = spawnChild("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort)]);
+    children.push(nats);
     const transporter = `nats://127.0.0.1:${natsPort}`;
     const env = { ...opened.serverEnv, TRANSPORTER: transporter };
     const port = await freePort();
@@ -65,6 +66,14 @@ export async function benchScaleout(): Promise<void> {
         warmupMs: WARMUP_S * 1000,
         serverCpuSeconds: async () =>
           processes.reduce((sum, p) => sum + p.cpuSeconds(), 0) + (await storeBackendCpuSeconds(opened.store)),
+        // Where the cores go: if one part sits at one core while the machine has room, it serialises.
+        serverCpuParts: async () => ({
+          gateway: gateway.cpuSeconds(),
+          "providers+sessions+finops+routing": others.cpuSeconds(),
+          ...Object.fromEntries(replicas.map((p, i) => [`telemetry ${i + 1}`, p.cpuSeconds()])),
+          "PostgreSQL backends": await storeBackendCpuSeconds(opened.store),
+          "nats-server": nats.cpuSeconds(),
+        }),
       });
       ingested += result.ingestedRuns;
       console.log(`\n${count} telemetry replica(s), over NATS, PostgreSQL, ${CLIENTS} clients, ${DURATION_S} s after a ${WARMUP_S} s warm-up:`);

@@ -86,6 +86,7 @@ interface ProvidersMethods {
   serialized<T>(work: () => Promise<T>): Promise<T>;
   enqueue(work: () => Promise<void>): Promise<void>;
   findServer(id: unknown): CatalogEntry;
+  stopProcess(ctx: Context | null, id: string): Promise<void>;
 }
 
 type This = ProvidersVars & ProvidersMethods & { logger: ServiceBroker["logger"] };
@@ -94,6 +95,21 @@ const EMPTY_CATALOG: CatalogSnapshot = { version: -1, entries: [] };
 
 function serverNotFound(id: unknown): Error {
   return notFound(`Server '${String(id)}' not found`);
+}
+
+/** True when a live node of the cluster (this one included) runs the runtime service. */
+function runtimeRuns(broker: ServiceBroker): boolean {
+  const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string }[];
+  return services.some((s) => s.name === "runtime");
+}
+
+/** The broker found no runtime to call `runtime.stopForDelete` on (not an error of the runtime itself). */
+function isRuntimeAbsent(err: unknown): boolean {
+  const e = err as { type?: unknown; data?: { action?: unknown } } | null;
+  return (
+    e !== null && typeof e === "object" && (e.type === "SERVICE_NOT_FOUND" || e.type === "SERVICE_NOT_AVAILABLE") &&
+    e.data?.action === "runtime.stopForDelete"
+  );
 }
 
 function manifestOwned(id: string): Error {
@@ -204,12 +220,19 @@ export default function providersService(
 
       /**
        * DELETE /servers/{id} (§17.4): params `{id}`. Removes an API server (the gateway's 204);
-       * 404 `Server '<id>' not found`, 409 for a manifest server. The `servers.changed` event
-       * (action `deleted`) tells the runtime to stop its process; its secret is not touched (§24).
+       * 404 `Server '<id>' not found`, 409 for a manifest server. A running process is stopped
+       * first: the runtime (`runtime.stopForDelete`, wherever it runs) ends its process group before
+       * the catalog forgets the server, so the answer comes once the process is gone. A deployment
+       * without the runtime service has no process to stop. Its secret is not touched (§24).
        */
       deleteServer: {
         async handler(this: This, ctx: Context<{ id?: unknown }>): Promise<null> {
           const id = ctx.params.id;
+          // Known here as an API server: stop its process first. The transaction below decides
+          // 404/409 on the stored catalog (a server this replica does not know yet is stopped by
+          // the runtime on the `servers.changed` event instead).
+          const known = typeof id === "string" ? this.byId.get(id) : undefined;
+          if (known !== undefined && known.source === "api") await this.stopProcess(ctx, known.id);
           await this.serialized(() => this.commit(async (catalog) => {
             const current = catalog.entries.find((e) => e.id === id);
             if (current === undefined) throw serverNotFound(id);
@@ -301,13 +324,24 @@ export default function providersService(
 
       /**
        * Writes the current manifest into the catalog (§17.1) in one catalog transaction; publishes
-       * the changes. Throws when the store fails (the manifest stays pending and is retried by the
-       * poll). Runs at start, then only inside the serialized background work.
+       * the changes; the processes of servers the file no longer has are stopped first. Throws when
+       * the store fails (the manifest stays pending and is retried by the poll). Runs at start, then
+       * only inside the serialized background work.
        */
       async syncManifest(this: This): Promise<void> {
         const manifest = this.manifest;
         this.manifestPending = true;
         const fields = manifest.providers.map(manifestServerFields);
+        // §17.1: a server removed from the file has its process stopped before the catalog forgets
+        // it. A stop that fails is logged; the runtime then stops it on the `servers.changed` event.
+        const removed = planManifestSync((await readCatalog(this.readKnex)).entries, fields, toStoredInstant(Date.now())).deletes;
+        await Promise.all(
+          removed.map((e) =>
+            this.stopProcess(null, e.id).catch((err: Error) => {
+              this.logger.warn(`Server '${e.id}' left the manifest; its process could not be stopped first: ${err.message}`);
+            }),
+          ),
+        );
         await this.commit(async (catalog) => {
           const plan = planManifestSync(catalog.entries, fields, toStoredInstant(Date.now()));
           if (planIsEmpty(plan)) return { result: plan.changes, changed: false };
@@ -368,6 +402,24 @@ export default function providersService(
         return this.serialized(work).catch((err: Error) => {
           this.logger.error(`Catalog update failed (retried within a second): ${err.message}`);
         });
+      },
+
+      /**
+       * Has the runtime stop a server's process before the catalog forgets it (§17.1, §17.4), through
+       * the broker (`runtime.stopForDelete`, which sends the work to the process's owner). Resolves at
+       * once when no node runs the runtime service (a deployment without it has no process to stop);
+       * rejects with the runtime's error otherwise.
+       */
+      async stopProcess(this: This, ctx: Context | null, id: string): Promise<void> {
+        if (!runtimeRuns(this.broker)) return;
+        const call = ctx === null ? this.broker.call.bind(this.broker) : ctx.call.bind(ctx);
+        try {
+          await call("runtime.stopForDelete", { id });
+        } catch (err) {
+          // The runtime went away meanwhile: nothing of it is left to stop the process.
+          if (isRuntimeAbsent(err)) return;
+          throw err;
+        }
       },
 
       findServer(this: This, id: unknown): CatalogEntry {

@@ -259,8 +259,42 @@ export default function runtimeService(
         },
       },
 
+      /**
+       * Stops a server's process before the catalog forgets the server (§17.4 DELETE: "a running
+       * process is stopped first"; §17.1 an entry removed from the manifest). Called by `providers`
+       * through the broker, never by the gateway. Params `{id}` (the server need not be in the
+       * catalog any more). Sets `desired: stopped` first, so no replica starts it again, then has the
+       * owner (node-targeted `runtime.localForget`) end its process — close the connection, group
+       * SIGTERM → 5 s → group SIGKILL — or cancel a pending start or backoff, and forget it. Answers
+       * `{stopped: boolean}` (true when something was running or pending there) once the group is
+       * gone; `{stopped: false}` at once when no live replica owns the server.
+       */
+      stopForDelete: {
+        params: { id: "string" },
+        async handler(this: This, ctx: Context<{ id: string }>) {
+          const id = ctx.params.id;
+          await store.setDesired(this.knex, id, "stopped");
+          const owner = await this.liveOwner(id);
+          if (owner === null) return { stopped: false };
+          return ctx.call("runtime.localForget", { id }, { nodeID: owner });
+        },
+      },
+
       // ---------------------------------------------------------------------------------------
       // Owner-side actions: called on the owning node (node-targeted), never by the gateway.
+
+      /** stopForDelete on the owner: ends the process (if any), forgets the server, releases its lease. */
+      localForget: {
+        visibility: "public",
+        async handler(this: This, ctx: Context<{ id: string }>) {
+          const id = ctx.params.id;
+          const before = this.supervisor.get(id);
+          await this.supervisor.remove(id);
+          await this.flush(id);
+          await this.release(id);
+          return { stopped: before !== null && before.status !== "stopped" };
+        },
+      },
 
       localStart: {
         visibility: "public",
@@ -386,7 +420,11 @@ export default function runtimeService(
     },
 
     events: {
-      /** A catalog change (§17.4): a deleted server's process is stopped and its runtime forgotten; autostart is applied. */
+      /**
+       * A catalog change (§17.4): a deleted server's runtime is forgotten (its process was stopped
+       * before, through stopForDelete; one still running here — a delete by a providers replica that
+       * did not know the server yet — is stopped now); autostart is applied.
+       */
       "servers.changed": {
         async handler(this: This, ctx: Context<{ action: string; server: CatalogServer }>) {
           const { action, server } = ctx.params;

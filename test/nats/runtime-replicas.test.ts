@@ -4,7 +4,8 @@
  * node-targeted call to the owner); SIGKILL of the owner's process → the server is recorded `error`
  * (`node <id> lost`) and started again on the other replica, the killed replica's process group is
  * gone, and no process is left when the test ends. A call naming a session is counted by the sessions
- * node and its 409s travel back through the owner to gateway B.
+ * node and its 409s travel back through the owner to gateway B. A DELETE through gateway A of a
+ * server running on B answers only once B has ended its process group (§17.4).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -105,6 +106,29 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     expect(wrong.status).toBe(409);
     expect(wrong.body).toEqual({ detail: `Session '${other.id}' belongs to server 'other', not 'echo'` });
     expect((await request(`${gwA}/sessions/${session.id}`)).body.session.call_count).toBe(1);
+  }, 60_000);
+
+  it("DELETE through gateway A of a server running on B: B's process group is gone when the 204 arrives", async () => {
+    // The catalog lives on the base node and the process on B: before answering, providers has the
+    // runtime stop it on its owner (a broadcast event to B would not be waited for).
+    const created = await request(`${gwA}/servers`, {
+      method: "POST",
+      json: { id: "doomed", name: "Doomed", command: process.execPath, args: [CONFIGURABLE_SERVER, "--grandchild"] },
+    });
+    expect(created.status).toBe(201);
+    const started = await request(`${gwB}/servers/doomed/process/start`, { method: "POST" });
+    expect(started.status).toBe(200);
+    expect(started.body.process).toMatchObject({ status: "running", node_id: idB });
+    const pid: number = started.body.process.pid;
+    groups.add(pid);
+    // The grandchild ignores SIGTERM: the stop takes the group SIGKILL after the grace period.
+    await waitUntil(async () => liveMembers(pid).length >= 2, 10_000, "the grandchild spawned");
+    const res = await request(`${gwA}/servers/doomed`, { method: "DELETE" });
+    expect(res.status).toBe(204);
+    expect(liveMembers(pid)).toEqual([]);
+    const listed = (await request(`${gwB}/servers/processes`)).body.processes.map((p: { server_id: string }) => p.server_id);
+    expect(listed).toEqual(["echo", "other"]);
+    expect((await request(`${gwB}/servers/doomed/process`)).status).toBe(404);
   }, 60_000);
 
   it("SIGKILL of the owner: error, then started again on the other replica; the old group is gone", async () => {

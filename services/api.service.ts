@@ -135,7 +135,7 @@ function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown,
 }
 
 export default function apiService(
-  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs">,
+  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services">,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
@@ -204,7 +204,11 @@ export default function apiService(
         },
       },
 
-      /** GET /readyz: the store and every contract service, each within its timeout. */
+      /**
+       * GET /readyz (api-contract §8.2): the store and every contract service, each within its
+       * timeout; on a node whose SERVICES include the runtime, also `runtime`: this node's runtime has
+       * completed its start (leftovers reaped, first reconciliation run).
+       */
       readyz: {
         async handler(this: { broker: ServiceBroker }, ctx: Context<unknown, Record<string, unknown>>) {
           const broker = this.broker;
@@ -219,6 +223,7 @@ export default function apiService(
           for (const name of CONTRACT_SERVICES) {
             checks[name] = async () => (await isReachable(broker, name)) ? "ok" : "missing";
           }
+          if (config.services.includes("runtime")) checks.runtime = () => localRuntimeCheck(broker, ctx);
           const result = await readiness(checks);
           if (result.status !== "ready") ctx.meta.$statusCode = 503;
           return result;
@@ -395,6 +400,19 @@ function nodesRunning(broker: ServiceBroker, name: string): string[] {
     nodeID: string;
   }[];
   return [...new Set(services.filter((s) => s.name === name).map((s) => s.nodeID))];
+}
+
+/**
+ * The readiness of this node's runtime (§8.2, for a node whose SERVICES include it): "ok" once its
+ * start is complete (`runtime.ready` on this node), "error: starting" while its start runs (Moleculer
+ * registers a local service's actions only once its `started` has resolved), "error: stopping" once
+ * its stop has begun, "missing" when this node has no runtime (any more).
+ */
+async function localRuntimeCheck(broker: ServiceBroker, ctx: Context): Promise<CheckResult> {
+  if (broker.getLocalService("runtime") === undefined) return "missing";
+  if (!nodesRunning(broker, "runtime").includes(broker.nodeID)) return "error: starting";
+  const answer = (await ctx.call("runtime.ready", {}, { nodeID: broker.nodeID, timeout: 1000, retries: 0 })) as { status?: unknown };
+  return answer.status === "ready" ? "ok" : `error: ${String(answer.status)}`;
 }
 
 /** A service is reachable when this node runs it, or a node that runs it answers a ping. */

@@ -7,7 +7,9 @@
  *   node-targeted call of the matching `local*` action; reads come from the store.
  * - Desired state is reconciled (§18.4): every few seconds, at start, and when a node leaves, each
  *   replica claims the servers `desired: running` that have no live owner and starts them — one rule
- *   for a dead replica, a graceful stop, a rolling restart and a cold start.
+ *   for a dead replica, a graceful stop, a rolling restart and a cold start. The start reaps the
+ *   leftovers of an earlier run and runs the first reconciliation before the service is up
+ *   (`runtime.ready`, the gateway's readiness check on the same node).
  * - The processes themselves are the supervisor's (services/runtime/supervisor.ts: spawn in an own
  *   process group, MCP over stdio, restart policy, health). Its hooks write state, log lines, health
  *   checks and process-group records to the store, per server in order, and broadcast
@@ -54,6 +56,8 @@ interface RuntimeVars extends StoreVars {
   leases: Map<string, number>;
   timers: NodeJS.Timeout[];
   reconciling: Promise<void> | null;
+  /** The start is complete: leftovers of an earlier run reaped, the first reconciliation run. */
+  startedUp: boolean;
   stopping: boolean;
 }
 
@@ -90,6 +94,19 @@ export default function runtimeService(
     mixins: [StoreMixin(config.store)],
 
     actions: {
+      /**
+       * This replica's readiness, for the gateway's GET /readyz (api-contract §8.2) on the same node:
+       * `{status: "ready"}` once its start is complete — the process groups an earlier run of the
+       * runtime on this host left behind are reaped and the first reconciliation (§18.4) has run —
+       * `"starting"` before, `"stopping"` once its stop has begun.
+       */
+      ready: {
+        visibility: "public",
+        handler(this: This) {
+          return { status: this.stopping ? "stopping" : this.startedUp ? "ready" : "starting" };
+        },
+      },
+
       /** GET /servers/processes (§18.5): `{processes: [ProcessState…]}`, one per catalog server, catalog order. */
       processes: {
         async handler(this: This, ctx: Context) {
@@ -635,6 +652,7 @@ export default function runtimeService(
       this.leases = new Map();
       this.timers = [];
       this.reconciling = null;
+      this.startedUp = false;
       this.stopping = false;
       this.supervisor = new Supervisor({
         nodeId: this.nodeId,
@@ -706,10 +724,13 @@ export default function runtimeService(
       // Autostart servers begin as desired running (an operator's later choice survives restarts).
       const { servers } = (await this.broker.call("providers.servers")) as { servers: CatalogServer[] };
       for (const s of servers) if (s.autostart) await store.initDesired(this.knex, s.id, "running");
+      // The first reconciliation is part of the start (readiness waits for it); it claims and starts
+      // what should run without waiting for the processes themselves.
+      await this.reconcile();
       const tick = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);
       tick.unref();
       this.timers.push(tick);
-      void this.reconcile();
+      this.startedUp = true;
     },
 
     async stopped(this: This) {

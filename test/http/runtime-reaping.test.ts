@@ -2,7 +2,8 @@
  * Hygiene after a crash of the backend itself (runtime-contract §18.4): the embedded server is killed
  * with SIGKILL while it runs an MCP server that outlives the end of its stdin; the next start on the
  * same store and host kills that leftover group (recorded with its leader's start time) and, the
- * server being still `desired: running`, starts it again. A graceful stop then leaves no process.
+ * server being still `desired: running`, starts it again. GET /readyz reports the runtime
+ * `error: starting` until that reaping is done. A graceful stop then leaves no process.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -16,6 +17,7 @@ describe("runtime: leftovers of a killed backend", () => {
   const procs: ServerProcess[] = [];
   const groups = new GroupWatch();
 
+  /** Starts a backend and waits until it answers HTTP (liveness: its runtime may still be starting). */
   async function startBackend(name: string): Promise<{ proc: ServerProcess; base: string }> {
     const port = await freePort();
     const proc = startServerProcess(name, {
@@ -29,7 +31,7 @@ describe("runtime: leftovers of a killed backend", () => {
     procs.push(proc);
     const base = `http://127.0.0.1:${port}/api/v1`;
     try {
-      await waitUntil(async () => (await request(`${base}/servers/processes`)).status === 200, 60_000, `${name} ready`);
+      await waitUntil(async () => (await request(`${base}/healthz`)).status === 200, 60_000, `${name} alive`);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${proc.output()}`);
     }
@@ -57,6 +59,7 @@ describe("runtime: leftovers of a killed backend", () => {
 
   it("kills the group a SIGKILLed backend left, then starts the server again", async () => {
     const first = await startBackend("backend-1");
+    await waitUntil(async () => (await request(`${first.base}/readyz`)).status === 200, 60_000, "backend-1 ready");
     const started = await request(`${first.base}/servers/stubborn/process/start`, { method: "POST" });
     expect(started.status).toBe(200);
     expect(started.body.process.status).toBe("running");
@@ -69,7 +72,25 @@ describe("runtime: leftovers of a killed backend", () => {
     expect(pidAlive(oldPid)).toBe(true);
 
     const second = await startBackend("backend-2");
-    await waitUntil(async () => liveMembers(oldPid).length === 0, 30_000, "the leftover group killed");
+    // Readiness (api-contract §8.2, the runtime check): not ready while the leftover group lives —
+    // it ignores SIGTERM, so the reaping takes the 5 s grace and a group SIGKILL — and ready only
+    // once it is gone (the reaping is part of the runtime's start).
+    // Answers computed while the group still lived (it lived after they came): each must say so.
+    const whileAlive: { status: number; runtime: unknown; missing: unknown }[] = [];
+    await waitUntil(async () => {
+      const res = await request(`${second.base}/readyz`);
+      if (liveMembers(oldPid).length > 0) whileAlive.push({ status: res.status, runtime: res.body.checks?.runtime, missing: res.body.missing });
+      return res.status === 200;
+    }, 60_000, "backend-2 ready");
+    expect(liveMembers(oldPid)).toEqual([]);
+    expect(whileAlive.length).toBeGreaterThan(0);
+    for (const answer of whileAlive) {
+      expect(answer).toEqual({ status: 503, runtime: "error: starting", missing: expect.arrayContaining(["runtime"]) });
+    }
+    expect((await request(`${second.base}/readyz`)).body).toEqual({
+      status: "ready",
+      checks: { store: "ok", providers: "ok", sessions: "ok", telemetry: "ok", finops: "ok", routing: "ok", runtime: "ok" },
+    });
     await waitUntil(async () => {
       const p = (await request(`${second.base}/servers/stubborn/process`)).body.process;
       if (p.pid !== null) groups.add(p.pid);

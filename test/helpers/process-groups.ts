@@ -29,6 +29,7 @@ export function configurableLaunch(args: string[] = [], opts: { secret?: string 
 interface Stat {
   pid: number;
   state: string;
+  ppid: number;
   pgid: number;
 }
 
@@ -36,10 +37,21 @@ function stat(pid: number): Stat | null {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { pid, state: fields[0], pgid: Number(fields[2]) };
+    return { pid, state: fields[0], ppid: Number(fields[1]), pgid: Number(fields[2]) };
   } catch {
     return null;
   }
+}
+
+/** Pids of the live (non-zombie) children of `ppid`. */
+export function liveChildren(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = stat(Number(name));
+    if (s !== null && s.ppid === ppid && s.state !== "Z") pids.push(s.pid);
+  }
+  return pids;
 }
 
 /** Pids of the live (non-zombie) processes whose process group is `pgid`. */
@@ -59,9 +71,9 @@ export function pidAlive(pid: number): boolean {
   return s !== null && s.state !== "Z";
 }
 
-/** Open file descriptors of this (the test) process. */
-export function openFdCount(): number {
-  return fs.readdirSync("/proc/self/fd").length;
+/** Open file descriptors of this (the test) process, or of process `pid`. */
+export function openFdCount(pid?: number): number {
+  return fs.readdirSync(pid === undefined ? "/proc/self/fd" : `/proc/${pid}/fd`).length;
 }
 
 /** Polls `fn` every 25 ms until it is true; throws `what` after `timeoutMs`. */

@@ -251,6 +251,11 @@ describe("the console UI's Servers page, replayed from its origin against the de
     expect(processMisfits(listed)).toEqual([]);
     expect(listed).toMatchObject({ status: "running", pid: running.pid, node_id: running.node_id, started_at: running.started_at, tool_count: running.tool_count });
 
+    // --- Log tail: a card without a cursor yet sends it empty (= not given, api-contract §1.1) ---
+    const first = await ui("GET", "/servers/filesystem/process/logs?cursor=");
+    expect(first.status).toBe(200);
+    expect((first.body.logs as { message: string }[]).map((l) => l.message)).toContain("start requested");
+
     // --- Log tail with the cursor the card holds, then with the cursor returned ----------------
     const tail = await ui("GET", `/servers/filesystem/process/logs?cursor=${running.cursor}`);
     expect(tail.status).toBe(200);

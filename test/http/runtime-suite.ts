@@ -213,6 +213,10 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const page = (await request(url(`/servers/echo/process/logs?cursor=${all.logs[1].id}&limit=2`))).body;
       expect(page.logs).toEqual(all.logs.slice(2, 4));
       expect(page.cursor).toBe(all.logs[3].id);
+      // An empty cursor is "not given" (api-contract §1.1): the first page, as without the parameter.
+      const empty = (await request(url("/servers/echo/process/logs?cursor=&limit=2"))).body;
+      expect(empty.logs).toEqual(all.logs.slice(0, 2));
+      expect(empty.cursor).toBe(all.logs[1].id);
       const bad = await request(url("/servers/echo/process/logs?cursor=abc"));
       expect(bad.status).toBe(400);
       expect(bad.body).toEqual({ detail: "Cursor must be an integer" });

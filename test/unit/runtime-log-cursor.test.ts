@@ -16,9 +16,10 @@ function rejection(raw: unknown): { code: number; message: string } | null {
 }
 
 describe("log cursor (§19)", () => {
-  it("is absent without the parameter", () => {
+  it("is absent without the parameter, and for an empty value (api-contract §1.1: `?cursor=` = not given)", () => {
     expect(parseLogCursor(undefined)).toBeNull();
     expect(parseLogCursor(null)).toBeNull();
+    expect(parseLogCursor("")).toBeNull();
   });
 
   it("accepts 1..18 decimal digits and normalises them", () => {
@@ -33,7 +34,7 @@ describe("log cursor (§19)", () => {
 
   it("answers 400 'Cursor must be an integer' for anything else", () => {
     const bad: unknown[] = [
-      "", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "1234567890123456789", "١٢", "１", "abc", "null",
+      " ", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "1234567890123456789", "١٢", "１", "abc", "null",
       "1\u0000", ["1", "2"], 5, true, {}, "9".repeat(19),
     ];
     for (const raw of bad) expect({ raw, rejected: rejection(raw) }).toEqual({ raw, rejected: { code: 400, message: BAD_LOG_CURSOR } });

@@ -26,9 +26,11 @@
  *    server and with all of them running (delta per server); mcp-hub's RSS booted with one and with
  *    all of them in its config.
  * 4. Where (a)'s time goes: the same sequential calls of cheaper requests of the same gateway (the
- *    HTTP floor, a catalog read, a state read, the ingestion of one telemetry run, which every tool
- *    call also does before it answers). BENCH_CPU_PROF=<dir> profiles (a) and (b)'s processes and
- *    prints a summary of each profile (figures under the profiler are slower).
+ *    HTTP floor, a catalog read, a state read, the ingestion of the telemetry run every tool call
+ *    writes before it answers) with the server's main-thread and other-thread CPU per request; and
+ *    that store work alone in this process (RunIngestion of the call's run, the lease read, an empty
+ *    transaction) with its SQL statement count. BENCH_CPU_PROF=<dir> profiles (a) and (b)'s
+ *    processes and prints a summary of each profile (figures under the profiler are slower).
  *
  * Every process is stopped at the end; the server-everything processes of the run (identified by
  * their working directory, the run's temp dir) are counted before and after. Needs `nats-server`.
@@ -39,11 +41,13 @@ import os from "node:os";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { seededRandom } from "../lib/prng";
+import { createKnex } from "../lib/store/knex";
+import { migrateToLatest } from "../lib/store/migrate";
+import { toolRun } from "../services/runtime/views";
+import { RunIngestion } from "../services/telemetry/ingest";
 import { quantile, send } from "../test/helpers/load";
 import { printProfiles, profileNodeArgs } from "./cpu-profile";
-import { makeRun, runBody } from "./fill";
-import { Child, freePort, processCpuSeconds, spawnChild, spawnServer, waitForHttp } from "./processes";
+import { Child, freePort, processCpuSeconds, spawnChild, spawnServer, threadCpuSeconds, waitForHttp } from "./processes";
 
 const CALLS = Number(process.env.BENCH_RUNTIME_CALLS ?? 2000);
 const WARMUP_CALLS = Math.max(1, Math.round(CALLS / 10));
@@ -302,6 +306,69 @@ function requestCaller(method: "GET" | "POST", url: string, json: unknown, expec
   };
 }
 
+/** The telemetry run the runtime writes for one successful echo call (§21), as telemetry.ingest receives it. */
+function echoRun(): Record<string, unknown> {
+  return toolRun({
+    serverId: "everything", tool: "echo", startedAtMs: Date.now(), durationMs: 1, status: "success",
+    usage: { input_tokens: 0, output_tokens: 0, cost_usd: null }, sessionId: null, client: null,
+    argumentsBytes: JSON.stringify(ECHO_ARGS).length, resultBytes: 50, error: null,
+  });
+}
+
+interface InProcessFigure {
+  label: string;
+  p50: number;
+  mainUs: number;
+  otherUs: number;
+  /** SQL statements per operation. */
+  statements: number;
+}
+
+/**
+ * The store work of one tool call without HTTP or broker, in this process on a SQLite file of its
+ * own under `dir` (the server's settings: WAL, one writer): the ingestion of the call's telemetry
+ * run (RunIngestion, as telemetry.ingest does it), a one-row read on the writer (the lease read
+ * that finds the owner before each call) and an empty transaction; p50, this process's CPU per
+ * operation and the SQL statements each sends.
+ */
+async function storeWorkInProcess(dir: string, n: number): Promise<InProcessFigure[]> {
+  const knex = createKnex({ dbUrl: null, dbPath: path.join(dir, "in-process.db") });
+  try {
+    await migrateToLatest(knex);
+    let statements = 0;
+    knex.on("query", () => statements++);
+    const ingestion = new RunIngestion(knex, 1);
+    const ops: [string, () => Promise<unknown>][] = [
+      ["RunIngestion.ingest of the call's run", () => ingestion.ingest({ runs: [echoRun()] })],
+      ["one-row read on the writer (the lease read)", () => knex("runtime_leases").where({ server_id: "everything" }).first()],
+      ["empty transaction", () => knex.transaction(async () => undefined)],
+    ];
+    const figures: InProcessFigure[] = [];
+    for (const [label, op] of ops) {
+      for (let i = 0; i < Math.max(1, n / 10); i++) await op();
+      statements = 0;
+      const cpu0 = threadCpuSeconds(process.pid);
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await op();
+        ms.push(performance.now() - t0);
+      }
+      const cpu1 = threadCpuSeconds(process.pid);
+      figures.push({
+        label,
+        p50: quantile(ms, 0.5),
+        mainUs: ((cpu1.main - cpu0.main) / n) * 1e6,
+        otherUs: ((cpu1.others - cpu0.others) / n) * 1e6,
+        statements: statements / n,
+      });
+    }
+    return figures;
+  } finally {
+    await knex.destroy();
+  }
+}
+
 // -------------------------------------------------------------------------------------------------
 // Our backend: start and stop
 
@@ -425,6 +492,8 @@ function writeManifest(file: string, dir: string): void {
 const f1 = (x: number) => (Number.isNaN(x) ? "n/a" : x.toFixed(1));
 const f2 = (x: number) => (Number.isNaN(x) ? "n/a" : x.toFixed(2));
 const f0 = (x: number) => (Number.isNaN(x) ? "n/a" : x.toFixed(0));
+/** A difference with its sign: +12, −7. */
+const signed = (x: number, digits = 0) => (Number.isNaN(x) ? "n/a" : `${x < 0 ? "−" : "+"}${Math.abs(x).toFixed(digits)}`);
 const ok = (pass: boolean) => (pass ? "met" : "**missed**");
 
 export async function benchRuntime(): Promise<void> {
@@ -529,17 +598,24 @@ export async function benchRuntime(): Promise<void> {
 
     // ---- 4. where (a)'s time goes: cheaper requests through the same gateway
     const stageCalls = Math.max(100, Math.round(CALLS / 4));
-    const rand = seededRandom(9);
-    const oneRun = { runs: [runBody(makeRun(rand, Date.now()))] };
     const stages: [string, Call][] = [
       ["GET /healthz (gateway and one action)", requestCaller("GET", `${embeddedBase}/healthz`, undefined, 200)],
       ["GET /servers/everything (catalog, in memory)", requestCaller("GET", `${embeddedBase}/servers/everything`, undefined, 200)],
       ["GET /servers/everything/process (state and the newest 20 log lines from the store)", requestCaller("GET", `${embeddedBase}/servers/everything/process`, undefined, 200)],
-      ["POST /telemetry/runs, 1 run (the ingestion every call does)", requestCaller("POST", `${embeddedBase}/telemetry/runs`, oneRun, 201)],
+      ["POST /telemetry/runs, the run an echo call writes (the ingestion every call does)", requestCaller("POST", `${embeddedBase}/telemetry/runs`, { runs: [echoRun()] }, 201)],
       ["POST /servers/everything/tools/echo/call", requestCaller("POST", `${embeddedBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200)],
     ];
     const stageFigures: [string, { p50: number; mainUs: number; otherUs: number }][] = [];
     for (const [label, call] of stages) stageFigures.push([label, await stageOf(stageCalls, call, embedded)]);
+    const natsStages: [string, Call][] = [
+      ["GET /healthz (answered by the gateway itself)", requestCaller("GET", `${natsBase}/healthz`, undefined, 200)],
+      ["GET /servers/everything (one NATS round trip to providers)", requestCaller("GET", `${natsBase}/servers/everything`, undefined, 200)],
+      ["POST /telemetry/runs, the run an echo call writes", requestCaller("POST", `${natsBase}/telemetry/runs`, { runs: [echoRun()] }, 201)],
+      ["POST /servers/everything/tools/echo/call", requestCaller("POST", `${natsBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200)],
+    ];
+    const natsStageFigures: [string, number][] = [];
+    for (const [label, call] of natsStages) natsStageFigures.push([label, (await stageOf(stageCalls, call, others)).p50]);
+    const inProcess = await storeWorkInProcess(dir, stageCalls);
 
     // ---- 2b. SERVERS at once; 3. memory per server
     await stopOurs(embeddedBase, "everything");
@@ -582,7 +658,7 @@ export async function benchRuntime(): Promise<void> {
       const f = figs[i];
       const isDirect = i === 0;
       console.log(
-        `| ${t.name} | ${f2(med(f, "p50"))} | ${f2(med(f, "p99"))} | ${isDirect ? "—" : `+${f2(perRound(f, (x, d) => x.p50 - d.p50))}`} | ` +
+        `| ${t.name} | ${f2(med(f, "p50"))} | ${f2(med(f, "p99"))} | ${isDirect ? "—" : signed(perRound(f, (x, d) => x.p50 - d.p50), 2)} | ` +
           `${isDirect ? "1x" : `${f1(perRound(f, (x, d) => x.p99 / d.p99))}x`} | ${f0(med(f, "rps"))} | ` +
           `${isDirect ? "1x" : `${f2(perRound(f, (x, d) => x.rps / d.rps))}x`} | ${f0(med(f, "managerUs"))} / ${f0(med(f, "managerUsLoaded"))} | ` +
           `${f0(med(f, "mcpUs"))} / ${f0(med(f, "mcpUsLoaded"))} |`,
@@ -595,12 +671,12 @@ export async function benchRuntime(): Promise<void> {
     const addedB = perRound(bF, (x, d) => x.p50 - d.p50);
     console.log("\n| goal | figure | |");
     console.log("| --- | --- | --- |");
-    console.log(`| (a) embedded: added p50 ≤ 0.3 ms | +${f2(addedA)} ms | ${ok(addedA <= 0.3)} |`);
+    console.log(`| (a) embedded: added p50 ≤ 0.3 ms | ${signed(addedA, 2)} ms | ${ok(addedA <= 0.3)} |`);
     console.log(`| (a) embedded: p99 ≤ 3× direct | ${f1(p99A)}x | ${ok(p99A <= 3)} |`);
     console.log(`| (a) embedded: ${CALLERS} callers ≥ 0.25× direct | ${f2(rpsA)}x | ${ok(rpsA >= 0.25)} |`);
-    console.log(`| (b) over NATS: added p50 ≤ 1 ms | +${f2(addedB)} ms | ${ok(addedB <= 1)} |`);
+    console.log(`| (b) over NATS: added p50 ≤ 1 ms | ${signed(addedB, 2)} ms | ${ok(addedB <= 1)} |`);
     console.log(
-      `| ahead of mcp-hub (issue's figures: +0.47 ms p50, 0.13× throughput) | this run: mcp-hub +${f2(perRound(hubF, (x, d) => x.p50 - d.p50))} ms, ` +
+      `| ahead of mcp-hub (issue's figures: +0.47 ms p50, 0.13× throughput) | this run: (a) ${signed(addedA, 2)} ms, ${f2(rpsA)}x; mcp-hub ${signed(perRound(hubF, (x, d) => x.p50 - d.p50), 2)} ms, ` +
         `${f2(perRound(hubF, (x, d) => x.rps / d.rps))}x | ${ok(addedA < perRound(hubF, (x, d) => x.p50 - d.p50) && rpsA > perRound(hubF, (x, d) => x.rps / d.rps))} |`,
     );
 
@@ -609,9 +685,9 @@ export async function benchRuntime(): Promise<void> {
     console.log("| path | what is timed | ms | over direct connect |");
     console.log("| --- | --- | --- | --- |");
     console.log(`| direct SDK client | new StdioClientTransport + Client.connect (spawn + initialize) | ${f0(directStart)} | — |`);
-    console.log(`| (a) embedded | POST …/process/start?wait=true answered running | ${f0(embeddedStart.median)} | +${f0(embeddedStart.median - directStart)} |`);
-    console.log(`| (b) over NATS | the same through the gateway | ${f0(natsStart.median)} | +${f0(natsStart.median - directStart)} |`);
-    console.log(`| mcp-hub 4.2.1 | POST /api/servers/start (after /api/servers/stop) answered connected | ${f0(hubStart)} | +${f0(hubStart - directStart)} |`);
+    console.log(`| (a) embedded | POST …/process/start?wait=true answered running | ${f0(embeddedStart.median)} | ${signed(embeddedStart.median - directStart)} |`);
+    console.log(`| (b) over NATS | the same through the gateway | ${f0(natsStart.median)} | ${signed(natsStart.median - directStart)} |`);
+    console.log(`| mcp-hub 4.2.1 | POST /api/servers/start (after /api/servers/stop) answered connected | ${f0(hubStart)} | ${signed(hubStart - directStart)} |`);
     console.log(`| mcp-hub 4.2.1 | boot with 1 server until /api/health says ready and connected | ${f0(hub.bootMs)} | |`);
     console.log(`goal: (a) ≤ direct connect + 30 ms: ${ok(embeddedStart.median <= directStart + 30)}`);
     console.log(`\n${SERVERS} servers at once`);
@@ -625,18 +701,28 @@ export async function benchRuntime(): Promise<void> {
     console.log(`| mcp-hub 4.2.1 | boot with ${SERVERS} servers in its config until all connected | ${f0(hubN.bootMs)} |`);
 
     console.log("\nmemory: RSS of the manager's own process (not its MCP children), MiB");
-    console.log(`| process | idle | 1 server running | ${SERVERS} running | per running server |`);
-    console.log("| --- | --- | --- | --- | --- |");
+    console.log(`| process | idle after boot | idle after the calls | 1 server running | ${SERVERS} running | per running server |`);
+    console.log("| --- | --- | --- | --- | --- | --- |");
     console.log(
-      `| (a) embedded backend | ${f1(idleRss)} (after boot) | ${f1(rss1)} | ${f1(rssAll)} (${f1(rssAllStopped)} just before, all stopped) | ${f2((rssAll - rssAllStopped) / SERVERS)} |`,
+      `| (a) embedded backend | ${f1(idleRss)} | ${f1(rssAllStopped)} | ${f1(rss1)} | ${f1(rssAll)} | ${f2((rssAll - rssAllStopped) / SERVERS)} (${SERVERS} running − idle after the calls) |`,
     );
-    console.log(`| mcp-hub 4.2.1 | — | ${f1(hubRss1)} (after boot) | ${f1(hubRssN)} (after boot) | ${f2((hubRssN - hubRss1) / (SERVERS - 1))} |`);
+    console.log(
+      `| mcp-hub 4.2.1 | — | — | ${f1(hubRss1)} (after boot) | ${f1(hubRssN)} (after boot) | ${f2((hubRssN - hubRss1) / (SERVERS - 1))} (booted with ${SERVERS} − booted with 1) |`,
+    );
 
     console.log(`\nwhere (a)'s time goes: p50 of ${stageCalls} sequential requests of the same embedded server, 1 caller`);
     console.log("| request | p50 ms | server CPU µs/request: main thread | other threads |");
     console.log("| --- | --- | --- | --- |");
     for (const [label, st] of stageFigures) console.log(`| ${label} | ${f2(st.p50)} | ${f0(st.mainUs)} | ${f0(st.otherUs)} |`);
     console.log(`| direct SDK echo call (p50 above) | ${f2(med(directF, "p50"))} | | |`);
+    console.log(`\nthe same over NATS, (b): p50 of ${stageCalls} sequential requests through its gateway, 1 caller`);
+    console.log("| request | p50 ms |");
+    console.log("| --- | --- |");
+    for (const [label, p50] of natsStageFigures) console.log(`| ${label} | ${f2(p50)} |`);
+    console.log(`\nthe same store work in this process (no HTTP, no broker), SQLite file of its own, ${stageCalls} sequential operations`);
+    console.log("| operation | p50 ms | CPU µs/op: main thread | other threads | SQL statements |");
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const f of inProcess) console.log(`| ${f.label} | ${f2(f.p50)} | ${f0(f.mainUs)} | ${f0(f.otherUs)} | ${f1(f.statements)} |`);
   } catch (err) {
     for (const c of children) console.log(`--- process output:\n${c.output().slice(-2000)}`);
     throw err;

@@ -5,6 +5,7 @@
  * speedscope.
  */
 import fs from "node:fs";
+import path from "node:path";
 
 interface ProfileNode {
   id: number;
@@ -83,4 +84,24 @@ export function printProfileSummary(title: string, file: string, top = 25): void
   for (const l of s.self) console.log(`  ${(100 * l.share).toFixed(1).padStart(5)}%  ${l.frame}`);
   console.log("  inclusive time:");
   for (const l of s.inclusive) console.log(`  ${(100 * l.share).toFixed(1).padStart(5)}%  ${l.frame}`);
+}
+
+/**
+ * Node arguments that make a benchmark's server write its CPU profile into `<profileDir>/<name>`
+ * when it stops (`--cpu-prof`); none when profileDir is undefined (no profiling).
+ */
+export function profileNodeArgs(profileDir: string | undefined, name: string): string[] {
+  if (profileDir === undefined) return [];
+  const dir = path.resolve(profileDir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
+/** Prints the summary of every profile written under `<profileDir>/<name>` for each name. */
+export function printProfiles(profileDir: string, names: string[], top = 25): void {
+  for (const name of names) {
+    const dir = path.resolve(profileDir, name);
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")) : [];
+    for (const f of files) printProfileSummary(name, path.join(dir, f), top);
+  }
 }

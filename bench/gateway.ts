@@ -22,7 +22,7 @@ import path from "node:path";
 // autocannon ships no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require("autocannon") as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
-import { printProfileSummary } from "./cpu-profile";
+import { printProfiles, profileNodeArgs } from "./cpu-profile";
 import { Child, cpuTimeMs, freePort, SERVER_ENTRY, SERVER_ENV, spawnBareServer, spawnChild, spawnServer, waitForHttp } from "./processes";
 
 interface AutocannonResult {
@@ -127,10 +127,7 @@ async function startNatsPair(
 }
 
 function profileArgs(name: string): string[] {
-  if (PROFILE_DIR === undefined) return [];
-  const dir = path.resolve(PROFILE_DIR, name);
-  fs.mkdirSync(dir, { recursive: true });
-  return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+  return profileNodeArgs(PROFILE_DIR, name);
 }
 
 export async function benchGateway(): Promise<void> {
@@ -248,11 +245,5 @@ export async function benchGateway(): Promise<void> {
     await Promise.all(children.map((c) => c.stop()));
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  if (PROFILE_DIR !== undefined) {
-    for (const name of ["embedded", "reference", "nats-gateway", "nats-providers"]) {
-      const profDir = path.resolve(PROFILE_DIR, name);
-      const files = fs.readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
-      for (const f of files) printProfileSummary(name, path.join(profDir, f));
-    }
-  }
+  if (PROFILE_DIR !== undefined) printProfiles(PROFILE_DIR, ["embedded", "reference", "nats-gateway", "nats-providers"]);
 }

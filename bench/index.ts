@@ -6,6 +6,7 @@ import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
 import { benchIngest } from "./ingest";
 import { benchMixed } from "./mixed";
+import { benchRuntime } from "./runtime";
 import { benchRuntimeLogs } from "./runtime-logs";
 import { benchScaleout } from "./scaleout";
 import { benchStore } from "./store";
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   gateway: benchGateway,
   ingest: benchIngest,
   mixed: benchMixed,
+  runtime: benchRuntime,
   "runtime-logs": benchRuntimeLogs,
   scaleout: benchScaleout,
   store: benchStore,

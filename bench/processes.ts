@@ -5,6 +5,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { liveMembers } from "../test/helpers/process-groups";
 
 export const SERVER_ENTRY = path.resolve(__dirname, "../bin/console-mcp-server.js");
 
@@ -63,10 +64,31 @@ export function threadCpuSeconds(pid: number | undefined): { main: number; other
   return { main: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`), others };
 }
 
-export function spawnChild(command: string, args: string[], env: Record<string, string> = {}): Child {
+/**
+ * Options of spawnChild. `group`: the child leads a process group of its own (spawned detached), and
+ * stop() sends SIGTERM to the whole group, waits for the leader's exit and for the group to empty
+ * (at most 5 s, then SIGKILL to the group): for programs whose own children must not outlive them
+ * (mcp-hub and the MCP servers it spawns). `cwd`: the working directory (default: this process's).
+ */
+export interface SpawnOptions {
+  group?: boolean;
+  cwd?: string;
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+export function spawnChild(command: string, args: string[], env: Record<string, string> = {}, options: SpawnOptions = {}): Child {
   const child: ChildProcess = spawn(command, args, {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.group === true,
+    cwd: options.cwd,
   });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
@@ -78,7 +100,18 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
     cpuSeconds: () => processCpuSeconds(child.pid),
     threadCpuSeconds: () => threadCpuSeconds(child.pid),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const running = child.exitCode === null && child.signalCode === null;
+      if (options.group === true && child.pid !== undefined) {
+        const pgid = child.pid;
+        if (running) signalGroup(pgid, "SIGTERM");
+        await exited;
+        const deadline = Date.now() + 5000;
+        while (liveMembers(pgid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        if (liveMembers(pgid).length > 0) signalGroup(pgid, "SIGKILL");
+        while (liveMembers(pgid).length > 0) await new Promise((r) => setTimeout(r, 50));
+        return;
+      }
+      if (running) child.kill("SIGTERM");
       await exited;
     },
   };

@@ -54,6 +54,11 @@ interface RuntimeVars extends StoreVars {
   lastLogLine: Map<string, Promise<void>>;
   /** The lease generation this replica holds, per server it owns. */
   leases: Map<string, number>;
+  /**
+   * Per server this replica owns: until when (epoch ms) its lease is known held without reading the
+   * store — the expiry its last claim or renewal wrote, less one reconcile interval of margin.
+   */
+  leaseFreshUntil: Map<string, number>;
   timers: NodeJS.Timeout[];
   reconciling: Promise<void> | null;
   /** The start is complete: leftovers of an earlier run reaped, the first reconciliation run. */
@@ -503,8 +508,15 @@ export default function runtimeService(
         return processState(serverId, views.get(serverId), neverStartedDesired);
       },
 
-      /** The live owner of a server's process (a lease held by a live node and not expired), or null. */
+      /**
+       * The live owner of a server's process (a lease held by a live node and not expired), or null.
+       * A server this replica runs under a lease it claimed or renewed recently is answered from
+       * memory (no store read on the tool-call path); any other from the store.
+       */
       async liveOwner(this: This, serverId: string): Promise<string | null> {
+        if (this.leases.has(serverId) && (this.leaseFreshUntil.get(serverId) ?? 0) > Date.now() && this.supervisor.get(serverId)?.status === "running") {
+          return this.nodeId;
+        }
         const lease = await store.readLease(this.knex, serverId);
         if (lease === null || lease.node_id === null || lease.lease_expires_at === null) return null;
         if (Date.parse(lease.lease_expires_at) <= Date.now()) return null;
@@ -532,6 +544,7 @@ export default function runtimeService(
         });
         if (result.claimed) {
           this.leases.set(serverId, result.lease.generation);
+          this.leaseFreshUntil.set(serverId, Date.now() + LEASE_TTL_MS - RECONCILE_INTERVAL_MS);
           return { claimed: true, owner: this.nodeId };
         }
         const owner = result.lease?.node_id ?? null;
@@ -544,6 +557,7 @@ export default function runtimeService(
         const generation = this.leases.get(serverId);
         if (generation === undefined) return;
         this.leases.delete(serverId);
+        this.leaseFreshUntil.delete(serverId);
         await store.releaseLease(this.knex, { serverId, nodeId: this.nodeId, generation });
       },
 
@@ -583,7 +597,9 @@ export default function runtimeService(
        */
       async reconcileOnce(this: This): Promise<void> {
         const now = Date.now();
-        await store.renewNodeLeases(this.knex, this.nodeId, now, LEASE_TTL_MS);
+        const renewed = await store.renewNodeLeases(this.knex, this.nodeId, now, LEASE_TTL_MS);
+        this.leaseFreshUntil.clear();
+        for (const id of renewed) this.leaseFreshUntil.set(id, now + LEASE_TTL_MS - RECONCILE_INTERVAL_MS);
         const dead = await this.deadNodes();
         const unowned = await store.listUnowned(this.knex, { nowMs: now, deadNodes: dead });
         for (const serverId of unowned) {
@@ -650,6 +666,7 @@ export default function runtimeService(
       this.logAppenders = new Map();
       this.lastLogLine = new Map();
       this.leases = new Map();
+      this.leaseFreshUntil = new Map();
       this.timers = [];
       this.reconciling = null;
       this.startedUp = false;

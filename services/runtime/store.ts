@@ -417,10 +417,16 @@ export async function renewLease(
   return changed > 0;
 }
 
-/** Extends every lease `nodeId` holds to `nowMs + ttlMs` in one statement (a heartbeat); resolves with how many. */
-export async function renewNodeLeases(knex: Knex, nodeId: string, nowMs: number, ttlMs: number): Promise<number> {
+/**
+ * Extends every lease `nodeId` holds to `nowMs + ttlMs` in one statement (a heartbeat); resolves
+ * with the server ids of the renewed leases, sorted (a lease another node took is not among them).
+ */
+export async function renewNodeLeases(knex: Knex, nodeId: string, nowMs: number, ttlMs: number): Promise<string[]> {
   requirePositiveInt(ttlMs, "ttlMs");
-  return knex(LEASE_TABLE).where({ node_id: nodeId }).update({ lease_expires_at: toStoredInstant(nowMs + ttlMs) });
+  const rows = (await knex(LEASE_TABLE)
+    .where({ node_id: nodeId })
+    .update({ lease_expires_at: toStoredInstant(nowMs + ttlMs) }, ["server_id"])) as { server_id: string }[];
+  return rows.map((r) => r.server_id).sort();
 }
 
 /** Gives a held lease up (the generation stays); true when `nodeId` held `generation`, false otherwise. */

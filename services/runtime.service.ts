@@ -163,13 +163,10 @@ export default function runtimeService(
           const server = await this.catalogServer(ctx, ctx.params.id);
           const before = await store.readState(this.knex, server.id);
           const owner = await this.liveOwner(server.id);
-          if (owner !== null && owner !== this.nodeId) {
+          if (owner !== null) {
+            // The owner (this node or another) stops its process.
             await store.setDesired(this.knex, server.id, "stopped");
             return ctx.call("runtime.localStop", { id: server.id }, { nodeID: owner });
-          }
-          if (owner === this.nodeId) {
-            await store.setDesired(this.knex, server.id, "stopped");
-            return ctx.call("runtime.localStop", { id: server.id }, { nodeID: this.nodeId });
           }
           // No live owner: nothing runs; settle what the store says.
           if (before === null || (before.status === "stopped" && before.desired === "stopped")) {

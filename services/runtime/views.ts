@@ -5,6 +5,7 @@
  */
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
+import { QueryReader } from "../../lib/validation";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
 
 /** §18.1 ProcessState as answered (datetimes in the contract's output form). */
@@ -57,22 +58,16 @@ export function parseWait(value: unknown): boolean {
   ]);
 }
 
-/** An integer query parameter in min..max (default when absent), else 422 naming it. */
+/**
+ * An integer query parameter in min..max (default when absent), read by the one query reader of
+ * every route (lib/validation.ts QueryReader: api-contract §6 — optional sign and digits, then the
+ * bounds), else a 422 naming it.
+ */
 export function parseLimit(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  const text = String(value);
-  if (/^\d{1,7}$/.test(text)) {
-    const n = Number(text);
-    if (n >= min && n <= max) return n;
-    throw validationFailed([
-      {
-        type: n < min ? "greater_than_equal" : "less_than_equal", loc: ["query", name],
-        msg: n < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
-        input: text, ctx: n < min ? { ge: min } : { le: max },
-      },
-    ]);
-  }
-  throw validationFailed([{ type: "int_parsing", loc: ["query", name], msg: "Input should be a valid integer", input: text }]);
+  const reader = new QueryReader(value === undefined ? {} : { [name]: value });
+  const n = reader.int(name, fallback, min, max);
+  reader.done();
+  return n;
 }
 
 /** The body of POST /servers/{id}/tools/{tool}/call (§21), validated. */

@@ -202,6 +202,14 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const checks = (await request(url("/servers/echo/health"))).body.checks;
       expect(checks[0]).toEqual(ping.body.check);
       expect((await request(url("/servers/echo/health?limit=0"))).status).toBe(422);
+      // The integer rule of every route (api-contract §6): an optional sign, digits, then the bounds.
+      expect((await request(url("/servers/echo/health?limit=%2B1"))).body.checks).toEqual([ping.body.check]);
+      const negative = await request(url("/servers/echo/health?limit=-1"));
+      expect(negative.status).toBe(422);
+      expect(negative.body.detail[0]).toMatchObject({ type: "greater_than_equal", loc: ["query", "limit"], ctx: { ge: 1 } });
+      const text = await request(url("/servers/echo/process/logs?limit=2.5"));
+      expect(text.status).toBe(422);
+      expect(text.body.detail[0]).toMatchObject({ type: "int_parsing", loc: ["query", "limit"], input: "2.5" });
     });
 
     it("reads logs after a cursor, oldest first", async () => {

@@ -8,6 +8,7 @@ import type { Lane } from "../../lib/lanes";
 import type { ValidationItem } from "../../lib/errors";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "../../lib/validation";
 import { formatStoredInstant } from "../../lib/time";
+import { toSummary } from "./manifest";
 
 export type ServerSource = "manifest" | "api";
 
@@ -117,14 +118,10 @@ export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
  * entry. `projectRoot` is what an absent `cwd` shows (the project root's absolute path).
  */
 export function toServer(e: CatalogEntry, projectRoot: string): Server {
+  // The Part I fields as /providers summarises them (§3.1), without its `is_available`.
+  const { is_available: _available, ...summary } = toSummary(e);
   return {
-    id: e.id,
-    name: e.name,
-    command: e.command,
-    description: e.description,
-    tags: [...e.tags],
-    capabilities: [...e.capabilities],
-    transport: e.transport,
+    ...summary,
     args: e.args === null ? [] : [...e.args],
     env: e.env === null ? {} : Object.fromEntries(Object.entries(e.env)),
     cwd: e.cwd ?? projectRoot,

@@ -59,6 +59,12 @@ interface RuntimeVars extends StoreVars {
    * store — the expiry its last claim or renewal wrote, less one reconcile interval of margin.
    */
   leaseFreshUntil: Map<string, number>;
+  /**
+   * Per server: the tail of its chain of control sections (start, stop, restart, forget, a
+   * reconciliation's takeover), so that on this replica each one's store writes (`desired`, the
+   * lease) and supervisor operation happen together, never interleaved with another's.
+   */
+  control: Map<string, Promise<unknown>>;
   timers: NodeJS.Timeout[];
   reconciling: Promise<void> | null;
   /** The start is complete: leftovers of an earlier run reaped, the first reconciliation run. */
@@ -83,7 +89,12 @@ interface RuntimeMethods {
   reconcile(): Promise<void>;
   reconcileOnce(): Promise<void>;
   onSnapshot(snapshot: ProcessSnapshot): void;
-  localOrForward<T>(ctx: Context, serverId: string, action: string, params: Record<string, unknown>, local: () => Promise<T>): Promise<T | null>;
+  exclusive<T>(serverId: string, section: () => Promise<T>): Promise<T>;
+  ownerOrClaim(serverId: string): Promise<string>;
+  beginStart(serverId: string, kind: "start" | "restart"): Promise<void>;
+  answerStart(ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }>;
+  stopHere(serverId: string): Promise<{ process: ProcessState }>;
+  forgetHere(serverId: string): Promise<{ stopped: boolean }>;
 }
 
 
@@ -141,15 +152,13 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
           const wait = parseWait(ctx.params.wait);
           const server = await this.catalogServer(ctx, ctx.params.id);
-          const forwarded = await this.localOrForward(ctx, server.id, "runtime.localStart", { id: server.id, wait }, async () => {
-            await store.setDesired(this.knex, server.id, "running");
-            await this.supervisor.start(server.id, { wait });
-            return null;
+          const owner = await this.exclusive(server.id, async () => {
+            const holder = await this.ownerOrClaim(server.id);
+            if (holder === this.nodeId) await this.beginStart(server.id, "start");
+            return holder;
           });
-          if (forwarded !== null) return forwarded;
-          if (!wait) ctx.meta.$statusCode = 202;
-          await this.flush(server.id);
-          return { process: await this.stateOf(server.id) };
+          if (owner !== this.nodeId) return ctx.call("runtime.localStart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
+          return this.answerStart(ctx, server.id, wait);
         },
       },
 
@@ -161,25 +170,30 @@ export default function runtimeService(
       stop: {
         async handler(this: This, ctx: Context<ServerIdParams>) {
           const server = await this.catalogServer(ctx, ctx.params.id);
-          const before = await store.readState(this.knex, server.id);
-          const owner = await this.liveOwner(server.id);
-          if (owner !== null) {
-            // The owner (this node or another) stops its process.
+          const outcome = await this.exclusive(server.id, async (): Promise<{ forward: string } | { process: ProcessState }> => {
+            const owner = await this.liveOwner(server.id);
+            if (owner === this.nodeId) return this.stopHere(server.id);
+            if (owner !== null) {
+              // Another node owns it: it stops its process.
+              await store.setDesired(this.knex, server.id, "stopped");
+              return { forward: owner };
+            }
+            // No live owner: nothing runs; settle what the store says.
+            const before = await store.readState(this.knex, server.id);
+            if (before === null || (before.status === "stopped" && before.desired === "stopped")) {
+              if (!(before === null && server.autostart)) throw notRunning(server.id);
+            }
             await store.setDesired(this.knex, server.id, "stopped");
-            return ctx.call("runtime.localStop", { id: server.id }, { nodeID: owner });
-          }
-          // No live owner: nothing runs; settle what the store says.
-          if (before === null || (before.status === "stopped" && before.desired === "stopped")) {
-            if (!(before === null && server.autostart)) throw notRunning(server.id);
-          }
-          await store.setDesired(this.knex, server.id, "stopped");
-          if (before !== null && before.status !== "stopped") {
-            await store.writeState(this.knex, {
-              ...before, status: "stopped", pid: null, node_id: null, started_at: null,
-              stopped_at: before.stopped_at ?? Date.now(),
-            });
-          }
-          return { process: await this.stateOf(server.id) };
+            if (before !== null && before.status !== "stopped") {
+              await store.writeState(this.knex, {
+                ...before, status: "stopped", pid: null, node_id: null, started_at: null,
+                stopped_at: before.stopped_at ?? Date.now(),
+              });
+            }
+            return { process: await this.stateOf(server.id) };
+          });
+          if ("forward" in outcome) return ctx.call("runtime.localStop", { id: server.id }, { nodeID: outcome.forward, retries: 0 });
+          return outcome;
         },
       },
 
@@ -191,15 +205,13 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
           const wait = parseWait(ctx.params.wait);
           const server = await this.catalogServer(ctx, ctx.params.id);
-          const forwarded = await this.localOrForward(ctx, server.id, "runtime.localRestart", { id: server.id, wait }, async () => {
-            await store.setDesired(this.knex, server.id, "running");
-            await this.supervisor.restart(server.id, { wait });
-            return null;
+          const owner = await this.exclusive(server.id, async () => {
+            const holder = await this.ownerOrClaim(server.id);
+            if (holder === this.nodeId) await this.beginStart(server.id, "restart");
+            return holder;
           });
-          if (forwarded !== null) return forwarded;
-          if (!wait) ctx.meta.$statusCode = 202;
-          await this.flush(server.id);
-          return { process: await this.stateOf(server.id) };
+          if (owner !== this.nodeId) return ctx.call("runtime.localRestart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
+          return this.answerStart(ctx, server.id, wait);
         },
       },
 
@@ -306,55 +318,30 @@ export default function runtimeService(
       localForget: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string }>) {
-          const id = ctx.params.id;
-          const before = this.supervisor.get(id);
-          await this.supervisor.remove(id);
-          await this.flush(id);
-          await this.release(id);
-          return { stopped: before !== null && before.status !== "stopped" };
+          return this.exclusive(ctx.params.id, () => this.forgetHere(ctx.params.id));
         },
       },
 
       localStart: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
-          await store.setDesired(this.knex, ctx.params.id, "running");
-          await this.supervisor.start(ctx.params.id, { wait: ctx.params.wait });
-          if (!ctx.params.wait) ctx.meta.$statusCode = 202;
-          await this.flush(ctx.params.id);
-          return { process: await this.stateOf(ctx.params.id) };
+          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "start"));
+          return this.answerStart(ctx, ctx.params.id, ctx.params.wait);
         },
       },
 
       localRestart: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
-          await store.setDesired(this.knex, ctx.params.id, "running");
-          await this.supervisor.restart(ctx.params.id, { wait: ctx.params.wait });
-          if (!ctx.params.wait) ctx.meta.$statusCode = 202;
-          await this.flush(ctx.params.id);
-          return { process: await this.stateOf(ctx.params.id) };
+          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "restart"));
+          return this.answerStart(ctx, ctx.params.id, ctx.params.wait);
         },
       },
 
       localStop: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string }>) {
-          const id = ctx.params.id;
-          await store.setDesired(this.knex, id, "stopped");
-          if (this.supervisor.get(id) === null) {
-            // Owned (a lease) but never handled here: nothing runs on this node.
-            await this.release(id);
-            const before = await store.readState(this.knex, id);
-            if (before !== null && before.status !== "stopped") {
-              await store.writeState(this.knex, { ...before, status: "stopped", pid: null, node_id: null, started_at: null });
-            }
-            return { process: await this.stateOf(id) };
-          }
-          await this.supervisor.stop(id);
-          await this.flush(id);
-          await this.release(id);
-          return { process: await this.stateOf(id) };
+          return this.exclusive(ctx.params.id, () => this.stopHere(ctx.params.id));
         },
       },
 
@@ -448,11 +435,7 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<{ action: string; server: CatalogServer }>) {
           const { action, server } = ctx.params;
           if (action === "deleted") {
-            if (this.leases.has(server.id)) {
-              await this.supervisor.remove(server.id);
-              await this.flush(server.id);
-              await this.release(server.id);
-            }
+            if (this.leases.has(server.id)) await this.exclusive(server.id, () => this.forgetHere(server.id));
             if ((await store.readLease(this.knex, server.id))?.node_id == null) await store.deleteServerRuntime(this.knex, server.id);
             return;
           }
@@ -559,22 +542,82 @@ export default function runtimeService(
       },
 
       /**
-       * Runs `local` here when this node owns (or now claims) the server, else sends `action` to the
-       * owner and answers its result. Resolves null when `local` ran (the caller answers).
+       * Runs `section` after every control section of the same server begun earlier on this replica
+       * has ended (a per-server chain; a failed section does not break it). Sections never call
+       * another node while inside, so two replicas never wait for each other.
        */
-      async localOrForward<T>(
-        this: This, ctx: Context, serverId: string, action: string, params: Record<string, unknown>, local: () => Promise<T>,
-      ): Promise<T | null> {
+      exclusive<T>(this: This, serverId: string, section: () => Promise<T>): Promise<T> {
+        const previous = this.control.get(serverId) ?? Promise.resolve();
+        const next = previous.then(section, section);
+        const tail = next.then(() => undefined, () => undefined);
+        this.control.set(serverId, tail);
+        void tail.then(() => {
+          if (this.control.get(serverId) === tail) this.control.delete(serverId);
+        });
+        return next;
+      },
+
+      /**
+       * The node that runs a server's process (§18.4): its live owner, else this node once it has
+       * claimed the lease (or the node that won the claim). Inside a control section.
+       */
+      async ownerOrClaim(this: This, serverId: string): Promise<string> {
         let owner = await this.liveOwner(serverId);
-        if (owner === null || owner === this.nodeId) {
-          const claimed = await this.claim(serverId);
-          owner = claimed.owner;
+        if (owner === null || owner === this.nodeId) owner = (await this.claim(serverId)).owner;
+        return owner ?? this.nodeId;
+      },
+
+      /**
+       * Inside a control section on the owner: `desired: running`, then the supervisor's start (or
+       * restart) begun — it rejects with 409 already running / process limit, 404 unknown. The wait
+       * for its outcome is answerStart's, outside the section, so that a stop can cancel it.
+       */
+      async beginStart(this: This, serverId: string, kind: "start" | "restart"): Promise<void> {
+        await store.setDesired(this.knex, serverId, "running");
+        if (kind === "start") await this.supervisor.start(serverId, { wait: false });
+        else await this.supervisor.restart(serverId, { wait: false });
+      },
+
+      /**
+       * The answer of a start or restart begun here (§18.5): with `wait`, once it has settled
+       * (`running`, `error`, or `stopped` when a stop came first), 200; without, at once, 202.
+       */
+      async answerStart(this: This, ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }> {
+        if (wait) await this.supervisor.settled(serverId);
+        else ctx.meta.$statusCode = 202;
+        await this.flush(serverId);
+        return { process: await this.stateOf(serverId) };
+      },
+
+      /**
+       * Inside a control section on the owner: `desired: stopped`, the process ended (group SIGTERM →
+       * 5 s → SIGKILL) or its pending start/backoff cancelled, the lease released; `{process}`. 409
+       * `Server '<id>' is not running` when already stopped with `desired: stopped`.
+       */
+      async stopHere(this: This, serverId: string): Promise<{ process: ProcessState }> {
+        await store.setDesired(this.knex, serverId, "stopped");
+        if (this.supervisor.get(serverId) === null) {
+          // Owned (a lease) but never handled here: nothing runs on this node.
+          await this.release(serverId);
+          const before = await store.readState(this.knex, serverId);
+          if (before !== null && before.status !== "stopped") {
+            await store.writeState(this.knex, { ...before, status: "stopped", pid: null, node_id: null, started_at: null });
+          }
+          return { process: await this.stateOf(serverId) };
         }
-        if (owner !== null && owner !== this.nodeId) {
-          return (await ctx.call(action, params, { nodeID: owner, retries: 0 })) as T;
-        }
-        await local();
-        return null;
+        await this.supervisor.stop(serverId);
+        await this.flush(serverId);
+        await this.release(serverId);
+        return { process: await this.stateOf(serverId) };
+      },
+
+      /** Inside a control section on the owner: ends the process (if any), forgets the server, releases its lease. */
+      async forgetHere(this: This, serverId: string): Promise<{ stopped: boolean }> {
+        const before = this.supervisor.get(serverId);
+        await this.supervisor.remove(serverId);
+        await this.flush(serverId);
+        await this.release(serverId);
+        return { stopped: before !== null && before.status !== "stopped" };
       },
 
       /** Runs reconcileOnce, one at a time (a call while one runs waits for it and runs again). */
@@ -602,34 +645,39 @@ export default function runtimeService(
         for (const serverId of unowned) {
           if (this.stopping) return;
           if (this.supervisor.processCount() >= config.runtime.maxProcesses) return;
-          const before = await store.readLease(this.knex, serverId);
-          const claimed = await this.claim(serverId);
-          if (!claimed.claimed) continue;
-          let server: CatalogServer;
-          try {
-            server = await this.catalogServer(null, serverId);
-          } catch {
-            await this.release(serverId);
-            continue;
-          }
-          const lostOwner = before?.node_id !== null && before?.node_id !== undefined && before.node_id !== this.nodeId ? before.node_id : null;
-          const state = await store.readState(this.knex, serverId);
-          if (lostOwner !== null) {
-            // The lost replica's process of this server, when it ran on this host and outlived it.
-            const left = (await store.listProcessGroups(this.knex, this.host)).filter((r) => r.server_id === serverId && r.node_id === lostOwner);
-            const killed = await reapLeftovers(left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })), this.host);
-            if (killed.length > 0) this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
-            for (const r of left) await store.removeProcessGroup(this.knex, this.host, r.pgid);
-          }
-          if (lostOwner !== null && state !== null && state.status !== "stopped") {
-            await store.writeState(this.knex, {
-              ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),
-              last_error: `node ${lostOwner} lost`,
+          // In the server's control section, and only while it is still wanted: a stop or delete
+          // that came after the listing wins.
+          await this.exclusive(serverId, async () => {
+            if ((await store.readState(this.knex, serverId))?.desired !== "running") return;
+            const before = await store.readLease(this.knex, serverId);
+            const claimed = await this.claim(serverId);
+            if (!claimed.claimed) return;
+            let server: CatalogServer;
+            try {
+              server = await this.catalogServer(null, serverId);
+            } catch {
+              await this.release(serverId);
+              return;
+            }
+            const lostOwner = before?.node_id !== null && before?.node_id !== undefined && before.node_id !== this.nodeId ? before.node_id : null;
+            const state = await store.readState(this.knex, serverId);
+            if (lostOwner !== null) {
+              // The lost replica's process of this server, when it ran on this host and outlived it.
+              const left = (await store.listProcessGroups(this.knex, this.host)).filter((r) => r.server_id === serverId && r.node_id === lostOwner);
+              const killed = await reapLeftovers(left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })), this.host);
+              if (killed.length > 0) this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
+              for (const r of left) await store.removeProcessGroup(this.knex, this.host, r.pgid);
+            }
+            if (lostOwner !== null && state !== null && state.status !== "stopped") {
+              await store.writeState(this.knex, {
+                ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),
+                last_error: `node ${lostOwner} lost`,
+              });
+            }
+            this.logger.info(`runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`);
+            void this.supervisor.start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" }).catch((err: unknown) => {
+              this.logger.warn(`runtime: automatic start of '${server.id}' failed: ${(err as Error).message}`);
             });
-          }
-          this.logger.info(`runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`);
-          void this.supervisor.start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" }).catch((err: unknown) => {
-            this.logger.warn(`runtime: automatic start of '${server.id}' failed: ${(err as Error).message}`);
           });
         }
       },
@@ -664,6 +712,7 @@ export default function runtimeService(
       this.lastLogLine = new Map();
       this.leases = new Map();
       this.leaseFreshUntil = new Map();
+      this.control = new Map();
       this.timers = [];
       this.reconciling = null;
       this.startedUp = false;

@@ -260,6 +260,18 @@ export class Supervisor {
     return this.snapshot(entry);
   }
 
+  /**
+   * Resolves with a server's state once a start begun with `wait: false` has settled: `running`,
+   * `error`, `stopped` (a stop came meanwhile) or `backoff`; at once when it already has (or the
+   * server was never handled here: then null).
+   */
+  async settled(serverId: string): Promise<ProcessSnapshot | null> {
+    const entry = this.entries.get(serverId);
+    if (entry === undefined) return null;
+    await this.waitFor(entry, settled);
+    return this.snapshot(entry);
+  }
+
   /** The state of a server this replica has handled; null when it never did. */
   get(serverId: string): ProcessSnapshot | null {
     const entry = this.entries.get(serverId);

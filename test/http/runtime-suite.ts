@@ -300,5 +300,55 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(restart.body.process.status).toBe("running");
       expect((await post("/servers/everything/process/stop")).status).toBe(200);
     }, 90_000);
+
+    it("concurrent starts, stops and restarts of one server leave desired, state, lease and process in step", async () => {
+      const created = await post("/servers", {
+        id: "race", name: "Race", command: node, args: [CONFIGURABLE_SERVER, "--name", "race"], transport: "stdio",
+      });
+      expect(created.status).toBe(201);
+      const seen = new Set<number>();
+      const note = (p: { pid: number | null } | undefined) => {
+        if (p?.pid) {
+          seen.add(p.pid);
+          watch(p as { pid: number });
+        }
+      };
+      const alive = () => [...seen].filter((pid) => liveMembers(pid).length > 0);
+      const actions = ["start", "stop", "restart"];
+      for (let round = 0; round < 6; round++) {
+        // 30 requests at once, in a different order each round; each answers 200, 202 or a 409.
+        const answers = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => post(`/servers/race/process/${actions[(i + round) % 3]}`)),
+        );
+        for (const a of answers) {
+          expect([200, 409]).toContain(a.status);
+          note(a.body.process);
+        }
+        let settled: any;
+        await eventually(async () => {
+          settled = (await request(url("/servers/race/process"))).body.process;
+          note(settled);
+          return !["starting", "stopping", "backoff"].includes(settled.status);
+        }, 30_000, "race settled");
+        if (settled.desired === "running") {
+          // Wanted: exactly the process the state names runs, owned by this node.
+          expect(settled).toMatchObject({ status: "running", node_id: server.broker.nodeID });
+          expect(alive()).toEqual([settled.pid]);
+        } else {
+          // Not wanted: nothing runs, and a start is accepted (no "already running" ghost).
+          expect(settled).toMatchObject({ status: "stopped", pid: null });
+          expect(alive()).toEqual([]);
+          const start = await post("/servers/race/process/start");
+          expect(start.status).toBe(200);
+          note(start.body.process);
+          expect(start.body.process.status).toBe("running");
+        }
+        // Then a plain stop really ends it.
+        const stop = await post("/servers/race/process/stop");
+        expect(stop.body.process).toMatchObject({ status: "stopped", desired: "stopped", pid: null });
+        expect(alive()).toEqual([]);
+      }
+      expect((await request(url("/servers/race"), { method: "DELETE" })).status).toBe(204);
+    }, 180_000);
   });
 }

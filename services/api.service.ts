@@ -16,7 +16,7 @@ import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } fro
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
 import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
-import { EventHub } from "./api/events/hub";
+import { EventHub, type EventHubStats } from "./api/events/hub";
 import { parseStreamFilter, resumePoint } from "./api/events/filter";
 import { STREAM_SOURCES } from "./api/events/sources";
 import { FailureLogger, failureLog } from "./api/failure-log";
@@ -285,6 +285,11 @@ export default function apiService(
     },
 
     methods: {
+      /** The event stream's counters (clients, events, held, slow clients disconnected, refused): for metrics and tests. */
+      eventStreamStats(): EventHubStats | null {
+        return hub === null ? null : hub.stats();
+      },
+
       /**
        * Stops accepting connections and waits, at most `deadlineMs`, for the requests in flight
        * (services/api/drain.ts). The entrypoint calls it before the broker stops the services, so an

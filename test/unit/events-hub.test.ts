@@ -59,7 +59,6 @@ class MemoryResponse implements StreamResponse {
   }
 }
 
-const turn = () => new Promise((r) => setImmediate(r));
 
 function run(id: number, provider = "a"): StreamEvent {
   return { type: "run", servers: [provider], data: { id, provider_id: provider } };
@@ -140,7 +139,7 @@ describe("EventHub", () => {
     expect(res.headers["Content-Type"]).toBe("text/event-stream; charset=utf-8");
     h.publish([run(1), run(2)]);
     h.publish([{ type: "session", servers: ["a"], data: { id: "s" } }]);
-    await turn();
+    await h.flushed();
     expect(res.chunks).toHaveLength(1);
     const { events } = res.events();
     expect(events.map((e) => e.event)).toEqual(["run", "run", "session"]);
@@ -156,7 +155,7 @@ describe("EventHub", () => {
     h.open(byServer, parseStreamFilter({ server_id: "b" }), null);
     h.open(logsOnly, parseStreamFilter({ types: "log" }), null);
     h.publish([run(1, "a"), run(2, "b"), log(1, "a"), { type: "runs", servers: null, data: { count: 500 } }]);
-    await turn();
+    await h.flushed();
     expect(byServer.events().events.map((e) => [e.event, e.data.id ?? e.data.count])).toEqual([["run", 2], ["runs", 500]]);
     expect(logsOnly.events().events.map((e) => e.event)).toEqual(["log"]);
   });
@@ -166,14 +165,14 @@ describe("EventHub", () => {
     const first = new MemoryResponse();
     h.open(first, all(), null);
     h.publish([run(1), run(2)]);
-    await turn();
+    await h.flushed();
     const lastSeen = first.events().events[1].id as string;
     h.publish([run(3), log(1), run(4)]);
-    await turn();
+    await h.flushed();
     const again = new MemoryResponse();
     h.open(again, all(), lastSeen);
     h.publish([run(5)]);
-    await turn();
+    await h.flushed();
     expect(again.events().events.map((e) => e.data.id)).toEqual([3, 4, 5]);
     const withLogs = new MemoryResponse();
     h.open(withLogs, parseStreamFilter({ types: "run,log" }), lastSeen);
@@ -185,12 +184,12 @@ describe("EventHub", () => {
     const early = new MemoryResponse();
     h.open(early, all(), null);
     h.publish([run(1)]);
-    await turn();
+    await h.flushed();
     h.publish([run(2)]);
     const late = new MemoryResponse();
     h.open(late, all(), early.events().events[0].id);
     h.publish([run(3)]);
-    await turn();
+    await h.flushed();
     expect(late.events().events.map((e) => e.data.id)).toEqual([2, 3]);
     expect(early.events().events.map((e) => e.data.id)).toEqual([1, 2, 3]);
   });
@@ -200,10 +199,10 @@ describe("EventHub", () => {
     const res = new MemoryResponse();
     h.open(res, all(), null);
     h.publish([run(1)]);
-    await turn();
+    await h.flushed();
     const old = res.events().events[0].id as string;
     for (let i = 2; i <= 8; i++) h.publish([run(i)]);
-    await turn();
+    await h.flushed();
     const back = new MemoryResponse();
     h.open(back, all(), old);
     const { events } = back.events();
@@ -258,7 +257,7 @@ describe("EventHub", () => {
     h.open(fast, all(), null);
     for (let i = 1; i <= 50; i++) {
       h.publish([{ type: "run", servers: ["a"], data: { id: i, pad: "x".repeat(200) } }]);
-      await turn();
+      await h.flushed();
     }
     expect(stuck.destroyed).toBe(true);
     expect(slow).toHaveLength(1);
@@ -301,7 +300,7 @@ describe("EventHub", () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     h.publish([{ type: "run", servers: ["a"], data: cyclic }, run(2)]);
-    await turn();
+    await h.flushed();
     expect(res.events().events.map((e) => e.data.id)).toEqual([2]);
   });
 

@@ -5,10 +5,11 @@
  * One event per transaction, not one per run: a group commit (./ingest.ts) writes the requests that
  * waited together, so under load one event carries many requests' runs and the number of events
  * follows the number of transactions, not of runs. A transaction of at most RUN_EVENTS_MAX runs
- * carries their Run items (§10.6: the stream's `run` events); a larger one — a batch of 5,000 runs,
- * or many requests written together — carries one summary instead (the stream's `runs` event), so a
- * burst costs each client one small event rather than megabytes, stays far below NATS's payload
- * limit, and does not push the held events of every other type out of the gateways' rings.
+ * (with at most RUN_EVENTS_MAX_METADATA_CHARS of metadata) carries their Run items (§10.6: the
+ * stream's `run` events); a larger one — a batch of 5,000 runs, or many requests written together —
+ * carries one summary instead (the stream's `runs` event), so a burst costs each client one small
+ * event rather than megabytes, stays far below NATS's payload limit, and does not push the held
+ * events of every other type out of the gateways' rings.
  *
  * (The per-run `telemetry.run.recorded` of api-contract §15 is published as before, by request.)
  */
@@ -21,6 +22,12 @@ import { type RunItem, type RunItemProvider, runItemFromRow, type TelemetryRowIn
 export const RUNS_RECORDED_EVENT = "telemetry.runs.recorded";
 /** Most runs an event carries one by one; a larger transaction is summarised. */
 export const RUN_EVENTS_MAX = 100;
+/**
+ * Most characters of metadata (JSON text) an event carries in Run items; beyond, the transaction is
+ * summarised too (a run may carry almost 1 MiB of metadata: the event stays far below NATS's
+ * default 1 MiB payload limit, and the gateways' rings small).
+ */
+export const RUN_EVENTS_MAX_METADATA_CHARS = 256 * 1024;
 /** Most providers a summary lists (the ones with the most runs). */
 export const SUMMARY_PROVIDERS_MAX = 100;
 
@@ -48,7 +55,11 @@ export function runsRecordedPayload(
   ids: readonly number[],
   providerById: ReadonlyMap<string, RunItemProvider>,
 ): RunsRecordedPayload {
-  if (rows.length <= RUN_EVENTS_MAX) return { runs: rows.map((row, i) => runItemFromRow({ ...row, id: ids[i] }, providerById)) };
+  if (rows.length <= RUN_EVENTS_MAX) {
+    let metadataChars = 0;
+    for (const row of rows) metadataChars += row.metadata.length;
+    if (metadataChars <= RUN_EVENTS_MAX_METADATA_CHARS) return { runs: rows.map((row, i) => runItemFromRow({ ...row, id: ids[i] }, providerById)) };
+  }
   const perProvider = new Map<string, number>();
   let start = rows[0].ts;
   let end = rows[0].ts;

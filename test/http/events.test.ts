@@ -243,9 +243,10 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     const slowClosed = new Promise<void>((resolve) => slow.once("close", () => resolve()));
     slow.on("error", () => undefined);
     const fast = await open("?types=run");
-    const pad = "x".repeat(8000);
+    // 100 runs of ~2.4 KB each: ~240 KB of run events per request (below the size where a transaction is summarised).
+    const pad = "x".repeat(2400);
     const sent: number[] = [];
-    for (let i = 0; i < 80 && api.eventStreamStats().slowDisconnects === before; i++) {
+    for (let i = 0; i < 400 && api.eventStreamStats().slowDisconnects === before; i++) {
       sent.push(...(await ingest(Array.from({ length: 100 }, (_, j) => ({ provider_id: "bulk", metadata: { n: i * 100 + j, pad } })))));
     }
     expect(api.eventStreamStats().slowDisconnects).toBe(before + 1);

@@ -128,6 +128,21 @@ describe("EventRing", () => {
     expect(ring.sinceMs(1004).map((e) => e.seq)).toEqual([4, 5]);
     expect(ring.afterSeq(5)).toEqual([]);
   });
+
+  it("keeps its frames within its byte budget, always keeping the newest", () => {
+    const ring = new EventRing(10, 100);
+    const entry = (seq: number, size: number) => ({ seq, ms: seq, type: "run" as const, servers: null, frame: Buffer.alloc(size) });
+    ring.push(entry(1, 40));
+    ring.push(entry(2, 40));
+    expect(ring.size).toBe(2);
+    ring.push(entry(3, 40));
+    expect(ring.afterSeq(0).map((e) => e.seq)).toEqual([2, 3]);
+    expect(ring.bytes).toBe(80);
+    expect(ring.lastDropped()).toEqual({ seq: 1, ms: 1 });
+    ring.push(entry(4, 500));
+    expect(ring.afterSeq(0).map((e) => e.seq)).toEqual([4]);
+    expect(ring.lastDropped()?.seq).toBe(3);
+  });
 });
 
 describe("EventHub", () => {

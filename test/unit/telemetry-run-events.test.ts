@@ -2,12 +2,12 @@
  * services/telemetry/run-events.ts: one ingestion transaction becomes Run items up to
  * RUN_EVENTS_MAX runs, a summary beyond (runtime-contract §23.1 `run` / `runs`).
  */
-import { RUN_EVENTS_MAX, runsRecordedPayload, SUMMARY_PROVIDERS_MAX } from "../../services/telemetry/run-events";
+import { RUN_EVENTS_MAX, RUN_EVENTS_MAX_METADATA_CHARS, runsRecordedPayload, SUMMARY_PROVIDERS_MAX } from "../../services/telemetry/run-events";
 import { rowFromRun, validateIngestBody } from "../../services/telemetry/store/run";
 
-function rows(n: number, provider: (i: number) => string) {
+function rows(n: number, provider: (i: number) => string, metadata: Record<string, unknown> = {}) {
   const now = Date.parse("2026-01-02T00:00:00Z");
-  const runs = validateIngestBody({ runs: Array.from({ length: n }, (_, i) => ({ provider_id: provider(i), ts: now + i * 1000 })) }, now);
+  const runs = validateIngestBody({ runs: Array.from({ length: n }, (_, i) => ({ provider_id: provider(i), ts: now + i * 1000, metadata })) }, now);
   return runs.map((r) => rowFromRun(r, now));
 }
 
@@ -18,6 +18,14 @@ describe("runsRecordedPayload", () => {
     expect("runs" in payload && payload.runs).toHaveLength(RUN_EVENTS_MAX);
     if (!("runs" in payload)) throw new Error("expected runs");
     expect(payload.runs[1]).toMatchObject({ id: 11, provider_id: "p1", provider_name: "p1", ts: "2026-01-02T00:00:01Z" });
+  });
+
+  it("summarises a small one whose metadata is large", () => {
+    const big = rows(3, () => "p", { pad: "x".repeat(Math.ceil(RUN_EVENTS_MAX_METADATA_CHARS / 3)) });
+    const payload = runsRecordedPayload(big, [1, 2, 3], new Map());
+    expect("summary" in payload && payload.summary).toMatchObject({ count: 3, first_id: 1, last_id: 3, providers: [{ provider_id: "p", count: 3 }] });
+    const fits = rows(3, () => "p", { pad: "x".repeat(1000) });
+    expect("runs" in runsRecordedPayload(fits, [1, 2, 3], new Map())).toBe(true);
   });
 
   it("summarises a large one: count, id and time range, providers by runs (cut at the limit)", () => {

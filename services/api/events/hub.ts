@@ -12,7 +12,8 @@
  *   come again (the data of every type carries its own key — process and session states, run ids,
  *   check instants, log entry ids — so a client can drop them).
  * - **Rings** (./ring.ts): the newest BUFFER_EVENTS events, and separately the newest BUFFER_EVENTS
- *   `log` events, so a log flood never pushes state events out. A resume point older than what the
+ *   `log` events, so a log flood never pushes state events out (each ring also within
+ *   BUFFER_MAX_BYTES). A resume point older than what the
  *   needed rings hold (or than this gateway's start, for another gateway's id), or an id that is not
  *   one, gets `reset` first — with an id from which a later resume is exact — then what is held after
  *   that point.
@@ -36,6 +37,11 @@ import { EventRing, type StreamEntry } from "./ring";
 
 /** Events held for resumes, per ring (§23.1: the newest 1,000, and separately 1,000 `log` events). */
 export const BUFFER_EVENTS = 1000;
+/**
+ * Bytes of frames each ring holds at most (the oldest events go first beyond): 1,000 events of usual
+ * size take well under 1 MiB; this bounds a gateway's memory when runs carry large metadata.
+ */
+export const BUFFER_MAX_BYTES = 32 * 1024 * 1024;
 /** Unsent bytes after which a client is disconnected (§23.1: 1 MiB). */
 export const MAX_UNSENT_BYTES = 1024 * 1024;
 /**
@@ -73,6 +79,7 @@ export interface EventHubOptions {
   /** CONSOLE_MCP_SSE_KEEPALIVE_MS. */
   keepAliveMs: number;
   bufferEvents?: number;
+  bufferBytes?: number;
   maxUnsentBytes?: number;
   resumeOverlapMs?: number;
   /** The clock (epoch ms). */
@@ -97,6 +104,7 @@ export interface EventHubStats {
   events: number;
   held: number;
   heldLogs: number;
+  heldBytes: number;
   slowDisconnects: number;
   refused: number;
 }
@@ -125,8 +133,8 @@ export class EventHub {
   constructor(private readonly options: EventHubOptions) {
     this.tag = options.tag ?? newStreamTag();
     this.now = options.now ?? Date.now;
-    this.main = new EventRing(options.bufferEvents ?? BUFFER_EVENTS);
-    this.logs = new EventRing(options.bufferEvents ?? BUFFER_EVENTS);
+    this.main = new EventRing(options.bufferEvents ?? BUFFER_EVENTS, options.bufferBytes ?? BUFFER_MAX_BYTES);
+    this.logs = new EventRing(options.bufferEvents ?? BUFFER_EVENTS, options.bufferBytes ?? BUFFER_MAX_BYTES);
     this.maxUnsent = options.maxUnsentBytes ?? MAX_UNSENT_BYTES;
     this.overlapMs = options.resumeOverlapMs ?? RESUME_OVERLAP_MS;
     this.startedAtMs = this.now();
@@ -165,6 +173,7 @@ export class EventHub {
   stats(): EventHubStats {
     return {
       clients: this.clients.size, events: this.seq, held: this.main.size, heldLogs: this.logs.size,
+      heldBytes: this.main.bytes + this.logs.bytes,
       slowDisconnects: this.slowDisconnects, refused: this.refused,
     };
   }

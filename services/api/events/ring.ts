@@ -1,6 +1,6 @@
 /**
- * The newest events a gateway holds for resumes (runtime-contract §23.1): a fixed-size ring, oldest
- * overwritten first, entries in the order they were received (increasing `seq`, non-decreasing `ms`).
+ * The newest events a gateway holds for resumes (runtime-contract §23.1): a fixed-size ring (with a
+ * byte budget), oldest overwritten first, entries in the order they were received (increasing `seq`, non-decreasing `ms`).
  * It remembers the newest entry it has dropped, so a resume point can be told "still covered" from
  * "gone".
  */
@@ -22,10 +22,15 @@ export class EventRing {
   /** Index of the oldest entry. */
   private start = 0;
   private count = 0;
+  private heldBytes = 0;
   /** The newest entry dropped to make room (null: nothing dropped yet). */
   private dropped: { seq: number; ms: number } | null = null;
 
-  constructor(readonly capacity: number) {
+  /**
+   * `capacity` entries at most, and at most `maxBytes` of frames (the oldest go first; the newest
+   * entry is always kept): events are small, but a run may carry a large metadata object.
+   */
+  constructor(readonly capacity: number, readonly maxBytes = Infinity) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
     this.slots = new Array(capacity);
   }
@@ -34,17 +39,27 @@ export class EventRing {
     return this.count;
   }
 
-  /** Appends an entry (its seq and ms must not be below the newest's), dropping the oldest when full. */
+  /** Bytes of the frames held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Appends an entry (its seq and ms must not be below the newest's), dropping the oldest ones as needed. */
   push(entry: StreamEntry): void {
-    if (this.count === this.capacity) {
-      const oldest = this.slots[this.start] as StreamEntry;
-      this.dropped = { seq: oldest.seq, ms: oldest.ms };
-      this.slots[this.start] = entry;
-      this.start = (this.start + 1) % this.capacity;
-      return;
-    }
+    if (this.count === this.capacity) this.dropOldest();
     this.slots[(this.start + this.count) % this.capacity] = entry;
     this.count += 1;
+    this.heldBytes += entry.frame.length;
+    while (this.heldBytes > this.maxBytes && this.count > 1) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const oldest = this.slots[this.start] as StreamEntry;
+    this.dropped = { seq: oldest.seq, ms: oldest.ms };
+    this.heldBytes -= oldest.frame.length;
+    this.slots[this.start] = undefined;
+    this.start = (this.start + 1) % this.capacity;
+    this.count -= 1;
   }
 
   /** The i-th entry from the oldest (0-based). */

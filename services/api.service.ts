@@ -372,8 +372,10 @@ export default function apiService(
        * chain: context tracking, timeout, fallback and error hooks, on top of the ones the actual
        * broker call goes through), the Promise and three response listeners per request, the route's
        * connect middlewares (none) and CORS options (CORS is applied here), and a debug line built
-       * even when debug is off. The X-Request-ID answer header is kept. Any other request goes
-       * through moleculer-web's whole pipeline, which answers 404, or 405 with Allow (onError).
+       * even when debug is off. The X-Request-ID answer header is kept. The event-stream route
+       * (GET /events) calls no action: after the access step the gateway's event hub answers it
+       * (services/api/events/). Any other request goes through moleculer-web's whole pipeline,
+       * which answers 404, or 405 with Allow (onError).
        */
       httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;

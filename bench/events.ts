@@ -162,7 +162,10 @@ class Fleet {
   }
 }
 
-/** POST /telemetry/runs; resolves with its duration in ms (NaN when it failed). */
+/** Why the failed POSTs failed (printed under the table). */
+const postFailures: string[] = [];
+
+/** POST /telemetry/runs; resolves with its duration in ms (NaN when it failed, with the reason in postFailures). */
 async function post(agent: http.Agent, port: number, body: unknown): Promise<number> {
   const data = Buffer.from(JSON.stringify(body));
   const started = performance.now();
@@ -171,11 +174,20 @@ async function post(agent: http.Agent, port: number, body: unknown): Promise<num
       { host: "127.0.0.1", port, method: "POST", path: "/api/v1/telemetry/runs", agent, headers: { "content-type": "application/json", "content-length": data.length } },
       (res) => {
         res.resume();
-        res.on("end", () => resolve(res.statusCode === 201 ? performance.now() - started : Number.NaN));
-        res.on("error", () => resolve(Number.NaN));
+        res.on("end", () => {
+          if (res.statusCode !== 201) postFailures.push(`status ${res.statusCode}`);
+          resolve(res.statusCode === 201 ? performance.now() - started : Number.NaN);
+        });
+        res.on("error", (err) => {
+          postFailures.push(`${(err as NodeJS.ErrnoException).code ?? err.message} (answer)`);
+          resolve(Number.NaN);
+        });
       },
     );
-    req.on("error", () => resolve(Number.NaN));
+    req.on("error", (err) => {
+      postFailures.push(`${(err as NodeJS.ErrnoException).code ?? err.message}${req.reusedSocket ? " (reused keep-alive socket)" : ""}`);
+      resolve(Number.NaN);
+    });
     req.end(data);
   });
 }
@@ -351,5 +363,6 @@ export async function benchEvents(): Promise<void> {
         `${fmt(r.gatewayCpu * 100, 0)} % | ${fmt(r.benchCpu * 100, 0)} % | ${fmt(r.postP99)} (${r.postFailed}) |`,
     );
   }
+  if (postFailures.length > 0) console.log(`failed POSTs: ${[...new Set(postFailures)].join("; ")}`);
   console.log("goals: ≤ 50 KB per idle client; p99 ≤ 100 ms embedded, ≤ 250 ms over NATS");
 }

@@ -2,6 +2,7 @@
  * `npm run bench -- <name>`: runs one benchmark (or all when no name is given). Benchmarks print
  * ratios measured side by side in one run; they are never part of `npm test`.
  */
+import { benchEvents } from "./events";
 import { benchFailover } from "./failover";
 import { benchGateway } from "./gateway";
 import { benchIngest } from "./ingest";
@@ -12,6 +13,7 @@ import { benchScaleout } from "./scaleout";
 import { benchStore } from "./store";
 
 const BENCHES: Record<string, () => Promise<void>> = {
+  events: benchEvents,
   failover: benchFailover,
   gateway: benchGateway,
   ingest: benchIngest,

@@ -77,8 +77,18 @@ export interface RuntimeConfig {
   backendEnv: Readonly<Record<string, string | undefined>>;
 }
 
+/** The event stream's settings (runtime-contract §23.1, §28). */
+export interface EventStreamConfig {
+  /** CONSOLE_MCP_SSE_MAX_CLIENTS: `GET /events` streams one gateway holds at once (503 beyond), default 1,000. */
+  maxClients: number;
+  /** CONSOLE_MCP_SSE_KEEPALIVE_MS: milliseconds between `: keep-alive` comments, default 15,000. */
+  keepAliveMs: number;
+}
+
 export interface Config {
   mode: RunMode;
+  /** The event stream of the gateway (runtime-contract §23.1). */
+  events: EventStreamConfig;
   /** The MCP runtime (runtime-contract §17–§21, §28). */
   runtime: RuntimeConfig;
   host: string;
@@ -215,6 +225,10 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
 
   return {
     mode,
+    events: {
+      maxClients: integerIn(env, "CONSOLE_MCP_SSE_MAX_CLIENTS", 1000, 1, 100_000),
+      keepAliveMs: integerIn(env, "CONSOLE_MCP_SSE_KEEPALIVE_MS", 15_000, 10, 3_600_000),
+    },
     runtime: {
       maxProcesses: integerIn(env, "CONSOLE_MCP_MAX_PROCESSES", 32, 1, 10_000),
       logRetention: integerIn(env, "CONSOLE_MCP_LOG_RETENTION", 1000, 1, 1_000_000),

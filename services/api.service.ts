@@ -9,12 +9,16 @@ import { Errors } from "moleculer";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { Config, VERSION } from "../lib/config";
+import { ContractError } from "../lib/errors";
 import { formatInstant } from "../lib/time";
 import { openModeDenial } from "./api/access";
 import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } from "./api/body";
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
 import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
+import { EventHub, type EventHubStats } from "./api/events/hub";
+import { parseStreamFilter, resumePoint } from "./api/events/filter";
+import { STREAM_SOURCES } from "./api/events/sources";
 import { FailureLogger, failureLog } from "./api/failure-log";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
@@ -135,7 +139,7 @@ function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown,
 }
 
 export default function apiService(
-  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services">,
+  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events">,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
@@ -143,6 +147,31 @@ export default function apiService(
   // Set in created(), when the service's logger exists.
   let logFailure: LogFailure = () => undefined;
   const startedAtMs = Date.now();
+  // The event stream of GET /events (services/api/events/hub.ts); created with the service.
+  let hub: EventHub | null = null;
+  // The gateway's request tracking (services/api/drain.ts); set in created().
+  let requests: ConnectionDrain | null = null;
+
+  // The broker events the stream is made of (services/api/events/sources.ts): handed over as they come.
+  const events: Record<string, (ctx: Context) => void> = {};
+  for (const [name, toStream] of Object.entries(STREAM_SOURCES)) {
+    events[name] = (ctx: Context) => hub?.publish(toStream(ctx.params));
+  }
+
+  /**
+   * GET /events (runtime-contract §23.1): the filter (422 for an unknown type), the resume point,
+   * then the hub writes the stream (503 at the client cap, or while the gateway drains).
+   */
+  const openEventStream = (req: GatewayRequest, res: ServerResponse, query: Record<string, unknown>): void => {
+    const filter = parseStreamFilter(query);
+    const from = resumePoint(req.headers["last-event-id"], query);
+    if (hub === null || requests?.draining() === true) {
+      throw new ContractError(503, "The gateway is shutting down; reconnect to another one");
+    }
+    const headers: Record<string, string> = {};
+    if (req.$requestID !== undefined && req.$requestID !== "") headers["X-Request-ID"] = req.$requestID;
+    hub.open(res, filter, from, headers);
+  };
 
   const aliases: Record<string, string | unknown[]> = {};
   for (const route of ROUTES) {
@@ -180,6 +209,8 @@ export default function apiService(
         sendErrorAnswer(req, res, err, logFailure);
       },
     },
+
+    events,
 
     actions: {
       /**
@@ -232,21 +263,43 @@ export default function apiService(
     },
 
     created() {
-      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger };
+      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger & ServiceBroker["logger"] };
       self.requests = trackRequests(self.server);
+      requests = self.requests;
       logFailure = failureLog(self.logger);
+      hub = new EventHub({
+        maxClients: config.events.maxClients,
+        keepAliveMs: config.events.keepAliveMs,
+        onSlowClient: (unsent) => self.logger.info(`GET /events: a client with ${unsent} bytes unsent was disconnected (it resumes with Last-Event-ID)`),
+      });
       // Requests Node's HTTP parser refuses still get a JSON error body (services/api/http-errors.ts).
       self.server.on("clientError", answerClientError);
     },
 
+    started() {
+      hub?.start();
+    },
+
+    stopped() {
+      hub?.stop();
+    },
+
     methods: {
+      /** The event stream's counters (clients, events, held, slow clients disconnected, refused): for metrics and tests. */
+      eventStreamStats(): EventHubStats | null {
+        return hub === null ? null : hub.stats();
+      },
+
       /**
        * Stops accepting connections and waits, at most `deadlineMs`, for the requests in flight
        * (services/api/drain.ts). The entrypoint calls it before the broker stops the services, so an
-       * accepted request is never cut by a stopping service.
+       * accepted request is never cut by a stopping service. Event streams never finish by
+       * themselves: they are ended at once (their clients resume elsewhere with Last-Event-ID).
        */
       drain(this: { requests: ConnectionDrain }, deadlineMs: number): Promise<DrainResult> {
-        return this.requests.drain(deadlineMs);
+        const drained = this.requests.drain(deadlineMs);
+        hub?.closeAll();
+        return drained;
       },
 
       /**
@@ -319,8 +372,10 @@ export default function apiService(
        * chain: context tracking, timeout, fallback and error hooks, on top of the ones the actual
        * broker call goes through), the Promise and three response listeners per request, the route's
        * connect middlewares (none) and CORS options (CORS is applied here), and a debug line built
-       * even when debug is off. The X-Request-ID answer header is kept. Any other request goes
-       * through moleculer-web's whole pipeline, which answers 404, or 405 with Allow (onError).
+       * even when debug is off. The X-Request-ID answer header is kept. The event-stream route
+       * (GET /events) calls no action: after the access step the gateway's event hub answers it
+       * (services/api/events/). Any other request goes through moleculer-web's whole pipeline,
+       * which answers 404, or 405 with Allow (onError).
        */
       httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
         if (applyCors(cors, req, res)) return undefined;
@@ -359,6 +414,14 @@ export default function apiService(
         const denial = route === undefined ? null : openModeDenial(route, req.socket.remoteAddress);
         if (denial !== null) {
           failRequest(this, req, res, denial, logFailure);
+          return undefined;
+        }
+        if (route?.input === "event-stream") {
+          try {
+            openEventStream(req, res, query);
+          } catch (err) {
+            failRequest(this, req, res, err, logFailure);
+          }
           return undefined;
         }
         return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));

@@ -27,7 +27,8 @@ import { parseLogCursor } from "./runtime/log-cursor";
 import { hostName, reapLeftovers } from "./runtime/process-group";
 import * as store from "./runtime/store";
 import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
-import { parseLimit, parseToolCallBody, parseWait, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
+import { NOTIFICATIONS_MAX, NOTIFICATIONS_WINDOW_MS, notificationOf } from "./runtime/notifications";
+import { parseLimit, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
 
 /** How long a lease lasts without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 15_000;
@@ -95,6 +96,7 @@ interface RuntimeMethods {
   answerStart(ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }>;
   stopHere(serverId: string): Promise<{ process: ProcessState }>;
   forgetHere(serverId: string): Promise<{ stopped: boolean }>;
+  announceProcess(serverId: string): Promise<void>;
 }
 
 
@@ -189,6 +191,7 @@ export default function runtimeService(
                 ...before, status: "stopped", pid: null, node_id: null, started_at: null,
                 stopped_at: before.stopped_at ?? Date.now(),
               });
+              await this.announceProcess(server.id);
             }
             return { process: await this.stateOf(server.id) };
           });
@@ -308,6 +311,18 @@ export default function runtimeService(
           const owner = await this.liveOwner(id);
           if (owner === null) return { stopped: false };
           return ctx.call("runtime.localForget", { id }, { nodeID: owner });
+        },
+      },
+
+      /**
+       * GET /notifications (§23.2): `{notifications}`, newest first, at most 50, from the process and
+       * health transitions of the last 7 days (services/runtime/notifications.ts); `[]` when nothing
+       * happened. Query parameters are ignored.
+       */
+      notifications: {
+        async handler(this: This) {
+          const transitions = await store.listNotableTransitions(this.readKnex, Date.now() - NOTIFICATIONS_WINDOW_MS, NOTIFICATIONS_MAX);
+          return { notifications: transitions.map(notificationOf).filter((n) => n !== null) };
         },
       },
 
@@ -602,6 +617,7 @@ export default function runtimeService(
           const before = await store.readState(this.knex, serverId);
           if (before !== null && before.status !== "stopped") {
             await store.writeState(this.knex, { ...before, status: "stopped", pid: null, node_id: null, started_at: null });
+            await this.announceProcess(serverId);
           }
           return { process: await this.stateOf(serverId) };
         }
@@ -673,6 +689,7 @@ export default function runtimeService(
                 ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),
                 last_error: `node ${lostOwner} lost`,
               });
+              await this.announceProcess(serverId);
             }
             this.logger.info(`runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`);
             void this.supervisor.start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" }).catch((err: unknown) => {
@@ -699,8 +716,22 @@ export default function runtimeService(
             },
             generation === undefined ? {} : { fence: { node_id: this.nodeId, generation } },
           );
-          if (written) this.broker.broadcast("runtime.process.changed", { ...snapshot });
+          if (written) await this.announceProcess(id);
         });
+      },
+
+      /**
+       * Broadcasts `runtime.process.changed` with the server's ProcessState as stored now, without
+       * `logs` (the stream's `process` event, §23.1). Call after each write of its state. Never
+       * throws: the state is stored whatever happens here (a failure is logged).
+       */
+      async announceProcess(this: This, serverId: string): Promise<void> {
+        try {
+          const views = await store.readProcessViews(this.readKnex, [serverId], 1);
+          await this.broker.broadcast("runtime.process.changed", processEvent(processState(serverId, views.get(serverId))));
+        } catch (err) {
+          this.logger.warn(`runtime: the process event of '${serverId}' was not published: ${(err as Error).message}`);
+        }
       },
     },
 

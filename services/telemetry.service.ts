@@ -11,6 +11,7 @@ import { replayedAnswerMeta } from "../lib/store/idempotency";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { RunIngestion, publishRecorded } from "./telemetry/ingest";
+import { publishRunsRecorded } from "./telemetry/run-events";
 import { parseReadQuery } from "./telemetry/filters";
 import { readHeatmap, readMetrics, readPareto, readRuns, readTimeseries } from "./telemetry/reads";
 
@@ -105,7 +106,10 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
 
     created(this: TelemetryVars & IngestVars) {
       this.providers = new ProviderDirectory(this.broker);
-      this.ingestion = new RunIngestion(this.knex, config.store.writePoolSize);
+      // Each committed group is one `telemetry.runs.recorded` event (the live stream, runtime-contract §23).
+      this.ingestion = new RunIngestion(this.knex, config.store.writePoolSize, (rows, ids) => {
+        void publishRunsRecorded(this.broker, this.providers, this.logger, rows, ids);
+      });
     },
   };
   return schema as unknown as StoreServiceSchema;

@@ -14,9 +14,12 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
  *   the process actions take none, runtime-contract §18.5);
  * - object-body: the JSON body, which must be an object;
  * - path-and-optional-body: path parameters merged over an optional JSON object body;
- * - path-and-object-body: path parameters merged over a JSON body, which must be an object.
+ * - path-and-object-body: path parameters merged over a JSON body, which must be an object;
+ * - event-stream: no action is called: the gateway answers with its Server-Sent Events stream
+ *   (./events/), from the query parameters and the Last-Event-ID header (runtime-contract §23.1).
  */
-export type InputKind = "query" | "path" | "path-and-query" | "object-body" | "path-and-optional-body" | "path-and-object-body";
+export type InputKind =
+  | "query" | "path" | "path-and-query" | "object-body" | "path-and-optional-body" | "path-and-object-body" | "event-stream";
 
 export interface RouteSpec {
   method: HttpMethod;
@@ -80,6 +83,9 @@ export const ROUTES: readonly RouteSpec[] = [
     status: 201, idempotencyKey: true,
   },
   { method: "POST", path: "/routing/simulate", action: "routing.simulate", input: "object-body" },
+  // runtime-contract §23: the stream is the gateway's own (no action: "api.events" names it).
+  { method: "GET", path: "/events", action: "api.events", input: "event-stream" },
+  { method: "GET", path: "/notifications", action: "runtime.notifications", input: "query" },
 ];
 
 /** The methods a path allows, or an empty list when no route has that path. */

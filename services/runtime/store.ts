@@ -866,3 +866,40 @@ export async function listTransitions(knex: Knex, sinceMs: number, limit: number
     at: formatStoredInstant(r.at),
   }));
 }
+
+/**
+ * The transitions notifications are made of (§23.2; services/runtime/notifications.ts says what
+ * each becomes), at or after `sinceMs`, newest first (at, then id), at most `limit`:
+ * - a process entering `error`;
+ * - a process `starting` with `restarts` > 0 (an automatic restart: after a crash, or on another
+ *   replica after its owner was lost — a manual start resets the count to 0);
+ * - a process `running` with `restarts` > 0 (it recovered after automatic restarts);
+ * - a health check `degraded` or `error` after another status, and `healthy` after `degraded` or `error`.
+ */
+export async function listNotableTransitions(knex: Knex, sinceMs: number, limit: number): Promise<Transition[]> {
+  requirePositiveInt(limit, "limit");
+  const rows = (await knex(TRANSITION_TABLE)
+    .where("at", ">=", toStoredInstant(sinceMs))
+    .andWhere((w) =>
+      w
+        .where((p) =>
+          p.where("kind", "process").andWhere((s) =>
+            s.where("to_status", "error").orWhere((r) => r.whereIn("to_status", ["starting", "running"]).andWhere("restarts", ">", 0)),
+          ),
+        )
+        .orWhere((h) =>
+          h.where("kind", "health").andWhere((s) =>
+            s.whereIn("to_status", ["degraded", "error"]).orWhere((r) => r.where("to_status", "healthy").whereIn("from_status", ["degraded", "error"])),
+          ),
+        ),
+    )
+    .orderBy([{ column: "at", order: "desc" }, { column: "id", order: "desc" }])
+    .limit(limit)
+    .select()) as TransitionRow[];
+  return rows.map((r) => ({
+    ...r,
+    id: Number(r.id),
+    restarts: numberOrNull(r.restarts),
+    at: formatStoredInstant(r.at),
+  }));
+}

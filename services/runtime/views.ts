@@ -48,6 +48,14 @@ export function processState(serverId: string, view: ProcessView | undefined, ne
   return { ...fields, ...base };
 }
 
+/** The `process` event of the stream (§23.1): a ProcessState without `logs` (`cursor` kept). */
+export type ProcessEvent = Omit<ProcessState, "logs">;
+
+export function processEvent(state: ProcessState): ProcessEvent {
+  const { logs: _logs, ...event } = state;
+  return event;
+}
+
 /** §18.5 `?wait=false`: the start and restart answers wait for the final state unless the query says false. */
 export function parseWait(value: unknown): boolean {
   if (value === undefined) return true;

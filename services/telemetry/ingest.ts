@@ -164,8 +164,30 @@ export async function ingestRuns(knex: Knex, body: unknown, options: IngestOptio
 export class RunIngestion {
   private readonly groups: GroupCommit<IngestUnit, UnitOutcome>;
 
-  constructor(private readonly knex: Knex, writePoolSize: number) {
-    this.groups = new GroupCommit((units) => writeIngestGroup(knex, units), {
+  /**
+   * `onWritten`, when given, is called once per group written, after its commit, with the rows it
+   * stored (replayed requests excluded) and their ids, in order (./run-events.ts publishes them).
+   */
+  constructor(
+    private readonly knex: Knex,
+    writePoolSize: number,
+    onWritten?: (rows: TelemetryRowInsert[], ids: number[]) => void,
+  ) {
+    const write = async (units: IngestUnit[]): Promise<Settled<UnitOutcome>[]> => {
+      const settled = await writeIngestGroup(knex, units);
+      if (onWritten !== undefined) {
+        const rows: TelemetryRowInsert[] = [];
+        const ids: number[] = [];
+        settled.forEach((s, i) => {
+          if (!s.ok || s.value.replayed) return;
+          rows.push(...units[i].rows);
+          ids.push(...s.value.body.ids);
+        });
+        if (rows.length > 0) onWritten(rows, ids);
+      }
+      return settled;
+    };
+    this.groups = new GroupCommit(write, {
       concurrency: dialectOf(knex) === "sqlite" ? 1 : Math.min(PG_CONCURRENT_GROUPS, writePoolSize),
       maxUnits: GROUP_MAX_REQUESTS,
       sizeOf: (unit) => unit.rows.length,

@@ -36,6 +36,12 @@ function send(origin: URL, agent: http.Agent, r: CorpusRequest): Promise<Answer>
     const req = http.request(
       { host: origin.hostname, port: origin.port, method: r.method, path: r.path, headers, agent },
       (res) => {
+        // GET /events answers a stream that does not end (runtime-contract §23.1): its headers are the answer.
+        if (res.statusCode === 200 && String(res.headers["content-type"]).startsWith("text/event-stream")) {
+          resolve({ status: 200, headers: res.headers, text: "" });
+          req.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
@@ -54,6 +60,7 @@ const SOURCES = new Set(["query", "body", "path", "header"]);
 function answerProblem(r: CorpusRequest, a: Answer): string | null {
   if (a.status >= 500 || a.status < 200) return `status ${a.status}: ${a.text.slice(0, 300)}`;
   if (r.method === "HEAD") return null;
+  if (a.status === 200 && String(a.headers["content-type"]).startsWith("text/event-stream")) return null;
   // DELETE /servers/{id} of a server the corpus created (runtime-contract §17.4).
   if (a.status === 204) return a.text === "" ? null : `204 with a body: ${a.text.slice(0, 200)}`;
   let body: unknown;

@@ -18,6 +18,7 @@ import {
   HealthStatus,
   initDesired,
   listLeases,
+  listNotableTransitions,
   listProcessGroups,
   listTransitions,
   listUnowned,
@@ -573,6 +574,33 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
           ["demo", "health", "degraded", "error", "m4", "2026-03-01T10:00:04Z"],
           ["demo", "health", "healthy", "degraded", "m2", "2026-03-01T10:00:02Z"],
         ]);
+      });
+
+      it("lists the transitions notifications are made of (§23.2), newest first, within the window and the limit", async () => {
+        const steps: [Partial<ProcessStateWrite>, number][] = [
+          [{ status: "starting", restarts: 0 }, 0],
+          [{ status: "running", restarts: 0 }, 1],
+          [{ status: "backoff", restarts: 0, last_error: "exit 3" }, 2],
+          [{ status: "starting", restarts: 1, last_error: "exit 3" }, 3],
+          [{ status: "running", restarts: 1 }, 4],
+          [{ status: "backoff", restarts: 1, last_error: "exit 3" }, 5],
+          [{ status: "error", restarts: 1, last_error: "gave up" }, 6],
+          [{ status: "stopped", restarts: 0 }, 7],
+        ];
+        for (const [state, second] of steps) await writeState(a, stateOf("demo", state), { nowMs: T0 + second * 1000 });
+        const statuses: HealthStatus[] = ["healthy", "degraded", "degraded", "healthy", "error"];
+        for (const [i, st] of statuses.entries()) await appendHealthCheck(a, "pinged", check(st, T0 + 10_000 + i * 1000, `h${i}`));
+        const found = await listNotableTransitions(reader, T0, 50);
+        expect(found.map((t) => [t.server_id, t.kind, t.from_status, t.to_status, t.restarts])).toEqual([
+          ["pinged", "health", "healthy", "error", null],
+          ["pinged", "health", "degraded", "healthy", null],
+          ["pinged", "health", "healthy", "degraded", null],
+          ["demo", "process", "backoff", "error", 1],
+          ["demo", "process", "starting", "running", 1],
+          ["demo", "process", "backoff", "starting", 1],
+        ]);
+        expect(await listNotableTransitions(reader, T0 + 5000, 2)).toEqual(found.slice(0, 2));
+        expect(await listNotableTransitions(reader, T0 + 20_000, 50)).toEqual([]);
       });
     });
 

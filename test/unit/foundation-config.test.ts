@@ -282,3 +282,21 @@ describe("CONSOLE_MCP_SESSION_IDLE_S (runtime-contract §22, §28)", () => {
     },
   );
 });
+
+describe("CONSOLE_MCP_SSE_MAX_CLIENTS and CONSOLE_MCP_SSE_KEEPALIVE_MS (runtime-contract §23.1, §28)", () => {
+  it("default to 1,000 streams and 15 s", () => {
+    expect(loadConfig({}).events).toEqual({ maxClients: 1000, keepAliveMs: 15_000 });
+    expect(loadConfig({ CONSOLE_MCP_SSE_MAX_CLIENTS: "5", CONSOLE_MCP_SSE_KEEPALIVE_MS: "50" }).events).toEqual({ maxClients: 5, keepAliveMs: 50 });
+  });
+
+  it.each([
+    ["CONSOLE_MCP_SSE_MAX_CLIENTS", "0", "1..100000"],
+    ["CONSOLE_MCP_SSE_MAX_CLIENTS", "many", "1..100000"],
+    ["CONSOLE_MCP_SSE_KEEPALIVE_MS", "5", "10..3600000"],
+    ["CONSOLE_MCP_SSE_KEEPALIVE_MS", "1.5", "10..3600000"],
+  ])("%s=%j stops startup with one line naming it", (variable, bad, range) => {
+    const err = configError({ [variable]: bad });
+    expect(err.variable).toBe(variable);
+    expect(err.message).toBe(`Invalid ${variable}=${JSON.stringify(bad)}: expected an integer in ${range}`);
+  });
+});

@@ -112,9 +112,11 @@ describe("allowedMethods", () => {
         "POST /servers/:id/tools/:tool/call",
         // runtime-contract §22
         "DELETE /sessions/:session_id",
+        // runtime-contract §23
+        "GET /events", "GET /notifications",
       ]),
     );
-    expect(table).toHaveLength(33);
+    expect(table).toHaveLength(35);
   });
 });
 

@@ -22,7 +22,7 @@ import { STREAM_SOURCES } from "./api/events/sources";
 import { FailureLogger, failureLog } from "./api/failure-log";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
-import { API_PREFIX, ROUTES, RouteSpec } from "./api/routes";
+import { API_PREFIX, checksIgnoredBody, ROUTES, RouteSpec } from "./api/routes";
 
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;
@@ -63,13 +63,13 @@ function paramShaper(route: RouteSpec) {
       }
       switch (route.input) {
         case "query":
-          req.$params = { ...(req.query ?? {}) };
-          return;
         case "path":
-          req.$params = pathParams;
-          return;
         case "path-and-query":
-          req.$params = { ...(req.query ?? {}), ...pathParams };
+          // A body the route ignores still meets the body rules (routes.ts checksIgnoredBody).
+          if (checksIgnoredBody(route)) parseJsonBody(await readRawBody(req), req.headers["content-type"]);
+          if (route.input === "query") req.$params = { ...(req.query ?? {}) };
+          else if (route.input === "path") req.$params = pathParams;
+          else req.$params = { ...(req.query ?? {}), ...pathParams };
           return;
         case "object-body":
         case "path-and-optional-body":
@@ -175,8 +175,8 @@ export default function apiService(
 
   const aliases: Record<string, string | unknown[]> = {};
   for (const route of ROUTES) {
-    // Query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
-    const direct = route.input === "query";
+    // GET query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
+    const direct = route.input === "query" && !checksIgnoredBody(route);
     aliases[`${route.method} ${route.path}`] = direct ? route.action : [paramShaper(route), route.action];
   }
 

@@ -145,8 +145,8 @@ export default function runtimeService(
       },
 
       /**
-       * POST /servers/{id}/process/start (§18.5): params `{id, wait?}` (path and query; any body is
-       * ignored). Waits for `running` or `error` and answers `{process}` (200; a failed start is a 200
+       * POST /servers/{id}/process/start (§18.5): params `{id, wait?}` (path and query; the gateway
+       * checks a body and ignores it). Waits for `running` or `error` and answers `{process}` (200; a failed start is a 200
        * with `status: "error"`), or with `wait=false` at once with `starting` (202). 404 unknown
        * server; 409 already running; 409 process limit reached.
        */

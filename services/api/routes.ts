@@ -10,13 +10,16 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
  * How a request becomes action params:
  * - query: the query parameters (one string per key, the last occurrence winning: ./query.ts);
  * - path: the path parameters;
- * - path-and-query: the path parameters over the query parameters (a body, if any, is not read:
- *   the process actions take none, runtime-contract §18.5);
+ * - path-and-query: the path parameters over the query parameters (the process actions take no
+ *   body, runtime-contract §18.5);
  * - object-body: the JSON body, which must be an object;
  * - path-and-optional-body: path parameters merged over an optional JSON object body;
  * - path-and-object-body: path parameters merged over a JSON body, which must be an object;
  * - event-stream: no action is called: the gateway answers with its Server-Sent Events stream
  *   (./events/), from the query parameters and the Last-Event-ID header (runtime-contract §23.1).
+ *
+ * A route whose kind reads no body but whose method carries one (POST, PUT, DELETE: see
+ * checksIgnoredBody) still has any body it is sent checked by the body rules, then ignored.
  */
 export type InputKind =
   | "query" | "path" | "path-and-query" | "object-body" | "path-and-optional-body" | "path-and-object-body" | "event-stream";
@@ -103,4 +106,16 @@ export function allowedMethods(pathname: string, routes: readonly RouteSpec[] = 
     })
     .map((r) => r.method);
   return [...new Set(methods)];
+}
+
+/**
+ * True for a route that takes no body although its method carries one (POST, PUT, DELETE with input
+ * `query`, `path` or `path-and-query`: the process actions, pings, deletes). The gateway still reads
+ * a body sent to it and applies the body rules of api-contract §6.3 — content type, UTF-8, JSON
+ * syntax, 64 levels of nesting — before any other check, then ignores the value: only an empty body
+ * (whatever its Content-Type, runtime-contract §18.5) or the JSON `null` counts as no body. A GET
+ * route ignores any body unread.
+ */
+export function checksIgnoredBody(route: RouteSpec): boolean {
+  return route.method !== "GET" && (route.input === "query" || route.input === "path" || route.input === "path-and-query");
 }

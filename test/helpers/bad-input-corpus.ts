@@ -363,7 +363,7 @@ export function generateCorpus(seed: number, count: number): CorpusRequest[] {
     }
     const query = rng() < (route.method === "GET" ? 0.95 : 0.3) ? `?${queryString(rng)}` : "";
     const request: CorpusRequest = { label: `${route.method} ${route.path}`, method: route.method, path: routePath(rng, route) + query, headers: {} };
-    if (route.method === "POST" || route.method === "PUT" || rng() < 0.1) {
+    if (route.method !== "GET" || rng() < 0.1) {
       const b = body(rng, route.action);
       request.body = b.bytes;
       request.label += ` (${b.label})`;

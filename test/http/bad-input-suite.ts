@@ -9,6 +9,7 @@ import http from "node:http";
 import type { Dialect } from "../../lib/store/knex";
 import { MAX_SERIAL_ID } from "../../lib/store/columns";
 import { request, startTestServer, TestServer } from "../helpers/server";
+import { ROUTES, RouteSpec } from "../../services/api/routes";
 
 const TS = "2025-03-01T10:00:00Z";
 const WORDS = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
@@ -25,6 +26,54 @@ const READS = [
   "telemetry/metrics", "telemetry/heatmap", "telemetry/timeseries", "telemetry/pareto", "telemetry/runs",
   "telemetry/finops/sprints", "telemetry/finops/pull-requests",
 ];
+
+/**
+ * The routes whose method carries a body (every one but GET), with their path parameters filled
+ * with `fill(name)`: read from the route table, so a new route is covered without a change here.
+ */
+const BODY_METHOD_ROUTES = ROUTES.filter((r) => r.method !== "GET");
+/** Of those, the ones that take no body (their input kind reads none). */
+const BODYLESS_ROUTES = BODY_METHOD_ROUTES.filter((r) => !r.input.includes("body"));
+const routeUrl = (route: RouteSpec, fill: (param: string) => string) =>
+  route.path.replace(/:([A-Za-z_]+)/g, (_m, name: string) => encodeURIComponent(fill(name))).slice(1);
+
+/** Bodies the body rules refuse (§6.3; README "Request input"), with the content type they are sent with. */
+const REFUSED_BODIES: [string, string, Buffer][] = [
+  ["invalid JSON", "application/json", Buffer.from("{bad")],
+  ["a JSON text sent as text/plain", "text/plain", Buffer.from('{"a":1}')],
+  ["a form", "application/x-www-form-urlencoded", Buffer.from("a=1")],
+  ["JSON nested 100 levels", "application/json", Buffer.from(arrays(100))],
+  ["bytes that are not UTF-8", "application/json", Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])],
+];
+
+/** Bodies a route that takes none accepts as none: empty (any content type), `null`, or any valid JSON (ignored). */
+const IGNORED_BODIES: [string, string | undefined, string][] = [
+  ["no body with application/json (the console UI)", "application/json", ""],
+  ["no body with text/plain", "text/plain", ""],
+  ["no body, no content type", undefined, ""],
+  ["null", "application/json", "null"],
+  ["whitespace", "application/json", " \n"],
+  ["a JSON object", "application/json", '{"wait":false,"id":"other"}'],
+  ["64 levels", "application/json", arrays(64)],
+];
+
+/** Any request with a raw body (fetch cannot send one with GET, nor a chosen Content-Length). */
+function sendRaw(target: string, method: string, contentType: string | undefined, body: Buffer | string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { "content-length": Buffer.byteLength(body) };
+    if (contentType !== undefined) headers["content-type"] = contentType;
+    const req = http.request(target, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode ?? 0, body: text === "" ? null : JSON.parse(text) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 /** A GET with a body (fetch cannot send one). */
 function getWithBody(target: string, body: string): Promise<{ status: number }> {
@@ -155,6 +204,54 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
         expect(res.status).toBe(200);
       }
     });
+  });
+
+  describe("class: every route whose method carries a body applies the body rules, also when it takes no body (§6.3, runtime-contract §18.5)", () => {
+    const unknown = (name: string) => `no-such-${name}`;
+
+    it("the route table has routes that take no body (the process actions, pings, deletes)", () => {
+      const names = BODYLESS_ROUTES.map((r) => `${r.method} ${r.path}`);
+      expect(names).toEqual(expect.arrayContaining([
+        "POST /servers/:id/process/start", "POST /servers/:id/process/stop", "POST /servers/:id/process/restart",
+        "POST /servers/:id/health/ping", "DELETE /servers/:id", "DELETE /sessions/:session_id",
+      ]));
+    });
+
+    it.each(BODY_METHOD_ROUTES.flatMap((r) => REFUSED_BODIES.map(([label, type, body]) => [`${r.method} ${r.path}`, label, r, type, body] as const)))(
+      "%s with %s → 422 at body, before the path is looked up",
+      async (_name, _label, route, type, body) => {
+        const res = await sendRaw(url(routeUrl(route, unknown)), route.method, type, body);
+        expect(res.status).toBe(422);
+        expect(res.body.detail).toHaveLength(1);
+        expect(res.body.detail[0].loc[0]).toBe("body");
+      },
+    );
+
+    it.each(BODYLESS_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+      "%s of an existing server with a refused body → 422, and nothing is done",
+      async (_name, route) => {
+        const target = url(routeUrl(route, (name) => (name === "id" || name === "provider_id" ? "gemini" : unknown(name))));
+        for (const [, type, body] of REFUSED_BODIES) {
+          const res = await sendRaw(target, route.method, type, body);
+          expect(res.status).toBe(422);
+          expect(res.body.detail[0].loc[0]).toBe("body");
+        }
+        const state = await get("servers/gemini/process");
+        expect(state.body.process).toMatchObject({ status: "stopped", desired: "stopped", last_error: null, logs: [] });
+        expect((await get("servers/gemini")).status).toBe(200);
+      },
+    );
+
+    it.each(BODYLESS_ROUTES.flatMap((r) => IGNORED_BODIES.map(([label, type, body]) => [`${r.method} ${r.path}`, label, r, type, body] as const)))(
+      "%s with %s answers as without a body",
+      async (_name, _label, route, type, body) => {
+        const target = url(routeUrl(route, unknown));
+        const expected = await request(target, { method: route.method });
+        expect(expected.status).toBeLessThan(422);
+        const res = await sendRaw(target, route.method, type, body);
+        expect({ status: res.status, body: res.body }).toEqual({ status: expected.status, body: expected.body });
+      },
+    );
   });
 
   describe("class: a query string becomes one string per key, the last occurrence winning (§1.1)", () => {

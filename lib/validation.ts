@@ -127,8 +127,12 @@ export class QueryReader {
 
   constructor(private readonly query: Record<string, unknown>) {}
 
-  /** The text of a parameter; undefined when absent, or when malformed (then a 422 item is pushed). */
-  private raw(name: string): string | undefined {
+  /**
+   * The text of a parameter as given ("" included); undefined when absent, or when it is not valid
+   * percent-encoded UTF-8 (then the 422 item `value_error` at ["query", name] is pushed). Every
+   * reader below starts here, so a listed parameter's encoding is checked the same way everywhere.
+   */
+  text(name: string): string | undefined {
     const v = lastValue(Object.prototype.hasOwnProperty.call(this.query, name) ? this.query[name] : undefined);
     if (v === undefined || v === null) return undefined;
     if (typeof v === "string") return v;
@@ -144,14 +148,14 @@ export class QueryReader {
 
   /** String filter: an empty value means "not given". */
   filter(name: string): string | undefined {
-    const v = this.raw(name);
+    const v = this.text(name);
     if (v !== undefined && containsUnstorableText(v)) this.matchesNothing = true;
     return v === undefined || v === "" ? undefined : v;
   }
 
   /** Integer with bounds and default: optional sign and decimal digits only. */
   int(name: string, fallback: number, min: number, max: number): number {
-    const v = this.raw(name);
+    const v = this.text(name);
     if (v === undefined) return fallback;
     if (!/^[+-]?\d+$/.test(v)) {
       this.problems.push({ type: "int_parsing", loc: ["query", name], msg: "Input should be a valid integer", input: v });
@@ -172,9 +176,22 @@ export class QueryReader {
     return n;
   }
 
+  /**
+   * Boolean flag: `true`/`1` or `false`/`0`; absent or empty → `fallback`; anything else is a 422
+   * `bool_parsing` (runtime-contract §18.5 `wait`).
+   */
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.text(name);
+    if (v === undefined || v === "") return fallback;
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    this.problems.push({ type: "bool_parsing", loc: ["query", name], msg: "Input should be a valid boolean", input: v });
+    return fallback;
+  }
+
   /** Datetime (§6.2) as epoch ms; an empty value is an error. */
   datetime(name: string): number | undefined {
-    const v = this.raw(name);
+    const v = this.text(name);
     if (v === undefined) return undefined;
     const ms = parseDatetime(v);
     if (ms === null) {

@@ -23,12 +23,11 @@ import { StoreMixin, type StoreVars } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
 import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
-import { parseLogCursor } from "./runtime/log-cursor";
 import { hostName, reapLeftovers } from "./runtime/process-group";
 import * as store from "./runtime/store";
 import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
 import { NOTIFICATIONS_MAX, NOTIFICATIONS_WINDOW_MS, notificationOf } from "./runtime/notifications";
-import { parseLimit, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
+import { parseLimit, parseLogsQuery, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
 
 /** How long a lease lasts without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 15_000;
@@ -152,7 +151,7 @@ export default function runtimeService(
        */
       start: {
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
-          const wait = parseWait(ctx.params.wait);
+          const wait = parseWait(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
           const owner = await this.exclusive(server.id, async () => {
             const holder = await this.ownerOrClaim(server.id);
@@ -206,7 +205,7 @@ export default function runtimeService(
        */
       restart: {
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
-          const wait = parseWait(ctx.params.wait);
+          const wait = parseWait(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
           const owner = await this.exclusive(server.id, async () => {
             const holder = await this.ownerOrClaim(server.id);
@@ -220,22 +219,25 @@ export default function runtimeService(
 
       /**
        * GET /servers/{id}/process/logs (§19): params `{id, cursor?, limit?}` → `{logs, cursor,
-       * truncated}`; 400 `Cursor must be an integer`; 422 limit outside 1..1000; 404 unknown server.
+       * truncated}`; in this order (api-contract §6.5): 422 limit outside 1..1000 or a parameter not
+       * validly percent-encoded, 400 `Cursor must be an integer`, 404 unknown server.
        */
       logs: {
         async handler(this: This, ctx: Context<ServerIdParams & { cursor?: unknown; limit?: unknown }>) {
+          const { cursor, limit } = parseLogsQuery(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
-          const cursor = parseLogCursor(ctx.params.cursor);
-          const limit = parseLimit(ctx.params.limit, "limit", 1, 1000, 200);
           return store.readLogsAfter(this.readKnex, server.id, cursor, limit);
         },
       },
 
-      /** GET /servers/{id}/health (§20): params `{id, limit?}` → `{checks}` newest first (limit 1..100, default 6). */
+      /**
+       * GET /servers/{id}/health (§20): params `{id, limit?}` → `{checks}` newest first (limit 1..100,
+       * default 6); 422 for the limit, then 404 unknown server.
+       */
       health: {
         async handler(this: This, ctx: Context<ServerIdParams & { limit?: unknown }>) {
+          const limit = parseLimit(ctx.params, "limit", 1, 100, 6);
           const server = await this.catalogServer(ctx, ctx.params.id);
-          const limit = parseLimit(ctx.params.limit, "limit", 1, 100, 6);
           return { checks: await store.readHealthChecks(this.readKnex, server.id, limit) };
         },
       },

@@ -6,6 +6,7 @@
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
 import { QueryReader } from "../../lib/validation";
+import { parseLogCursor } from "./log-cursor";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
 
 /** §18.1 ProcessState as answered (datetimes in the contract's output form). */
@@ -56,26 +57,47 @@ export function processEvent(state: ProcessState): ProcessEvent {
   return event;
 }
 
-/** §18.5 `?wait=false`: the start and restart answers wait for the final state unless the query says false. */
-export function parseWait(value: unknown): boolean {
-  if (value === undefined) return true;
-  if (value === "false" || value === "0") return false;
-  if (value === "true" || value === "1" || value === "") return true;
-  throw validationFailed([
-    { type: "bool_parsing", loc: ["query", "wait"], msg: "Input should be a valid boolean", input: value },
-  ]);
+/*
+ * The runtime's query parameters (§18.5 `wait`, §19 `cursor` and `limit`, §20 `limit`) are read by
+ * the one query reader of every route (lib/validation.ts QueryReader, api-contract §6.1 and README
+ * "Request input"): a value that is not valid percent-encoded UTF-8 is a 422 `value_error` at
+ * ["query", <name>], like on every other endpoint. Each parser reads its whole query before
+ * anything else is checked (api-contract §6.5: 422, then 400, then the server's existence).
+ */
+
+/**
+ * §18.5 `?wait=false`: whether start and restart wait for the final state (default true). `false`/`0`
+ * → false, `true`/`1`/empty → true; anything else is a 422 `bool_parsing` at ["query", "wait"].
+ */
+export function parseWait(query: object): boolean {
+  const reader = new QueryReader(query as Record<string, unknown>);
+  const wait = reader.bool("wait", true);
+  reader.done();
+  return wait;
 }
 
 /**
- * An integer query parameter in min..max (default when absent), read by the one query reader of
- * every route (lib/validation.ts QueryReader: api-contract §6 — optional sign and digits, then the
- * bounds), else a 422 naming it.
+ * An integer query parameter `name` of `query` in min..max (`fallback` when absent), else a 422
+ * naming it (api-contract §6.1: optional sign and digits, then the bounds).
  */
-export function parseLimit(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  const reader = new QueryReader(value === undefined ? {} : { [name]: value });
+export function parseLimit(query: object, name: string, min: number, max: number, fallback: number): number {
+  const reader = new QueryReader(query as Record<string, unknown>);
   const n = reader.int(name, fallback, min, max);
   reader.done();
   return n;
+}
+
+/**
+ * The query of GET /servers/{id}/process/logs (§19): `limit` 1..1000 (default 200) and `cursor`.
+ * 422 first (an encoding that is not valid in either, a bad limit), then 400 `Cursor must be an
+ * integer` for a cursor that is not 1..18 decimal digits (./log-cursor.ts).
+ */
+export function parseLogsQuery(query: object): { cursor: string | null; limit: number } {
+  const reader = new QueryReader(query as Record<string, unknown>);
+  const cursorText = reader.text("cursor");
+  const limit = reader.int("limit", 200, 1, 1000);
+  reader.done();
+  return { cursor: parseLogCursor(cursorText), limit };
 }
 
 /** The body of POST /servers/{id}/tools/{tool}/call (§21), validated. */

@@ -109,7 +109,40 @@ function cursorText(rng: Rng): string {
   }
 }
 
-const QUERY_NAMES = ["start", "end", "provider_id", "route", "lane", "limit", "cursor", "window_days"];
+/**
+ * The query parameters each route reads (api-contract §10, §12, §9; runtime-contract §18.5, §19,
+ * §20, §22, §23.1), by `METHOD path` of the route table. Every route whose input kind reads the query
+ * has an entry (test/http/bad-input-suite.ts checks it), so a new route says here what it lists.
+ */
+export const QUERY_PARAMETERS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["GET /healthz", []],
+  ["GET /readyz", []],
+  ["GET /providers", []],
+  ["GET /servers", []],
+  ["GET /servers/processes", []],
+  ["POST /servers/:id/process/start", ["wait"]],
+  ["POST /servers/:id/process/stop", []],
+  ["POST /servers/:id/process/restart", ["wait"]],
+  ["GET /servers/:id/process/logs", ["cursor", "limit"]],
+  ["GET /servers/:id/health", ["limit"]],
+  ["POST /servers/:id/health/ping", []],
+  ["GET /secrets", []],
+  ["GET /sessions", ["status", "provider_id", "limit", "cursor"]],
+  ["GET /telemetry/metrics", ["start", "end", "provider_id", "route"]],
+  ["GET /telemetry/heatmap", ["start", "end", "provider_id", "route"]],
+  ["GET /telemetry/timeseries", ["start", "end", "provider_id", "lane"]],
+  ["GET /telemetry/pareto", ["start", "end", "provider_id", "lane"]],
+  ["GET /telemetry/runs", ["start", "end", "provider_id", "route", "lane", "limit", "cursor"]],
+  ["GET /telemetry/finops/sprints", ["start", "end", "provider_id", "lane", "window_days", "limit"]],
+  ["GET /telemetry/finops/pull-requests", ["start", "end", "provider_id", "lane", "window_days", "limit"]],
+  ["GET /events", ["types", "server_id", "last_event_id"]],
+  ["GET /notifications", []],
+]);
+
+/** Every listed query parameter of every route. */
+const QUERY_NAMES = [...new Set([...QUERY_PARAMETERS.values()].flat())];
+
+const BOOL_TEXTS = ["", "true", "false", "0", "1", "TRUE", "yes", "no", "2", "-1", " true", "null"];
 
 function queryValue(rng: Rng, name: string): string {
   switch (name) {
@@ -120,7 +153,11 @@ function queryValue(rng: Rng, name: string): string {
     case "window_days":
       return enc(pick(rng, INT_TEXTS));
     case "cursor":
-      return cursorText(rng);
+      return rng() < 0.2 ? pick(rng, ["0", "1", "007", "-1", "1.5", "9".repeat(19), "abc"]) : cursorText(rng);
+    case "wait":
+      return enc(pick(rng, BOOL_TEXTS));
+    case "types":
+      return enc(pick(rng, ["", "process", "process,health", "log", "run,runs", "nope", ",,", "process,nope", "__proto__"]));
     default:
       return rng() < 0.3 ? pick(rng, ENCODED) : enc(pick(rng, TEXTS));
   }

@@ -10,6 +10,7 @@ import type { Dialect } from "../../lib/store/knex";
 import { MAX_SERIAL_ID } from "../../lib/store/columns";
 import { request, startTestServer, TestServer } from "../helpers/server";
 import { ROUTES, RouteSpec } from "../../services/api/routes";
+import { QUERY_PARAMETERS } from "../helpers/bad-input-corpus";
 
 const TS = "2025-03-01T10:00:00Z";
 const WORDS = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
@@ -63,6 +64,12 @@ function sendRaw(target: string, method: string, contentType: string | undefined
     const headers: Record<string, string | number> = { "content-length": Buffer.byteLength(body) };
     if (contentType !== undefined) headers["content-type"] = contentType;
     const req = http.request(target, { method, headers }, (res) => {
+      // GET /events answers a stream that does not end (runtime-contract §23.1): its status is the answer.
+      if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+        resolve({ status: res.statusCode ?? 0, body: null });
+        req.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -302,6 +309,47 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
       const ignored = await get(`${p}?other=%zz&%E9=1&start=2025-01-01`);
       expect(ignored.status).toBe(200);
       expect(ignored.body).toEqual(expected);
+    });
+
+    const routeKey = (r: RouteSpec) => `${r.method} ${r.path}`;
+    const QUERY_ROUTES = ROUTES.filter((r) => r.input === "query" || r.input === "path-and-query" || r.input === "event-stream");
+
+    it("every route that reads its query lists its parameters in the corpus (test/helpers/bad-input-corpus.ts)", () => {
+      expect(QUERY_ROUTES.filter((r) => !QUERY_PARAMETERS.has(routeKey(r))).map(routeKey)).toEqual([]);
+      expect([...QUERY_PARAMETERS.keys()].filter((k) => !ROUTES.some((r) => routeKey(r) === k))).toEqual([]);
+    });
+
+    it.each(QUERY_ROUTES.flatMap((r) => (QUERY_PARAMETERS.get(routeKey(r)) ?? []).map((name) => [routeKey(r), name, r] as const)))(
+      "%s: %s not validly percent-encoded → 422 value_error naming it, before anything else (an unknown id is not looked up)",
+      async (_key, name, route) => {
+        const target = url(routeUrl(route, (p) => `no-such-${p}`));
+        for (const raw of ["%zz", "%E9", "%", "%ED%A0%80", "%C3%28"]) {
+          const res = await sendRaw(`${target}?${name}=${raw}`, route.method, undefined, "");
+          expect(res.status).toBe(422);
+          expect(res.body.detail).toEqual([
+            { type: "value_error", loc: ["query", name], msg: "Query parameter is not valid percent-encoded UTF-8", input: raw },
+          ]);
+        }
+      },
+    );
+
+    it.each(["start", "restart"])("POST /servers/gemini/process/%s?wait=%%zz → 422, nothing started", async (action) => {
+      const res = await sendRaw(url(`servers/gemini/process/${action}?wait=%zz`), "POST", "application/json", "");
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toEqual([expect.objectContaining({ type: "value_error", loc: ["query", "wait"], input: "%zz" })]);
+      expect((await get("servers/gemini/process")).body.process).toMatchObject({ status: "stopped", desired: "stopped", logs: [] });
+    });
+
+    it("GET /servers/gemini/process/logs?cursor=%zz → 422 value_error (not the cursor's 400); a bad limit is a 422 before a bad cursor's 400", async () => {
+      const res = await get("servers/gemini/process/logs?cursor=%zz");
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toEqual([expect.objectContaining({ type: "value_error", loc: ["query", "cursor"], input: "%zz" })]);
+      const both = await get("servers/gemini/process/logs?cursor=abc&limit=0");
+      expect(both.status).toBe(422);
+      expect(both.body.detail.map((d: { loc: unknown[] }) => d.loc)).toEqual([["query", "limit"]]);
+      const cursor = await get("servers/no-such-server/process/logs?cursor=abc");
+      expect(cursor.status).toBe(400);
+      expect(cursor.body).toEqual({ detail: "Cursor must be an integer" });
     });
 
     it("endpoints without query parameters ignore any query", async () => {

@@ -4,6 +4,7 @@
  * parameter), and whether an event matches.
  */
 import { validationFailed } from "../../../lib/errors";
+import { QueryReader } from "../../../lib/validation";
 
 /**
  * Every event type of the stream. `runs` is the summary of a large ingestion (one event instead of
@@ -25,18 +26,25 @@ export interface StreamFilter {
 
 const KNOWN = new Set<string>(EVENT_TYPES);
 
-function stringParam(value: unknown): string | null {
-  if (typeof value !== "string" || value === "") return null;
-  return value;
+/**
+ * A text parameter read by the shared query reader (a value that is not valid percent-encoded UTF-8
+ * is a 422 `value_error` at ["query", name] once the reader is done); empty = not given (§1.1).
+ */
+function stringParam(reader: QueryReader, name: string): string | null {
+  const value = reader.text(name);
+  return value === undefined || value === "" ? null : value;
 }
 
 /**
  * The filter of a request's query (one string per key). `types`: a comma list, items trimmed, empty
  * items ignored; an empty value means "not given" (§1.1). Unknown types → 422 at ["query", "types"],
- * one item per unknown name.
+ * one item per unknown name; `types` or `server_id` not validly percent-encoded → 422 `value_error`.
  */
 export function parseStreamFilter(query: Record<string, unknown>): StreamFilter {
-  const typesText = stringParam(query.types);
+  const reader = new QueryReader(query);
+  const typesText = stringParam(reader, "types");
+  const serverId = stringParam(reader, "server_id");
+  reader.done();
   let types: EventType[];
   if (typesText === null) {
     types = [...DEFAULT_TYPES];
@@ -58,7 +66,6 @@ export function parseStreamFilter(query: Record<string, unknown>): StreamFilter 
     if (types.includes("run") && !types.includes("runs")) types.push("runs");
   }
   const set = new Set(types);
-  const serverId = stringParam(query.server_id);
   const signature = JSON.stringify([EVENT_TYPES.filter((t) => set.has(t)), serverId]);
   return { types: set, serverId, signature };
 }
@@ -66,12 +73,16 @@ export function parseStreamFilter(query: Record<string, unknown>): StreamFilter 
 /**
  * The resume point a request gives: its `Last-Event-ID` header (what a browser's EventSource sends
  * when it reconnects), else the `last_event_id` query parameter; null when neither is given. The
- * text is returned as sent (the hub decides what it names).
+ * text is returned as sent (the hub decides what it names). A `last_event_id` that is not validly
+ * percent-encoded is a 422 `value_error`, whether a header is given or not.
  */
 export function resumePoint(header: string | string[] | undefined, query: Record<string, unknown>): string | null {
+  const reader = new QueryReader(query);
+  const fromQuery = stringParam(reader, "last_event_id");
+  reader.done();
   const fromHeader = Array.isArray(header) ? header[0] : header;
   if (typeof fromHeader === "string" && fromHeader.trim() !== "") return fromHeader.trim();
-  return stringParam(query.last_event_id);
+  return fromQuery;
 }
 
 /**

@@ -87,9 +87,12 @@ export function containsUnstorableText(value: string): boolean {
   return UNSTORABLE_TEXT.test(value);
 }
 
-/** The 422 item for a string field whose text the store could not keep verbatim. */
+/** The message of unstorableTextItem: it names both kinds of text no store can keep. */
+export const UNSTORABLE_TEXT_MESSAGE = "Input should be text that can be stored: no NUL characters and no lone (unpaired) surrogates";
+
+/** The 422 item for a string field whose text the store could not keep verbatim (NUL or a lone surrogate). */
 export function unstorableTextItem(loc: (string | number)[], input: string): ValidationItem {
-  return { type: "string_unicode", loc, msg: "Input should be valid Unicode text without NUL characters", input };
+  return { type: "string_unicode", loc, msg: UNSTORABLE_TEXT_MESSAGE, input };
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

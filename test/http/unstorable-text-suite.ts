@@ -5,6 +5,9 @@
  */
 import { request, startTestServer, TestServer } from "../helpers/server";
 
+/** What a 422 for unstorable text says: both kinds of text, whichever the input holds. */
+const MESSAGE = /NUL.*lone .*surrogates|text that cannot be stored/;
+
 export function unstorableTextSuite(env: () => Record<string, string>): void {
   let server: TestServer;
   beforeAll(async () => {
@@ -62,7 +65,7 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
     const before = (await request(`${server.baseUrl}/telemetry/metrics`)).body.total_runs;
     const res = await request(`${server.baseUrl}/telemetry/runs`, { method: "POST", json: { runs: [{ provider_id: "ok" }, run] } });
     expect(res.status).toBe(422);
-    expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc)).toContainEqual(["body", "runs", 1, field]);
+    expect(res.body.detail).toContainEqual(expect.objectContaining({ type: "string_unicode", loc: ["body", "runs", 1, field], msg: expect.stringMatching(MESSAGE) }));
     expect((await request(`${server.baseUrl}/telemetry/metrics`)).body.total_runs).toBe(before);
   });
 
@@ -84,6 +87,25 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
   ])("POST /telemetry/finops/pull-requests with unstorable text in %s → 422", async (field, body) => {
     const res = await request(`${server.baseUrl}/telemetry/finops/pull-requests`, { method: "POST", json: body });
     expect(res.status).toBe(422);
-    expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc)).toContainEqual(["body", field]);
+    expect(res.body.detail).toContainEqual(expect.objectContaining({ type: "string_unicode", loc: ["body", field], msg: expect.stringMatching(MESSAGE) }));
+  });
+
+  it.each([
+    ["command", "x\ud800"],
+    ["command", "x\u0000"],
+    ["name", "\udc00name"],
+    ["description", "a\u0000b"],
+  ])("POST /servers with unstorable text in %s (%j) → 422 whose message names NUL and lone surrogates, nothing stored", async (field, value) => {
+    const body = { id: "unstorable", name: "n", command: "c", [field]: value };
+    const res = await request(`${server.baseUrl}/servers`, { method: "POST", json: body });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual([{ type: "string_unicode", loc: ["body", field], msg: expect.stringMatching(MESSAGE), input: value }]);
+    expect((await request(`${server.baseUrl}/servers/unstorable`)).status).toBe(404);
+  });
+
+  it("POST /providers/{id}/sessions with a lone surrogate in reason → the same message", async () => {
+    const res = await request(`${server.baseUrl}/providers/gemini/sessions`, { method: "POST", json: { reason: "r\ud800" } });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual([expect.objectContaining({ loc: ["body", "reason"], msg: expect.stringMatching(MESSAGE) })]);
   });
 }

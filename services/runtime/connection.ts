@@ -80,10 +80,14 @@ export interface ToolCallOutcome {
   usage: ToolUsage;
 }
 
-/** A start that did not reach `running` (§18.2): the message is `last_error`, stderr tail included. */
+/**
+ * A start that did not reach `running` (§18.2). The message is `last_error`: the reason, then
+ * `; last stderr lines:` and the stderr tail on the lines after (when there is a tail).
+ */
 export class StartError extends Error {
   constructor(
-    message: string,
+    /** Why the start failed, in one sentence (secret masked); the message without the tail. */
+    readonly reason: string,
     /** The masked stderr tail (≤ 2,000 characters), "" when none. */
     readonly stderrTail: string,
     /** The process's exit when it ended by itself during the start; null otherwise. */
@@ -91,7 +95,7 @@ export class StartError extends Error {
     /** True when the start was abandoned on request (a stop during `starting`). */
     readonly aborted: boolean = false,
   ) {
-    super(message);
+    super(withTail(reason, stderrTail.slice(-TAIL_CHARS)));
     this.name = "StartError";
   }
 }
@@ -303,7 +307,7 @@ export class McpConnection {
       else message = `The MCP handshake failed: ${(err as Error).message}`;
       const secret = options.secret;
       if (secret) message = message.split(secret).join("***");
-      throw new StartError(withTail(message, tail.slice(-TAIL_CHARS)), tail, exitedByItself);
+      throw new StartError(message, tail, exitedByItself);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
     }

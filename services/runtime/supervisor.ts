@@ -170,6 +170,28 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** Between the lines of a multi-line text folded into one log line. */
+export const LINE_JOINER = " | ";
+
+/** A text as one log line (§19: an entry is one line): its line breaks become LINE_JOINER. */
+export function oneLine(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, LINE_JOINER);
+}
+
+/**
+ * The supervisor's log line for a failed start (§19): the reason and the stderr tail, in one line
+ * (`start failed: <reason>; last stderr lines: <line> | <line> …`), cut at 4,096 characters like any
+ * line (the tail is at most 2,000). One entry rather than one per tail line: each stderr line is
+ * already an entry of its own (source `stderr`, as it came), so the failure line repeats them only
+ * to keep the failure and its context together in one entry — several entries would interleave
+ * with those and spend the log's retention and the UI's newest-20 view on copies.
+ */
+export function startFailureLine(failure: StartError): string {
+  const tail = failure.stderrTail.slice(-TAIL_CHARS).replace(/\s+$/, "");
+  const reason = `start failed: ${failure.reason}`;
+  return oneLine(tail === "" ? reason : `${reason}; last stderr lines: ${tail}`);
+}
+
 /**
  * One replica's processes. All methods are safe to call concurrently; per server, the state machine
  * serialises what may happen (a second start while starting is a 409, a stop during a start cancels it).
@@ -542,7 +564,7 @@ export class Supervisor {
       if (connection.closed) {
         // Ended between the handshake and now: a failed start like any other.
         const exit = await connection.close(this.options.stopGraceMs);
-        throw new StartError(withTail(`The process ${describeExit(exit)} right after the MCP handshake`, connection.process.stderrTail()), connection.process.stderrTail(), exit);
+        throw new StartError(`The process ${describeExit(exit)} right after the MCP handshake`, connection.process.stderrTail(), exit);
       }
       const info = connection.serverInfo;
       entry.serverInfo = info;
@@ -571,7 +593,7 @@ export class Supervisor {
         entry.stoppedAt = exit?.at ?? Date.now();
       }
       if (run.proc !== null) this.groupGone(entry, run.proc);
-      this.log(entry, "error", `start failed: ${failure.message.split("\n")[0]}`);
+      this.log(entry, "error", startFailureLine(failure));
       this.apply(entry, { type: "start_failed" });
     } finally {
       settle();
@@ -773,8 +795,9 @@ export class Supervisor {
     for (const waiter of [...entry.waiters]) waiter();
   }
 
+  /** A supervisor line: one line (line breaks folded, §19), the secret masked. */
   private log(entry: Entry, level: LogLine["level"], message: string): void {
-    this.emitLog(entry, level, "supervisor", maskSecret(message, entry.secret));
+    this.emitLog(entry, level, "supervisor", oneLine(maskSecret(message, entry.secret)));
   }
 
   private emitLog(entry: Entry, level: LogLine["level"], source: LogLine["source"], message: string): void {

@@ -92,9 +92,12 @@ function harness(options: Partial<SupervisorOptions> = {}): Harness {
 }
 
 afterEach(async () => {
+  const lines = current?.logs ?? [];
   if (current !== null) await current.sup.shutdown();
   current = null;
   await watch.expectAllGone();
+  // §19: every log entry of every test is one line.
+  expect(lines.filter((l) => /[\r\n]/.test(l.line.message)).map((l) => l.line.message)).toEqual([]);
 });
 
 /** Distinct consecutive statuses (the hooks also report pid and tool changes within a status). */
@@ -157,7 +160,9 @@ describe("start and stop (§18.2, §18.5)", () => {
     expect(s).toMatchObject({ status: "error", desired: "running", return_code: 3, pid: null });
     expect(s.last_error).toBe("The process exited with code 3 before the MCP handshake finished; last stderr lines:\ncannot open database\ncrashing on cue");
     expect(h.messages("bad", "stderr")).toEqual(["cannot open database", "crashing on cue"]);
-    expect(h.messages("bad", "supervisor")).toContain("start failed: The process exited with code 3 before the MCP handshake finished; last stderr lines:");
+    expect(h.messages("bad", "supervisor")).toContain(
+      "start failed: The process exited with code 3 before the MCP handshake finished; last stderr lines: cannot open database | crashing on cue",
+    );
     // A failed manual start is not retried.
     expect(steps(h.statuses("bad"))).toEqual(["starting", "error"]);
   });

@@ -196,6 +196,14 @@ function isClosed(err: unknown): boolean {
   return isCode(err, ErrorCode.ConnectionClosed) || (err instanceof Error && err.message === "Not connected");
 }
 
+/** Error codes of a write to a pipe whose reader is gone (the process ended or closed its stdin). */
+const PIPE_ERROR_CODES: ReadonlySet<string> = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"]);
+
+function isPipeError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" && PIPE_ERROR_CODES.has(code);
+}
+
 function describeExit(exit: ExitInfo): string {
   return exit.signal !== null ? `was killed by signal ${exit.signal}` : `exited with code ${exit.code}`;
 }
@@ -291,8 +299,9 @@ export class McpConnection {
       if (proc.exitInfo() !== null) throw new Error("Connection closed");
       return connection;
     } catch (err) {
-      // stdout may close a moment before the exit is seen: give the exit that moment.
-      if (isClosed(err) && proc.exitInfo() === null && !options.signal?.aborted) {
+      // stdout may close, or a write to stdin fail (EPIPE), a moment before the exit is seen: give
+      // the exit that moment, so a process that ended is reported by its code, whichever came first.
+      if ((isClosed(err) || isPipeError(err)) && proc.exitInfo() === null && !options.signal?.aborted) {
         await waitAtMost(proc.exited, EXIT_GRACE_MS);
       }
       const exitedByItself = options.signal?.aborted ? null : proc.exitInfo();

@@ -71,6 +71,17 @@ export function pidAlive(pid: number): boolean {
   return s !== null && s.state !== "Z";
 }
 
+/**
+ * Blocks this process (no event-loop turn) until child `pid` has exited — a zombie, not reaped, since
+ * Node reaps its children only from the event loop — or `limitMs` have passed. On return the child
+ * is gone while Node has not seen its exit yet: what a slow event loop sees when a child dies at once.
+ */
+export function blockUntilExited(pid: number, limitMs = 15_000): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + limitMs;
+  while (pidAlive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5);
+}
+
 /** Open file descriptors of this (the test) process, or of process `pid`. */
 export function openFdCount(pid?: number): number {
   return fs.readdirSync(pid === undefined ? "/proc/self/fd" : `/proc/${pid}/fd`).length;

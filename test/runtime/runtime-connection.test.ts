@@ -14,6 +14,7 @@ import {
 } from "../../services/runtime/connection";
 import type { StderrLine } from "../../services/runtime/stderr-lines";
 import {
+  blockUntilExited,
   configurableLaunch,
   eventually,
   EVERYTHING_SERVER,
@@ -87,6 +88,28 @@ describe("open", () => {
     expect(err.message).toBe("The process exited with code 3 before the MCP handshake finished; last stderr lines:\nloading config\nerror: key *** rejected\ncrashing on cue");
     expect(err.exit?.returnCode).toBe(3);
     expect(err.stderrTail).not.toContain(secret);
+  });
+
+  it("names the exit code when the process ended before initialize could be written (a pipe error), every time", async () => {
+    // The child exits before the first write: the write fails (EPIPE) before Node has seen the exit.
+    for (let i = 0; i < 5; i++) {
+      const err = await openFails(["--crash-after-ms", "0", "--exit-code", "3"], {
+        onSpawn: (p) => {
+          watch.add(p.pgid);
+          blockUntilExited(p.pid);
+        },
+      });
+      expect(err.message).toBe("The process exited with code 3 before the MCP handshake finished; last stderr lines:\ncrashing on cue");
+      expect(err.exit?.returnCode).toBe(3);
+    }
+  });
+
+  it("names the exit code of a process that exits at once, however the race between the pipe and the exit goes", async () => {
+    for (let i = 0; i < 5; i++) {
+      const err = await openFails(["--crash-after-ms", "0", "--exit-code", "3"]);
+      expect(err.message).toMatch(/^The process exited with code 3 before the MCP handshake finished/);
+      expect(err.exit?.returnCode).toBe(3);
+    }
   });
 
   it("fails when initialize is not answered within startup_timeout_s, and kills the group", async () => {

@@ -14,6 +14,8 @@ import { TestServer, request, startTestServer, tempDir } from "../helpers/server
 export type RuntimeStoreFactory = () => Promise<{ env: Record<string, string>; drop: () => Promise<void> }>;
 
 const node = process.execPath;
+/** The value of a variable of the backend's environment that a server's env references. */
+const SET_VALUE = "set-value-4f1c9e";
 
 function manifest(dir: string): string {
   const file = path.join(dir, "servers.json");
@@ -54,6 +56,8 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       server = await startTestServer({
         CONSOLE_MCP_SERVERS_PATH: manifest(dir),
         CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
+        // In the backend's environment: a server's env may reference it (§17.2).
+        CONSOLE_MCP_TEST_SET_VAR: SET_VALUE,
         ...store.env,
       });
     }, 60_000);
@@ -257,6 +261,30 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(again.status).toBe(409);
       expect(again.body).toEqual({ detail: "Server 'echo' is not running" });
       expect((await request(url("/servers/echo/tools"))).status).toBe(409);
+    }, 60_000);
+
+    it("an env ${VAR} the backend's environment does not set is named in a warn line of the server's log at start, never a value", async () => {
+      const created = await request(url("/servers"), {
+        method: "POST",
+        json: {
+          id: "envy", name: "Envy", command: node, args: [CONFIGURABLE_SERVER, "--name", "envy"],
+          env: { GREETING: "${CONSOLE_MCP_TEST_SET_VAR}-${CONSOLE_MCP_TEST_UNSET_VAR}", OTHER: "${CONSOLE_MCP_TEST_UNSET_VAR}", PLAIN: "${CONSOLE_MCP_TEST_SET_VAR}" },
+        },
+      });
+      expect(created.status).toBe(201);
+      const res = await post("/servers/envy/process/start");
+      watch(res.body.process);
+      expect(res.body.process.status).toBe("running");
+      const logs = (await request(url("/servers/envy/process/logs"))).body.logs;
+      const warnings = logs.filter((l: any) => l.source === "supervisor" && l.level === "warn").map((l: any) => l.message);
+      // Once per variable, however many values reference it; a variable that is set is not named.
+      expect(warnings).toEqual([expect.stringContaining("${CONSOLE_MCP_TEST_UNSET_VAR}")]);
+      expect(warnings[0]).not.toContain("CONSOLE_MCP_TEST_SET_VAR");
+      expect(JSON.stringify(logs)).not.toContain(SET_VALUE);
+      const started = logs.findIndex((l: any) => l.message === "start requested");
+      expect(logs.findIndex((l: any) => l.message === warnings[0])).toBeGreaterThan(started);
+      expect((await post("/servers/envy/process/stop")).body.process.status).toBe("stopped");
+      expect((await request(url("/servers/envy"), { method: "DELETE" })).status).toBe(204);
     }, 60_000);
 
     it("a start that cannot spawn is a 200 with status error and the reason", async () => {

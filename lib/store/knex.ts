@@ -13,6 +13,7 @@ import { types as pgTypes } from "pg";
 pgTypes.setTypeParser(20, (v: string) => Number(v));
 pgTypes.setTypeParser(1700, (v: string) => Number(v));
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_WRITE_POOL_SIZE, type StoreConfig } from "../config";
+import { closeStatementCache } from "./sqlite-statements";
 
 export type Dialect = "sqlite" | "pg";
 
@@ -72,7 +73,7 @@ export function createKnex(store: KnexSettings): Knex {
     });
   }
   fs.mkdirSync(path.dirname(store.dbPath), { recursive: true });
-  return knexFactory({
+  return finalizingBeforeClose(knexFactory({
     client: "sqlite3",
     log: knexLog,
     connection: { filename: store.dbPath },
@@ -87,7 +88,7 @@ export function createKnex(store: KnexSettings): Knex {
         );
       },
     },
-  });
+  }));
 }
 
 /**
@@ -116,7 +117,7 @@ export function createReadKnex(store: KnexSettings): Knex {
       acquireConnectionTimeout: 10000,
     });
   }
-  return knexFactory({
+  return finalizingBeforeClose(knexFactory({
     client: "sqlite3",
     log: knexLog,
     connection: { filename: store.dbPath },
@@ -129,7 +130,23 @@ export function createReadKnex(store: KnexSettings): Knex {
         conn.exec("PRAGMA query_only = ON;", (err) => done(err, conn));
       },
     },
-  });
+  }));
+}
+
+/**
+ * A SQLite Knex instance whose connections finalize their cached prepared statements
+ * (./sqlite-statements.ts) before knex closes them, whatever closes them (`destroy()`, the pool
+ * dropping a connection): node-sqlite3 refuses to close a connection that still has unfinalized
+ * statements, and the connection would stay open.
+ */
+function finalizingBeforeClose(knex: Knex): Knex {
+  const client = knex.client as { destroyRawConnection(conn: SqliteConnection): Promise<void> };
+  const destroyRaw = client.destroyRawConnection.bind(client);
+  client.destroyRawConnection = async (conn) => {
+    await closeStatementCache(conn as unknown as Parameters<typeof closeStatementCache>[0]);
+    return destroyRaw(conn);
+  };
+  return knex;
 }
 
 /** How often the writer looks at the WAL's size (WalCheckpoints). */

@@ -17,6 +17,7 @@
  */
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
+import { transactionRows } from "../../../lib/store/sqlite-statements";
 import { compareText } from "../../../lib/text-order";
 import { LEVELS, RollupLevel, bucketOf } from "./levels";
 import type { TelemetryRowInsert } from "./run";
@@ -89,7 +90,8 @@ export async function addErrorsToLevel(trx: Knex.Transaction, level: RollupLevel
   const t = level.errorsTable;
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
-    await trx.raw(
+    await transactionRows(
+      trx,
       `INSERT INTO ${t} (${level.bucketColumn}, stripe, provider_id, route_key, category, error_count, first_run)
        VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}
        ON CONFLICT (${level.bucketColumn}, provider_id, route_key, category, stripe) DO UPDATE SET

@@ -2,10 +2,12 @@
  * Writes telemetry rows: the one insert used by ingestion (telemetry.ingest) and by the store seed.
  * Runs inside the caller's transaction, in multi-row INSERT chunks small enough for SQLite's and
  * PostgreSQL's bound-variable limits, and adds the rows to the rollups (./rollups.ts) in the same
- * transaction.
+ * transaction. On SQLite the statements run on the transaction's connection as reused prepared
+ * statements (lib/store/sqlite-statements.ts).
  */
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
+import { transactionRows } from "../../../lib/store/sqlite-statements";
 import type { TelemetryRowInsert } from "./run";
 import { addToRollups } from "./rollups";
 
@@ -71,7 +73,7 @@ export async function insertTelemetryRows(trx: Knex.Transaction, rows: readonly 
       returned = ((await trx.raw(UNNEST_INSERT_SQL, columns as unknown as Knex.RawBinding[])) as { rows: { id: number | string }[] }).rows;
     } else {
       const bindings = chunk.flatMap((row) => INSERT_COLUMNS.map(([c]) => row[c]));
-      returned = (await trx.raw(valuesInsertSql(chunk.length), bindings)) as { id: number | string }[];
+      returned = (await transactionRows(trx, valuesInsertSql(chunk.length), bindings)) as { id: number | string }[];
     }
     const chunkIds = returned.map((r) => Number(r.id)).sort((a, b) => a - b);
     if (chunkIds.length !== chunk.length) {

@@ -22,6 +22,7 @@
  */
 import type { Knex } from "knex";
 import { dialectOf } from "../../../lib/store/knex";
+import { transactionRows } from "../../../lib/store/sqlite-statements";
 import { compareText } from "../../../lib/text-order";
 import { ERROR_TABLES, addErrorsToLevel, errorRollupRows, rebuildErrorLevel } from "./error-rollups";
 import { SketchBins } from "./latency-sketch";
@@ -143,11 +144,6 @@ function upsertSql(level: RollupLevel, rowCount: number): string {
     RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`;
 }
 
-/** The rows of a raw statement's result: an array on SQLite, `.rows` on PostgreSQL. */
-export function rawRows(result: unknown): Record<string, unknown>[] {
-  return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
-}
-
 const keyOf = (bucket: unknown, providerId: unknown, routeKey: unknown) => `${String(bucket)}\u0000${String(providerId)}\u0000${String(routeKey)}`;
 
 /** A stored sketch to write: the row's key and the sketch's stored form. */
@@ -159,25 +155,32 @@ interface SketchWrite {
 }
 
 /**
- * Writes the latency sketches of existing rows of one level (one statement per chunk): a multi-row
- * UPDATE … FROM (VALUES …), the same on both dialects (PostgreSQL needs the bytea type spelled out).
- * With a stripe, the rows of that stripe; without, every row of each key (the rebuild, whose keys
- * have one row each — and migration 008, which runs before the stripe column exists).
+ * The statements writing the latency sketches of existing rows of one level (one per chunk): a
+ * multi-row UPDATE … FROM (VALUES …), the same on both dialects (PostgreSQL needs the bytea type
+ * spelled out). With a stripe, the rows of that stripe; without, every row of each key (the rebuild,
+ * whose keys have one row each — and migration 008, which runs before the stripe column exists).
  */
-async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[], stripe?: number): Promise<void> {
+function sketchStatements(pg: boolean, level: RollupLevel, writes: readonly SketchWrite[], stripe?: number): { sql: string; bindings: Knex.RawBinding[] }[] {
   const t = level.table;
-  const value = dialectOf(db as Knex) === "pg" ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
+  const value = pg ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
+  const statements: { sql: string; bindings: Knex.RawBinding[] }[] = [];
   for (let start = 0; start < writes.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = writes.slice(start, start + UPSERT_CHUNK_ROWS);
     const bindings: Knex.RawBinding[] = chunk.flatMap((w) => [w.bucket, w.provider_id, w.route_key, w.sketch]);
     if (stripe !== undefined) bindings.push(stripe);
-    await db.raw(
-      `UPDATE ${t} SET latency_sketch = v.column4 FROM (VALUES ${chunk.map(() => value).join(", ")}) AS v
+    statements.push({
+      sql: `UPDATE ${t} SET latency_sketch = v.column4 FROM (VALUES ${chunk.map(() => value).join(", ")}) AS v
        WHERE ${t}.${level.bucketColumn} = v.column1 AND ${t}.provider_id = v.column2 AND ${t}.route_key = v.column3
        ${stripe === undefined ? "" : `AND ${t}.stripe = ?`}`,
       bindings,
-    );
+    });
   }
+  return statements;
+}
+
+/** Writes the latency sketches of existing rows of one level (sketchStatements), outside the insert path. */
+async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, writes: readonly SketchWrite[]): Promise<void> {
+  for (const { sql, bindings } of sketchStatements(dialectOf(db as Knex) === "pg", level, writes)) await db.raw(sql, bindings);
 }
 
 function bindingsOf(chunk: readonly RollupRow[], stripe: number): Knex.RawBinding[] {
@@ -200,10 +203,11 @@ function bindingsOf(chunk: readonly RollupRow[], stripe: number): Knex.RawBindin
  * transaction ends.
  */
 async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[], stripe: number): Promise<void> {
+  const pg = dialectOf(trx as unknown as Knex) === "pg";
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
     const before = new Map<string, unknown>();
-    for (const r of rawRows(await trx.raw(upsertSql(level, chunk.length), bindingsOf(chunk, stripe)))) {
+    for (const r of await transactionRows(trx, upsertSql(level, chunk.length), bindingsOf(chunk, stripe))) {
       before.set(keyOf(r.bucket, r.provider_id, r.route_key), r.latency_sketch);
     }
     const writes = chunk.map((g): SketchWrite => {
@@ -211,7 +215,7 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
       if (stored !== null && stored !== undefined) g.latency.addEncoded(stored as Uint8Array);
       return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: g.latency.encode() };
     });
-    await writeSketches(trx, level, writes, stripe);
+    for (const { sql, bindings } of sketchStatements(pg, level, writes, stripe)) await transactionRows(trx, sql, bindings);
   }
 }
 

@@ -57,6 +57,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const STARTS = Number(process.env.BENCH_RUNTIME_STARTS ?? 5);
 const SERVERS = Math.max(2, Number(process.env.BENCH_RUNTIME_SERVERS ?? 20));
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** Another checkout of this project: the in-process store figures are measured with its modules too, side by side. */
+const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
+/** `store`: only the in-process store figures (no servers, no mcp-hub). */
+const ONLY = process.env.BENCH_RUNTIME_ONLY;
 
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 const EVERYTHING = path.join(PROJECT_ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
@@ -317,6 +321,8 @@ function echoRun(): Record<string, unknown> {
 
 interface InProcessFigure {
   label: string;
+  /** The build it was measured with: "this build" or BENCH_COMPARE_WITH's directory. */
+  build: string;
   p50: number;
   mainUs: number;
   otherUs: number;
@@ -324,48 +330,132 @@ interface InProcessFigure {
   statements: number;
 }
 
+/** The store modules the in-process figures use, of this checkout or of BENCH_COMPARE_WITH's. */
+interface StoreBuild {
+  name: string;
+  createKnex: typeof createKnex;
+  migrateToLatest: typeof migrateToLatest;
+  RunIngestion: typeof RunIngestion;
+}
+
+const THIS_BUILD: StoreBuild = { name: "this build", createKnex, migrateToLatest, RunIngestion };
+
+/** The same modules loaded from another checkout of this project (its own sources, this run's node_modules). */
+async function buildAt(dir: string): Promise<StoreBuild> {
+  const root = path.resolve(dir);
+  const load = async <T>(file: string): Promise<T> => (await import(path.join(root, file))) as T;
+  const knexModule = await load<{ createKnex: typeof createKnex }>("lib/store/knex.ts");
+  const migrate = await load<{ migrateToLatest: typeof migrateToLatest }>("lib/store/migrate.ts");
+  const ingest = await load<{ RunIngestion: typeof RunIngestion }>("services/telemetry/ingest.ts");
+  return { name: root, createKnex: knexModule.createKnex, migrateToLatest: migrate.migrateToLatest, RunIngestion: ingest.RunIngestion };
+}
+
+/** Rounds of the in-process figures: each build measures each operation once per round, the order of the builds alternating. */
+const IN_PROCESS_ROUNDS = 4;
+
 /**
  * The store work of one tool call without HTTP or broker, in this process on a SQLite file of its
- * own under `dir` (the server's settings: WAL, one writer): the ingestion of the call's telemetry
- * run (RunIngestion, as telemetry.ingest does it), a one-row read on the writer (the lease read
- * that finds the owner before each call) and an empty transaction; p50, this process's CPU per
- * operation and the SQL statements each sends.
+ * own under `dir` per build (the server's settings: WAL, one writer): the ingestion of the call's
+ * telemetry run (RunIngestion, as telemetry.ingest does it), a one-row read on the writer (the lease
+ * read that finds the owner before each call) and an empty transaction; p50, this process's CPU per
+ * operation and the SQL statements each sends. With several builds, each operation is measured in
+ * IN_PROCESS_ROUNDS rounds of n / rounds operations per build, alternating which build goes first,
+ * so both see the same load of a shared machine.
  */
-async function storeWorkInProcess(dir: string, n: number): Promise<InProcessFigure[]> {
-  const knex = createKnex({ dbUrl: null, dbPath: path.join(dir, "in-process.db") });
+async function storeWorkInProcess(dir: string, n: number, builds: readonly StoreBuild[]): Promise<InProcessFigure[]> {
+  const opened = builds.map((build, b) => ({ build, knex: build.createKnex({ dbUrl: null, dbPath: path.join(dir, `in-process-${b}.db`) }) }));
   try {
-    await migrateToLatest(knex);
-    let statements = 0;
-    knex.on("query", () => statements++);
-    const ingestion = new RunIngestion(knex, 1);
-    const ops: [string, () => Promise<unknown>][] = [
-      ["RunIngestion.ingest of the call's run", () => ingestion.ingest({ runs: [echoRun()] })],
-      ["one-row read on the writer (the lease read)", () => knex("runtime_leases").where({ server_id: "everything" }).first()],
-      ["empty transaction", () => knex.transaction(async () => undefined)],
-    ];
+    const stores = [];
+    for (const { build, knex } of opened) {
+      await build.migrateToLatest(knex);
+      const counter = { statements: 0 };
+      knex.on("query", () => counter.statements++);
+      const ingestion = new build.RunIngestion(knex, 1);
+      const ops: [string, () => Promise<unknown>][] = [
+        ["RunIngestion.ingest of the call's run", () => ingestion.ingest({ runs: [echoRun()] })],
+        ["one-row read on the writer (the lease read)", () => knex("runtime_leases").where({ server_id: "everything" }).first()],
+        ["empty transaction", () => knex.transaction(async () => undefined)],
+      ];
+      stores.push({ build, counter, ops });
+    }
+    const rounds = builds.length > 1 ? IN_PROCESS_ROUNDS : 1;
+    const perRound = Math.max(1, Math.round(n / rounds));
     const figures: InProcessFigure[] = [];
-    for (const [label, op] of ops) {
-      for (let i = 0; i < Math.max(1, n / 10); i++) await op();
-      statements = 0;
-      const cpu0 = threadCpuSeconds(process.pid);
-      const ms: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await op();
-        ms.push(performance.now() - t0);
+    for (let o = 0; o < stores[0].ops.length; o++) {
+      const acc = stores.map(() => ({ ms: [] as number[], main: 0, others: 0, statements: 0 }));
+      for (const store of stores) for (let i = 0; i < Math.max(1, n / 10); i++) await store.ops[o][1]();
+      for (let r = 0; r < rounds; r++) {
+        const order = stores.map((_, k) => (r % 2 === 0 ? k : stores.length - 1 - k));
+        for (const k of order) {
+          const { counter, ops } = stores[k];
+          const op = ops[o][1];
+          counter.statements = 0;
+          const cpu0 = threadCpuSeconds(process.pid);
+          for (let i = 0; i < perRound; i++) {
+            const t0 = performance.now();
+            await op();
+            acc[k].ms.push(performance.now() - t0);
+          }
+          const cpu1 = threadCpuSeconds(process.pid);
+          acc[k].main += cpu1.main - cpu0.main;
+          acc[k].others += cpu1.others - cpu0.others;
+          acc[k].statements += counter.statements;
+        }
       }
-      const cpu1 = threadCpuSeconds(process.pid);
-      figures.push({
-        label,
-        p50: quantile(ms, 0.5),
-        mainUs: ((cpu1.main - cpu0.main) / n) * 1e6,
-        otherUs: ((cpu1.others - cpu0.others) / n) * 1e6,
-        statements: statements / n,
+      stores.forEach((store, k) => {
+        const done = acc[k].ms.length;
+        figures.push({
+          label: store.ops[o][0],
+          build: store.build.name,
+          p50: quantile(acc[k].ms, 0.5),
+          mainUs: (acc[k].main / done) * 1e6,
+          otherUs: (acc[k].others / done) * 1e6,
+          statements: acc[k].statements / done,
+        });
       });
     }
     return figures;
   } finally {
-    await knex.destroy();
+    await Promise.all(opened.map(({ knex }) => knex.destroy()));
+  }
+}
+
+/** The builds of the in-process figures: this one, and BENCH_COMPARE_WITH's when set. */
+async function inProcessBuilds(): Promise<StoreBuild[]> {
+  return COMPARE_WITH === undefined ? [THIS_BUILD] : [THIS_BUILD, await buildAt(COMPARE_WITH)];
+}
+
+/** Prints the in-process figures; with a second build, each row of it follows this build's, with the ratios this / it. */
+function printInProcess(figures: readonly InProcessFigure[], n: number, builds: number): void {
+  const compared = builds > 1;
+  console.log(
+    `\nthe same store work in this process (no HTTP, no broker), SQLite file of its own, ${n} sequential operations` +
+      (compared ? ` per build, in ${IN_PROCESS_ROUNDS} alternating rounds; ratios = this build / ${COMPARE_WITH}` : ""),
+  );
+  const head = ["operation", ...(compared ? ["build"] : []), "p50 ms", "CPU µs/op: main thread", "other threads", "SQL statements"];
+  if (compared) head.push("p50 ratio", "main-thread CPU ratio");
+  const row = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);
+  row(head);
+  row(head.map(() => "---"));
+  for (let i = 0; i < figures.length; i += builds) {
+    for (let k = 0; k < builds; k++) {
+      const f = figures[i + k];
+      const cells = [f.label, ...(compared ? [f.build] : []), f2(f.p50), f0(f.mainUs), f0(f.otherUs), f1(f.statements)];
+      if (compared) cells.push(k === 0 ? "" : `${f2(figures[i].p50 / f.p50)}x`, k === 0 ? "" : `${f2(figures[i].mainUs / f.mainUs)}x`);
+      row(cells);
+    }
+  }
+}
+
+/** BENCH_RUNTIME_ONLY=store: the in-process store figures alone, BENCH_RUNTIME_CALLS / 4 operations (at least 100). */
+async function benchStoreWorkOnly(): Promise<void> {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "bench-runtime-store-")));
+  try {
+    const n = Math.max(100, Math.round(CALLS / 4));
+    const builds = await inProcessBuilds();
+    printInProcess(await storeWorkInProcess(dir, n, builds), n, builds.length);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -497,6 +587,7 @@ const signed = (x: number, digits = 0) => (Number.isNaN(x) ? "n/a" : `${x < 0 ? 
 const ok = (pass: boolean) => (pass ? "met" : "**missed**");
 
 export async function benchRuntime(): Promise<void> {
+  if (ONLY === "store") return benchStoreWorkOnly();
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "bench-runtime-")));
   const before = everythingProcesses(dir);
   console.log(`server-everything processes on this machine before: ${before.all}`);
@@ -615,7 +706,8 @@ export async function benchRuntime(): Promise<void> {
     ];
     const natsStageFigures: [string, number][] = [];
     for (const [label, call] of natsStages) natsStageFigures.push([label, (await stageOf(stageCalls, call, others)).p50]);
-    const inProcess = await storeWorkInProcess(dir, stageCalls);
+    const builds = await inProcessBuilds();
+    const inProcess = await storeWorkInProcess(dir, stageCalls, builds);
 
     // ---- 2b. SERVERS at once; 3. memory per server
     await stopOurs(embeddedBase, "everything");
@@ -719,10 +811,7 @@ export async function benchRuntime(): Promise<void> {
     console.log("| request | p50 ms |");
     console.log("| --- | --- |");
     for (const [label, p50] of natsStageFigures) console.log(`| ${label} | ${f2(p50)} |`);
-    console.log(`\nthe same store work in this process (no HTTP, no broker), SQLite file of its own, ${stageCalls} sequential operations`);
-    console.log("| operation | p50 ms | CPU µs/op: main thread | other threads | SQL statements |");
-    console.log("| --- | --- | --- | --- | --- |");
-    for (const f of inProcess) console.log(`| ${f.label} | ${f2(f.p50)} | ${f0(f.mainUs)} | ${f0(f.otherUs)} | ${f1(f.statements)} |`);
+    printInProcess(inProcess, stageCalls, builds.length);
   } catch (err) {
     for (const c of children) console.log(`--- process output:\n${c.output().slice(-2000)}`);
     throw err;

@@ -129,19 +129,27 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
  */
 const UPSERT_CHUNK_ROWS = 400;
 
-/** The upsert of `rowCount` rollup rows of one stripe (bound in each row, after the bucket). */
-function upsertSql(level: RollupLevel, rowCount: number): string {
+/**
+ * The upsert of `rowCount` rollup rows of one stripe (bound in each row, after the bucket). Without
+ * `withSketch` (PostgreSQL) it returns the sketch each row held before (null for a new row), to be
+ * merged and written by sketchStatements; with it (SQLite) each row also binds its merged sketch,
+ * last, which the upsert writes itself.
+ */
+function upsertSql(level: RollupLevel, rowCount: number, withSketch = false): string {
   const t = level.table;
   const set = [
     ...ADDED_COLUMNS.map((c) => `${c} = ${t}.${c} + excluded.${c}`),
     `first_ts = CASE WHEN excluded.first_ts < ${t}.first_ts THEN excluded.first_ts ELSE ${t}.first_ts END`,
     `last_ts = CASE WHEN excluded.last_ts > ${t}.last_ts THEN excluded.last_ts ELSE ${t}.last_ts END`,
+    ...(withSketch ? ["latency_sketch = excluded.latency_sketch"] : []),
   ].join(", ");
-  const placeholders = `(${["?", "?", ...ROW_COLUMNS.map(() => "?")].join(", ")})`;
-  return `INSERT INTO ${t} (${level.bucketColumn}, stripe, ${ROW_COLUMNS.join(", ")})
+  const columns = [level.bucketColumn, "stripe", ...ROW_COLUMNS, ...(withSketch ? ["latency_sketch"] : [])];
+  const placeholders = `(${columns.map(() => "?").join(", ")})`;
+  return `INSERT INTO ${t} (${columns.join(", ")})
     VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
-    ON CONFLICT (${level.bucketColumn}, provider_id, route_key, stripe) DO UPDATE SET ${set}
-    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`;
+    ON CONFLICT (${level.bucketColumn}, provider_id, route_key, stripe) DO UPDATE SET ${set}` +
+    (withSketch ? "" : `
+    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`);
 }
 
 const keyOf = (bucket: unknown, providerId: unknown, routeKey: unknown) => `${String(bucket)}\u0000${String(providerId)}\u0000${String(routeKey)}`;
@@ -183,27 +191,30 @@ async function writeSketches(db: Knex | Knex.Transaction, level: RollupLevel, wr
   for (const { sql, bindings } of sketchStatements(dialectOf(db as Knex) === "pg", level, writes)) await db.raw(sql, bindings);
 }
 
-function bindingsOf(chunk: readonly RollupRow[], stripe: number): Knex.RawBinding[] {
-  return chunk.flatMap((g) => [
+/** The bound values of one rollup row of the upsert: bucket, stripe, then ROW_COLUMNS (exact sums beyond 2^53 as text). */
+function rowBindings(g: RollupRow, stripe: number): Knex.RawBinding[] {
+  return [
     g.bucket,
     stripe,
     ...ROW_COLUMNS.map((c) => {
       const value = g[c];
       return typeof value === "bigint" ? value.toString() : (value as Knex.RawBinding);
     }),
-  ]);
+  ];
+}
+
+function bindingsOf(chunk: readonly RollupRow[], stripe: number): Knex.RawBinding[] {
+  return chunk.flatMap((g) => rowBindings(g, stripe));
 }
 
 /**
- * Adds rollup rows to the rows of one stripe of one level, inside the caller's transaction (which
- * holds the stripe): the sums by one upsert per chunk, which returns the sketch each row held before
- * (null for a new row); then the merged sketches by one UPDATE per chunk. No other writer can change
- * the rows in between: SQLite has one writer at a time; on PostgreSQL no other open transaction
- * holds the stripe, and the upsert's row locks would keep any other writer (a rebuild) out until this
- * transaction ends.
+ * PostgreSQL: adds rollup rows to the rows of one stripe of one level, inside the caller's
+ * transaction (which holds the stripe): the sums by one upsert per chunk, which returns the sketch
+ * each row held before (null for a new row); then the merged sketches by one UPDATE per chunk. No
+ * other writer can change the rows in between: no other open transaction holds the stripe, and the
+ * upsert's row locks would keep any other writer (a rebuild) out until this transaction ends.
  */
 async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: readonly RollupRow[], stripe: number): Promise<void> {
-  const pg = dialectOf(trx as unknown as Knex) === "pg";
   for (let start = 0; start < groups.length; start += UPSERT_CHUNK_ROWS) {
     const chunk = groups.slice(start, start + UPSERT_CHUNK_ROWS);
     const before = new Map<string, unknown>();
@@ -215,7 +226,60 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
       if (stored !== null && stored !== undefined) g.latency.addEncoded(stored as Uint8Array);
       return { bucket: g.bucket, provider_id: g.provider_id, route_key: g.route_key, sketch: g.latency.encode() };
     });
-    for (const { sql, bindings } of sketchStatements(pg, level, writes, stripe)) await transactionRows(trx, sql, bindings);
+    for (const { sql, bindings } of sketchStatements(true, level, writes, stripe)) await transactionRows(trx, sql, bindings);
+  }
+}
+
+/** Keys whose stored sketches one statement of readStoredSketches reads (3 bound values each). */
+const SKETCH_READ_CHUNK_KEYS = 1000;
+
+/**
+ * The stored sketches of the given rollup rows (groups[i]: rows of LEVELS[i]) in one stripe, by
+ * level then key (a key without a row, or with a null sketch, is absent): one statement per
+ * SKETCH_READ_CHUNK_KEYS keys, all levels together, each read by its primary key.
+ */
+async function readStoredSketches(trx: Knex.Transaction, groups: readonly (readonly RollupRow[])[], stripe: number): Promise<Map<string, Uint8Array>[]> {
+  const stored = LEVELS.map(() => new Map<string, Uint8Array>());
+  const keys = groups.flatMap((rows, level) => rows.map((g) => ({ level, g })));
+  for (let start = 0; start < keys.length; start += SKETCH_READ_CHUNK_KEYS) {
+    const chunk = keys.slice(start, start + SKETCH_READ_CHUNK_KEYS);
+    const parts: string[] = [];
+    const bindings: Knex.RawBinding[] = [];
+    LEVELS.forEach((level, i) => {
+      const mine = chunk.filter((k) => k.level === i);
+      if (mine.length === 0) return;
+      parts.push(
+        `SELECT ${i} AS level, ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch FROM ${level.table}
+         WHERE stripe = ? AND (${level.bucketColumn}, provider_id, route_key) IN (VALUES ${mine.map(() => "(?, ?, ?)").join(", ")})`,
+      );
+      bindings.push(stripe, ...mine.flatMap(({ g }) => [g.bucket, g.provider_id, g.route_key]));
+    });
+    for (const r of await transactionRows(trx, parts.join(" UNION ALL "), bindings)) {
+      if (r.latency_sketch !== null) stored[Number(r.level)].set(keyOf(r.bucket, r.provider_id, r.route_key), r.latency_sketch as Uint8Array);
+    }
+  }
+  return stored;
+}
+
+/**
+ * SQLite: adds the rollup rows of every level (groups[i]: rows of LEVELS[i]) to the rows of one
+ * stripe, inside the caller's transaction, which already holds the database's write lock (it
+ * inserted the runs): no other writer can change a row until it commits, so the stored sketches are
+ * read first (readStoredSketches), merged here, and each level's upsert writes the sums and the
+ * merged sketch in one statement per chunk.
+ */
+async function addToLevelsAlone(trx: Knex.Transaction, groups: readonly RollupRow[][], stripe: number): Promise<void> {
+  const stored = await readStoredSketches(trx, groups, stripe);
+  for (let i = 0; i < LEVELS.length; i++) {
+    for (let start = 0; start < groups[i].length; start += UPSERT_CHUNK_ROWS) {
+      const chunk = groups[i].slice(start, start + UPSERT_CHUNK_ROWS);
+      const bindings = chunk.flatMap((g) => {
+        const before = stored[i].get(keyOf(g.bucket, g.provider_id, g.route_key));
+        if (before !== undefined) g.latency.addEncoded(before);
+        return [...rowBindings(g, stripe), g.latency.encode()];
+      });
+      await transactionRows(trx, upsertSql(LEVELS[i], chunk.length, true), bindings);
+    }
   }
 }
 
@@ -225,11 +289,17 @@ async function addToLevel(trx: Knex.Transaction, level: RollupLevel, groups: rea
  * transaction claims first (./stripes.ts): no other open transaction writes that stripe, so on
  * PostgreSQL concurrent batches neither wait for each other's rollup rows nor deadlock on them.
  * The rows are still written in one fixed order — levels coarsest first, sums before errors, the
- * keys of a table sorted — the order rebuildRollups locks the tables in.
+ * keys of a table sorted — the order rebuildRollups locks the tables in. Call it after the runs'
+ * insert (on SQLite it relies on the write lock that insert took).
  */
 export async function addToRollups(trx: Knex.Transaction, rows: readonly TelemetryRowInsert[], ids: readonly number[]): Promise<void> {
   const stripe = await claimStripe(trx);
-  for (const level of LEVELS) await addToLevel(trx, level, rollupRows(level, rows), stripe);
+  const groups = LEVELS.map((level) => rollupRows(level, rows));
+  if (dialectOf(trx as unknown as Knex) === "pg") {
+    for (let i = 0; i < LEVELS.length; i++) await addToLevel(trx, LEVELS[i], groups[i], stripe);
+  } else {
+    await addToLevelsAlone(trx, groups, stripe);
+  }
   for (const level of LEVELS) await addErrorsToLevel(trx, level, errorRollupRows(level, rows, ids), stripe);
 }
 

@@ -126,9 +126,9 @@ export class StatementCache {
       this.entries.set(sql, cached);
       return cached;
     }
-    let markFinalized = () => undefined as void;
+    let markFinalized!: () => void;
     const finalized = new Promise<void>((resolve) => (markFinalized = resolve));
-    const entry: Entry = { sql, prepared: Promise.resolve(null as unknown as Statement), statement: null, uses: 0, dropped: false, finalizing: false, finalized, markFinalized };
+    const entry: Entry = { sql, prepared: null as unknown as Promise<Statement>, statement: null, uses: 0, dropped: false, finalizing: false, finalized, markFinalized };
     this.prepares += 1;
     entry.prepared = new Promise<Statement>((resolve, reject) => {
       const statement = this.db.prepare(sql, (err: Error | null) => {
@@ -138,7 +138,7 @@ export class StatementCache {
         } else {
           // node-sqlite3 finalizes a statement whose preparation failed.
           entry.finalizing = true;
-          entry.markFinalized();
+          markFinalized();
           reject(err);
         }
       });

@@ -10,7 +10,7 @@ import type { Knex } from "knex";
 import sqlite3 from "sqlite3";
 import { createKnex } from "../../lib/store/knex";
 import { migrateToLatest } from "../../lib/store/migrate";
-import { StatementCache, statementCacheOf, transactionConnection, transactionRows } from "../../lib/store/sqlite-statements";
+import { MAX_CACHED_SQL_CHARS, StatementCache, statementCacheOf, transactionConnection, transactionRows } from "../../lib/store/sqlite-statements";
 import { insertTelemetryRows } from "../../services/telemetry/store/insert";
 import { rowFromRun, validateIngestBody } from "../../services/telemetry/store/run";
 import { tempDir } from "../helpers/server";
@@ -141,6 +141,21 @@ describe("SQLite statement cache", () => {
     expect(await knex("items").count({ n: "*" })).toEqual([{ n: 0 }]);
     await knex.transaction((trx) => transactionRows(trx, INSERT, ["kept", 3, null]));
     expect((await knex("items").select("name")).map((r) => r.name)).toEqual(["kept"]);
+  });
+
+  it("runs a statement longer than MAX_CACHED_SQL_CHARS without keeping it", async () => {
+    const rows = Math.ceil(MAX_CACHED_SQL_CHARS / 8); // "(?, ?), " is 8 characters
+    const sql = `INSERT INTO items (name, size) VALUES ${Array.from({ length: rows }, () => "(?, ?)").join(", ")} RETURNING id`;
+    expect(sql.length).toBeGreaterThan(MAX_CACHED_SQL_CHARS);
+    await knex.transaction(async (trx) => {
+      const cache = statementCacheOf(await transactionConnection(trx));
+      for (let round = 0; round < 2; round++) {
+        const bindings = Array.from({ length: rows }, (_, i) => [`long-${round}-${i}`, i]).flat();
+        expect(await transactionRows(trx, sql, bindings)).toHaveLength(rows);
+      }
+      expect([cache.prepares, cache.size]).toEqual([2, 0]);
+    });
+    expect(await knex("items").count({ n: "*" })).toEqual([{ n: 2 * rows }]);
   });
 
   it("refuses a statement once its transaction is over", async () => {

@@ -25,7 +25,7 @@ export type RunMode = "production" | "development";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
-export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime"] as const;
+export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime", "secrets"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 /** Default size of the store's read pool (CONSOLE_MCP_DB_READ_POOL). */
@@ -85,10 +85,50 @@ export interface EventStreamConfig {
   keepAliveMs: number;
 }
 
+/** Secrets handed to servers (runtime-contract §24). */
+export interface SecretsConfig {
+  /**
+   * CONSOLE_MCP_SECRETS_KEY (base64 of 32 bytes) decoded: the AES-256-GCM key of the stored secrets,
+   * or null to use the key file below (generated on first use).
+   */
+  key: Buffer | null;
+  /** CONSOLE_MCP_SECRETS_KEY_FILE (default `~/.mcp/secrets.key`): the key file of one host, mode 0600. */
+  keyFile: string;
+  /**
+   * CONSOLE_MCP_SECRETS_NEW_KEY (base64 of 32 bytes), or null: the key `npm run secrets -- rotate-key`
+   * re-encrypts to (a new random key when null). Read by that command only.
+   */
+  newKey: Buffer | null;
+}
+
+/** Host names the rebinding guard accepts (runtime-contract §25.1). */
+export interface AllowedHosts {
+  /** `*` in CONSOLE_MCP_ALLOWED_HOSTS: the Host check is off. */
+  any: boolean;
+  /** Lower-cased names and addresses of CONSOLE_MCP_ALLOWED_HOSTS (no port). */
+  names: string[];
+}
+
+/** API keys, the request guard and rate limits (runtime-contract §25, §28). */
+export interface AccessConfig {
+  /** CONSOLE_MCP_ADMIN_KEY: ensures an admin key named `bootstrap` with this value (keyed mode); null when unset. */
+  adminKey: string | null;
+  /** CONSOLE_MCP_ALLOWED_HOSTS. */
+  allowedHosts: AllowedHosts;
+  /** CONSOLE_MCP_RATE_LIMIT_RPS: requests per second per key (per client address in open mode); 0 = off. */
+  rateLimitRps: number;
+  /** CONSOLE_MCP_RATE_LIMIT_RUNS: ingested runs per second per key (or client address); 0 = off. */
+  rateLimitRuns: number;
+}
+
 export interface Config {
   mode: RunMode;
   /** The event stream of the gateway (runtime-contract §23.1). */
   events: EventStreamConfig;
+  /** Secrets (runtime-contract §24). */
+  secrets: SecretsConfig;
+  /** Keys, roles, the request guard, rate limits (runtime-contract §25). */
+  access: AccessConfig;
   /** The MCP runtime (runtime-contract §17–§21, §28). */
   runtime: RuntimeConfig;
   host: string;
@@ -160,6 +200,63 @@ function integerIn(env: Env, name: string, fallback: number, min: number, max: n
   return Number(text);
 }
 
+/**
+ * A 32-byte key given as base64 (standard or URL alphabet, padding optional); throws naming the
+ * variable otherwise. The value itself never appears in the message.
+ */
+function secretKey(env: Env, name: string): Buffer | null {
+  const text = nonEmpty(env, name);
+  if (text === undefined) return null;
+  const trimmed = text.trim();
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed) ? Buffer.from(trimmed.replace(/-/g, "+").replace(/_/g, "/"), "base64") : null;
+  if (bytes === null || bytes.length !== 32) {
+    throw new ConfigError(name, "the base64 text of 32 random bytes (e.g. from `openssl rand -base64 32`)", "<hidden>");
+  }
+  return bytes;
+}
+
+/** Shortest and longest CONSOLE_MCP_ADMIN_KEY, in characters. */
+export const ADMIN_KEY_MIN_CHARS = 16;
+export const ADMIN_KEY_MAX_CHARS = 512;
+
+function adminKey(env: Env): string | null {
+  const text = nonEmpty(env, "CONSOLE_MCP_ADMIN_KEY");
+  if (text === undefined) return null;
+  if (text.length < ADMIN_KEY_MIN_CHARS || text.length > ADMIN_KEY_MAX_CHARS || !/^[\x21-\x7e]+$/.test(text)) {
+    throw new ConfigError(
+      "CONSOLE_MCP_ADMIN_KEY",
+      `${ADMIN_KEY_MIN_CHARS}..${ADMIN_KEY_MAX_CHARS} visible ASCII characters (no spaces)`,
+      "<hidden>",
+    );
+  }
+  return text;
+}
+
+function allowedHosts(env: Env): AllowedHosts {
+  const text = nonEmpty(env, "CONSOLE_MCP_ALLOWED_HOSTS");
+  if (text === undefined) return { any: false, names: [] };
+  const names = text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+  for (const name of names) {
+    if (name !== "*" && !/^(\[[0-9a-f:.]+\]|[a-z0-9_.:-]+)$/.test(name)) {
+      throw new ConfigError("CONSOLE_MCP_ALLOWED_HOSTS", "a comma-separated list of host names or addresses (no ports), or *", text);
+    }
+  }
+  return { any: names.includes("*"), names: names.filter((n) => n !== "*").map((n) => n.replace(/^\[(.*)\]$/, "$1")) };
+}
+
+/**
+ * The environment a server process may see (§17.2: the allow-list and `${VAR}` in `env`), without
+ * the backend's own keys: a catalog entry must not be able to copy the store key or the admin key
+ * into a process.
+ */
+const HIDDEN_FROM_SERVERS = ["CONSOLE_MCP_SECRETS_KEY", "CONSOLE_MCP_SECRETS_NEW_KEY", "CONSOLE_MCP_ADMIN_KEY"];
+
+function serverVisibleEnv(env: Env): Readonly<Record<string, string | undefined>> {
+  const copy: Record<string, string | undefined> = { ...env };
+  for (const name of HIDDEN_FROM_SERVERS) delete copy[name];
+  return Object.freeze(copy);
+}
+
 function readServices(env: Env): ServiceName[] {
   const text = nonEmpty(env, "SERVICES");
   if (text === undefined) return [...ALL_SERVICES];
@@ -229,12 +326,23 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
       maxClients: integerIn(env, "CONSOLE_MCP_SSE_MAX_CLIENTS", 1000, 1, 100_000),
       keepAliveMs: integerIn(env, "CONSOLE_MCP_SSE_KEEPALIVE_MS", 15_000, 10, 3_600_000),
     },
+    secrets: {
+      key: secretKey(env, "CONSOLE_MCP_SECRETS_KEY"),
+      keyFile: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_SECRETS_KEY_FILE") ?? "~/.mcp/secrets.key", true),
+      newKey: secretKey(env, "CONSOLE_MCP_SECRETS_NEW_KEY"),
+    },
+    access: {
+      adminKey: adminKey(env),
+      allowedHosts: allowedHosts(env),
+      rateLimitRps: integerIn(env, "CONSOLE_MCP_RATE_LIMIT_RPS", 0, 0, 1_000_000),
+      rateLimitRuns: integerIn(env, "CONSOLE_MCP_RATE_LIMIT_RUNS", 0, 0, 100_000_000),
+    },
     runtime: {
       maxProcesses: integerIn(env, "CONSOLE_MCP_MAX_PROCESSES", 32, 1, 10_000),
       logRetention: integerIn(env, "CONSOLE_MCP_LOG_RETENTION", 1000, 1, 1_000_000),
       healthIntervalS: integerIn(env, "CONSOLE_MCP_HEALTH_INTERVAL_S", 30, 0, 86_400),
       sessionIdleS: integerIn(env, "CONSOLE_MCP_SESSION_IDLE_S", 86_400, 0, MAX_SESSION_IDLE_S),
-      backendEnv: Object.freeze({ ...env }),
+      backendEnv: serverVisibleEnv(env),
     },
     host: nonEmpty(env, "CONSOLE_MCP_SERVER_HOST") ?? (mode === "production" ? "0.0.0.0" : "127.0.0.1"),
     port: portText === undefined ? 8000 : Number(portText),

@@ -9,6 +9,7 @@ import finopsService from "./finops.service";
 import providersService from "./providers.service";
 import routingService from "./routing.service";
 import runtimeService from "./runtime.service";
+import secretsService from "./secrets.service";
 import sessionsService from "./sessions.service";
 import telemetryService from "./telemetry.service";
 
@@ -21,6 +22,7 @@ export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   providers: providersService,
   routing: routingService,
   runtime: runtimeService,
+  secrets: secretsService,
   sessions: sessionsService,
   telemetry: telemetryService,
 };

@@ -259,13 +259,6 @@ export default function providersService(
           return { version: this.catalog.version };
         },
       },
-
-      /** GET /secrets: this version stores no secrets. */
-      secrets: {
-        handler() {
-          return { secrets: [] };
-        },
-      },
     },
 
     methods: {

@@ -19,11 +19,14 @@
 import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { PROJECT_ROOT, type Config } from "../lib/config";
 import { conflict, ContractError, isContractError } from "../lib/errors";
+import { SecretDecryptError } from "../lib/secrets/cipher";
+import { SecretVault } from "../lib/secrets/store";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
 import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
 import { hostName, reapLeftovers } from "./runtime/process-group";
+import { testServerSecret } from "./runtime/secret-test";
 import * as store from "./runtime/store";
 import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
 import { NOTIFICATIONS_MAX, NOTIFICATIONS_WINDOW_MS, notificationOf } from "./runtime/notifications";
@@ -70,6 +73,8 @@ interface RuntimeVars extends StoreVars {
   /** The start is complete: leftovers of an earlier run reaped, the first reconciliation run. */
   startedUp: boolean;
   stopping: boolean;
+  /** Opens the servers' secrets (§24) with this replica's store key. */
+  vault: SecretVault;
 }
 
 type This = RuntimeVars & RuntimeMethods & { broker: ServiceBroker; logger: ServiceBroker["logger"] };
@@ -96,6 +101,7 @@ interface RuntimeMethods {
   stopHere(serverId: string): Promise<{ process: ProcessState }>;
   forgetHere(serverId: string): Promise<{ stopped: boolean }>;
   announceProcess(serverId: string): Promise<void>;
+  secretOf(serverId: string): Promise<string | null>;
 }
 
 
@@ -104,7 +110,7 @@ function notRunning(id: string): ContractError {
 }
 
 export default function runtimeService(
-  config: Pick<Config, "store" | "runtime">,
+  config: Pick<Config, "store" | "runtime" | "secrets">,
 ): ServiceSchema<ServiceSettingSchema, RuntimeMethods, RuntimeVars> {
   const schema: ServiceSchema<ServiceSettingSchema, RuntimeMethods, RuntimeVars> = {
     name: "runtime",
@@ -296,6 +302,36 @@ export default function runtimeService(
       },
 
       /**
+       * POST /secrets/{id}/test (§24): params `{id}`. Spawns the server's command once with its secret
+       * (in `secret_env`), completes the MCP handshake and tools/list, ends the group, and answers
+       * `{provider_id, status, latency_ms, tested_at, message}` — `healthy` within degraded_latency_ms
+       * × 5, `degraded` slower, `error` with the reason and the last stderr lines (secret masked).
+       * 404 `Server '<id>' not found`, 404 `Secret for provider '<id>' not found`; 500 when the stored
+       * value cannot be decrypted. Runs on the replica that takes the call; not a supervised process.
+       */
+      testSecret: {
+        async handler(this: This, ctx: Context<ServerIdParams>) {
+          const server = await this.catalogServer(ctx, ctx.params.id);
+          const secret = await this.secretOf(server.id);
+          if (secret === null) throw new ContractError(404, `Secret for provider '${server.id}' not found`);
+          const testedAt = Date.now();
+          const result = await testServerSecret(server, secret, {
+            backendEnv: config.runtime.backendEnv,
+            projectRoot: PROJECT_ROOT,
+            onSpawn: (proc) => {
+              if (proc.startTime === null) return;
+              this.queueWrite(server.id, () => store.addProcessGroup(this.knex, {
+                server_id: server.id, host: this.host, pgid: proc.pgid, leader_start_time: String(proc.startTime), node_id: this.nodeId,
+              }));
+            },
+            onGone: (proc) => this.queueWrite(server.id, () => store.removeProcessGroup(this.knex, this.host, proc.pgid, String(proc.startTime))),
+          });
+          await this.flush(server.id);
+          return { provider_id: server.id, status: result.status, latency_ms: result.latency_ms, tested_at: formatInstant(testedAt), message: result.message };
+        },
+      },
+
+      /**
        * Stops a server's process before the catalog forgets the server (§17.4 DELETE: "a running
        * process is stopped first"; §17.1 an entry removed from the manifest). Called by `providers`
        * through the broker, never by the gateway. Params `{id}` (the server need not be in the
@@ -478,6 +514,19 @@ export default function runtimeService(
           throw conflict(`Server '${server.id}' uses the transport '${server.transport}'; only stdio is supported`);
         }
         return server;
+      },
+
+      /**
+       * A server's secret in plaintext (§24), opened here with this replica's key (never sent over the
+       * broker), or null when it has none. A value that cannot be decrypted is a 500 naming the cause.
+       */
+      async secretOf(this: This, serverId: string): Promise<string | null> {
+        try {
+          return (await this.vault.reveal(this.readKnex, serverId))?.value ?? null;
+        } catch (err) {
+          if (err instanceof SecretDecryptError) throw new ContractError(500, err.message);
+          throw err;
+        }
       },
 
       /** Appends a store write to the server's chain (writes of one server land in order; failures are logged). */
@@ -750,6 +799,7 @@ export default function runtimeService(
       this.reconciling = null;
       this.startedUp = false;
       this.stopping = false;
+      this.vault = new SecretVault(config.secrets);
       this.supervisor = new Supervisor({
         nodeId: this.nodeId,
         host: this.host,
@@ -760,7 +810,8 @@ export default function runtimeService(
         resolve: async (serverId) => {
           try {
             const server = await this.catalogServer(null, serverId);
-            return { server, secret: null };
+            // Read at every start: a secret PUT since the last start is used by the next one (§24).
+            return { server, secret: await this.secretOf(server.id) };
           } catch (err) {
             if (err instanceof ContractError && err.code === 404) return null;
             throw err;

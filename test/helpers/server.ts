@@ -26,9 +26,13 @@ export function tempDir(prefix = "console-mcp-test-"): string {
 
 /**
  * env: extra environment for loadConfig. By default the store is a new SQLite file, nothing is
- * seeded (CONSOLE_MCP_SEED=none) and the gateway listens on 127.0.0.1:0.
+ * seeded (CONSOLE_MCP_SEED=none), the gateway listens on 127.0.0.1:0 and the secrets key file (made
+ * on first use) is in the test's folder. `brokerOptions` replace the broker's (default: no logger).
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  brokerOptions: Partial<ConstructorParameters<typeof ServiceBroker>[0]> = {},
+): Promise<TestServer> {
   const dir = tempDir();
   const config = loadConfig(
     {
@@ -36,12 +40,13 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       CONSOLE_MCP_SERVER_PORT: "0",
       CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
       CONSOLE_MCP_SEED: "none",
+      CONSOLE_MCP_SECRETS_KEY_FILE: path.join(dir, "secrets.key"),
       LOG_LEVEL: "warn",
       ...env,
     },
     "development",
   );
-  const broker = createBroker(config, { logger: false });
+  const broker = createBroker(config, { logger: false, ...brokerOptions });
   await broker.start();
   let baseUrl = "";
   if (config.services.includes("api")) {

@@ -27,7 +27,7 @@ function rawPost(url: string, body: string, headers: Record<string, string> = {}
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ SERVICES: "api,providers,sessions" });
+  server = await startTestServer({ SERVICES: "api,providers,sessions,secrets" });
 });
 afterAll(async () => {
   await server.stop();

@@ -117,10 +117,6 @@ describe("providers service", () => {
     expect(loadedAt).toBeLessThanOrEqual(Date.now());
   });
 
-  it("secrets: none", async () => {
-    expect(await broker.call("providers.secrets")).toEqual({ secrets: [] });
-  });
-
   it("reloads a changed manifest, emits providers.changed, and keeps the old one when a rewrite is broken", async () => {
     const before = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
     // The first start wrote the manifest into the empty catalog: one change (runtime-contract §17.4).

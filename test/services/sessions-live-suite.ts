@@ -354,7 +354,8 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
     });
 
     it("its down migration removes the columns and keeps the sessions", async () => {
-      await db.migrate.down({ migrationSource: sourceOf(MIGRATIONS.length) });
+      // Later migrations are undone first, one at a time (newest first), down to this one.
+      for (let i = MIGRATIONS.length - 1; i >= firstNew; i--) await db.migrate.down({ migrationSource: sourceOf(MIGRATIONS.length) });
       expect(await db.schema.hasColumn("sessions", "call_count")).toBe(false);
       expect(await db.schema.hasColumn("sessions", "closed_at")).toBe(false);
       expect((await db("sessions").select("id", "status").orderBy("seq")).map((r) => r.id)).toEqual(["s-pending", "s-closed", "s-odd", "s-active"]);

@@ -114,9 +114,11 @@ describe("allowedMethods", () => {
         "DELETE /sessions/:session_id",
         // runtime-contract §23
         "GET /events", "GET /notifications",
+        // runtime-contract §24
+        "GET /secrets/:id", "PUT /secrets/:id", "DELETE /secrets/:id", "POST /secrets/:id/test",
       ]),
     );
-    expect(table).toHaveLength(35);
+    expect(table).toHaveLength(39);
   });
 });
 

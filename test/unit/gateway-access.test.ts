@@ -21,9 +21,9 @@ describe("isLoopbackAddress", () => {
 describe("openModeDenial", () => {
   const byKey = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
 
-  it("flags exactly the catalog writes", () => {
+  it("flags exactly the catalog writes and revealing a secret", () => {
     expect(ROUTES.filter((r) => r.loopbackOnlyInOpenMode).map((r) => `${r.method} ${r.path}`)).toEqual([
-      "POST /servers", "PUT /servers/:id", "DELETE /servers/:id",
+      "POST /servers", "PUT /servers/:id", "DELETE /servers/:id", "GET /secrets/:id",
     ]);
   });
 

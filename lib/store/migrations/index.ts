@@ -16,6 +16,7 @@ import * as m010 from "./010_catalog";
 import * as m011 from "./011_runtime";
 import * as m012 from "./012_rollup_stripes";
 import * as m013 from "./013_sessions_live";
+import * as m014 from "./014_secrets";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -36,4 +37,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["011_runtime", m011],
   ["012_rollup_stripes", m012],
   ["013_sessions_live", m013],
+  ["014_secrets", m014],
 ];

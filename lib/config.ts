@@ -25,7 +25,7 @@ export type RunMode = "production" | "development";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
-export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime", "secrets"] as const;
+export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime", "secrets", "access"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 /** Default size of the store's read pool (CONSOLE_MCP_DB_READ_POOL). */

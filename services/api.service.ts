@@ -11,7 +11,9 @@ import ApiGateway from "moleculer-web";
 import { Config, VERSION } from "../lib/config";
 import { ContractError } from "../lib/errors";
 import { formatInstant } from "../lib/time";
-import { openModeDenial } from "./api/access";
+import type { AuditContext } from "../lib/access";
+import type { AuditEntry } from "../lib/store/audit";
+import { accessDenial, contractPath, presentedKey } from "./api/access";
 import { optionalObjectBody, parseJsonBody, readRawBody, requireObjectBody } from "./api/body";
 import { allowedOrigins, applyCors, corsPolicy } from "./api/cors";
 import { CheckResult, CONTRACT_SERVICES, readiness, STORE_SERVICES } from "./api/health";
@@ -20,9 +22,17 @@ import { EventHub, type EventHubStats } from "./api/events/hub";
 import { parseStreamFilter, resumePoint } from "./api/events/filter";
 import { STREAM_SOURCES } from "./api/events/sources";
 import { FailureLogger, failureLog } from "./api/failure-log";
+import { RequestGuard } from "./api/guard";
+import { KeyPrincipal, Keyring, KeySnapshot } from "./api/keyring";
+import { RateLimitedError, runsOf } from "./api/rate-limit";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
 import { API_PREFIX, checksIgnoredBody, ROUTES, RouteSpec } from "./api/routes";
+
+/** How often a gateway asks the access service whether its keys are current. */
+export const KEY_POLL_INTERVAL_MS = 2000;
+/** How often a gateway hands over the keys it saw used (`last_used_at`). */
+export const KEY_USAGE_FLUSH_MS = 5000;
 
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;
@@ -35,6 +45,14 @@ interface GatewayRequest extends IncomingMessage {
   parsedUrl?: string;
   originalUrl?: string;
   query?: Record<string, unknown>;
+  /** The route the request matched (set by the access step). */
+  $routeSpec?: RouteSpec;
+  /** Who the request is and what it does, for the audit log (§25.2); set by the access step. */
+  $audit?: AuditContext;
+  /** The principal of a valid key (null: anonymous). */
+  $principal?: KeyPrincipal | null;
+  /** The meta of the action call (its `$audited` flag comes back in it). */
+  $callMeta?: Record<string, unknown>;
 }
 
 /** A moleculer-web alias (moleculer-web/src/alias.js), as far as the request path reads it. */
@@ -139,13 +157,18 @@ function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown,
 }
 
 export default function apiService(
-  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events">,
+  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access">,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
+  const guard = new RequestGuard({ bindHost: config.host, allowedHosts: config.access.allowedHosts, cors });
+  const keyring = new Keyring(config.access.adminKey);
   const routeOfAction = new Map(ROUTES.map((r) => [r.action, r]));
   // Set in created(), when the service's logger exists.
   let logFailure: LogFailure = () => undefined;
+  let log: ServiceBroker["logger"] | null = null;
+  let broker: ServiceBroker | null = null;
+  const timers: NodeJS.Timeout[] = [];
   const startedAtMs = Date.now();
   // The event stream of GET /events (services/api/events/hub.ts); created with the service.
   let hub: EventHub | null = null;
@@ -171,6 +194,114 @@ export default function apiService(
     const headers: Record<string, string> = {};
     if (req.$requestID !== undefined && req.$requestID !== "") headers["X-Request-ID"] = req.$requestID;
     hub.open(res, filter, from, headers);
+  };
+
+  /** True when a live node of the cluster runs the access service (keys, audit, rate limits). */
+  const accessRuns = (): boolean => broker !== null && nodesRunning(broker, "access").length > 0;
+
+  // The keys: pushed by the access service (api.accessChanged) and polled (one load at a time).
+  let loading: Promise<void> | null = null;
+  const loadKeys = (): Promise<void> => {
+    if (loading !== null) return loading;
+    const since = keyring.loaded ? keyring.version : undefined;
+    loading = (broker as ServiceBroker)
+      .call<KeySnapshot | { version: number }, { since?: number }>("access.keySnapshot", since === undefined ? {} : { since }, { timeout: 2000, retries: 0 })
+      .then((answer) => {
+        if ("keys" in answer) keyring.install(answer);
+      })
+      .finally(() => {
+        loading = null;
+      });
+    return loading;
+  };
+
+  const flushUsage = async (): Promise<void> => {
+    const used = keyring.takeUsage();
+    if (Object.keys(used).length === 0 || !accessRuns()) {
+      keyring.restoreUsage(used);
+      return;
+    }
+    try {
+      await (broker as ServiceBroker).call("access.touch", { used }, { timeout: 5000, retries: 0 });
+    } catch (err) {
+      keyring.restoreUsage(used);
+      log?.debug(`last_used_at of ${Object.keys(used).length} key(s) not written yet: ${(err as Error).message}`);
+    }
+  };
+
+  /**
+   * Records audit entries through the access service (denials, failures, and writes whose action
+   * recorded nothing). Never throws: an entry that cannot be written is logged (without details).
+   */
+  const recordAudit = async (entries: AuditEntry[]): Promise<void> => {
+    if (broker === null || !accessRuns()) return;
+    try {
+      await broker.call("access.record", { entries }, { timeout: config.requestTimeoutMs, retries: 0 });
+    } catch (err) {
+      log?.warn(`audit: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => e.action).join(", ")}) not recorded: ${(err as Error).message}`);
+    }
+  };
+
+  /** The audit entry of a request's outcome, from its audit context. */
+  const auditEntry = (ctx: AuditContext, outcome: AuditEntry["outcome"], status: number, details?: Record<string, unknown>): AuditEntry => ({
+    actor: ctx.actor, role: ctx.role, action: ctx.action, target: ctx.target, outcome, status, request_id: ctx.request_id,
+    ...(details === undefined ? {} : { details }),
+  });
+
+  /** Who a request is, for the audit log: the key's name and role, or anonymous@<client address>. */
+  const auditContext = (req: GatewayRequest, route: RouteSpec | undefined, params: Record<string, unknown>): AuditContext => {
+    const principal = req.$principal ?? null;
+    const targetValue = route?.target === undefined ? undefined : params[route.target.param];
+    return {
+      actor: principal === null ? `anonymous@${req.socket.remoteAddress ?? "unknown"}` : principal.name,
+      role: principal === null ? null : principal.role,
+      action: route === undefined ? "http.request" : route.audit ?? route.action,
+      target: route?.target === undefined || typeof targetValue !== "string" ? null : `${route.target.kind}:${targetValue}`,
+      request_id: req.$requestID ?? null,
+      status: route?.status ?? 200,
+    };
+  };
+
+  /**
+   * The rate limit of a request (§25.3): per key, or per client address for an anonymous request;
+   * the key's own limit, else the configured default; 0 = none. Resolves null when it may proceed.
+   * A failure of the shared bucket lets the request through (logged): limits never take the API down.
+   */
+  const takeTokens = async (req: GatewayRequest, kind: "req" | "runs", n: number): Promise<RateLimitedError | null> => {
+    const principal = req.$principal ?? null;
+    const own = principal === null ? null : kind === "req" ? principal.rateLimitRps : principal.rateLimitRuns;
+    const rate = own ?? (kind === "req" ? config.access.rateLimitRps : config.access.rateLimitRuns);
+    if (rate <= 0 || n <= 0 || broker === null || !accessRuns()) return null;
+    const who = principal === null ? `addr:${req.socket.remoteAddress ?? "unknown"}` : `key:${principal.id ?? principal.name}`;
+    try {
+      const answer = await broker.call<{ granted: boolean; retry_after_s: number }, { bucket: string; n: number; rate: number }>(
+        "access.take", { bucket: `${kind}:${who}`, n, rate }, { timeout: 2000, retries: 0 },
+      );
+      return answer.granted ? null : new RateLimitedError(answer.retry_after_s);
+    } catch (err) {
+      log?.warn(`rate limit not applied (the shared bucket did not answer): ${(err as Error).message}`);
+      return null;
+    }
+  };
+
+  /**
+   * The access step of a matched route (§25.1), before its body is read: the key and the role
+   * (sync, from the keyring), then the request rate limit (when on). Loads the keys first when the
+   * access service runs and none are held yet (a fresh gateway); 503 when they cannot be loaded.
+   */
+  const admit = (req: GatewayRequest, route: RouteSpec): ContractError | null | Promise<ContractError | null> => {
+    const decide = (): ContractError | null | Promise<ContractError | null> => {
+      const keyed = keyring.keyed();
+      const text = keyed ? presentedKey(req) : undefined;
+      req.$principal = text === undefined ? null : keyring.authenticate(text);
+      req.$audit = auditContext(req, route, req.$params ?? {});
+      const denial = accessDenial(route, keyed, req.$principal, req.socket.remoteAddress);
+      if (denial !== null || route.role === "public") return denial;
+      const limited = config.access.rateLimitRps > 0 || req.$principal?.rateLimitRps != null;
+      return limited ? takeTokens(req, "req", 1) : null;
+    };
+    if (keyring.loaded || !accessRuns()) return decide();
+    return loadKeys().then(decide, () => new ContractError(503, "Access control is not available yet; try again shortly"));
   };
 
   const aliases: Record<string, string | unknown[]> = {};
@@ -222,6 +353,17 @@ export default function apiService(
         circuitBreaker: { enabled: false },
       },
 
+      /**
+       * The access service's push of the keys (§25.1): installs the snapshot unless this gateway
+       * already holds that version or a newer one. Never routed over HTTP.
+       */
+      accessChanged: {
+        visibility: "public",
+        handler(ctx: Context<KeySnapshot>) {
+          return { installed: keyring.install(ctx.params), version: keyring.version };
+        },
+      },
+
       /** GET /healthz: liveness, no dependency checks. */
       healthz: {
         handler(this: { broker: ServiceBroker }) {
@@ -263,7 +405,7 @@ export default function apiService(
     },
 
     created() {
-      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger & ServiceBroker["logger"] };
+      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger & ServiceBroker["logger"]; broker: ServiceBroker };
       self.requests = trackRequests(self.server);
       requests = self.requests;
       logFailure = failureLog(self.logger);
@@ -272,16 +414,28 @@ export default function apiService(
         keepAliveMs: config.events.keepAliveMs,
         onSlowClient: (unsent) => self.logger.info(`GET /events: a client with ${unsent} bytes unsent was disconnected (it resumes with Last-Event-ID)`),
       });
+      log = self.logger;
+      broker = self.broker;
       // Requests Node's HTTP parser refuses still get a JSON error body (services/api/http-errors.ts).
       self.server.on("clientError", answerClientError);
     },
 
     started() {
       hub?.start();
+      // The keys: asked for now (without waiting: the first request waits if they have not come),
+      // then polled; key usage handed over in batches.
+      const poll = () => {
+        if (accessRuns()) loadKeys().catch((err: Error) => log?.debug(`keys not refreshed: ${err.message}`));
+      };
+      poll();
+      timers.push(setInterval(poll, KEY_POLL_INTERVAL_MS), setInterval(() => void flushUsage(), KEY_USAGE_FLUSH_MS));
+      for (const t of timers) t.unref();
     },
 
-    stopped() {
+    async stopped() {
       hub?.stop();
+      for (const t of timers.splice(0)) clearInterval(t);
+      await flushUsage();
     },
 
     methods: {
@@ -322,8 +476,16 @@ export default function apiService(
         res: ServerResponse,
         params: Record<string, unknown>,
       ): Promise<boolean> {
+        const route = routeOfAction.get(actionName);
+        // §25.3: ingestion is counted by runs (the body is read by now; an invalid one counts 1).
+        if (route?.countsRuns === true) {
+          const limited = await takeTokens(req, "runs", runsOf(params));
+          if (limited !== null) throw limited;
+        }
         const meta: Record<string, unknown> = { clientAddress: req.socket.remoteAddress };
-        if (routeOfAction.get(actionName)?.idempotencyKey === true) {
+        if (req.$audit !== undefined) meta.audit = req.$audit;
+        req.$callMeta = meta;
+        if (route?.idempotencyKey === true) {
           const key = req.headers["idempotency-key"];
           if (key !== undefined) meta.idempotencyKey = key;
         }
@@ -338,7 +500,12 @@ export default function apiService(
         // The action's meta, with what a remote node sent back merged in by the transit layer.
         const answerMeta = call.ctx?.meta ?? meta;
         // An action may set its answer's status and headers (a replayed idempotent write, /readyz).
-        const status = (answerMeta.$statusCode as number | undefined) ?? routeOfAction.get(actionName)?.status ?? 200;
+        const status = (answerMeta.$statusCode as number | undefined) ?? route?.status ?? 200;
+        // §25.2: a write whose action recorded nothing in its own transaction (it changed nothing
+        // the log could sit beside, e.g. a routing simulation) is recorded before it is answered.
+        if (route !== undefined && route.method !== "GET" && answerMeta.$audited !== true && req.$audit !== undefined) {
+          await recordAudit([auditEntry(req.$audit, "ok", status)]);
+        }
         sendJson(res, status, data, req.$requestID, answerMeta.$responseHeaders as Record<string, string> | undefined);
         return true;
       },
@@ -378,7 +545,13 @@ export default function apiService(
        * which answers 404, or 405 with Allow (onError).
        */
       httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
+        // §25.1 rebinding guard: a Host that does not name this console is refused before anything else.
+        const badHost = guard.hostDenial(req);
+        if (badHost !== null) return denyBeforeRouting(this, req, res, badHost, "host");
         if (applyCors(cors, req, res)) return undefined;
+        // §25.1 cross-site guard: a write from a page of an origin the CORS list does not allow.
+        const badOrigin = guard.originDenial(req);
+        if (badOrigin !== null) return denyBeforeRouting(this, req, res, badOrigin, "origin");
         // moleculer-web resolves an OPTIONS request as its Access-Control-Request-Method (GET when
         // absent), which would run the GET/POST action. Preflights are answered above, and no
         // route defines OPTIONS, so any other OPTIONS request is a routing miss: 405 or 404.
@@ -409,25 +582,76 @@ export default function apiService(
         req.$route = found.alias.route;
         req.$alias = found.alias;
         req.$params = Object.assign({}, query, found.params);
-        // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
         const route = found.alias.action === null ? undefined : routeOfAction.get(found.alias.action);
-        const denial = route === undefined ? null : openModeDenial(route, req.socket.remoteAddress);
-        if (denial !== null) {
-          failRequest(this, req, res, denial, logFailure);
-          return undefined;
-        }
-        if (route?.input === "event-stream") {
-          try {
-            openEventStream(req, res, query);
-          } catch (err) {
-            failRequest(this, req, res, err, logFailure);
+        if (route === undefined) return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));
+        req.$routeSpec = route;
+        const alias = found.alias;
+        // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
+        const proceed = (denial: ContractError | null): Promise<unknown> | undefined => {
+          if (denial !== null) {
+            // §25.2: 401 and 403 are recorded (a 429 of a read is not: a flood would write as much).
+            const recorded = denial.code === 429 && route.method === "GET"
+              ? Promise.resolve()
+              : recordAudit([auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) })]);
+            return recorded.then(() => failRequest(this, req, res, denial, logFailure));
           }
-          return undefined;
-        }
-        return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));
+          if (route.input === "event-stream") {
+            try {
+              openEventStream(req, res, query);
+            } catch (err) {
+              failRequest(this, req, res, err, logFailure);
+            }
+            return undefined;
+          }
+          return this.aliasHandler(req, res, alias).then(undefined, (err: unknown) => failWrite(this, req, res, route, err));
+        };
+        const verdict = admit(req, route);
+        if (verdict instanceof Promise) return verdict.then(proceed, (err: unknown) => failRequest(this, req, res, err, logFailure));
+        return proceed(verdict);
       },
     },
   };
+
+  /**
+   * A request the guard refuses before routing (§25.1): recorded as denied (under its route's audit
+   * name when it has one), then answered 403.
+   */
+  function denyBeforeRouting(gateway: Gateway, req: GatewayRequest, res: ServerResponse, denial: ContractError, reason: "host" | "origin"): Promise<void> {
+    const { url } = splitRequestUrl(req.url ?? "/");
+    const path = url.length > 1 && url.endsWith("/") ? url.slice(0, -1) : url;
+    let route: RouteSpec | undefined;
+    let params: Record<string, unknown> = {};
+    try {
+      const found = gateway.resolveAlias(path, req.method);
+      if (found !== false && found.alias.action !== null) {
+        route = routeOfAction.get(found.alias.action);
+        params = found.params;
+      }
+    } catch {
+      // an unroutable path: recorded as a plain request
+    }
+    req.$requestID = requestIdHeader(req) ?? gateway.broker.generateUid();
+    req.$principal = null;
+    const context = auditContext(req, route, params);
+    const value = reason === "host" ? req.headers.host : req.headers.origin;
+    const details = { method: req.method ?? "", path: route === undefined ? path : contractPath(route), [reason]: String(value ?? "") };
+    return recordAudit([auditEntry(context, "denied", 403, details)]).then(() => failRequest(gateway, req, res, denial, logFailure));
+  }
+
+  /**
+   * A failed request after the access step: a write (any non-GET request, §25.2) whose action did not
+   * record its own outcome is recorded with it — `denied` for 401/403/429, `error` otherwise — then
+   * answered.
+   */
+  function failWrite(gateway: Gateway, req: GatewayRequest, res: ServerResponse, route: RouteSpec, err: unknown): Promise<void> | void {
+    if (route.method === "GET" || req.$audit === undefined || req.$callMeta?.$audited === true) {
+      failRequest(gateway, req, res, err, logFailure);
+      return undefined;
+    }
+    const status = httpErrorAnswer(err, route.method, String(req.originalUrl ?? req.url ?? "/").split("?")[0]).status;
+    const outcome = status === 401 || status === 403 || status === 429 ? "denied" : "error";
+    return recordAudit([auditEntry(req.$audit, outcome, status)]).then(() => failRequest(gateway, req, res, err, logFailure));
+  }
 }
 
 /** Answers a failed request through moleculer-web's error handler (then the route's onError). Never throws. */

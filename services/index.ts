@@ -4,6 +4,7 @@
  */
 import type { ServiceSchema } from "moleculer";
 import type { Config, ServiceName } from "../lib/config";
+import accessService from "./access.service";
 import apiService from "./api.service";
 import finopsService from "./finops.service";
 import providersService from "./providers.service";
@@ -17,6 +18,7 @@ import telemetryService from "./telemetry.service";
 export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, any>;
 
 export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
+  access: accessService,
   api: apiService,
   finops: finopsService,
   providers: providersService,

@@ -156,6 +156,11 @@ function answerFor(err: unknown, method: string, pathname: string): HttpErrorAns
   if (isContractError(err)) {
     const status = err.code;
     const detail = status === 422 ? safeValidationItems(err.data) : String(err.message);
+    // §25.3: a 429 says when to try again (whole seconds).
+    const retryAfter = (err.data as { retry_after_s?: unknown } | undefined)?.retry_after_s;
+    if (status === 429 && typeof retryAfter === "number" && Number.isFinite(retryAfter)) {
+      return { status, body: { detail }, headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfter))) } };
+    }
     return { status, body: { detail }, headers: {} };
   }
   if (e.type === "UNABLE_DECODE_PARAM") {

@@ -4,6 +4,8 @@
  * this one table.
  */
 
+import type { RouteRole } from "../../lib/access";
+
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 
 /**
@@ -30,6 +32,20 @@ export interface RouteSpec {
   path: string;
   action: string;
   input: InputKind;
+  /**
+   * The role a request needs in keyed mode (runtime-contract §25.1: viewer ⊂ operator ⊂ admin), or
+   * `public` (no key needed in any mode: /healthz, /readyz). Required, so no route can be forgotten;
+   * the gateway's access step (services/api/access.ts) reads it before the body is read.
+   */
+  role: RouteRole;
+  /**
+   * The audit log's name of what the route does (§25.2: `process.start`, `tool.call`, `secret.put`…);
+   * every non-GET route has one (test/unit/gateway-roles.test.ts checks it). A GET route's denials
+   * are recorded under this name too, else under its action's name.
+   */
+  audit?: string;
+  /** The audit target: `<kind>:<value of the path parameter>` (e.g. `server:gemini`). */
+  target?: { kind: string; param: string };
   /** Success status when not 200. */
   status?: number;
   /**
@@ -39,60 +55,115 @@ export interface RouteSpec {
    */
   idempotencyKey?: true;
   /**
-   * Open mode (runtime-contract §25.1: no API key exists, as in this version): the route answers
-   * only clients on a loopback address; any other client gets 403 from the gateway's access step
-   * (services/api/access.ts) before its body is read. For the writes that can run commands (catalog
-   * writes) or reveal credentials.
+   * Open mode (runtime-contract §25.1: no API key exists): the route answers only clients on a
+   * loopback address; any other client gets 403 from the gateway's access step before its body is
+   * read. For what can run commands (catalog writes), reveal credentials (a secret), or take the
+   * console over (creating the first key, which ends open mode).
    */
   loopbackOnlyInOpenMode?: true;
+  /** The body's runs count against the runs rate limit (§25.3: ingestion is counted by runs). */
+  countsRuns?: true;
 }
 
 export const API_PREFIX = "/api/v1";
 
+const SERVER = { kind: "server", param: "id" };
+const SESSION = { kind: "session", param: "session_id" };
+const KEY = { kind: "key", param: "id" };
+
 export const ROUTES: readonly RouteSpec[] = [
-  { method: "GET", path: "/healthz", action: "api.healthz", input: "query" },
-  { method: "GET", path: "/readyz", action: "api.readyz", input: "query" },
-  { method: "GET", path: "/providers", action: "providers.catalog", input: "query" },
-  { method: "GET", path: "/servers", action: "providers.servers", input: "query" },
-  { method: "POST", path: "/servers", action: "providers.createServer", input: "object-body", status: 201, loopbackOnlyInOpenMode: true },
-  { method: "GET", path: "/servers/processes", action: "runtime.processes", input: "query" },
-  { method: "GET", path: "/servers/:id", action: "providers.server", input: "path" },
-  { method: "GET", path: "/servers/:id/process", action: "runtime.process", input: "path" },
-  { method: "POST", path: "/servers/:id/process/start", action: "runtime.start", input: "path-and-query" },
-  { method: "POST", path: "/servers/:id/process/stop", action: "runtime.stop", input: "path-and-query" },
-  { method: "POST", path: "/servers/:id/process/restart", action: "runtime.restart", input: "path-and-query" },
-  { method: "GET", path: "/servers/:id/process/logs", action: "runtime.logs", input: "path-and-query" },
-  { method: "GET", path: "/servers/:id/health", action: "runtime.health", input: "path-and-query" },
-  { method: "POST", path: "/servers/:id/health/ping", action: "runtime.ping", input: "path-and-query" },
-  { method: "GET", path: "/servers/:id/tools", action: "runtime.tools", input: "path" },
-  { method: "POST", path: "/servers/:id/tools/:tool/call", action: "runtime.callTool", input: "path-and-optional-body" },
-  { method: "PUT", path: "/servers/:id", action: "providers.updateServer", input: "path-and-object-body", loopbackOnlyInOpenMode: true },
-  { method: "DELETE", path: "/servers/:id", action: "providers.deleteServer", input: "path", status: 204, loopbackOnlyInOpenMode: true },
-  { method: "GET", path: "/secrets", action: "secrets.list", input: "query" },
-  { method: "GET", path: "/secrets/:id", action: "secrets.get", input: "path", loopbackOnlyInOpenMode: true },
-  { method: "PUT", path: "/secrets/:id", action: "secrets.put", input: "path-and-object-body" },
-  { method: "DELETE", path: "/secrets/:id", action: "secrets.remove", input: "path", status: 204 },
-  { method: "POST", path: "/secrets/:id/test", action: "runtime.testSecret", input: "path" },
-  { method: "POST", path: "/providers/:provider_id/sessions", action: "sessions.create", input: "path-and-optional-body" },
-  { method: "GET", path: "/sessions", action: "sessions.list", input: "query" },
-  { method: "GET", path: "/sessions/:session_id", action: "sessions.get", input: "path" },
-  { method: "DELETE", path: "/sessions/:session_id", action: "sessions.close", input: "path" },
-  { method: "GET", path: "/telemetry/metrics", action: "telemetry.metrics", input: "query" },
-  { method: "GET", path: "/telemetry/heatmap", action: "telemetry.heatmap", input: "query" },
-  { method: "GET", path: "/telemetry/timeseries", action: "telemetry.timeseries", input: "query" },
-  { method: "GET", path: "/telemetry/pareto", action: "telemetry.pareto", input: "query" },
-  { method: "GET", path: "/telemetry/runs", action: "telemetry.runs", input: "query" },
-  { method: "POST", path: "/telemetry/runs", action: "telemetry.ingest", input: "object-body", status: 201, idempotencyKey: true },
-  { method: "GET", path: "/telemetry/finops/sprints", action: "finops.sprints", input: "query" },
-  { method: "GET", path: "/telemetry/finops/pull-requests", action: "finops.pullRequests", input: "query" },
+  { method: "GET", path: "/healthz", action: "api.healthz", input: "query", role: "public" },
+  { method: "GET", path: "/readyz", action: "api.readyz", input: "query", role: "public" },
+  { method: "GET", path: "/providers", action: "providers.catalog", input: "query", role: "viewer" },
+  { method: "GET", path: "/servers", action: "providers.servers", input: "query", role: "viewer" },
+  {
+    method: "POST", path: "/servers", action: "providers.createServer", input: "object-body", status: 201, role: "admin",
+    audit: "server.create", loopbackOnlyInOpenMode: true,
+  },
+  { method: "GET", path: "/servers/processes", action: "runtime.processes", input: "query", role: "viewer" },
+  { method: "GET", path: "/servers/:id", action: "providers.server", input: "path", role: "viewer", target: SERVER },
+  { method: "GET", path: "/servers/:id/process", action: "runtime.process", input: "path", role: "viewer", target: SERVER },
+  {
+    method: "POST", path: "/servers/:id/process/start", action: "runtime.start", input: "path-and-query", role: "operator",
+    audit: "process.start", target: SERVER,
+  },
+  {
+    method: "POST", path: "/servers/:id/process/stop", action: "runtime.stop", input: "path-and-query", role: "operator",
+    audit: "process.stop", target: SERVER,
+  },
+  {
+    method: "POST", path: "/servers/:id/process/restart", action: "runtime.restart", input: "path-and-query", role: "operator",
+    audit: "process.restart", target: SERVER,
+  },
+  { method: "GET", path: "/servers/:id/process/logs", action: "runtime.logs", input: "path-and-query", role: "viewer", target: SERVER },
+  { method: "GET", path: "/servers/:id/health", action: "runtime.health", input: "path-and-query", role: "viewer", target: SERVER },
+  {
+    method: "POST", path: "/servers/:id/health/ping", action: "runtime.ping", input: "path-and-query", role: "operator",
+    audit: "health.ping", target: SERVER,
+  },
+  { method: "GET", path: "/servers/:id/tools", action: "runtime.tools", input: "path", role: "viewer", target: SERVER },
+  {
+    method: "POST", path: "/servers/:id/tools/:tool/call", action: "runtime.callTool", input: "path-and-optional-body", role: "operator",
+    audit: "tool.call", target: SERVER,
+  },
+  {
+    method: "PUT", path: "/servers/:id", action: "providers.updateServer", input: "path-and-object-body", role: "admin",
+    audit: "server.update", target: SERVER, loopbackOnlyInOpenMode: true,
+  },
+  {
+    method: "DELETE", path: "/servers/:id", action: "providers.deleteServer", input: "path", status: 204, role: "admin",
+    audit: "server.delete", target: SERVER, loopbackOnlyInOpenMode: true,
+  },
+  { method: "GET", path: "/secrets", action: "secrets.list", input: "query", role: "viewer" },
+  {
+    method: "GET", path: "/secrets/:id", action: "secrets.get", input: "path", role: "admin", audit: "secret.reveal", target: SERVER,
+    loopbackOnlyInOpenMode: true,
+  },
+  { method: "PUT", path: "/secrets/:id", action: "secrets.put", input: "path-and-object-body", role: "admin", audit: "secret.put", target: SERVER },
+  {
+    method: "DELETE", path: "/secrets/:id", action: "secrets.remove", input: "path", status: 204, role: "admin", audit: "secret.delete",
+    target: SERVER,
+  },
+  { method: "POST", path: "/secrets/:id/test", action: "runtime.testSecret", input: "path", role: "admin", audit: "secret.test", target: SERVER },
+  {
+    method: "POST", path: "/providers/:provider_id/sessions", action: "sessions.create", input: "path-and-optional-body", role: "operator",
+    audit: "session.create", target: { kind: "server", param: "provider_id" },
+  },
+  { method: "GET", path: "/sessions", action: "sessions.list", input: "query", role: "viewer" },
+  { method: "GET", path: "/sessions/:session_id", action: "sessions.get", input: "path", role: "viewer", target: SESSION },
+  { method: "DELETE", path: "/sessions/:session_id", action: "sessions.close", input: "path", role: "operator", audit: "session.close", target: SESSION },
+  { method: "GET", path: "/telemetry/metrics", action: "telemetry.metrics", input: "query", role: "viewer" },
+  { method: "GET", path: "/telemetry/heatmap", action: "telemetry.heatmap", input: "query", role: "viewer" },
+  { method: "GET", path: "/telemetry/timeseries", action: "telemetry.timeseries", input: "query", role: "viewer" },
+  { method: "GET", path: "/telemetry/pareto", action: "telemetry.pareto", input: "query", role: "viewer" },
+  { method: "GET", path: "/telemetry/runs", action: "telemetry.runs", input: "query", role: "viewer" },
+  {
+    method: "POST", path: "/telemetry/runs", action: "telemetry.ingest", input: "object-body", status: 201, idempotencyKey: true, role: "operator",
+    audit: "telemetry.ingest", countsRuns: true,
+  },
+  { method: "GET", path: "/telemetry/finops/sprints", action: "finops.sprints", input: "query", role: "viewer" },
+  { method: "GET", path: "/telemetry/finops/pull-requests", action: "finops.pullRequests", input: "query", role: "viewer" },
   {
     method: "POST", path: "/telemetry/finops/pull-requests", action: "finops.ingestPullRequest", input: "object-body",
-    status: 201, idempotencyKey: true,
+    status: 201, idempotencyKey: true, role: "operator", audit: "pull_request.create",
   },
-  { method: "POST", path: "/routing/simulate", action: "routing.simulate", input: "object-body" },
+  { method: "POST", path: "/routing/simulate", action: "routing.simulate", input: "object-body", role: "operator", audit: "routing.simulate" },
   // runtime-contract §23: the stream is the gateway's own (no action: "api.events" names it).
-  { method: "GET", path: "/events", action: "api.events", input: "event-stream" },
-  { method: "GET", path: "/notifications", action: "runtime.notifications", input: "query" },
+  { method: "GET", path: "/events", action: "api.events", input: "event-stream", role: "viewer" },
+  { method: "GET", path: "/notifications", action: "runtime.notifications", input: "query", role: "viewer" },
+  // runtime-contract §25
+  { method: "GET", path: "/security/api-keys", action: "access.listKeys", input: "query", role: "admin", audit: "key.list" },
+  {
+    method: "POST", path: "/security/api-keys", action: "access.createKey", input: "object-body", status: 201, role: "admin",
+    audit: "key.create", loopbackOnlyInOpenMode: true,
+  },
+  { method: "POST", path: "/security/api-keys/:id/rotate", action: "access.rotateKey", input: "path", role: "admin", audit: "key.rotate", target: KEY },
+  {
+    method: "DELETE", path: "/security/api-keys/:id", action: "access.deleteKey", input: "path", status: 204, role: "admin",
+    audit: "key.delete", target: KEY,
+  },
+  { method: "GET", path: "/security/roles", action: "access.roles", input: "query", role: "viewer" },
+  { method: "GET", path: "/audit/logs", action: "access.auditLogs", input: "query", role: "admin", audit: "audit.read" },
 ];
 
 /** The methods a path allows, or an empty list when no route has that path. */

@@ -94,14 +94,17 @@ describe("default allow-list", () => {
     expect(res.headers.get("vary")).toMatch(/\bOrigin\b/);
   });
 
-  it("actual request from a disallowed origin: normal answer without Access-Control-Allow-Origin", async () => {
+  it("actual request from a disallowed origin: a read gets its normal answer without Access-Control-Allow-Origin; a write is refused (runtime-contract §25.1)", async () => {
     const res = await request(url("/providers"), { headers: { origin: STRANGER } });
     expect(res.status).toBe(200);
     expect(res.body.providers).toHaveLength(4);
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    const before = (await request(url("/sessions"))).body.sessions.length;
     const created = await request(url("/providers/gemini/sessions"), { method: "POST", headers: { origin: STRANGER } });
-    expect(created.status).toBe(200);
+    expect(created.status).toBe(403);
+    expect(created.body).toEqual({ detail: "Origin not allowed" });
     expect(created.headers.get("access-control-allow-origin")).toBeNull();
+    expect((await request(url("/sessions"))).body.sessions).toHaveLength(before);
   });
 
   it("no Origin: no CORS headers", async () => {

@@ -116,9 +116,12 @@ describe("allowedMethods", () => {
         "GET /events", "GET /notifications",
         // runtime-contract §24
         "GET /secrets/:id", "PUT /secrets/:id", "DELETE /secrets/:id", "POST /secrets/:id/test",
+        // runtime-contract §25
+        "GET /security/api-keys", "POST /security/api-keys", "POST /security/api-keys/:id/rotate", "DELETE /security/api-keys/:id",
+        "GET /security/roles", "GET /audit/logs",
       ]),
     );
-    expect(table).toHaveLength(39);
+    expect(table).toHaveLength(45);
   });
 });
 

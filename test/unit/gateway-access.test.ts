@@ -21,9 +21,9 @@ describe("isLoopbackAddress", () => {
 describe("openModeDenial", () => {
   const byKey = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
 
-  it("flags exactly the catalog writes and revealing a secret", () => {
+  it("flags exactly the catalog writes, revealing a secret, and creating a key (which would end open mode)", () => {
     expect(ROUTES.filter((r) => r.loopbackOnlyInOpenMode).map((r) => `${r.method} ${r.path}`)).toEqual([
-      "POST /servers", "PUT /servers/:id", "DELETE /servers/:id", "GET /secrets/:id",
+      "POST /servers", "PUT /servers/:id", "DELETE /servers/:id", "GET /secrets/:id", "POST /security/api-keys",
     ]);
   });
 

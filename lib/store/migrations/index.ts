@@ -17,6 +17,7 @@ import * as m011 from "./011_runtime";
 import * as m012 from "./012_rollup_stripes";
 import * as m013 from "./013_sessions_live";
 import * as m014 from "./014_secrets";
+import * as m015 from "./015_access";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -38,4 +39,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["012_rollup_stripes", m012],
   ["013_sessions_live", m013],
   ["014_secrets", m014],
+  ["015_access", m015],
 ];

@@ -21,6 +21,7 @@ import { configFromProcess, ConfigError } from "../lib/config";
 import { generateKey, keyId, open, SecretDecryptError } from "../lib/secrets/cipher";
 import { createKeyFile, loadSecretsKey, readKeyFile } from "../lib/secrets/key";
 import { reencryptAll, SECRETS_TABLE } from "../lib/secrets/store";
+import { insertAudit } from "../lib/store/audit";
 import { createKnex } from "../lib/store/knex";
 import { migrateToLatest } from "../lib/store/migrate";
 
@@ -68,6 +69,13 @@ async function main(argv: string[]): Promise<number> {
     }
     const newKey = config.secrets.newKey ?? generateKey();
     if (newKey.equals(oldKey)) throw new Error("CONSOLE_MCP_SECRETS_NEW_KEY is the current key");
+    // §25.2: the rotation's audit entry, in its transaction (key ids only).
+    const audited = async (trx: Parameters<typeof insertAudit>[0], ids: string[]) => {
+      await insertAudit(trx, [{
+        actor: "cli", role: null, action: "secret.rotate_key", target: null, outcome: "ok", status: 200, request_id: null,
+        details: { secrets: ids.length, from_key: keyId(oldKey), to_key: keyId(newKey) },
+      }]);
+    };
 
     if (config.secrets.key === null) {
       const keyFile = config.secrets.keyFile;
@@ -76,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
       if (!createKeyFile(next, newKey)) throw new Error(`Could not create ${next}`);
       let ids: string[];
       try {
-        ids = await reencryptAll(knex, oldKey, newKey);
+        ids = await reencryptAll(knex, oldKey, newKey, audited);
       } catch (err) {
         fs.rmSync(next, { force: true });
         throw err;
@@ -93,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
 
-    const ids = await reencryptAll(knex, oldKey, newKey);
+    const ids = await reencryptAll(knex, oldKey, newKey, audited);
     committed = true;
     console.log(`Re-encrypted ${ids.length} secrets from key ${keyId(oldKey)} to key ${keyId(newKey)}.`);
     if (config.secrets.newKey === null) {

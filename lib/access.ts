@@ -68,4 +68,10 @@ export interface AuditContext {
   request_id: string | null;
   /** The status the gateway answers on success (the route's), unless the action sets another. */
   status: number;
+  /**
+   * Set by an action for the service that writes the entry on its behalf (a tool call's outcome and
+   * tool name, written by telemetry with the call's run): never secrets or tool arguments.
+   */
+  outcome?: "ok" | "denied" | "error";
+  details?: Record<string, unknown>;
 }

@@ -117,12 +117,20 @@ function parseNewKey(body: Record<string, unknown>, nowMs: number): NewKeyFields
   return { name: name as string, role: role as Role, expiresAtMs, rateLimitRps, rateLimitRuns };
 }
 
-/** Writes the request's audit entry in the transaction of its change and tells the gateway so. */
+/**
+ * Writes the request's audit entry in the transaction of its change; the gateway is told (meta
+ * `$audited`) once that transaction has committed (`afterCommit`).
+ */
 async function auditHere(trx: Parameters<typeof insertAudit>[0], ctx: Ctx, overrides: Partial<AuditEntry>): Promise<void> {
   const entry = auditEntryOf(ctx.meta.audit, overrides);
   if (entry === null) return;
   await insertAudit(trx, [entry]);
-  ctx.meta.$audited = true;
+  ctx.meta.$auditPending = true;
+}
+
+function afterCommit(ctx: Ctx): void {
+  if (ctx.meta.$auditPending === true) ctx.meta.$audited = true;
+  delete ctx.meta.$auditPending;
 }
 
 export default function accessService(config: Pick<Config, "store" | "access">): ServiceSchema<ServiceSettingSchema, AccessMethods, StoreVars> {
@@ -173,6 +181,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             await insertKey(trx, row);
             await auditHere(trx, ctx, { target: `key:${row.id}`, details: { name: row.name, role: row.role } });
           });
+          afterCommit(ctx);
           await this.publishKeys();
           return { key: toView(row), secret };
         },
@@ -190,6 +199,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             await auditHere(trx, ctx, { details: { name: updated.name, role: updated.role } });
             return updated;
           });
+          afterCommit(ctx);
           await this.publishKeys();
           return { key: toView(row), secret };
         },
@@ -212,6 +222,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             await deleteKey(trx, id);
             await auditHere(trx, ctx, { details: { name: row.name, role: row.role } });
           });
+          afterCommit(ctx);
           await this.publishKeys();
           return null;
         },

@@ -11,6 +11,7 @@ import { ProviderDirectory, ProviderInfo } from "../lib/provider-directory";
 import { validatePullRequest } from "../lib/pull-request";
 import { parseIdempotencyKey, replayedAnswerMeta, runIdempotent, WriteAnswer } from "../lib/store/idempotency";
 import { readSnapshot } from "../lib/store/knex";
+import { auditOf, insertAudit } from "../lib/store/audit";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
 import { throwIfInvalid } from "../lib/validation";
@@ -139,6 +140,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
           const pr = checked.record;
           if (pr === null) throw new Error("validatePullRequest returned neither a record nor problems");
           const nowMs = Date.now();
+          const audit = auditOf(ctx.meta, { target: `pull_request:${pr.id}` });
           const outcome = await runIdempotent(
             this.knex,
             { route: REGISTER_PR_ROUTE, key, body: ctx.params, nowMs },
@@ -146,6 +148,8 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
               if (!(await insertPullRequest(trx, { ...pr, created_at_ms: nowMs }))) {
                 throw conflict(`Pull request '${pr.id}' already exists`);
               }
+              // §25.2: in the transaction of the pull request.
+              if (audit.entry !== null) await insertAudit(trx, [audit.entry]);
               const record = {
                 id: pr.id,
                 title: pr.title,
@@ -158,6 +162,7 @@ export default function finopsService(config: Pick<Config, "store">): StoreServi
             },
           );
           if (outcome.replayed) Object.assign(ctx.meta, replayedAnswerMeta(outcome.status));
+          else audit.committed();
           return outcome.body;
         },
       },

@@ -15,6 +15,7 @@ import fs from "node:fs";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Config, PROJECT_ROOT } from "../lib/config";
 import { conflict, notFound, validationFailed } from "../lib/errors";
+import { auditOf } from "../lib/store/audit";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
 import { toStoredInstant } from "../lib/time";
 import {
@@ -178,6 +179,8 @@ export default function providersService(
         async handler(this: This, ctx: Context<Record<string, unknown>>): Promise<Server> {
           const parsed = serverFieldsToCreate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
+          // §25.2: the entry in the catalog transaction (the id comes from the body).
+          const audit = auditOf(ctx.meta as Record<string, unknown>, { target: `server:${parsed.fields.id}`, details: { command: parsed.fields.command } });
           const write = await this.serialized(() => this.commit(async (catalog) => {
             const { id } = parsed.fields;
             if (catalog.entries.some((e) => e.id === id)) throw conflict(`Server '${id}' already exists`);
@@ -186,8 +189,10 @@ export default function providersService(
               ...parsed.fields, source: "api", position: nextApiPosition(catalog.entries), created_at: now, updated_at: now,
             };
             await catalog.insert(entry);
+            await catalog.audit(audit.entry);
             return { result: entry, changed: true };
           }, (entry) => [{ action: "created", entry }]));
+          audit.committed();
           return toServer(write.result, PROJECT_ROOT);
         },
       },
@@ -204,6 +209,7 @@ export default function providersService(
           const id = ctx.params.id;
           const parsed = serverFieldsToUpdate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
+          const audit = auditOf(ctx.meta as Record<string, unknown>);
           const write = await this.serialized(() => this.commit(async (catalog) => {
             const current = catalog.entries.find((e) => e.id === id);
             if (current === undefined) throw serverNotFound(id);
@@ -212,8 +218,12 @@ export default function providersService(
             if (sameFields(current, fields)) return { result: current, changed: false };
             const entry: CatalogEntry = { ...current, ...fields, id: current.id, updated_at: toStoredInstant(Date.now()) };
             await catalog.replace(entry);
+            // §25.2: the names of the fields the body gave (never `env` values: they may hold keys).
+            await catalog.audit(audit.entry === null ? null : { ...audit.entry, details: { fields: Object.keys(ctx.params).filter((k) => k !== "id" && /^[a-z_]{1,32}$/.test(k)).sort().slice(0, 40) } });
             return { result: entry, changed: true };
           }, (entry) => [{ action: "updated", entry }]));
+          // A PUT that changed nothing wrote no entry: the gateway records it.
+          if (write.after !== null) audit.committed();
           return toServer(write.result, PROJECT_ROOT);
         },
       },
@@ -233,13 +243,16 @@ export default function providersService(
           // the runtime on the `servers.changed` event instead).
           const known = typeof id === "string" ? this.byId.get(id) : undefined;
           if (known !== undefined && known.source === "api") await this.stopProcess(ctx, known.id);
+          const audit = auditOf(ctx.meta as Record<string, unknown>);
           await this.serialized(() => this.commit(async (catalog) => {
             const current = catalog.entries.find((e) => e.id === id);
             if (current === undefined) throw serverNotFound(id);
             if (current.source === "manifest") throw manifestOwned(current.id);
             await catalog.remove(current.id);
+            await catalog.audit(audit.entry);
             return { result: current, changed: true };
           }, (entry) => [{ action: "deleted", entry }]));
+          audit.committed();
           return null;
         },
       },

@@ -468,11 +468,18 @@ export default function runtimeService(
             resultBytes: resultText === null ? null : Buffer.byteLength(resultText),
             error: failure === null ? null : failure instanceof Error ? failure.message : String(failure),
           });
-          const recorded = (await ctx.call("telemetry.ingest", { runs: [run] }, { retries: 0 })) as { ids: number[] };
-          if (failure !== null) {
-            if (failure instanceof ToolTimeoutError || failure instanceof ConnectionClosedError || failure instanceof ContractError) throw failure;
-            throw new ContractError(502, `Server '${id}' failed the call of '${tool}'`);
-          }
+          const answerError = failure === null ? null
+            : failure instanceof ToolTimeoutError || failure instanceof ConnectionClosedError || failure instanceof ContractError ? failure
+              : new ContractError(502, `Server '${id}' failed the call of '${tool}'`);
+          // §25.2: the call's audit entry is written by telemetry with its run, in one transaction:
+          // the tool's name and the run's status, never the arguments or the result.
+          const audit = ctx.meta.audit === undefined ? undefined : {
+            ...(ctx.meta.audit as Record<string, unknown>),
+            details: { tool, run_status: status, ...(sessionId === null ? {} : { session_id: sessionId }) },
+            ...(answerError === null ? {} : { outcome: "error", status: answerError.code }),
+          };
+          const recorded = (await ctx.call("telemetry.ingest", { runs: [run] }, { retries: 0, ...(audit === undefined ? {} : { meta: { audit } }) })) as { ids: number[] };
+          if (answerError !== null) throw answerError;
           return { result: outcome?.result, run_id: recorded.ids[0], duration_ms: Math.round(durationMs), session_id: sessionId };
         },
       },

@@ -18,6 +18,7 @@ import type { Config } from "../lib/config";
 import { ContractError, isContractError, notFound, validationFailed, ValidationItem } from "../lib/errors";
 import { SecretDecryptError } from "../lib/secrets/cipher";
 import { deleteSealed, listSecrets, MAX_SECRET_CHARS, SecretVault, writeSealed } from "../lib/secrets/store";
+import { auditOf, insertAudit } from "../lib/store/audit";
 import { readSnapshot } from "../lib/store/knex";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
@@ -118,7 +119,13 @@ export default function secretsService(config: Pick<Config, "store" | "secrets">
           }
           const sealed = this.vault.seal(id, value);
           const now = Date.now();
-          await this.knex.transaction((trx) => writeSealed(trx, id, sealed, now));
+          // §25.2: recorded with the value, never showing it (its length only).
+          const audit = auditOf(ctx.meta as Record<string, unknown>, { details: { chars: value.length } });
+          await this.knex.transaction(async (trx) => {
+            await writeSealed(trx, id, sealed, now);
+            if (audit.entry !== null) await insertAudit(trx, [audit.entry]);
+          });
+          audit.committed();
           const event: SecretsChangedEvent = { provider_id: id, action: "put" };
           this.broker.broadcast("secrets.changed", event);
           return { provider_id: id, value, updated_at: formatInstant(now) };
@@ -129,8 +136,14 @@ export default function secretsService(config: Pick<Config, "store" | "secrets">
       remove: {
         async handler(this: This, ctx: Context<{ id?: unknown }>) {
           const id = idOf(ctx.params);
-          const removed = await this.knex.transaction((trx) => deleteSealed(trx, id));
+          const audit = auditOf(ctx.meta as Record<string, unknown>);
+          const removed = await this.knex.transaction(async (trx) => {
+            if (!(await deleteSealed(trx, id))) return false;
+            if (audit.entry !== null) await insertAudit(trx, [audit.entry]);
+            return true;
+          });
           if (!removed) throw secretNotFound(id);
+          audit.committed();
           const event: SecretsChangedEvent = { provider_id: id, action: "deleted" };
           this.broker.broadcast("secrets.changed", event);
           return null;

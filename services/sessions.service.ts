@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Config } from "../lib/config";
 import { conflict, notFound } from "../lib/errors";
+import { auditOf } from "../lib/store/audit";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
 import { compileSchema, containsUnstorableText, throwIfInvalid } from "../lib/validation";
@@ -91,7 +92,9 @@ export default function sessionsService(
             last_call_at: null,
             call_count: 0,
           };
-          await insertSession(this.knex, row);
+          const audit = auditOf(ctx.meta as Record<string, unknown>);
+          await insertSession(this.knex, row, audit.entry);
+          audit.committed();
           this.announce([row]);
           return { session: sessionFromRow(row), provider: provider.summary };
         },
@@ -141,8 +144,10 @@ export default function sessionsService(
         async handler(this: This, ctx: Context<{ session_id?: unknown }>) {
           const id = ctx.params.session_id;
           if (!isStorableId(id)) throw sessionNotFound(id);
-          const closed = await closeSession(this.knex, id, toStoredInstant(Date.now()));
+          const audit = auditOf(ctx.meta as Record<string, unknown>);
+          const closed = await closeSession(this.knex, id, toStoredInstant(Date.now()), audit.entry);
           if (closed === undefined) throw sessionNotFound(id);
+          if (closed.changed) audit.committed();
           if (closed.changed) this.announce([closed.row]);
           return { session: sessionFromRow(closed.row) };
         },

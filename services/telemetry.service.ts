@@ -7,6 +7,7 @@ import type { Context, Logger } from "moleculer";
 import type { Config } from "../lib/config";
 import { ProviderDirectory } from "../lib/provider-directory";
 import { MAX_SERIAL_ID } from "../lib/store/columns";
+import { auditOf } from "../lib/store/audit";
 import { replayedAnswerMeta } from "../lib/store/idempotency";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
@@ -57,9 +58,12 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
        */
       ingest: {
         async handler(this: TelemetryVars & IngestVars, ctx: Context<unknown, Record<string, unknown>>) {
+          const audit = auditOf(ctx.meta);
           const { status, result, rows, replayed } = await this.ingestion.ingest(ctx.params, {
             idempotencyKey: ctx.meta.idempotencyKey,
+            audit: audit.entry,
           });
+          if (!replayed) audit.committed();
           if (replayed) Object.assign(ctx.meta, replayedAnswerMeta(status));
           else void publishRecorded(this.broker, this.providers, this.logger, rows, result.ids);
           return result;

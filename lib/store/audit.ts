@@ -72,9 +72,25 @@ export function auditEntryOf(context: unknown, overrides: Partial<AuditEntry> = 
     role: c.role ?? null,
     action: c.action,
     target: c.target ?? null,
-    outcome: "ok",
+    outcome: c.outcome ?? "ok",
     status: typeof c.status === "number" ? c.status : 200,
     request_id: c.request_id ?? null,
+    ...(c.details === undefined ? {} : { details: c.details }),
     ...overrides,
+  };
+}
+
+/**
+ * The audit entry a service writes in the transaction of a request's change, and the step that
+ * tells the gateway it was written (`ctx.meta.$audited`, read back by the gateway) — to be taken
+ * only once that transaction has committed.
+ */
+export function auditOf(meta: Record<string, unknown>, overrides: Partial<AuditEntry> = {}): { entry: AuditEntry | null; committed(): void } {
+  const entry = auditEntryOf(meta.audit, overrides);
+  return {
+    entry,
+    committed() {
+      if (entry !== null) meta.$audited = true;
+    },
   };
 }

@@ -11,6 +11,7 @@
  */
 import type { Knex } from "knex";
 import { isLane } from "../../lib/lanes";
+import { AuditEntry, insertAudit } from "../../lib/store/audit";
 import { readSnapshot } from "../../lib/store/knex";
 import { CatalogEntry, compareEntries, RESTART_POLICIES, RestartPolicy, ServerSource, SyncPlan } from "./server-record";
 
@@ -135,6 +136,8 @@ export interface CatalogWriter {
   replace(entry: CatalogEntry): Promise<void>;
   remove(id: string): Promise<void>;
   applySync(plan: SyncPlan): Promise<void>;
+  /** Records the audit entry of this change in its transaction (runtime-contract §25.2; lib/store/audit.ts). */
+  audit(entry: AuditEntry | null): Promise<void>;
 }
 
 class NothingChanged<T> {
@@ -166,6 +169,9 @@ export async function catalogWrite<T>(
         },
         async remove(id) {
           await trx(SERVERS).where({ id }).delete();
+        },
+        async audit(entry) {
+          if (entry !== null) await insertAudit(trx, [entry]);
         },
         async applySync(plan) {
           if (plan.deletes.length > 0) await trx(SERVERS).whereIn("id", plan.deletes.map((e) => e.id)).delete();

@@ -3,13 +3,22 @@
  * Instants are stored instant texts (lib/time.ts), whose text order is chronological.
  */
 import type { Knex } from "knex";
+import { AuditEntry, insertAudit } from "../../lib/store/audit";
 import type { SessionFilter } from "./listing";
 import { OPEN_STATUSES, type SessionRow } from "./session";
 
 const SESSIONS_TABLE = "sessions";
 
-export async function insertSession(db: Knex, row: Omit<SessionRow, "seq">): Promise<void> {
-  await db(SESSIONS_TABLE).insert(row);
+/** Stores a new session, with the request's audit entry (runtime-contract §25.2) in the same transaction when given. */
+export async function insertSession(db: Knex, row: Omit<SessionRow, "seq">, audit: AuditEntry | null = null): Promise<void> {
+  if (audit === null) {
+    await db(SESSIONS_TABLE).insert(row);
+    return;
+  }
+  await db.transaction(async (trx) => {
+    await trx(SESSIONS_TABLE).insert(row);
+    await insertAudit(trx, [{ ...audit, target: `session:${row.id}`, details: { server: row.provider_id } }]);
+  });
 }
 
 /**
@@ -69,18 +78,24 @@ export async function recordSessionCall(db: Knex, id: string, providerId: string
 }
 
 /**
- * Closes a session (§22) in one transaction: `status` `closed`, `closed_at` = `now`. Answers the
- * row and whether this call closed it (false when it was closed already: the row as it is), or
- * undefined when no session has this id.
+ * Closes a session (§22) in one transaction: `status` `closed`, `closed_at` = `now`, and the audit
+ * entry when given. Answers the row and whether this call closed it (false when it was closed
+ * already: the row as it is, no entry written), or undefined when no session has this id.
  */
-export async function closeSession(db: Knex, id: string, now: string): Promise<{ row: SessionRow; changed: boolean } | undefined> {
+export async function closeSession(
+  db: Knex, id: string, now: string, audit: AuditEntry | null = null,
+): Promise<{ row: SessionRow; changed: boolean } | undefined> {
   return db.transaction(async (trx) => {
     const updated: SessionRow[] = await trx(SESSIONS_TABLE)
       .where({ id })
       .whereIn("status", [...OPEN_STATUSES])
       .update({ status: "closed", closed_at: now })
       .returning("*");
-    if (updated.length > 0) return { row: updated[0], changed: true };
+    if (updated.length > 0) {
+      // §25.2: the entry of the close, in its transaction (closing a closed session changes nothing).
+      if (audit !== null) await insertAudit(trx, [audit]);
+      return { row: updated[0], changed: true };
+    }
     const row: SessionRow | undefined = await trx(SESSIONS_TABLE).where({ id }).first();
     return row === undefined ? undefined : { row, changed: false };
   });

@@ -7,6 +7,7 @@
 import type { Knex } from "knex";
 import type { Logger, ServiceBroker } from "moleculer";
 import type { ProviderDirectory } from "../../lib/provider-directory";
+import { AuditEntry, insertAudit } from "../../lib/store/audit";
 import { GroupCommit, Settled } from "../../lib/store/group-commit";
 import {
   IdempotentOutcome,
@@ -47,6 +48,11 @@ export interface IngestOptions {
   nowMs?: number;
   /** The Idempotency-Key header's value as received (validated here), or undefined. */
   idempotencyKey?: unknown;
+  /**
+   * The request's audit entry (runtime-contract §25.2: `telemetry.ingest`, or `tool.call` for a
+   * tool call's run), written in the transaction of the runs; null for a caller that has none.
+   */
+  audit?: AuditEntry | null;
 }
 
 /** One validated ingestion request, as it waits for its group (lib/store/group-commit.ts). */
@@ -54,6 +60,8 @@ export interface IngestUnit {
   rows: TelemetryRowInsert[];
   /** Route, key (undefined without the header), body and instant of the request. */
   request: IdempotentRequest;
+  /** Its audit entry, written with its runs (not for a replay, which stores nothing). */
+  audit: AuditEntry | null;
 }
 
 type UnitOutcome = IdempotentOutcome<IngestResult>;
@@ -96,13 +104,18 @@ export async function writeUnits(trx: Knex.Transaction, units: readonly IngestUn
   const rows = writing.flatMap((i) => units[i].rows);
   const ids = rows.length === 0 ? [] : await insertTelemetryRows(trx, rows);
   let at = 0;
+  const audits: AuditEntry[] = [];
   for (const i of writing) {
     const mine = ids.slice(at, at + units[i].rows.length);
     at += units[i].rows.length;
     const answer: WriteAnswer<IngestResult> = { status: CREATED, body: { inserted: mine.length, ids: mine } };
     if (units[i].request.key !== undefined) await completeKey(trx, units[i].request, answer);
     settled[i] = { ok: true, value: { ...answer, replayed: false } };
+    const audit = units[i].audit;
+    if (audit !== null) audits.push({ ...audit, details: { ...audit.details, runs: mine.length, first_run_id: mine[0] ?? null } });
   }
+  // §25.2: one entry per request, in the group's transaction (every request of it commits or none).
+  await insertAudit(trx, audits);
   return settled;
 }
 
@@ -136,7 +149,7 @@ export function ingestUnit(body: unknown, options: IngestOptions = {}): IngestUn
   const nowMs = options.nowMs ?? Date.now();
   const key = parseIdempotencyKey(options.idempotencyKey);
   const runs = validateIngestBody(body, nowMs);
-  return { rows: runs.map((run) => rowFromRun(run, nowMs)), request: { route: INGEST_ROUTE, key, body, nowMs } };
+  return { rows: runs.map((run) => rowFromRun(run, nowMs)), request: { route: INGEST_ROUTE, key, body, nowMs }, audit: options.audit ?? null };
 }
 
 function outcomeOf(unit: IngestUnit, outcome: UnitOutcome): IngestOutcome {

@@ -241,6 +241,9 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
     }, 60_000);
 
     it("no value appears in any log line, event, error body or other answer (nor in the SQLite file)", async () => {
+      // The audit log (open mode: anyone on loopback may read it) holds the writes, never a value.
+      const audit = await call("GET", "/audit/logs?limit=1000");
+      expect(audit.body.items.map((e: any) => e.action)).toEqual(expect.arrayContaining(["secret.put", "secret.delete", "secret.test", "secret.rotate_key"]));
       // The capture works: the run produced lines at several levels, and events of every kind.
       expect(lines.length).toBeGreaterThan(50);
       expect(lines.some((l) => l.startsWith("debug "))).toBe(true);

@@ -1,0 +1,44 @@
+/**
+ * The audit log over HTTP on a SQLite store (suite: ./audit-suite.ts), and that the entries of the
+ * changes are written by the services in the changes' own transactions.
+ */
+import path from "node:path";
+import { createKnex } from "../../lib/store/knex";
+import { request, startTestServer } from "../helpers/server";
+import { auditSuite } from "./audit-suite";
+
+auditSuite("sqlite", async () => ({ env: {}, drop: async () => undefined }));
+
+describe("entries written in the transaction of the change", () => {
+  it("the services write their own entries (no access service to fall back on), and a change whose entry cannot be written is not made", async () => {
+    const server = await startTestServer({ SERVICES: "api,providers,sessions,telemetry,routing" });
+    const db = createKnex({ dbUrl: null, dbPath: path.join(server.dir, "console.db") });
+    try {
+      const post = (p: string, json: unknown, id: string) => request(`${server.baseUrl}${p}`, { method: "POST", json, headers: { "x-request-id": id } });
+      expect((await post("/servers", { id: "one", name: "One", command: "one" }, "w-1")).status).toBe(201);
+      expect((await post("/providers/gemini/sessions", {}, "w-2")).status).toBe(200);
+      expect((await post("/telemetry/runs", { provider_id: "gemini" }, "w-3")).status).toBe(201);
+      // Nothing stored to sit beside: only the access service could record it, and it does not run.
+      expect((await post("/routing/simulate", {}, "w-4")).status).toBe(200);
+      const rows = await db("audit_log").select("request_id", "action", "outcome").orderBy("id");
+      expect(rows).toEqual([
+        { request_id: "w-1", action: "server.create", outcome: "ok" },
+        { request_id: "w-2", action: "session.create", outcome: "ok" },
+        { request_id: "w-3", action: "telemetry.ingest", outcome: "ok" },
+      ]);
+
+      // An entry that cannot be written rolls the change back with it.
+      await db.raw(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.request_id = 'w-5' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
+      const refused = await post("/servers", { id: "two", name: "Two", command: "two" }, "w-5");
+      expect(refused.status).toBe(500);
+      expect((await request(`${server.baseUrl}/servers/two`)).status).toBe(404);
+      expect(await db("servers").where({ id: "two" })).toEqual([]);
+      const refusedRuns = await post("/telemetry/runs", { provider_id: "gemini", route: "refused" }, "w-5");
+      expect(refusedRuns.status).toBe(500);
+      expect(await db("telemetry_events").where({ route: "refused" })).toEqual([]);
+    } finally {
+      await db.destroy();
+      await server.stop();
+    }
+  }, 60_000);
+});

@@ -257,6 +257,14 @@ function serverVisibleEnv(env: Env): Readonly<Record<string, string | undefined>
   return Object.freeze(copy);
 }
 
+/** A non-negative decimal number (e.g. `0.5`, `20`) up to `max`; `fallback` when unset. */
+function numberIn(env: Env, name: string, fallback: number, max: number): number {
+  const text = nonEmpty(env, name);
+  if (text === undefined) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) > max) throw new ConfigError(name, `a number in 0..${max} (0 = off)`, text);
+  return Number(text);
+}
+
 function readServices(env: Env): ServiceName[] {
   const text = nonEmpty(env, "SERVICES");
   if (text === undefined) return [...ALL_SERVICES];
@@ -334,8 +342,8 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     access: {
       adminKey: adminKey(env),
       allowedHosts: allowedHosts(env),
-      rateLimitRps: integerIn(env, "CONSOLE_MCP_RATE_LIMIT_RPS", 0, 0, 1_000_000),
-      rateLimitRuns: integerIn(env, "CONSOLE_MCP_RATE_LIMIT_RUNS", 0, 0, 100_000_000),
+      rateLimitRps: numberIn(env, "CONSOLE_MCP_RATE_LIMIT_RPS", 0, 1_000_000),
+      rateLimitRuns: numberIn(env, "CONSOLE_MCP_RATE_LIMIT_RUNS", 0, 100_000_000),
     },
     runtime: {
       maxProcesses: integerIn(env, "CONSOLE_MCP_MAX_PROCESSES", 32, 1, 10_000),

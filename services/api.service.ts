@@ -33,6 +33,8 @@ import { API_PREFIX, checksIgnoredBody, ROUTES, RouteSpec } from "./api/routes";
 export const KEY_POLL_INTERVAL_MS = 2000;
 /** How often a gateway hands over the keys it saw used (`last_used_at`). */
 export const KEY_USAGE_FLUSH_MS = 5000;
+/** How long a gateway trusts its last look at whether the access service runs. */
+const ACCESS_LOOKUP_MS = 500;
 
 interface GatewayRequest extends IncomingMessage {
   $params: Record<string, unknown>;
@@ -196,8 +198,18 @@ export default function apiService(
     hub.open(res, filter, from, headers);
   };
 
-  /** True when a live node of the cluster runs the access service (keys, audit, rate limits). */
-  const accessRuns = (): boolean => broker !== null && nodesRunning(broker, "access").length > 0;
+  /**
+   * True when a live node of the cluster runs the access service (keys, audit, rate limits). Read from
+   * the registry at most every ACCESS_LOOKUP_MS (a deployment without it would otherwise list the
+   * registry's services on every request).
+   */
+  let accessSeen = { at: -Infinity, runs: false };
+  const accessRuns = (): boolean => {
+    if (broker === null) return false;
+    const now = performance.now();
+    if (now - accessSeen.at >= ACCESS_LOOKUP_MS) accessSeen = { at: now, runs: nodesRunning(broker, "access").length > 0 };
+    return accessSeen.runs;
+  };
 
   // The keys: pushed by the access service (api.accessChanged) and polled (one load at a time).
   let loading: Promise<void> | null = null;

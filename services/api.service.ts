@@ -301,19 +301,23 @@ export default function apiService(
    * (sync, from the keyring), then the request rate limit (when on). Loads the keys first when the
    * access service runs and none are held yet (a fresh gateway); 503 when they cannot be loaded.
    */
+  // (One function for every request: no closure is made per request on this path.)
+  const decideAccess = (req: GatewayRequest, route: RouteSpec): ContractError | null | Promise<ContractError | null> => {
+    const keyed = keyring.keyed();
+    const text = keyed ? presentedKey(req) : undefined;
+    req.$principal = text === undefined ? null : keyring.authenticate(text);
+    req.$audit = auditContext(req, route, req.$params ?? {});
+    const denial = accessDenial(route, keyed, req.$principal, req.socket.remoteAddress);
+    if (denial !== null || route.role === "public") return denial;
+    const limited = config.access.rateLimitRps > 0 || req.$principal?.rateLimitRps != null;
+    return limited ? takeTokens(req, "req", 1) : null;
+  };
   const admit = (req: GatewayRequest, route: RouteSpec): ContractError | null | Promise<ContractError | null> => {
-    const decide = (): ContractError | null | Promise<ContractError | null> => {
-      const keyed = keyring.keyed();
-      const text = keyed ? presentedKey(req) : undefined;
-      req.$principal = text === undefined ? null : keyring.authenticate(text);
-      req.$audit = auditContext(req, route, req.$params ?? {});
-      const denial = accessDenial(route, keyed, req.$principal, req.socket.remoteAddress);
-      if (denial !== null || route.role === "public") return denial;
-      const limited = config.access.rateLimitRps > 0 || req.$principal?.rateLimitRps != null;
-      return limited ? takeTokens(req, "req", 1) : null;
-    };
-    if (keyring.loaded || !accessRuns()) return decide();
-    return loadKeys().then(decide, () => new ContractError(503, "Access control is not available yet; try again shortly"));
+    if (keyring.loaded || !accessRuns()) return decideAccess(req, route);
+    return loadKeys().then(
+      () => decideAccess(req, route),
+      () => new ContractError(503, "Access control is not available yet; try again shortly"),
+    );
   };
 
   const aliases: Record<string, string | unknown[]> = {};

@@ -28,10 +28,20 @@ LOOPBACK.addAddress("::1", "ipv6");
 /** True for 127.0.0.0/8, ::1 and ::ffff:127.x.x.x; false for anything else, an unknown address included. */
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
+  // Every request asks this of its client and Host addresses, and BlockList.check builds a
+  // SocketAddress per call: the answers are kept (a client's address recurs; the map is bounded).
+  const known = loopbackAnswers.get(address);
+  if (known !== undefined) return known;
   const family = net.isIP(address);
-  if (family === 0) return false;
-  return LOOPBACK.check(address, family === 4 ? "ipv4" : "ipv6");
+  const answer = family !== 0 && LOOPBACK.check(address, family === 4 ? "ipv4" : "ipv6");
+  if (loopbackAnswers.size >= LOOPBACK_ANSWERS_MAX) loopbackAnswers.clear();
+  loopbackAnswers.set(address, answer);
+  return answer;
 }
+
+/** isLoopbackAddress's answers by address text (cleared whole when full). */
+const loopbackAnswers = new Map<string, boolean>();
+const LOOPBACK_ANSWERS_MAX = 4096;
 
 /** The route's path as the contract writes it (`/servers/{id}`). */
 export function contractPath(route: Pick<RouteSpec, "path">): string {

@@ -22,6 +22,7 @@ import { conflict, ContractError, isContractError } from "../lib/errors";
 import { SecretDecryptError } from "../lib/secrets/cipher";
 import { SecretVault } from "../lib/secrets/store";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
+import { type AuditEntry, auditOf } from "../lib/store/audit";
 import { formatInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
 import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
@@ -96,14 +97,22 @@ interface RuntimeMethods {
   onSnapshot(snapshot: ProcessSnapshot): void;
   exclusive<T>(serverId: string, section: () => Promise<T>): Promise<T>;
   ownerOrClaim(serverId: string): Promise<string>;
-  beginStart(serverId: string, kind: "start" | "restart"): Promise<void>;
+  beginStart(serverId: string, kind: "start" | "restart", audit: RequestAudit): Promise<void>;
   answerStart(ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }>;
-  stopHere(serverId: string): Promise<{ process: ProcessState }>;
+  stopHere(serverId: string, audit: RequestAudit): Promise<{ process: ProcessState }>;
   forgetHere(serverId: string): Promise<{ stopped: boolean }>;
   announceProcess(serverId: string): Promise<void>;
   secretOf(serverId: string): Promise<string | null>;
 }
 
+
+/** §20: a manual ping's `actor` is the API key's name; null in open mode (an anonymous request). */
+function pingActor(entry: AuditEntry | null): string | null {
+  return entry === null || entry.role === null ? null : entry.actor;
+}
+
+/** A request's audit entry (§25.2) to store with its change, and the step that reports it stored. */
+type RequestAudit = ReturnType<typeof auditOf>;
 
 function notRunning(id: string): ContractError {
   return conflict(`Server '${id}' is not running`);
@@ -159,9 +168,10 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
           const wait = parseWait(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
+          const audit = auditOf(ctx.meta);
           const owner = await this.exclusive(server.id, async () => {
             const holder = await this.ownerOrClaim(server.id);
-            if (holder === this.nodeId) await this.beginStart(server.id, "start");
+            if (holder === this.nodeId) await this.beginStart(server.id, "start", audit);
             return holder;
           });
           if (owner !== this.nodeId) return ctx.call("runtime.localStart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
@@ -177,9 +187,10 @@ export default function runtimeService(
       stop: {
         async handler(this: This, ctx: Context<ServerIdParams>) {
           const server = await this.catalogServer(ctx, ctx.params.id);
+          const audit = auditOf(ctx.meta);
           const outcome = await this.exclusive(server.id, async (): Promise<{ forward: string } | { process: ProcessState }> => {
             const owner = await this.liveOwner(server.id);
-            if (owner === this.nodeId) return this.stopHere(server.id);
+            if (owner === this.nodeId) return this.stopHere(server.id, audit);
             if (owner !== null) {
               // Another node owns it: it stops its process.
               await store.setDesired(this.knex, server.id, "stopped");
@@ -190,7 +201,8 @@ export default function runtimeService(
             if (before === null || (before.status === "stopped" && before.desired === "stopped")) {
               if (!(before === null && server.autostart)) throw notRunning(server.id);
             }
-            await store.setDesired(this.knex, server.id, "stopped");
+            await store.setDesired(this.knex, server.id, "stopped", Date.now(), audit.entry);
+            audit.committed();
             if (before !== null && before.status !== "stopped") {
               await store.writeState(this.knex, {
                 ...before, status: "stopped", pid: null, node_id: null, started_at: null,
@@ -213,9 +225,10 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
           const wait = parseWait(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
+          const audit = auditOf(ctx.meta);
           const owner = await this.exclusive(server.id, async () => {
             const holder = await this.ownerOrClaim(server.id);
-            if (holder === this.nodeId) await this.beginStart(server.id, "restart");
+            if (holder === this.nodeId) await this.beginStart(server.id, "restart", audit);
             return holder;
           });
           if (owner !== this.nodeId) return ctx.call("runtime.localRestart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
@@ -258,10 +271,12 @@ export default function runtimeService(
           const owner = await this.liveOwner(server.id);
           if (owner !== null) return ctx.call("runtime.localPing", { id: server.id }, { nodeID: owner });
           const state = await store.readState(this.knex, server.id);
+          const audit = auditOf(ctx.meta);
           const check = await store.appendHealthCheck(this.knex, server.id, {
             status: "error", checked_at: Date.now(), latency_ms: null,
-            message: `not running (status: ${state?.status ?? "stopped"})`, actor: null,
-          });
+            message: `not running (status: ${state?.status ?? "stopped"})`, actor: pingActor(audit.entry),
+          }, undefined, audit.entry);
+          audit.committed();
           this.broker.broadcast("runtime.health.checked", { server_id: server.id, check });
           return { check };
         },
@@ -378,7 +393,8 @@ export default function runtimeService(
       localStart: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
-          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "start"));
+          const audit = auditOf(ctx.meta);
+          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "start", audit));
           return this.answerStart(ctx, ctx.params.id, ctx.params.wait);
         },
       },
@@ -386,7 +402,8 @@ export default function runtimeService(
       localRestart: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string; wait: boolean }>) {
-          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "restart"));
+          const audit = auditOf(ctx.meta);
+          await this.exclusive(ctx.params.id, () => this.beginStart(ctx.params.id, "restart", audit));
           return this.answerStart(ctx, ctx.params.id, ctx.params.wait);
         },
       },
@@ -394,14 +411,17 @@ export default function runtimeService(
       localStop: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string }>) {
-          return this.exclusive(ctx.params.id, () => this.stopHere(ctx.params.id));
+          const audit = auditOf(ctx.meta);
+          return this.exclusive(ctx.params.id, () => this.stopHere(ctx.params.id, audit));
         },
       },
 
       localPing: {
         visibility: "public",
         async handler(this: This, ctx: Context<{ id: string }>) {
-          const check = await this.supervisor.ping(ctx.params.id, null);
+          // The check is stored by the health hook, with the request's audit entry in its transaction.
+          const audit = auditOf(ctx.meta);
+          const check = await this.supervisor.ping(ctx.params.id, pingActor(audit.entry), audit);
           await this.flush(ctx.params.id);
           return { check: toHealthAnswer(check) };
         },
@@ -645,10 +665,21 @@ export default function runtimeService(
        * restart) begun — it rejects with 409 already running / process limit, 404 unknown. The wait
        * for its outcome is answerStart's, outside the section, so that a stop can cancel it.
        */
-      async beginStart(this: This, serverId: string, kind: "start" | "restart"): Promise<void> {
-        await store.setDesired(this.knex, serverId, "running");
+      async beginStart(this: This, serverId: string, kind: "start" | "restart", audit: RequestAudit): Promise<void> {
+        // The supervisor refuses first (409 already running or at the cap, 404) with nothing changed;
+        // then `desired` and the request's audit entry are stored together. Should that write fail,
+        // what was begun is stopped again: no start without its record.
         if (kind === "start") await this.supervisor.start(serverId, { wait: false });
         else await this.supervisor.restart(serverId, { wait: false });
+        try {
+          await store.setDesired(this.knex, serverId, "running", Date.now(), audit.entry);
+        } catch (err) {
+          await this.supervisor.stop(serverId).catch(() => undefined);
+          await this.flush(serverId);
+          await this.release(serverId);
+          throw err;
+        }
+        audit.committed();
       },
 
       /**
@@ -667,8 +698,9 @@ export default function runtimeService(
        * 5 s → SIGKILL) or its pending start/backoff cancelled, the lease released; `{process}`. 409
        * `Server '<id>' is not running` when already stopped with `desired: stopped`.
        */
-      async stopHere(this: This, serverId: string): Promise<{ process: ProcessState }> {
-        await store.setDesired(this.knex, serverId, "stopped");
+      async stopHere(this: This, serverId: string, audit: RequestAudit): Promise<{ process: ProcessState }> {
+        await store.setDesired(this.knex, serverId, "stopped", Date.now(), audit.entry);
+        audit.committed();
         if (this.supervisor.get(serverId) === null) {
           // Owned (a lease) but never handled here: nothing runs on this node.
           await this.release(serverId);
@@ -844,9 +876,12 @@ export default function runtimeService(
               );
             this.lastLogLine.set(serverId, stored);
           },
-          onHealth: (serverId: string, check: HealthCheck) => {
+          onHealth: (serverId: string, check: HealthCheck, origin?: unknown) => {
+            // A manual ping hands its request's audit (§25.2) as the origin: stored with the check.
+            const audit = origin as RequestAudit | undefined;
             this.queueWrite(serverId, async () => {
-              const stored = await store.appendHealthCheck(this.knex, serverId, { ...check, checked_at: check.checked_at });
+              const stored = await store.appendHealthCheck(this.knex, serverId, { ...check, checked_at: check.checked_at }, undefined, audit?.entry ?? null);
+              audit?.committed();
               this.broker.broadcast("runtime.health.checked", { server_id: serverId, check: stored });
             });
           },

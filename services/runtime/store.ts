@@ -16,6 +16,7 @@
  */
 import type { Knex } from "knex";
 import { dialectOf, readSnapshot } from "../../lib/store/knex";
+import { type AuditEntry, insertAudit } from "../../lib/store/audit";
 import { formatStoredInstant, parseDatetime, toStoredInstant } from "../../lib/time";
 
 // ---------------------------------------------------------------------------------------------
@@ -279,13 +280,24 @@ export async function writeState(
 
 /**
  * Sets what the operator asked for (§18.1 `desired`): upsert by server_id; a server without a row
- * gets one with status `stopped` and nulls. `updated_at` is `nowMs` (default now).
+ * gets one with status `stopped` and nulls. `updated_at` is `nowMs` (default now). With `audit`,
+ * the request's audit entry (§25.2) is inserted in the same transaction.
  */
-export async function setDesired(knex: Knex, serverId: string, desired: Desired, nowMs = Date.now()): Promise<void> {
-  await knex(PROCESS_TABLE)
-    .insert({ server_id: serverId, desired, status: "stopped", restarts: 0, updated_at: toStoredInstant(nowMs) })
-    .onConflict("server_id")
-    .merge(["desired", "updated_at"]);
+export async function setDesired(knex: Knex, serverId: string, desired: Desired, nowMs = Date.now(), audit: AuditEntry | null = null): Promise<void> {
+  const write = (db: Knex | Knex.Transaction) =>
+    db(PROCESS_TABLE)
+      .insert({ server_id: serverId, desired, status: "stopped", restarts: 0, updated_at: toStoredInstant(nowMs) })
+      .onConflict("server_id")
+      .merge(["desired", "updated_at"]);
+  if (audit === null) {
+    await write(knex);
+    return;
+  }
+  // The operator's request and its audit entry (§25.2): both stored or neither.
+  await knex.transaction(async (trx) => {
+    await write(trx);
+    await insertAudit(trx, [audit]);
+  });
 }
 
 /**
@@ -761,13 +773,15 @@ function healthCheck(row: Omit<HealthRow, "id">): HealthCheck {
  * Stores a health check of a server and keeps only its newest `keep` (default 100, §20) by
  * (checked_at, id), in one transaction. When its status differs from the check before it (a first
  * check counts as after `healthy`), a `health` transition is recorded too (at `checked_at`, detail
- * the message; transitions older than 7 days before it are dropped). Resolves with the stored check.
+ * the message; transitions older than 7 days before it are dropped). With `audit` (a manual ping,
+ * §25.2), its entry is inserted in the same transaction. Resolves with the stored check.
  */
 export async function appendHealthCheck(
   knex: Knex,
   serverId: string,
   check: HealthCheckInput,
   keep = HEALTH_CHECKS_KEPT,
+  audit: AuditEntry | null = null,
 ): Promise<HealthCheck> {
   requirePositiveInt(keep, "keep");
   const row = {
@@ -779,6 +793,8 @@ export async function appendHealthCheck(
     actor: textOrNull(check.actor),
   };
   return knex.transaction(async (trx) => {
+    // A manual ping's audit entry (§25.2) is stored with the check it caused.
+    if (audit !== null) await insertAudit(trx, [audit]);
     const [inserted] = (await trx(HEALTH_TABLE).insert(row, ["id"])) as { id: number | string }[];
     const id = Number(inserted.id);
     const before = (await trx(HEALTH_TABLE)

@@ -77,7 +77,7 @@ export interface SupervisorHooks {
   /** Every supervisor lifecycle line and every stderr line, masked (§19, §24). */
   onLog?: (serverId: string, line: LogLine) => void;
   /** Every health check, manual or periodic (§20). */
-  onHealth?: (serverId: string, check: HealthCheck) => void;
+  onHealth?: (serverId: string, check: HealthCheck, origin?: unknown) => void;
   /** A process group was spawned (record it for hygiene, §18.4) or is gone (drop the record). */
   onGroup?: (serverId: string, event: { type: "spawned"; record: GroupRecord } | { type: "gone"; pgid: number }) => void;
   /** The tool list changed (notifications/tools/list_changed), with the new complete list. */
@@ -315,10 +315,11 @@ export class Supervisor {
   /**
    * A health check (§20): MCP `ping` over the live connection. `healthy` within
    * `degraded_latency_ms`, `degraded` slower, `error` after 5 s or when not running (`not running
-   * (status: stopped)`). Reported through onHealth and returned. Three `error` checks in a row of a
-   * running server end its group and apply the restart policy.
+   * (status: stopped)`). Reported through onHealth (with `origin`, opaque to the supervisor: what the
+   * caller needs stored with the check) and returned. Three `error` checks in a row of a running
+   * server end its group and apply the restart policy.
    */
-  async ping(serverId: string, actor: string | null = null): Promise<HealthCheck> {
+  async ping(serverId: string, actor: string | null = null, origin?: unknown): Promise<HealthCheck> {
     const entry = this.entries.get(serverId);
     const status = entry?.machine.status ?? "stopped";
     const connection = entry?.run?.connection ?? null;
@@ -329,7 +330,7 @@ export class Supervisor {
       result = await connection.ping(entry.spec?.degraded_latency_ms ?? 1000, this.options.pingTimeoutMs ?? PING_TIMEOUT_MS);
     }
     const check: HealthCheck = { ...result, checked_at: Date.now(), actor, plan_id: null };
-    this.safely(() => this.hooks.onHealth?.(serverId, check));
+    this.safely(() => this.hooks.onHealth?.(serverId, check, origin));
     if (entry !== undefined) this.countHealth(entry, check, connection);
     return check;
   }

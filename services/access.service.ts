@@ -191,6 +191,8 @@ export default function accessService(config: Pick<Config, "store" | "access">):
       rotateKey: {
         async handler(this: This, ctx: Ctx<{ id?: unknown }>) {
           const id = String(ctx.params.id ?? "");
+          // An id no store can hold (NUL, a lone surrogate) names no key: 404, never a store error.
+          if (containsUnstorableText(id)) throw keyNotFound(id);
           const secret = generateApiKey();
           const row = await this.knex.transaction(async (trx) => {
             await bumpVersion(trx);
@@ -212,6 +214,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
       deleteKey: {
         async handler(this: This, ctx: Ctx<{ id?: unknown }>) {
           const id = String(ctx.params.id ?? "");
+          if (containsUnstorableText(id)) throw keyNotFound(id);
           await this.knex.transaction(async (trx) => {
             await bumpVersion(trx);
             const row = await findKey(trx, { id });

@@ -91,6 +91,8 @@ export default function secretsService(config: Pick<Config, "store" | "secrets">
       get: {
         async handler(this: This, ctx: Context<{ id?: unknown }>) {
           const id = idOf(ctx.params);
+          // An id no store can hold (NUL, a lone surrogate) names no secret: 404, never a store error.
+          if (containsUnstorableText(id)) throw secretNotFound(id);
           let found: { value: string; updated_at: string } | null;
           try {
             found = await this.vault.reveal(this.readKnex, id);
@@ -136,6 +138,7 @@ export default function secretsService(config: Pick<Config, "store" | "secrets">
       remove: {
         async handler(this: This, ctx: Context<{ id?: unknown }>) {
           const id = idOf(ctx.params);
+          if (containsUnstorableText(id)) throw secretNotFound(id);
           const audit = auditOf(ctx.meta as Record<string, unknown>);
           const removed = await this.knex.transaction(async (trx) => {
             if (!(await deleteSealed(trx, id))) return false;

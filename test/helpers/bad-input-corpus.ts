@@ -137,6 +137,9 @@ export const QUERY_PARAMETERS: ReadonlyMap<string, readonly string[]> = new Map(
   ["GET /telemetry/finops/pull-requests", ["start", "end", "provider_id", "lane", "window_days", "limit"]],
   ["GET /events", ["types", "server_id", "last_event_id"]],
   ["GET /notifications", []],
+  ["GET /security/api-keys", []],
+  ["GET /security/roles", []],
+  ["GET /audit/logs", ["actor", "action", "target", "start", "end", "limit", "cursor"]],
 ]);
 
 /** Every listed query parameter of every route. */

@@ -261,6 +261,18 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
     );
   });
 
+  describe("class: a path parameter no store can hold (NUL) names nothing: never a store error", () => {
+    const PATH_ROUTES = ROUTES.filter((r) => r.path.includes(":"));
+
+    it.each(PATH_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s with a%00b → a 4xx with the contract's body", async (_name, route) => {
+      const target = url(routeUrl(route, () => "a%00b"));
+      const res = route.method === "GET" || route.method === "DELETE" ? await request(target, { method: route.method }) : await request(target, { method: route.method, json: {} });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(res.body).toHaveProperty("detail");
+    });
+  });
+
   describe("class: a query string becomes one string per key, the last occurrence winning (§1.1)", () => {
     it.each(READS.flatMap((p) => [2, 20, 21, 50, 500].map((n) => [p, n] as const)))(
       "GET %s with provider_id repeated %d times → the answer for the last value",

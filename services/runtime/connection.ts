@@ -20,7 +20,7 @@ import { VERSION } from "../../lib/config";
 import { ContractError } from "../../lib/errors";
 import type { Launch } from "./command";
 import { ExitInfo, ServerProcess, SpawnError, spawnServer } from "./spawn";
-import { StderrLine, TAIL_CHARS } from "./stderr-lines";
+import { maskSecret, StderrLine, TAIL_CHARS } from "./stderr-lines";
 import { ChildStdioTransport } from "./stdio-transport";
 import { waitAtMost } from "./wait";
 
@@ -184,7 +184,7 @@ export function protocolErrorSummary(error: Error, secret?: string | null): stri
   let text = error.message;
   const json = text.search(/[[{]/);
   if (json >= 0) text = text.slice(0, json).replace(/[:\s]+$/, "");
-  if (secret) text = text.split(secret).join("***");
+  if (secret) text = maskSecret(text, secret);
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
@@ -315,7 +315,7 @@ export class McpConnection {
       else if (isCode(err, ErrorCode.RequestTimeout)) message = `The MCP handshake did not finish within ${seconds(options.startupTimeoutMs)}`;
       else message = `The MCP handshake failed: ${(err as Error).message}`;
       const secret = options.secret;
-      if (secret) message = message.split(secret).join("***");
+      if (secret) message = maskSecret(message, secret);
       throw new StartError(message, tail, exitedByItself);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);

@@ -14,6 +14,7 @@ import { buildLaunch, CommandError, type BackendEnv } from "./command";
 import { McpConnection, StartError } from "./connection";
 import type { ServerProcess } from "./spawn";
 import type { ServerSpec } from "./supervisor";
+import { maskSecret } from "./stderr-lines";
 
 /** §24: `healthy` within degraded_latency_ms × this factor. */
 export const SECRET_TEST_DEGRADED_FACTOR = 5;
@@ -66,7 +67,7 @@ export async function testServerSecret(server: ServerSpec, secret: string, optio
     // open() has ended the group before rejecting.
     if (spawned !== null) options.onGone?.(spawned);
     const message = err instanceof StartError ? err.message : `The check failed: ${(err as Error).message}`;
-    return { status: "error", latency_ms: null, message: message.split(secret).join("***"), tool_count: null };
+    return { status: "error", latency_ms: null, message: maskSecret(message, secret), tool_count: null };
   }
   const latency = Math.round(performance.now() - t0);
   const toolCount = connection.tools?.tools.length ?? null;
@@ -74,7 +75,7 @@ export async function testServerSecret(server: ServerSpec, secret: string, optio
   options.onGone?.(connection.process);
   // open() survives a failed tools/list (the list stays unknown); the check does not.
   if (toolCount === null) {
-    const tail = connection.process.stderrTail().split(secret).join("***");
+    const tail = maskSecret(connection.process.stderrTail(), secret);
     return { status: "error", latency_ms: null, message: `The server completed the handshake but tools/list failed${tail === "" ? "" : `; last stderr lines:\n${tail}`}`, tool_count: null };
   }
   const limit = server.degraded_latency_ms * SECRET_TEST_DEGRADED_FACTOR;

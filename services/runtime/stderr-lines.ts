@@ -31,10 +31,22 @@ export function lineLevel(line: string): LineLevel {
   return "info";
 }
 
-/** Every occurrence of `secret` in `text` replaced by `***` (§24). No-op for a null or empty secret. */
+/** A secret's parts of at least this many characters are masked on their own (a multi-line secret). */
+const MIN_MASKED_PART = 4;
+
+/**
+ * Every occurrence of `secret` in `text` replaced by `***` (§24); for a secret of several lines (a PEM
+ * key, a JSON credential), then also every occurrence of each of its lines (of 4 characters or more),
+ * since what a server prints reaches the log line by line. No-op for a null or empty secret.
+ */
 export function maskSecret(text: string, secret: string | null | undefined): string {
   if (!secret) return text;
-  return text.split(secret).join(SECRET_MASK);
+  let masked = text.split(secret).join(SECRET_MASK);
+  if (/[\r\n]/.test(secret)) {
+    const parts = secret.split(/\r?\n|\r/).filter((p) => p.length >= MIN_MASKED_PART).sort((a, b) => b.length - a.length);
+    for (const part of parts) masked = masked.split(part).join(SECRET_MASK);
+  }
+  return masked;
 }
 
 export interface StderrLine {

@@ -28,6 +28,17 @@ describe("maskSecret", () => {
     expect(maskSecret("nothing", null)).toBe("nothing");
     expect(maskSecret("nothing", "")).toBe("nothing");
   });
+
+  it("masks each line of a secret of several lines, as a server prints it line by line (a PEM key)", () => {
+    const secret = "NLSECRET-first-half\nNLSECRET-second-half";
+    expect(maskSecret("error: key NLSECRET-first-half", secret)).toBe("error: key ***");
+    expect(maskSecret("NLSECRET-second-half rejected", secret)).toBe("*** rejected");
+    expect(maskSecret(`whole: ${secret}`, secret)).toBe("whole: ***");
+    const pem = "-----BEGIN KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0B\r\nab\r\n-----END KEY-----";
+    expect(maskSecret("line MIIEvQIBADANBgkqhkiG9w0B end", pem)).toBe("line *** end");
+    // Parts shorter than 4 characters are not masked alone (they would hide ordinary text).
+    expect(maskSecret("ab cd", pem)).toBe("ab cd");
+  });
 });
 
 describe("StderrLineSplitter", () => {

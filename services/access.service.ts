@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { generateApiKey, hashApiKey, isRole, keyPrefix, ROLE_DESCRIPTIONS, ROLES, Role } from "../lib/access";
 import type { Config } from "../lib/config";
-import { conflict, notFound, validationFailed, ValidationItem } from "../lib/errors";
+import { conflict, ContractError, notFound, validationFailed, ValidationItem } from "../lib/errors";
 import { auditEntryOf, AuditEntry, insertAudit } from "../lib/store/audit";
 import { readSnapshot as readStoreSnapshot } from "../lib/store/knex";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
@@ -175,8 +175,13 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             expires_at: fields.expiresAtMs === null ? null : toStoredInstant(fields.expiresAtMs),
             rate_limit_rps: fields.rateLimitRps, rate_limit_runs: fields.rateLimitRuns,
           };
+          // A request without a key may create only the first key (open mode, §25.1). The gateway
+          // checked that no key existed when it let the request in; concurrent first keys are
+          // settled here, under the state row's lock: the first creates it, the others are 401.
+          const anonymous = (ctx.meta as { audit?: { role?: unknown } }).audit?.role === null;
           await this.knex.transaction(async (trx) => {
             await bumpVersion(trx);
+            if (anonymous && (await listKeys(trx)).length > 0) throw new ContractError(401, "Missing or invalid API key");
             if ((await findKey(trx, { name: fields.name })) !== null) throw conflict(`API key '${fields.name}' already exists`);
             await insertKey(trx, row);
             await auditHere(trx, ctx, { target: `key:${row.id}`, details: { name: row.name, role: row.role } });

@@ -227,4 +227,17 @@ describe("open mode", () => {
     expect((await request(url(`/security/api-keys/${created.body.key.id}`), { method: "DELETE", headers: { "x-api-key": key } })).status).toBe(204);
     expect((await request(url("/servers"))).status).toBe(200);
   });
+
+  it("ten concurrent first keys without a key: one is created, the others are 401", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => request(url("/security/api-keys"), { method: "POST", json: { name: `race${i}`, role: "admin" } })),
+    );
+    const created = answers.filter((a) => a.status === 201);
+    expect(created).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 401).map((a) => a.body)).toEqual(Array(9).fill(MISSING));
+    const key = created[0].body.secret;
+    const listed = await request(url("/security/api-keys"), { headers: { "x-api-key": key } });
+    expect(listed.body.keys.map((k: { name: string }) => k.name)).toEqual([created[0].body.key.name]);
+    expect((await request(url(`/security/api-keys/${created[0].body.key.id}`), { method: "DELETE", headers: { "x-api-key": key } })).status).toBe(204);
+  });
 });

@@ -116,11 +116,19 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined): unk
         type: "json_invalid",
         loc: position === undefined ? ["body"] : ["body", Number(position)],
         msg: "JSON decode error",
-        ctx: { error: (err as Error).message },
+        // The parser's own message quotes the body ("sk-live-…"... is not valid JSON): a body may be
+        // a secret (PUT /secrets), so the error names the position only, never the text.
+        ctx: { error: jsonErrorText((err as Error).message, position) },
       },
     ]);
   }
   return value === null ? NO_BODY : value;
+}
+
+/** What went wrong in a JSON body, without quoting any of it. */
+function jsonErrorText(parserMessage: string, position: string | undefined): string {
+  if (/end of JSON input/i.test(parserMessage)) return "Unexpected end of JSON input";
+  return position === undefined ? "Invalid JSON" : `Invalid JSON at position ${position}`;
 }
 
 /** A body that must be a JSON object. */

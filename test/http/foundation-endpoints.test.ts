@@ -234,6 +234,15 @@ describe("sessions", () => {
     expect(res.body.detail[0].loc[0]).toBe("body");
   });
 
+  it("a malformed body is never quoted in the 422 (a body may be a secret: PUT /secrets)", async () => {
+    for (const body of ["sk-RAW-SECRET-VALUE-777", '{"value": sk-RAW-SECRET-VALUE-777}', "sk-RAW-SECRET-VALUE-777}"]) {
+      const res = await post("/providers/gemini/sessions", body);
+      expect(res.status).toBe(422);
+      expect(JSON.stringify(res.body)).not.toMatch(/sk-|RAW|SECRET|VALUE|777/);
+      expect(res.body.detail[0].ctx.error).toMatch(/^(Invalid JSON( at position \d+)?|Unexpected end of JSON input)$/);
+    }
+  });
+
   it("an invalid body for an unknown provider is 422, not 404", async () => {
     expect((await request(url("/providers/nope/sessions"), { method: "POST", json: { reason: 1 } })).status).toBe(422);
     expect((await post("/providers/nope/sessions", "[1]")).status).toBe(422);

@@ -196,6 +196,28 @@ export default function apiService(
     const headers: Record<string, string> = {};
     if (req.$requestID !== undefined && req.$requestID !== "") headers["X-Request-ID"] = req.$requestID;
     hub.open(res, filter, from, headers);
+    if (req.$routeSpec !== undefined) {
+      streams.set(res, { key: presentedKey(req), address: req.socket.remoteAddress, route: req.$routeSpec });
+      res.once("close", () => streams.delete(res));
+    }
+  };
+
+  /**
+   * The open event streams and what admitted each (§25.1): a stream outlives the check at its start,
+   * so whenever the keys change (and at each poll, for expiries) each is checked again as a new
+   * request would be, and one that would now be refused (keyed mode begun, its key deleted, rotated
+   * or expired, a role lowered) is ended; its client reconnects and gets the 401/403.
+   */
+  const streams = new Map<ServerResponse, { key: string | undefined; address: string | undefined; route: RouteSpec }>();
+  const recheckStreams = (): void => {
+    if (streams.size === 0) return;
+    const keyed = keyring.keyed();
+    for (const [res, stream] of streams) {
+      const principal = !keyed || stream.key === undefined ? null : keyring.authenticate(stream.key);
+      if (accessDenial(stream.route, keyed, principal, stream.address) === null) continue;
+      streams.delete(res);
+      res.end();
+    }
   };
 
   /**
@@ -219,7 +241,7 @@ export default function apiService(
     loading = (broker as ServiceBroker)
       .call<KeySnapshot | { version: number }, { since?: number }>("access.keySnapshot", since === undefined ? {} : { since }, { timeout: 2000, retries: 0 })
       .then((answer) => {
-        if ("keys" in answer) keyring.install(answer);
+        if ("keys" in answer && keyring.install(answer)) recheckStreams();
       })
       .finally(() => {
         loading = null;
@@ -376,7 +398,9 @@ export default function apiService(
       accessChanged: {
         visibility: "public",
         handler(ctx: Context<KeySnapshot>) {
-          return { installed: keyring.install(ctx.params), version: keyring.version };
+          const installed = keyring.install(ctx.params);
+          if (installed) recheckStreams();
+          return { installed, version: keyring.version };
         },
       },
 
@@ -442,6 +466,7 @@ export default function apiService(
       // then polled; key usage handed over in batches.
       const poll = () => {
         if (accessRuns()) loadKeys().catch((err: Error) => log?.debug(`keys not refreshed: ${err.message}`));
+        recheckStreams(); // expiries
       };
       poll();
       timers.push(setInterval(poll, KEY_POLL_INTERVAL_MS), setInterval(() => void flushUsage(), KEY_USAGE_FLUSH_MS));

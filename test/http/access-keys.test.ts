@@ -15,6 +15,7 @@ import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { ROUTES, RouteSpec } from "../../services/api/routes";
 import { eventually } from "../helpers/process-groups";
+import { openSse } from "../helpers/sse";
 import { request, startTestServer, TestServer } from "../helpers/server";
 
 const ADMIN = "admin-key-for-tests-0123456789";
@@ -227,6 +228,25 @@ describe("open mode", () => {
     expect((await request(url(`/security/api-keys/${created.body.key.id}`), { method: "DELETE", headers: { "x-api-key": key } })).status).toBe(204);
     expect((await request(url("/servers"))).status).toBe(200);
   });
+
+  it("an event stream is checked again when the keys change: keyed mode ends an anonymous one, a deleted key ends its own", async () => {
+    const anonymous = await openSse(`${url("/events")}`);
+    expect(anonymous.status).toBe(200);
+    const first = await request(url("/security/api-keys"), { method: "POST", json: { name: "streams-admin", role: "admin" } });
+    expect(first.status).toBe(201);
+    const admin = { "x-api-key": first.body.secret };
+    await anonymous.closed; // ended once the key exists (keyed mode); a reconnect gets the 401
+    expect((await openSse(url("/events"))).status).toBe(401);
+    const viewer = await request(url("/security/api-keys"), { method: "POST", headers: admin, json: { name: "streams-viewer", role: "viewer" } });
+    const watching = await openSse(url("/events"), { "x-api-key": viewer.body.secret });
+    expect(watching.status).toBe(200);
+    const bystander = await openSse(url("/events"), admin);
+    expect((await request(url(`/security/api-keys/${viewer.body.key.id}`), { method: "DELETE", headers: admin })).status).toBe(204);
+    await watching.closed;
+    expect(bystander.ended()).toBe(false); // a stream whose key still holds goes on
+    bystander.close();
+    expect((await request(url(`/security/api-keys/${first.body.key.id}`), { method: "DELETE", headers: admin })).status).toBe(204);
+  }, 30_000);
 
   it("ten concurrent first keys without a key: one is created, the others are 401", async () => {
     const answers = await Promise.all(

@@ -98,6 +98,7 @@ interface RuntimeMethods {
   exclusive<T>(serverId: string, section: () => Promise<T>): Promise<T>;
   ownerOrClaim(serverId: string): Promise<string>;
   beginStart(serverId: string, kind: "start" | "restart", audit: RequestAudit): Promise<void>;
+  startOnOwner(ctx: Context<ServerIdParams & { wait?: unknown }>, kind: "start" | "restart"): Promise<unknown>;
   answerStart(ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }>;
   stopHere(serverId: string, audit: RequestAudit): Promise<{ process: ProcessState }>;
   forgetHere(serverId: string): Promise<{ stopped: boolean }>;
@@ -165,17 +166,8 @@ export default function runtimeService(
        * server; 409 already running; 409 process limit reached.
        */
       start: {
-        async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
-          const wait = parseWait(ctx.params);
-          const server = await this.catalogServer(ctx, ctx.params.id);
-          const audit = auditOf(ctx.meta);
-          const owner = await this.exclusive(server.id, async () => {
-            const holder = await this.ownerOrClaim(server.id);
-            if (holder === this.nodeId) await this.beginStart(server.id, "start", audit);
-            return holder;
-          });
-          if (owner !== this.nodeId) return ctx.call("runtime.localStart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
-          return this.answerStart(ctx, server.id, wait);
+        handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
+          return this.startOnOwner(ctx, "start");
         },
       },
 
@@ -222,17 +214,8 @@ export default function runtimeService(
        * runs, then starts it; answers as start. 404; 409 process limit.
        */
       restart: {
-        async handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
-          const wait = parseWait(ctx.params);
-          const server = await this.catalogServer(ctx, ctx.params.id);
-          const audit = auditOf(ctx.meta);
-          const owner = await this.exclusive(server.id, async () => {
-            const holder = await this.ownerOrClaim(server.id);
-            if (holder === this.nodeId) await this.beginStart(server.id, "restart", audit);
-            return holder;
-          });
-          if (owner !== this.nodeId) return ctx.call("runtime.localRestart", { id: server.id, wait }, { nodeID: owner, retries: 0 });
-          return this.answerStart(ctx, server.id, wait);
+        handler(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>) {
+          return this.startOnOwner(ctx, "restart");
         },
       },
 
@@ -680,6 +663,27 @@ export default function runtimeService(
           throw err;
         }
         audit.committed();
+      },
+
+      /**
+       * POST …/process/start or …/restart (§18.5): on the server's owner — this replica when it owns
+       * the server or claims it now (in the server's control section), else the owner's
+       * `runtime.localStart`/`localRestart` (node-targeted) — then the answer of answerStart.
+       */
+      async startOnOwner(this: This, ctx: Context<ServerIdParams & { wait?: unknown }>, kind: "start" | "restart"): Promise<unknown> {
+        const wait = parseWait(ctx.params);
+        const server = await this.catalogServer(ctx, ctx.params.id);
+        const audit = auditOf(ctx.meta);
+        const owner = await this.exclusive(server.id, async () => {
+          const holder = await this.ownerOrClaim(server.id);
+          if (holder === this.nodeId) await this.beginStart(server.id, kind, audit);
+          return holder;
+        });
+        if (owner !== this.nodeId) {
+          const action = kind === "start" ? "runtime.localStart" : "runtime.localRestart";
+          return ctx.call(action, { id: server.id, wait }, { nodeID: owner, retries: 0 });
+        }
+        return this.answerStart(ctx, server.id, wait);
       },
 
       /**

@@ -75,3 +75,24 @@ export interface AuditContext {
   outcome?: "ok" | "denied" | "error";
   details?: Record<string, unknown>;
 }
+
+/**
+ * A key as the gateways check it (§25.1), as the access service hands it to them
+ * (`access.keySnapshot`, `api.accessChanged`): the hash, never the key; never answered over HTTP.
+ */
+export interface GatewayKey {
+  id: string;
+  name: string;
+  role: Role;
+  hash: string;
+  /** Epoch ms, or null: never expires. */
+  expires_at_ms: number | null;
+  rate_limit_rps: number | null;
+  rate_limit_runs: number | null;
+}
+
+/** Every key and the version they are at: what gateways hold. */
+export interface KeySnapshot {
+  version: number;
+  keys: GatewayKey[];
+}

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { generateApiKey, hashApiKey, isRole, keyPrefix, ROLE_DESCRIPTIONS, ROLES, Role } from "../lib/access";
+import { generateApiKey, hashApiKey, isRole, keyPrefix, ROLE_DESCRIPTIONS, ROLES, Role, type KeySnapshot } from "../lib/access";
 import type { Config } from "../lib/config";
 import { conflict, ContractError, notFound, validationFailed, ValidationItem } from "../lib/errors";
 import { auditEntryOf, AuditEntry, insertAudit } from "../lib/store/audit";
@@ -30,7 +30,6 @@ import {
   findKey,
   insertKey,
   KeyRow,
-  KeySnapshot,
   listKeys,
   readSnapshot,
   readVersion,

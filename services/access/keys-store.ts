@@ -4,7 +4,7 @@
  * writers of every replica), so gateways can tell whether their copy is current.
  */
 import type { Knex } from "knex";
-import { isRole, Role } from "../../lib/access";
+import { type GatewayKey, isRole, type KeySnapshot, Role } from "../../lib/access";
 import { formatStoredInstant, storedToMs, toStoredInstant } from "../../lib/time";
 
 const KEYS = "api_keys";
@@ -34,24 +34,6 @@ export interface ApiKeyView {
   expires_at: string | null;
   rate_limit_rps: number | null;
   rate_limit_runs: number | null;
-}
-
-/** A key as a gateway checks it (hash included; pushed to the gateways, never answered over HTTP). */
-export interface GatewayKey {
-  id: string;
-  name: string;
-  role: Role;
-  hash: string;
-  /** Epoch ms, or null: never expires. */
-  expires_at_ms: number | null;
-  rate_limit_rps: number | null;
-  rate_limit_runs: number | null;
-}
-
-/** Every key and the version they are at: what gateways hold. */
-export interface KeySnapshot {
-  version: number;
-  keys: GatewayKey[];
 }
 
 function numberOrNull(v: unknown): number | null {

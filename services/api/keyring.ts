@@ -11,23 +11,9 @@
  * Keys used are remembered with their last instant and handed over in batches (`takeUsage`), so
  * `last_used_at` costs one write per key per batch, not one per request.
  */
-import { hashApiKey, Role, sameHash } from "../../lib/access";
+import { type GatewayKey, hashApiKey, type KeySnapshot, Role, sameHash } from "../../lib/access";
 
-/** A key as the gateway checks it (services/access/keys-store.ts GatewayKey). */
-export interface KnownKey {
-  id: string;
-  name: string;
-  role: Role;
-  hash: string;
-  expires_at_ms: number | null;
-  rate_limit_rps: number | null;
-  rate_limit_runs: number | null;
-}
-
-export interface KeySnapshot {
-  version: number;
-  keys: KnownKey[];
-}
+export type { KeySnapshot };
 
 /** Who a request is: the key it presented (valid, unexpired). */
 export interface KeyPrincipal {
@@ -42,7 +28,7 @@ export interface KeyPrincipal {
 export const BOOTSTRAP_NAME = "bootstrap";
 
 export class Keyring {
-  private keys: KnownKey[] = [];
+  private keys: GatewayKey[] = [];
   private held = -1;
   private used = new Map<string, number>();
   private readonly adminHash: string | null;
@@ -80,7 +66,7 @@ export class Keyring {
    */
   authenticate(text: string, nowMs: number = Date.now()): KeyPrincipal | null {
     const hash = hashApiKey(text);
-    let found: KnownKey | null = null;
+    let found: GatewayKey | null = null;
     for (const key of this.keys) {
       if (sameHash(hash, key.hash) && found === null) found = key;
     }

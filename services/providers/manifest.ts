@@ -139,17 +139,9 @@ export function manifestServerFields(p: ProviderConfig): ServerFields {
   for (const name of RUNTIME_FIELD_NAMES) {
     if (p[name] !== undefined) (runtime as unknown as Record<string, unknown>)[name] = p[name];
   }
-  return {
-    id: p.id,
-    name: p.name,
-    command: p.command,
-    description: p.description,
-    tags: [...p.tags],
-    capabilities: [...p.capabilities],
-    transport: p.transport,
-    lane: p.lane ?? null,
-    ...runtime,
-  };
+  // The Part I fields as toSummary copies them, without its `is_available`.
+  const { is_available: _available, ...summary } = toSummary(p);
+  return { ...summary, lane: p.lane ?? null, ...runtime };
 }
 
 export function toSummary(p: ProviderFields): ProviderSummary {

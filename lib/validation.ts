@@ -136,7 +136,7 @@ export class QueryReader {
    * reader below starts here, so a listed parameter's encoding is checked the same way everywhere.
    */
   text(name: string): string | undefined {
-    const v = lastValue(Object.prototype.hasOwnProperty.call(this.query, name) ? this.query[name] : undefined);
+    const v = lastValue(Object.hasOwn(this.query, name) ? this.query[name] : undefined);
     if (v === undefined || v === null) return undefined;
     if (typeof v === "string") return v;
     if (isInvalidQueryValue(v)) {

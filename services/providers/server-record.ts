@@ -366,7 +366,7 @@ const RESET: Partial<Record<ApiField, unknown>> = {
 };
 
 function has(body: Record<string, unknown>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(body, key);
+  return Object.hasOwn(body, key);
 }
 
 /** A command of blanks names nothing to run. */

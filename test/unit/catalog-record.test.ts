@@ -124,7 +124,7 @@ describe("serverFieldsToCreate: POST /servers (§17.4)", () => {
     // env: keys in code-point order, every key an own data property ("__proto__" is just a name).
     expect(Object.keys(f.env as object)).toEqual(["ALPHA", "ZED", "__proto__"]);
     expect(Object.getPrototypeOf(f.env)).toBe(Object.prototype);
-    expect(Object.prototype.hasOwnProperty.call(f.env, "__proto__")).toBe(true);
+    expect(Object.hasOwn(f.env as object, "__proto__")).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

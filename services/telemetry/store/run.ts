@@ -313,7 +313,7 @@ export function validateIngestBody(body: unknown, nowMs: number): RunInput[] {
   if (!isPlainObject(body)) {
     throw validationFailed([{ type: "model_type", loc: ["body"], msg: "Input should be a JSON object", input: body }]);
   }
-  if (!Object.prototype.hasOwnProperty.call(body, "runs")) {
+  if (!Object.hasOwn(body, "runs")) {
     const problems: ValidationItem[] = [];
     const run = validateRun(body, ["body"], { nowMs }, problems);
     if (run === null) throw validationFailed(problems);
@@ -381,11 +381,11 @@ export function errorCategory(status: string, metadata: Record<string, unknown>)
   const candidates: unknown[] = [];
   const error = metadata.error;
   if (isPlainObject(error)) {
-    for (const key of ERROR_OBJECT_KEYS) if (Object.prototype.hasOwnProperty.call(error, key)) candidates.push(error[key]);
+    for (const key of ERROR_OBJECT_KEYS) if (Object.hasOwn(error, key)) candidates.push(error[key]);
   } else if (typeof error === "string") {
     candidates.push(error);
   }
-  for (const key of ERROR_TOP_LEVEL_KEYS) if (Object.prototype.hasOwnProperty.call(metadata, key)) candidates.push(metadata[key]);
+  for (const key of ERROR_TOP_LEVEL_KEYS) if (Object.hasOwn(metadata, key)) candidates.push(metadata[key]);
   candidates.push(status);
   for (const candidate of candidates) {
     const label = valueLabel(candidate);
@@ -426,7 +426,7 @@ function tokenCount(value: unknown): number | null {
 
 function firstFlag(source: Record<string, unknown>, keys: readonly string[]): boolean | null {
   for (const key of keys) {
-    if (!Object.prototype.hasOwnProperty.call(source, key)) continue;
+    if (!Object.hasOwn(source, key)) continue;
     const flag = cacheFlag(source[key]);
     if (flag !== null) return flag;
   }
@@ -435,7 +435,7 @@ function firstFlag(source: Record<string, unknown>, keys: readonly string[]): bo
 
 function firstCount(source: Record<string, unknown>, keys: readonly string[]): number | null {
   for (const key of keys) {
-    if (!Object.prototype.hasOwnProperty.call(source, key)) continue;
+    if (!Object.hasOwn(source, key)) continue;
     const count = tokenCount(source[key]);
     if (count !== null) return count;
   }

@@ -144,5 +144,7 @@ export async function benchFailover(): Promise<void> {
   const on = rows.filter((r) => r.probe === "on");
   const off = rows.filter((r) => r.probe === "off");
   console.log("\nratio probe on / off (p99):");
-  on.forEach((r, i) => console.log(`  ${r.scenario.trim()}: ${(r.p99 / off[i].p99).toFixed(3)}x`));
+  on.forEach((r, i) => {
+    console.log(`  ${r.scenario.trim()}: ${(r.p99 / off[i].p99).toFixed(3)}x`);
+  });
 }

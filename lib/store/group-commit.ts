@@ -101,6 +101,9 @@ export class GroupCommit<U, R> {
       for (const p of group) p.reject(err);
       return;
     }
-    outcomes.forEach((o, i) => (o.ok ? group[i].resolve(o.value) : group[i].reject(o.error)));
+    outcomes.forEach((o, i) => {
+      if (o.ok) group[i].resolve(o.value);
+      else group[i].reject(o.error);
+    });
   }
 }

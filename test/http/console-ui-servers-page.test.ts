@@ -127,7 +127,9 @@ function processMisfits(p: Record<string, unknown>): string[] {
   if (p.server_info !== null && typeof p.server_info === "object") out.push(...misfits(p.server_info, SERVER_INFO, "server_info"));
   const logs = Array.isArray(p.logs) ? (p.logs as unknown[]) : [];
   if (logs.length > 20) out.push(`logs: ${logs.length} entries, more than 20`);
-  logs.forEach((l, i) => out.push(...misfits(l, LOG_ENTRY, `logs[${i}]`)));
+  logs.forEach((l, i) => {
+    out.push(...misfits(l, LOG_ENTRY, `logs[${i}]`));
+  });
   out.push(...idOrder(logs as { id: string }[], "logs"));
   const last = logs[logs.length - 1] as { id?: string } | undefined;
   if ((p.cursor ?? null) !== (last?.id ?? null)) out.push(`cursor ${String(p.cursor)} is not the newest entry's id ${String(last?.id)}`);
@@ -262,7 +264,9 @@ describe("the console UI's Servers page, replayed from its origin against the de
     expect(Object.keys(tail.body).sort()).toEqual(["cursor", "logs", "truncated"]);
     expect(matches(tail.body.cursor, "decimal")).toBe(true);
     expect(tail.body.truncated).toBe(false);
-    (tail.body.logs as unknown[]).forEach((l, i) => expect(misfits(l, LOG_ENTRY, `tail[${i}]`)).toEqual([]));
+    (tail.body.logs as unknown[]).forEach((l, i) => {
+      expect(misfits(l, LOG_ENTRY, `tail[${i}]`)).toEqual([]);
+    });
     for (const l of tail.body.logs) expect(BigInt(l.id) > BigInt(running.cursor)).toBe(true);
     const tailLast = tail.body.logs[tail.body.logs.length - 1];
     expect(tail.body.cursor).toBe(tailLast === undefined ? running.cursor : tailLast.id);
@@ -279,7 +283,9 @@ describe("the console UI's Servers page, replayed from its origin against the de
     const health = await ui("GET", "/servers/filesystem/health");
     expect(health.status).toBe(200);
     expect(Object.keys(health.body)).toEqual(["checks"]);
-    (health.body.checks as unknown[]).forEach((c, i) => expect(misfits(c, HEALTH_CHECK, `checks[${i}]`)).toEqual([]));
+    (health.body.checks as unknown[]).forEach((c, i) => {
+      expect(misfits(c, HEALTH_CHECK, `checks[${i}]`)).toEqual([]);
+    });
     expect(health.body.checks).toEqual([ping.body.check]);
 
     // --- Restart: answered as a start ----------------------------------------------------------
@@ -296,7 +302,9 @@ describe("the console UI's Servers page, replayed from its origin against the de
     const follow = await ui("GET", `/servers/filesystem/process/logs?cursor=${tail.body.cursor}`);
     expect(follow.status).toBe(200);
     expect(follow.body.truncated).toBe(false);
-    (follow.body.logs as unknown[]).forEach((l, i) => expect(misfits(l, LOG_ENTRY, `follow[${i}]`)).toEqual([]));
+    (follow.body.logs as unknown[]).forEach((l, i) => {
+      expect(misfits(l, LOG_ENTRY, `follow[${i}]`)).toEqual([]);
+    });
     expect(idOrder(follow.body.logs, "follow")).toEqual([]);
     for (const l of follow.body.logs) expect(BigInt(l.id) > BigInt(tail.body.cursor)).toBe(true);
     const messages = follow.body.logs.map((l: { message: string }) => l.message);

@@ -97,7 +97,9 @@ async function expectBatchStored(knex: Knex, tag: string, ids: number[], n: numb
     .whereIn("id", ids)
     .select("id", "tokens_in", "route");
   const byId = new Map(rows.map((r) => [Number(r.id), r]));
-  ids.forEach((id, i) => expect(byId.get(id)).toMatchObject({ tokens_in: i, route: tag }));
+  ids.forEach((id, i) => {
+    expect(byId.get(id)).toMatchObject({ tokens_in: i, route: tag });
+  });
   expect(await countRoute(knex, tag)).toBe(n);
 }
 

@@ -135,7 +135,10 @@ class Fleet {
           if (end === -1) break;
           const marker = Number(text.subarray(start, end).toString("latin1"));
           let list = this.arrivals.get(marker);
-          if (list === undefined) this.arrivals.set(marker, (list = []));
+          if (list === undefined) {
+            list = [];
+            this.arrivals.set(marker, list);
+          }
           list.push(now);
           counted = end + 1;
           at = text.indexOf(MARK, counted);

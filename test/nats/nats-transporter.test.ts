@@ -38,7 +38,12 @@ function countWrites(tx: Tx, marker: string): { count(): number; restore(): void
     if (bytes.includes(marker)) n++;
     return (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
   } as typeof socket.write;
-  return { count: () => n, restore: () => void (socket.write = original) };
+  return {
+    count: () => n,
+    restore: () => {
+      socket.write = original;
+    },
+  };
 }
 
 /** A packet body of `size` bytes whose content depends on `seq` (so a mix-up shows). */
@@ -149,7 +154,10 @@ describeNats("the NATS transporter (lib/nats-transporter.ts)", () => {
     const sent: Promise<void>[] = [];
     let tooLarge: Promise<void> | undefined;
     let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
     for (let seq = 0; seq < 600; seq++) {
       const size = seq === 300 || seq === 301 ? 1024 * 1024 - 64 : sizes[Math.floor(rand() * sizes.length)];
       const s = `${subject}.${seq % 3}`;

@@ -114,7 +114,7 @@ export function backoffDelayMs(attempt: number, policy: Pick<MachinePolicy, "bac
   const max = policy.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
   const n = Math.max(1, Math.floor(attempt));
   // 2^(n−1) overflows to Infinity for large n; min() keeps the ceiling.
-  const nominal = Math.min(base * Math.pow(2, n - 1), max);
+  const nominal = Math.min(base * 2 ** (n - 1), max);
   const r = (policy.random ?? Math.random)();
   const factor = 1 + (2 * Math.min(Math.max(r, 0), 1) - 1) * BACKOFF_JITTER;
   return Math.max(0, Math.round(nominal * factor));

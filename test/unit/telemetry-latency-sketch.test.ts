@@ -23,7 +23,7 @@ function distributions(): [string, number[]][] {
     ["bimodal 100 ± 5 and 10,000 ± 50 (5%)", list(() => (rand() < 0.95 ? 95 + Math.floor(rand() * 11) : 9950 + Math.floor(rand() * 101)))],
     ["bimodal with the p95 rank on the gap", list((i) => (i < Math.floor(0.95 * (n - 1)) + 1 ? 10 : 100_000))],
     ["heavy tail (log-uniform 1..2^53)", list(() => Math.floor(Math.exp(rand() * Math.log(M))))],
-    ["pareto-like tail", list(() => Math.floor(100 / Math.pow(1 - rand(), 1.5)))],
+    ["pareto-like tail", list(() => Math.floor(100 / (1 - rand()) ** 1.5))],
     ["all equal", list(() => 1234)],
     ["all zero", list(() => 0)],
     ["mostly zero", list(() => (rand() < 0.97 ? 0 : 1 + Math.floor(rand() * 50)))],

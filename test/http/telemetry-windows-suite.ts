@@ -97,7 +97,7 @@ export function generateRun(rand: () => number, tsMs: number): GeneratedRun {
     ref: {
       tsMs, ts, day: ts.slice(0, 10), provider_id, route, tokens_in, tokens_out, duration_ms,
       success: outcome.category === null, category: outcome.category, cost,
-      cacheHit: cache === undefined ? null : cache.hit, cachedTokens: cache !== undefined && cache.hit ? (cache.tokens as number) : 0,
+      cacheHit: cache === undefined ? null : cache.hit, cachedTokens: cache?.hit ? (cache.tokens as number) : 0,
     },
   };
 }

@@ -18,7 +18,7 @@ process.on("SIGTERM", () => void broker.stop().then(() => process.exit(0)));
 
 void broker.start().then(() => {
   http
-    .createServer((req, res) => {
+    .createServer((_req, res) => {
       broker.call("providers.catalog").then((data) => {
         const body = JSON.stringify(data);
         res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body) });

@@ -20,7 +20,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 // autocannon ships no type declarations.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require("autocannon") as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 import { printProfiles, profileNodeArgs } from "./cpu-profile";
 import { Child, cpuTimeMs, freePort, SERVER_ENTRY, SERVER_ENV, spawnBareServer, spawnChild, spawnServer, waitForHttp } from "./processes";

@@ -14,7 +14,7 @@ import secretsService from "./secrets.service";
 import sessionsService from "./sessions.service";
 import telemetryService from "./telemetry.service";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: each factory's schema has its own settings, methods and vars; one registry type must accept them all
 export type ServiceFactory = (config: Config) => ServiceSchema<any, any, any, any>;
 
 export const SERVICE_FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {

@@ -32,7 +32,6 @@ export function selectProviders(all: ProviderInfo[], requestedIds: string[]): Pr
   return requestedIds.map((id) => byId.get(id) as ProviderInfo);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
 export default function routingService(_config: Config): ServiceSchema {
   const schema = {
     name: "routing",

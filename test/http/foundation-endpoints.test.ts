@@ -7,7 +7,6 @@ import { request, startTestServer, TestServer } from "../helpers/server";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const OUTPUT_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION: string = require("../../package.json").version;
 
 const EXAMPLE_IDS = ["gemini", "codex", "glm46", "claude"];

@@ -160,7 +160,7 @@ function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown,
 
 export default function apiService(
   config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access">,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the settings are moleculer-web's (port, ip, routes), unknown to ServiceSchema's default
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
   const guard = new RequestGuard({ bindHost: config.host, allowedHosts: config.access.allowedHosts, cors });

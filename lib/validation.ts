@@ -81,6 +81,7 @@ export function throwIfInvalid(items: ValidationItem[]): void {
  * encodable as UTF-8; the store would keep U+FFFD instead). Stored strings never contain either, so
  * such input is a 422 where it would be stored and matches nothing where it filters.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the point: PostgreSQL text cannot store it
 const UNSTORABLE_TEXT = /\u0000|\p{Cs}/u;
 
 export function containsUnstorableText(value: string): boolean {

@@ -34,6 +34,7 @@ const MAX_FIELD_CHARS = 512;
 
 function cut(text: string): string {
   // NUL and lone surrogates cannot be stored verbatim (PostgreSQL text, UTF-8): replaced.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the point: PostgreSQL text cannot store it
   const clean = text.replace(/\u0000|\p{Cs}/gu, "\ufffd");
   return clean.length > MAX_FIELD_CHARS ? clean.slice(0, MAX_FIELD_CHARS) : clean;
 }

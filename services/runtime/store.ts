@@ -44,6 +44,7 @@ export const HEALTH_CHECKS_KEPT = 100;
 /** §23.2: notifications come from the last 7 days; transitions older than this are dropped. */
 export const TRANSITION_RETENTION_MS = 7 * 86_400_000;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the point: PostgreSQL text cannot store it
 const UNSTORABLE_TEXT_G = /\u0000|\p{Cs}/gu;
 
 /**

@@ -1,5 +1,6 @@
 # One image for every role; SERVICES selects what a container runs.
-FROM node:20-bookworm-slim
+# Node 22: what moleculer 0.15, moleculer-web 0.11 and moleculer-repl 0.8 declare (README, "Node.js").
+FROM node:22-bookworm-slim
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./

@@ -5,6 +5,7 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "./lib/config";
+import { CallCounts } from "./lib/middlewares/call-counts";
 import { RemoteCallDeadline } from "./lib/middlewares/remote-call-deadline";
 import { LivenessNatsTransporter } from "./lib/nats-transporter";
 import { shouldRetry } from "./lib/write-actions";
@@ -17,7 +18,8 @@ function transporterOption(config: Pick<Config, "transporter" | "natsNodeProbe">
 }
 
 export function brokerOptions(
-  config: Pick<Config, "transporter" | "nodeId" | "logLevel" | "requestTimeoutMs" | "heartbeatIntervalS" | "heartbeatTimeoutS" | "natsNodeProbe">,
+  config: Pick<Config, "transporter" | "nodeId" | "logLevel" | "requestTimeoutMs" | "heartbeatIntervalS" | "heartbeatTimeoutS" | "natsNodeProbe"> &
+    Partial<Pick<Config, "metrics">>,
 ): BrokerOptions {
   return {
     namespace: "console-mcp",
@@ -58,8 +60,11 @@ export function brokerOptions(
     disableBalancer: false,
     transit: { disableReconnect: false },
     tracking: { enabled: true, shutdownTimeout: 10000 },
-    // A remote call whose answer never comes still ends, so it does not stay tracked forever.
-    middlewares: [RemoteCallDeadline()],
+    // A remote call whose answer never comes still ends, so it does not stay tracked forever. The
+    // broker calls each action handles are counted for GET /metrics (§27; CONSOLE_MCP_METRICS=off: not).
+    middlewares: config.metrics?.enabled === false ? [RemoteCallDeadline()] : [RemoteCallDeadline(), CallCounts()],
+    // Moleculer's own metrics stay off: GET /metrics is the gateway's (services/metrics.service.ts),
+    // and Moleculer's per-call metrics cost more than the counting above (lib/middlewares/call-counts.ts).
     metrics: { enabled: false },
     tracing: { enabled: false },
   };

@@ -121,8 +121,19 @@ export interface AccessConfig {
   rateLimitRuns: number;
 }
 
+/** Prometheus metrics (runtime-contract §27). */
+export interface MetricsConfig {
+  /**
+   * CONSOLE_MCP_METRICS (`on`, the default, or `off`): off, the gateway's GET /metrics answers 404 and
+   * this node neither times requests nor counts broker calls (the benchmark's "without metrics").
+   */
+  enabled: boolean;
+}
+
 export interface Config {
   mode: RunMode;
+  /** Prometheus metrics (runtime-contract §27). */
+  metrics: MetricsConfig;
   /** The event stream of the gateway (runtime-contract §23.1). */
   events: EventStreamConfig;
   /** Secrets (runtime-contract §24). */
@@ -317,6 +328,9 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     throw new ConfigError("CONSOLE_MCP_DB_URL", "a PostgreSQL URL such as postgres://user@host:5432/db", dbUrl);
   }
 
+  const metricsText = nonEmpty(env, "CONSOLE_MCP_METRICS") ?? "on";
+  if (metricsText !== "on" && metricsText !== "off") throw new ConfigError("CONSOLE_MCP_METRICS", "on or off", metricsText);
+
   const probeText = nonEmpty(env, "NATS_NODE_PROBE") ?? "on";
   if (probeText !== "on" && probeText !== "off") throw new ConfigError("NATS_NODE_PROBE", "on or off", probeText);
 
@@ -330,6 +344,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
 
   return {
     mode,
+    metrics: { enabled: metricsText === "on" },
     events: {
       maxClients: integerIn(env, "CONSOLE_MCP_SSE_MAX_CLIENTS", 1000, 1, 100_000),
       keepAliveMs: integerIn(env, "CONSOLE_MCP_SSE_KEEPALIVE_MS", 15_000, 10, 3_600_000),

@@ -239,6 +239,15 @@ describe("other broker settings", () => {
     expect(loadConfig({ NATS_NODE_PROBE: "off" }).natsNodeProbe).toBe(false);
     expect(configError({ NATS_NODE_PROBE: "yes" }).variable).toBe("NATS_NODE_PROBE");
   });
+
+  it("reads the metrics switch (on by default; on or off, one line naming the variable otherwise)", () => {
+    expect(loadConfig({}).metrics).toEqual({ enabled: true });
+    expect(loadConfig({ CONSOLE_MCP_METRICS: "off" }).metrics).toEqual({ enabled: false });
+    expect(loadConfig({ CONSOLE_MCP_METRICS: "on" }).metrics).toEqual({ enabled: true });
+    const err = configError({ CONSOLE_MCP_METRICS: "yes" });
+    expect(err.variable).toBe("CONSOLE_MCP_METRICS");
+    expect(err.message).toBe('Invalid CONSOLE_MCP_METRICS="yes": expected on or off');
+  });
 });
 
 describe("store pools and the thread pool", () => {

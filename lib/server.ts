@@ -5,8 +5,13 @@
 import { ServiceBroker } from "moleculer";
 import { brokerOptions } from "../moleculer.config";
 import { SERVICE_FACTORIES } from "../services";
+import metricsService from "../services/metrics.service";
 import type { Config, ServiceName } from "./config";
 
+/**
+ * A broker with the services `config.services` selects, plus the metrics service every node runs
+ * (a gateway's GET /metrics asks each node for its families, runtime-contract §27).
+ */
 export function createBroker(config: Config, overrides: Partial<ConstructorParameters<typeof ServiceBroker>[0]> = {}): ServiceBroker {
   const broker = new ServiceBroker({ ...brokerOptions(config), ...overrides });
   for (const name of config.services) {
@@ -14,6 +19,7 @@ export function createBroker(config: Config, overrides: Partial<ConstructorParam
     if (factory === undefined) throw new Error(`Service '${name}' is not available in this build`);
     broker.createService(factory(config));
   }
+  broker.createService(metricsService(config));
   return broker;
 }
 

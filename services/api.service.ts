@@ -1,6 +1,6 @@
 /**
- * api: the HTTP gateway (moleculer-web). Maps the /api/v1 paths of the route table onto service
- * actions, applies CORS and the body limit, and turns every error into the contract's answer.
+ * api: the HTTP gateway (moleculer-web). Maps the paths of the route table (/api/v1, and /metrics)
+ * onto service actions, applies CORS and the body limit, and turns every error into the contract's answer.
  * It holds no domain logic; liveness and readiness are its own because they describe this node's
  * view of the broker.
  */
@@ -10,6 +10,7 @@ import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { Config, VERSION } from "../lib/config";
 import { ContractError } from "../lib/errors";
+import { nodeMetrics } from "../lib/metrics/node-metrics";
 import { formatInstant } from "../lib/time";
 import type { AuditContext } from "../lib/access";
 import type { AuditEntry } from "../lib/store/audit";
@@ -27,7 +28,8 @@ import { KeyPrincipal, Keyring, KeySnapshot } from "./api/keyring";
 import { RateLimitedError, runsOf } from "./api/rate-limit";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
-import { API_PREFIX, checksIgnoredBody, ROUTES, RouteSpec } from "./api/routes";
+import { MeteredRequest, RequestMeter, requestAnswered, requestStarted } from "./api/request-metrics";
+import { checksIgnoredBody, routePrefix, ROUTES, RouteSpec } from "./api/routes";
 
 /** How often a gateway asks the access service whether its keys are current. */
 export const KEY_POLL_INTERVAL_MS = 2000;
@@ -36,7 +38,7 @@ export const KEY_USAGE_FLUSH_MS = 5000;
 /** How long a gateway trusts its last look at whether the access service runs. */
 const ACCESS_LOOKUP_MS = 500;
 
-interface GatewayRequest extends IncomingMessage {
+interface GatewayRequest extends MeteredRequest {
   $params: Record<string, unknown>;
   $route?: unknown;
   $alias?: unknown;
@@ -111,7 +113,8 @@ function paramShaper(route: RouteSpec) {
  * Writes a JSON success answer with its length and the request's X-Request-ID; the CORS headers are
  * already set. `headers` (the action's `$responseHeaders`) come first, so they cannot replace the
  * type or the length. The headers go to writeHead in one object (a header set beforehand makes
- * Node validate and copy every header one by one). A 204 has no body (DELETE /servers/{id}).
+ * Node validate and copy every header one by one). A 204 has no body (DELETE /servers/{id}). A text
+ * answer (an action that sets `$responseType` and returns a string: GET /metrics) is written as it is.
  */
 function sendJson(
   res: ServerResponse,
@@ -119,6 +122,7 @@ function sendJson(
   payload: unknown,
   requestID: string | undefined,
   headers: Record<string, string> | undefined,
+  responseType?: string,
 ): void {
   if (headers !== undefined) for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
   const own: OutgoingHttpHeaders = {};
@@ -128,8 +132,9 @@ function sendJson(
     res.end();
     return;
   }
-  const body = JSON.stringify(payload);
-  own["Content-Type"] = "application/json; charset=utf-8";
+  const text = responseType !== undefined && typeof payload === "string";
+  const body = text ? payload : JSON.stringify(payload);
+  own["Content-Type"] = text ? responseType : "application/json; charset=utf-8";
   own["Content-Length"] = Buffer.byteLength(body);
   res.writeHead(status, own);
   res.end(body);
@@ -155,11 +160,13 @@ function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown,
       // a log line that cannot be written must not stop the answer
     }
   }
+  const answers = !res.headersSent;
   writeErrorAnswer(res, answer);
+  if (answers) requestAnswered(req, res.statusCode);
 }
 
 export default function apiService(
-  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access">,
+  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access" | "metrics">,
   // biome-ignore lint/suspicious/noExplicitAny: the settings are moleculer-web's (port, ip, routes), unknown to ServiceSchema's default
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
@@ -176,6 +183,8 @@ export default function apiService(
   let hub: EventHub | null = null;
   // The gateway's request tracking (services/api/drain.ts); set in created().
   let requests: ConnectionDrain | null = null;
+  // Request counts and latencies for GET /metrics (services/api/request-metrics.ts); null when metrics are off.
+  let meter: RequestMeter | null = null;
 
   // The broker events the stream is made of (services/api/events/sources.ts): handed over as they come.
   const events: Record<string, (ctx: Context) => void> = {};
@@ -196,6 +205,7 @@ export default function apiService(
     const headers: Record<string, string> = {};
     if (req.$requestID !== undefined && req.$requestID !== "") headers["X-Request-ID"] = req.$requestID;
     hub.open(res, filter, from, headers);
+    requestAnswered(req, 200);
     if (req.$routeSpec !== undefined) {
       streams.set(res, { key: presentedKey(req), address: req.socket.remoteAddress, route: req.$routeSpec });
       res.once("close", () => streams.delete(res));
@@ -342,8 +352,12 @@ export default function apiService(
     );
   };
 
-  const aliases: Record<string, string | unknown[]> = {};
+  // The aliases of each prefix (/api/v1, and the root for GET /metrics): one moleculer-web route each.
+  const aliasesByPrefix = new Map<string, Record<string, string | unknown[]>>();
   for (const route of ROUTES) {
+    const prefix = routePrefix(route);
+    const aliases = aliasesByPrefix.get(prefix) ?? {};
+    aliasesByPrefix.set(prefix, aliases);
     // GET query routes need no shaping: with no body parser, moleculer-web's params are the query itself.
     const direct = route.input === "query" && !checksIgnoredBody(route);
     aliases[`${route.method} ${route.path}`] = direct ? route.action : [paramShaper(route), route.action];
@@ -359,21 +373,19 @@ export default function apiService(
       log4XXResponses: false,
       logRequest: "debug",
       logResponse: "debug",
-      routes: [
-        {
-          path: API_PREFIX,
-          // Per-request logging lines cost ~10% of a small request even below the log level.
-          logging: false,
-          mappingPolicy: "restrict",
-          autoAliases: false,
-          bodyParsers: false,
-          aliases,
-          callOptions: { timeout: config.requestTimeoutMs },
-          onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
-            sendErrorAnswer(req, res, err, logFailure);
-          },
+      routes: [...aliasesByPrefix].map(([prefix, aliases]) => ({
+        path: prefix,
+        // Per-request logging lines cost ~10% of a small request even below the log level.
+        logging: false,
+        mappingPolicy: "restrict",
+        autoAliases: false,
+        bodyParsers: false,
+        aliases,
+        callOptions: { timeout: config.requestTimeoutMs },
+        onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
+          sendErrorAnswer(req, res, err, logFailure);
         },
-      ],
+      })),
       onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
         sendErrorAnswer(req, res, err, logFailure);
       },
@@ -456,6 +468,10 @@ export default function apiService(
       });
       log = self.logger;
       broker = self.broker;
+      // §27: the requests this gateway answers, and its event stream clients, for GET /metrics.
+      const metrics = nodeMetrics(self.broker);
+      if (config.metrics.enabled) meter = new RequestMeter(metrics);
+      metrics.gauge("console_mcp_sse_clients", "GET /events streams open on this gateway", [], () => (hub === null ? [] : [[[], hub.stats().clients]]));
       // Requests Node's HTTP parser refuses still get a JSON error body (services/api/http-errors.ts).
       self.server.on("clientError", answerClientError);
     },
@@ -547,7 +563,8 @@ export default function apiService(
         if (route !== undefined && route.method !== "GET" && answerMeta.$audited !== true && req.$audit !== undefined) {
           await recordAudit([auditEntry(req.$audit, "ok", status)]);
         }
-        sendJson(res, status, data, req.$requestID, answerMeta.$responseHeaders as Record<string, string> | undefined);
+        sendJson(res, status, data, req.$requestID, answerMeta.$responseHeaders as Record<string, string> | undefined, answerMeta.$responseType as string | undefined);
+        requestAnswered(req, status);
         return true;
       },
 
@@ -583,13 +600,19 @@ export default function apiService(
        * even when debug is off. The X-Request-ID answer header is kept. The event-stream route
        * (GET /events) calls no action: after the access step the gateway's event hub answers it
        * (services/api/events/). Any other request goes through moleculer-web's whole pipeline,
-       * which answers 404, or 405 with Allow (onError).
+       * which answers 404, or 405 with Allow (onError). Every request is timed for GET /metrics
+       * (services/api/request-metrics.ts): `requestStarted` here, `requestAnswered` where its answer's
+       * head is written — a field or two on the request, no listener.
        */
       httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
+        requestStarted(req, meter);
         // §25.1 rebinding guard: a Host that does not name this console is refused before anything else.
         const badHost = guard.hostDenial(req);
         if (badHost !== null) return denyBeforeRouting(this, req, res, badHost, "host");
-        if (applyCors(cors, req, res)) return undefined;
+        if (applyCors(cors, req, res)) {
+          requestAnswered(req, res.statusCode);
+          return undefined;
+        }
         // §25.1 cross-site guard: a write from a page of an origin the CORS list does not allow.
         const badOrigin = guard.originDenial(req);
         if (badOrigin !== null) return denyBeforeRouting(this, req, res, badOrigin, "origin");

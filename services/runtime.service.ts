@@ -19,6 +19,7 @@
 import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { PROJECT_ROOT, type Config } from "../lib/config";
 import { conflict, ContractError, isContractError } from "../lib/errors";
+import { nodeMetrics } from "../lib/metrics/node-metrics";
 import { SecretDecryptError } from "../lib/secrets/cipher";
 import { SecretVault } from "../lib/secrets/store";
 import { StoreMixin, type StoreVars } from "../lib/store/mixin";
@@ -26,6 +27,7 @@ import { type AuditEntry, auditOf } from "../lib/store/audit";
 import { formatInstant } from "../lib/time";
 import { ConnectionClosedError, ToolTimeoutError } from "./runtime/connection";
 import { LogAppender, LogBacklogFull } from "./runtime/log-appender";
+import { OTHER_TOOL, RuntimeMetrics } from "./runtime/metrics";
 import { hostName, reapLeftovers } from "./runtime/process-group";
 import { testServerSecret } from "./runtime/secret-test";
 import * as store from "./runtime/store";
@@ -49,6 +51,8 @@ interface ServerIdParams {
 
 interface RuntimeVars extends StoreVars {
   supervisor: Supervisor;
+  /** This node's runtime families for GET /metrics (§27): processes by state, starts, restarts, tool calls. */
+  runtimeMetrics: RuntimeMetrics;
   nodeId: string;
   host: string;
   /** Per server: the chain of its pending store writes, so they land in order. */
@@ -461,6 +465,8 @@ export default function runtimeService(
             status = err instanceof ToolTimeoutError ? "timeout" : "error";
           }
           const durationMs = outcome?.duration_ms ?? (failure as { durationMs?: number })?.durationMs ?? performance.now() - t0;
+          // The tool's name is a label only once the server's list had it (the call was sent).
+          this.runtimeMetrics.toolCall(id, progress.stage === "sent" ? tool : OTHER_TOOL, status, durationMs);
           const resultText = outcome === null ? null : JSON.stringify(outcome.result);
           const run = toolRun({
             serverId: id, tool, startedAtMs, durationMs, status,
@@ -498,6 +504,7 @@ export default function runtimeService(
         async handler(this: This, ctx: Context<{ action: string; server: CatalogServer }>) {
           const { action, server } = ctx.params;
           if (action === "deleted") {
+            this.runtimeMetrics.forgetServer(server.id);
             if (this.leases.has(server.id)) await this.exclusive(server.id, () => this.forgetHere(server.id));
             if ((await store.readLease(this.knex, server.id))?.node_id == null) await store.deleteServerRuntime(this.knex, server.id);
             return;
@@ -843,6 +850,7 @@ export default function runtimeService(
       this.startedUp = false;
       this.stopping = false;
       this.vault = new SecretVault(config.secrets);
+      this.runtimeMetrics = new RuntimeMetrics(nodeMetrics(this.broker), () => this.supervisor.list());
       this.supervisor = new Supervisor({
         nodeId: this.nodeId,
         host: this.host,
@@ -861,7 +869,10 @@ export default function runtimeService(
           }
         },
         hooks: {
-          onState: (snapshot) => this.onSnapshot(snapshot),
+          onState: (snapshot) => {
+            this.runtimeMetrics.observeState(snapshot);
+            this.onSnapshot(snapshot);
+          },
           onLog: (serverId: string, line: LogLine) => {
             let appender = this.logAppenders.get(serverId);
             if (appender === undefined) {

@@ -12,7 +12,9 @@
 import type { Knex } from "knex";
 import type { ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { StoreConfig } from "../config";
+import { nodeMetrics } from "../metrics/node-metrics";
 import { WalCheckpoints, createKnex, createReadKnex } from "./knex";
+import { registerPoolMetrics } from "./pool-metrics";
 import { PrepareLog, prepareStore } from "./prepare";
 
 export interface StoreVars {
@@ -63,8 +65,11 @@ const openStores = new WeakMap<ServiceBroker, Map<string, SharedStore>>();
 function acquireStore(broker: ServiceBroker, store: StoreConfig): SharedStore {
   let byKey = openStores.get(broker);
   if (byKey === undefined) {
-    byKey = new Map();
-    openStores.set(broker, byKey);
+    const stores = new Map<string, SharedStore>();
+    byKey = stores;
+    openStores.set(broker, stores);
+    // §27: this node's pools, read at each scrape (the stores open then).
+    registerPoolMetrics(nodeMetrics(broker), () => stores.values());
   }
   const key = storeKey(store);
   let shared = byKey.get(key);

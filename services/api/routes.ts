@@ -1,7 +1,7 @@
 /**
- * The REST surface of /api/v1: every path of the contract, the action behind it, and how the
- * request becomes the action's params. The gateway builds its aliases and its 405 answers from
- * this one table.
+ * The REST surface: every path of the contract, the action behind it, and how the request becomes
+ * the action's params. The gateway builds its aliases and its 405 answers from this one table.
+ * Every route lives under /api/v1 except those that name another prefix (GET /metrics, §27).
  */
 
 import type { RouteRole } from "../../lib/access";
@@ -28,8 +28,14 @@ export type InputKind =
 
 export interface RouteSpec {
   method: HttpMethod;
-  /** Path under /api/v1, in path-to-regexp 8 syntax. */
+  /** Path under the route's prefix (/api/v1 unless `prefix` says otherwise), in path-to-regexp 8 syntax. */
   path: string;
+  /**
+   * The prefix the path lives under when it is not API_PREFIX: `""` for a path at the root of the
+   * server (GET /metrics, runtime-contract §27, where Prometheus looks by default). fullPath() joins
+   * the two; every client of the table (gateway, tests, OpenAPI) goes through it.
+   */
+  prefix?: "";
   action: string;
   input: InputKind;
   /**
@@ -66,6 +72,16 @@ export interface RouteSpec {
 }
 
 export const API_PREFIX = "/api/v1";
+
+/** The prefix a route lives under: API_PREFIX, or the route's own (`""`: the server's root). */
+export function routePrefix(route: Pick<RouteSpec, "prefix">): string {
+  return route.prefix ?? API_PREFIX;
+}
+
+/** The route's whole path on the server: `/api/v1/servers/:id`, `/metrics` (path-to-regexp syntax). */
+export function fullPath(route: Pick<RouteSpec, "prefix" | "path">): string {
+  return routePrefix(route) + route.path;
+}
 
 const SERVER = { kind: "server", param: "id" };
 const SESSION = { kind: "session", param: "session_id" };
@@ -164,15 +180,18 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   { method: "GET", path: "/security/roles", action: "access.roles", input: "query", role: "viewer" },
   { method: "GET", path: "/audit/logs", action: "access.auditLogs", input: "query", role: "admin", audit: "audit.read" },
+  // runtime-contract §27: Prometheus text of the whole cluster (services/metrics.service.ts), at the root.
+  { method: "GET", prefix: "", path: "/metrics", action: "metrics.scrape", input: "query", role: "viewer" },
 ];
 
-/** The methods a path allows, or an empty list when no route has that path. */
+/** The methods a path allows (the whole path: `/api/v1/servers/x`, `/metrics`), or an empty list when no route has that path. */
 export function allowedMethods(pathname: string, routes: readonly RouteSpec[] = ROUTES): HttpMethod[] {
-  if (!pathname.startsWith(`${API_PREFIX}/`)) return [];
-  const rest = pathname.slice(API_PREFIX.length).replace(/\/+$/, "");
-  const segments = rest.split("/");
+  const trimmed = pathname.length > 1 ? pathname.replace(/\/+$/, "") : pathname;
   const methods = routes
     .filter((r) => {
+      const prefix = routePrefix(r);
+      if (!trimmed.startsWith(`${prefix}/`)) return false;
+      const segments = trimmed.slice(prefix.length).split("/");
       const pattern = r.path.split("/");
       return (
         pattern.length === segments.length &&

@@ -5,7 +5,7 @@
  * from a seed (lib/prng.ts), so a failure names a request that the same seed rebuilds.
  */
 import { seededRandom } from "../../lib/prng";
-import { API_PREFIX, ROUTES, RouteSpec } from "../../services/api/routes";
+import { fullPath, ROUTES, RouteSpec } from "../../services/api/routes";
 
 export interface CorpusRequest {
   /** What the request tries, for failure messages. */
@@ -140,6 +140,7 @@ export const QUERY_PARAMETERS: ReadonlyMap<string, readonly string[]> = new Map(
   ["GET /security/api-keys", []],
   ["GET /security/roles", []],
   ["GET /audit/logs", ["actor", "action", "target", "start", "end", "limit", "cursor"]],
+  ["GET /metrics", []],
 ]);
 
 /** Every listed query parameter of every route. */
@@ -215,7 +216,7 @@ function queryString(rng: Rng): string {
 
 /** A path for a route, path parameters filled with awkward values. */
 function routePath(rng: Rng, route: RouteSpec): string {
-  return API_PREFIX + route.path.replace(/:[a-z_]+/g, () => pick(rng, PATH_PARAMS));
+  return fullPath(route).replace(/:[a-z_]+/g, () => pick(rng, PATH_PARAMS));
 }
 
 /** Nesting of `depth` arrays/objects around a value. */

@@ -13,7 +13,7 @@ import type { Middleware } from "moleculer";
 import { hashApiKey } from "../../lib/access";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
-import { ROUTES, RouteSpec } from "../../services/api/routes";
+import { fullPath, ROUTES, RouteSpec } from "../../services/api/routes";
 import { eventually } from "../helpers/process-groups";
 import { openSse } from "../helpers/sse";
 import { request, startTestServer, TestServer } from "../helpers/server";
@@ -24,9 +24,9 @@ const MISSING = { detail: "Missing or invalid API key" };
 type Who = "none" | "wrong" | "viewer" | "operator" | "admin";
 const RANK: Record<string, number> = { viewer: 0, operator: 1, admin: 2 };
 
-/** A concrete request for a route: path parameters filled, an empty JSON object as the body when it takes one. */
+/** A concrete request for a route: its whole path, parameters filled; an empty JSON object as the body when it takes one. */
 function concrete(route: RouteSpec): { path: string; body?: string } {
-  const path = route.path.replace(/:([A-Za-z_]+)/g, (_m, name: string) => `matrix-${name}`);
+  const path = fullPath(route).replace(/:([A-Za-z_]+)/g, (_m, name: string) => `matrix-${name}`);
   const takesBody = route.input.includes("body");
   return takesBody ? { path, body: "{}" } : { path };
 }
@@ -94,13 +94,15 @@ describe("keyed mode: the role matrix and key management", () => {
       const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
       if (keys[who] !== null) headers["x-api-key"] = keys[who] as string;
       const abort = new AbortController();
-      const res = await fetch(`${server.baseUrl}${path}`, { method: route.method, headers, body, signal: abort.signal });
+      const res = await fetch(`${new URL(server.baseUrl).origin}${path}`, { method: route.method, headers, body, signal: abort.signal });
       // An event stream (GET /events) never ends: its status and headers are the answer.
       if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
         abort.abort();
         return { status: res.status, body: null };
       }
       const text = await res.text();
+      // GET /metrics answers Prometheus text, not JSON.
+      if ((res.headers.get("content-type") ?? "").startsWith("text/plain")) return { status: res.status, body: text };
       return { status: res.status, body: text === "" ? null : JSON.parse(text) };
     };
     for (const who of ["none", "wrong"] as const) {

@@ -61,6 +61,8 @@ function answerProblem(r: CorpusRequest, a: Answer): string | null {
   if (a.status >= 500 || a.status < 200) return `status ${a.status}: ${a.text.slice(0, 300)}`;
   if (r.method === "HEAD") return null;
   if (a.status === 200 && String(a.headers["content-type"]).startsWith("text/event-stream")) return null;
+  // GET /metrics: Prometheus text (runtime-contract §27).
+  if (a.status === 200 && String(a.headers["content-type"]).startsWith("text/plain; version=0.0.4")) return null;
   // DELETE /servers/{id} of a server the corpus created (runtime-contract §17.4).
   if (a.status === 204) return a.text === "" ? null : `204 with a body: ${a.text.slice(0, 200)}`;
   let body: unknown;

@@ -4,7 +4,7 @@
  */
 import { Errors } from "moleculer";
 import { allowedOrigins, corsPolicy } from "../../services/api/cors";
-import { allowedMethods, ROUTES } from "../../services/api/routes";
+import { allowedMethods, fullPath, ROUTES } from "../../services/api/routes";
 import { httpErrorAnswer } from "../../services/api/http-errors";
 import { notFound, validationFailed } from "../../lib/errors";
 import { loadConfig } from "../../lib/config";
@@ -77,12 +77,17 @@ describe("allowedMethods", () => {
     ["/api/v1/sessions/", ["GET"]],
     ["/api/v1/servers", ["GET", "POST"]],
     ["/api/v1/servers/gemini", ["DELETE", "GET", "PUT"]],
+    ["/metrics", ["GET"]],
+    ["/metrics/", ["GET"]],
   ])("%s → %j", (pathname, methods) => {
     expect([...allowedMethods(pathname)].sort()).toEqual(methods);
   });
 
   it.each([
     "/api/v1/nope",
+    "/api/v1/metrics",
+    "/metrics/x",
+    "/",
     "/api/v1",
     "/api/v1/",
     "/healthz",
@@ -95,7 +100,7 @@ describe("allowedMethods", () => {
   });
 
   it("every contract path of §7 is in the route table", () => {
-    const table = ROUTES.map((r) => `${r.method} ${r.path}`);
+    const table = ROUTES.map((r) => `${r.method} ${fullPath(r)}`.replace(" /api/v1/", " /"));
     expect(table).toEqual(
       expect.arrayContaining([
         "GET /healthz", "GET /readyz", "GET /providers", "GET /servers", "GET /secrets",
@@ -119,9 +124,12 @@ describe("allowedMethods", () => {
         // runtime-contract §25
         "GET /security/api-keys", "POST /security/api-keys", "POST /security/api-keys/:id/rotate", "DELETE /security/api-keys/:id",
         "GET /security/roles", "GET /audit/logs",
+        // runtime-contract §27, outside /api/v1 (its /api/v1 twin would read "GET /metrics" too)
+        "GET /metrics",
       ]),
     );
-    expect(table).toHaveLength(45);
+    expect(ROUTES.filter((r) => fullPath(r) === "/metrics").map((r) => r.method)).toEqual(["GET"]);
+    expect(table).toHaveLength(46);
   });
 });
 

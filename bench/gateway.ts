@@ -3,6 +3,9 @@
  * (a) embedded — gateway and providers in one process — and (b) gateway and providers in two
  * processes over NATS, next to a bare node:http server returning the same bytes and a node:http
  * handler making the same single broker.call (bench/plain-http-gateway.ts), all in this one run.
+ * (a) runs twice: as configured (GET /metrics on: every request timed and counted, every broker call
+ * counted, runtime-contract §27) and with CONSOLE_MCP_METRICS=off, so the cost of the metrics is
+ * the ratio of the two in the same rounds.
  *
  * The machine is shared and has 2 cores (autocannon runs on them too), so the four servers are
  * loaded in turn, in a rotating order, for BENCH_ROUNDS rounds; ratios are taken within each round
@@ -36,6 +39,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
+/** The name of the embedded server with metrics off. */
+const METRICS_OFF = "(a) embedded, CONSOLE_MCP_METRICS=off";
 
 interface Server {
   name: string;
@@ -144,6 +149,18 @@ export async function benchGateway(): Promise<void> {
     await waitForHttp(embeddedUrl);
     const bytes = await (await fetch(embeddedUrl)).text();
 
+    // (a) without metrics (CONSOLE_MCP_METRICS=off): no request timed, no broker call counted
+    const offPort = await freePort();
+    const off = spawnServer(
+      { SERVICES: "api,providers", CONSOLE_MCP_SERVER_PORT: String(offPort), CONSOLE_MCP_DB_PATH: path.join(dir, "metrics-off.db"), CONSOLE_MCP_METRICS: "off" },
+      profileArgs("embedded-metrics-off"),
+    );
+    children.push(off);
+    const offUrl = `http://127.0.0.1:${offPort}/api/v1/providers`;
+    await waitForHttp(offUrl);
+    if ((await (await fetch(offUrl)).text()) !== bytes) throw new Error("metrics-off bytes differ");
+    if ((await fetch(`http://127.0.0.1:${offPort}/metrics`)).status !== 404) throw new Error("metrics are not off");
+
     // baseline: bare node:http with the same bytes
     const barePort = await freePort();
     const bare = spawnBareServer(barePort, bytes);
@@ -176,6 +193,7 @@ export async function benchGateway(): Promise<void> {
       { name: "(a) embedded", url: embeddedUrl, processes: [embedded] },
       { name: "node:http + broker.call (reference)", url: plainUrl, processes: [plain] },
       { ...nats, name: "(b) over NATS (gateway + providers + nats-server)" },
+      { name: METRICS_OFF, url: offUrl, processes: [off] },
     ];
 
     // The same embedded server from another checkout, for a before/after comparison in this run.
@@ -231,9 +249,11 @@ export async function benchGateway(): Promise<void> {
     console.log(`| (a) embedded / reference (goal >= 0.85x) | ${spread(perRound(embeddedF, plainF))} | ${cpuRatio(embeddedF, plainF).toFixed(2)}x |`);
     console.log(`| (b) over NATS / (a) embedded (goal >= 0.5x) | ${spread(perRound(natsF, embeddedF))} | ${cpuRatio(natsF, embeddedF).toFixed(2)}x |`);
     console.log(`| (a) embedded / bare | ${spread(perRound(embeddedF, bareF))} | ${cpuRatio(embeddedF, bareF).toFixed(2)}x |`);
+    const offF = figures.get(METRICS_OFF) as Figure[];
+    console.log(`| (a) embedded / (a) with CONSOLE_MCP_METRICS=off (the cost of the metrics) | ${spread(perRound(embeddedF, offF))} | ${cpuRatio(embeddedF, offF).toFixed(2)}x |`);
     if (COMPARE_WITH !== undefined) {
-      const otherF = figures.get(servers[4].name) as Figure[];
-      const otherNatsF = figures.get(servers[5].name) as Figure[];
+      const otherF = figures.get(servers[5].name) as Figure[];
+      const otherNatsF = figures.get(servers[6].name) as Figure[];
       console.log(`| (a) embedded / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(embeddedF, otherF))} | ${cpuRatio(embeddedF, otherF).toFixed(2)}x |`);
       console.log(`| (a) embedded of ${COMPARE_WITH} / reference | ${spread(perRound(otherF, plainF))} | ${cpuRatio(otherF, plainF).toFixed(2)}x |`);
       console.log(`| (b) over NATS / (b) over NATS of ${COMPARE_WITH} | ${spread(perRound(natsF, otherNatsF))} | ${cpuRatio(natsF, otherNatsF).toFixed(2)}x |`);
@@ -244,5 +264,5 @@ export async function benchGateway(): Promise<void> {
     await Promise.all(children.map((c) => c.stop()));
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  if (PROFILE_DIR !== undefined) printProfiles(PROFILE_DIR, ["embedded", "reference", "nats-gateway", "nats-providers"]);
+  if (PROFILE_DIR !== undefined) printProfiles(PROFILE_DIR, ["embedded", "embedded-metrics-off", "reference", "nats-gateway", "nats-providers"]);
 }

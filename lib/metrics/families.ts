@@ -86,7 +86,11 @@ export class CounterSeries {
 export class CounterFamily implements Family {
   private readonly series = new Map<string, CounterSeries>();
 
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[] = [],
+  ) {
     checkNames(name, labelNames);
   }
 
@@ -130,7 +134,10 @@ export class HistogramSeries {
   sum = 0;
   count = 0;
 
-  constructor(readonly labels: Labels, private readonly bounds: readonly number[]) {
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: readonly number[],
+  ) {
     this.counts = new Float64Array(bounds.length + 1);
   }
 

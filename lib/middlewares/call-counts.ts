@@ -32,11 +32,13 @@ export function CallCounts(): Middleware {
       let ok: CounterSeries | null = null;
       let failed: CounterSeries | null = null;
       const onOk = (result: unknown): unknown => {
-        (ok ??= calls.child([action.name, "ok"])).value++;
+        if (ok === null) ok = calls.child([action.name, "ok"]);
+        ok.value++;
         return result;
       };
       const onError = (err: unknown): never => {
-        (failed ??= calls.child([action.name, "error"])).value++;
+        if (failed === null) failed = calls.child([action.name, "error"]);
+        failed.value++;
         throw err;
       };
       return function countCall(ctx: Context): Promise<unknown> {

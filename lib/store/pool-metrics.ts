@@ -41,7 +41,10 @@ function poolOf(knex: Knex): TarnPool | null {
 export function poolFigures(stores: Iterable<PooledStore>): Record<"write" | "read", PoolFigures> {
   const figures = { write: { used: 0, free: 0, pending: 0, max: 0 }, read: { used: 0, free: 0, pending: 0, max: 0 } };
   for (const store of stores) {
-    for (const [kind, knex] of [["write", store.knex], ["read", store.readKnex]] as const) {
+    for (const [kind, knex] of [
+      ["write", store.knex],
+      ["read", store.readKnex],
+    ] as const) {
       const pool = poolOf(knex);
       if (pool === null) continue;
       const f = figures[kind];

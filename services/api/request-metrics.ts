@@ -63,7 +63,9 @@ export class RequestMeter {
 
   constructor(metrics: NodeMetrics) {
     this.requests = metrics.counter("console_mcp_http_requests_total", "HTTP requests answered, by method, route template and status", [
-      "method", "route", "status",
+      "method",
+      "route",
+      "status",
     ]);
     this.latency = metrics.histogram(
       "console_mcp_http_request_duration_seconds",

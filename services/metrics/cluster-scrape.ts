@@ -55,7 +55,12 @@ function isFamily(f: unknown): f is MetricJson {
 function isSample(v: unknown): v is SampleJson {
   if (typeof v !== "object" || v === null) return false;
   const s = v as Partial<SampleJson>;
-  return typeof s.value === "number" && typeof s.labels === "object" && s.labels !== null && (s.metricName === undefined || typeof s.metricName === "string");
+  return (
+    typeof s.value === "number" &&
+    typeof s.labels === "object" &&
+    s.labels !== null &&
+    (s.metricName === undefined || typeof s.metricName === "string")
+  );
 }
 
 /** A node's families with its `node` label on every sample; what does not have the expected shape is dropped. */
@@ -103,7 +108,10 @@ export async function scrapeCluster(broker: ServiceBroker, timeoutMs = NODE_ANSW
   const answers = await Promise.all(nodes.map((nodeID) => askNode(broker, nodeID, timeoutMs)));
   const answered: NodeFamilies[] = [];
   const skipped: string[] = [];
-  answers.forEach((answer, i) => (answer === null ? skipped.push(nodes[i]) : answered.push(answer)));
+  answers.forEach((answer, i) => {
+    if (answer === null) skipped.push(nodes[i]);
+    else answered.push(answer);
+  });
   const scrapeNodes: MetricJson = {
     name: "console_mcp_scrape_nodes",
     help: "Nodes this scrape asked for their metrics, by result (skipped: no answer within the timeout)",

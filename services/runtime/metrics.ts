@@ -45,10 +45,16 @@ export class RuntimeMetrics {
       "Process start attempts on this node that reached running or failed, by server",
       ["server", "result"],
     );
-    this.restarts = metrics.counter("console_mcp_process_restarts_total", "Automatic process restarts on this node (restart policy, takeovers), by server", ["server"]);
-    this.toolCalls = metrics.counter("console_mcp_tool_calls_total", "Tool calls sent by this node (each a telemetry run), by server, tool and run status", [
-      "server", "tool", "status",
-    ]);
+    this.restarts = metrics.counter(
+      "console_mcp_process_restarts_total",
+      "Automatic process restarts on this node (restart policy, takeovers), by server",
+      ["server"],
+    );
+    this.toolCalls = metrics.counter(
+      "console_mcp_tool_calls_total",
+      "Tool calls sent by this node (each a telemetry run), by server, tool and run status",
+      ["server", "tool", "status"],
+    );
     this.toolSeconds = metrics.histogram(
       "console_mcp_tool_call_duration_seconds",
       "Duration of the tool calls this node sent, as the runtime measured it, by server and tool",

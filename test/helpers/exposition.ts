@@ -56,7 +56,10 @@ export function parseExposition(text: string): Exposition {
   for (const family of parsed) {
     families.set(family.name, { type: family.type.toLowerCase(), help: family.help });
     if (family.type !== "HISTOGRAM") {
-      samples.set(family.name, family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) })));
+      samples.set(
+        family.name,
+        family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) })),
+      );
       continue;
     }
     const header = lines.filter((l) => l.startsWith(`# HELP ${family.name} `) || l === `# TYPE ${family.name} histogram`);
@@ -86,7 +89,7 @@ function matches(labels: Record<string, string>, want: Record<string, string>): 
 }
 
 /** The sum of the counter or gauge samples of `name` whose labels include `want` (0 when none). */
-export function valueOf(exposition: Exposition, name: string, want: Record<string, string> = {}): number {
+export function sampleValue(exposition: Exposition, name: string, want: Record<string, string> = {}): number {
   return (exposition.samples.get(name) ?? []).filter((s) => matches(s.labels, want)).reduce((sum, s) => sum + s.value, 0);
 }
 
@@ -99,7 +102,10 @@ export function histogramCount(exposition: Exposition, name: string, want: Recor
 export function seriesKeys(exposition: Exposition): Set<string> {
   const keys = new Set<string>();
   const key = (name: string, labels: Record<string, string>) =>
-    `${name}{${Object.keys(labels).sort().map((k) => `${k}="${labels[k]}"`).join(",")}}`;
+    `${name}{${Object.keys(labels)
+      .sort()
+      .map((k) => `${k}="${labels[k]}"`)
+      .join(",")}}`;
   for (const [name, list] of exposition.samples) for (const s of list) keys.add(key(name, s.labels));
   for (const [name, list] of exposition.histograms) for (const s of list) keys.add(key(name, s.labels));
   return keys;

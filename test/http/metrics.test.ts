@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { freePort } from "../helpers/nats";
 import { CONFIGURABLE_SERVER, eventually, GroupWatch } from "../helpers/process-groups";
-import { histogramCount, parseExposition, seriesKeys, valueOf, type Exposition } from "../helpers/exposition";
+import { histogramCount, parseExposition, seriesKeys, sampleValue, type Exposition } from "../helpers/exposition";
 import { request, startTestServer, tempDir, TestServer } from "../helpers/server";
 import { openSse } from "../helpers/sse";
 
@@ -26,7 +26,14 @@ const TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 function manifest(dir: string): string {
   const file = path.join(dir, "servers.json");
   const providers = [
-    { id: "echo", name: "Echo", command: process.execPath, args: [CONFIGURABLE_SERVER, "--name", "metrics-echo"], transport: "stdio", tool_timeout_s: 20 },
+    {
+      id: "echo",
+      name: "Echo",
+      command: process.execPath,
+      args: [CONFIGURABLE_SERVER, "--name", "metrics-echo"],
+      transport: "stdio",
+      tool_timeout_s: 20,
+    },
   ];
   fs.writeFileSync(file, JSON.stringify({ providers }));
   return file;
@@ -83,11 +90,11 @@ describe("GET /metrics, open mode, with an MCP server process", () => {
     for (const [name, f] of exposition.families) expect({ name, help: f.help.length > 0 }).toEqual({ name, help: true });
     const nodes = new Set([...exposition.samples.values(), ...exposition.histograms.values()].flat().map((s) => s.labels.node));
     expect([...nodes]).toEqual([server.broker.nodeID]);
-    expect(valueOf(exposition, "console_mcp_scrape_nodes", { result: "answered" })).toBe(1);
-    expect(valueOf(exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(0);
-    expect(valueOf(exposition, "console_mcp_store_pool_max", { pool: "write" })).toBe(1);
-    expect(valueOf(exposition, "console_mcp_store_pool_max", { pool: "read" })).toBe(server.config.store.readPoolSize);
-    expect(valueOf(exposition, "console_mcp_processes", { status: "running" })).toBe(0);
+    expect(sampleValue(exposition, "console_mcp_scrape_nodes", { result: "answered" })).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(0);
+    expect(sampleValue(exposition, "console_mcp_store_pool_max", { pool: "write" })).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_store_pool_max", { pool: "read" })).toBe(server.config.store.readPoolSize);
+    expect(sampleValue(exposition, "console_mcp_processes", { status: "running" })).toBe(0);
   });
 
   it("counts a request under its route template and status, with its latency and its broker call", async () => {
@@ -96,14 +103,17 @@ describe("GET /metrics, open mode, with an MCP server process", () => {
     expect((await request(api("/servers/nope"))).status).toBe(404);
     const after = await scrape(server);
     const route = { route: "/api/v1/servers/:id", method: "GET" };
-    const delta = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    const delta = (name: string, labels: Record<string, string>) => sampleValue(after, name, labels) - sampleValue(before, name, labels);
     expect(delta("console_mcp_http_requests_total", { ...route, status: "200" })).toBe(1);
     expect(delta("console_mcp_http_requests_total", { ...route, status: "404" })).toBe(1);
-    expect(histogramCount(after, "console_mcp_http_request_duration_seconds", route) - histogramCount(before, "console_mcp_http_request_duration_seconds", route)).toBe(2);
+    expect(
+      histogramCount(after, "console_mcp_http_request_duration_seconds", route) -
+        histogramCount(before, "console_mcp_http_request_duration_seconds", route),
+    ).toBe(2);
     expect(delta("console_mcp_broker_calls_total", { action: "providers.server", outcome: "ok" })).toBe(1);
     expect(delta("console_mcp_broker_calls_total", { action: "providers.server", outcome: "error" })).toBe(1);
     // The scrape itself is a request of its own route.
-    expect(valueOf(after, "console_mcp_http_requests_total", { route: "/metrics", status: "200" })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(after, "console_mcp_http_requests_total", { route: "/metrics", status: "200" })).toBeGreaterThanOrEqual(1);
   });
 
   it("counts a process start, the process by state, a tool call with its duration, and the runs stored", async () => {
@@ -115,9 +125,9 @@ describe("GET /metrics, open mode, with an MCP server process", () => {
     const failed = await post("/servers/echo/tools/fail/call");
     expect(failed.body.result.isError).toBe(true);
     const after = await scrape(server);
-    const delta = (name: string, labels: Record<string, string> = {}) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) => sampleValue(after, name, labels) - sampleValue(before, name, labels);
     expect(delta("console_mcp_process_starts_total", { server: "echo", result: "running" })).toBe(1);
-    expect(valueOf(after, "console_mcp_processes", { status: "running" })).toBe(1);
+    expect(sampleValue(after, "console_mcp_processes", { status: "running" })).toBe(1);
     expect(delta("console_mcp_tool_calls_total", { server: "echo", tool: "echo", status: "success" })).toBe(1);
     expect(delta("console_mcp_tool_calls_total", { server: "echo", tool: "fail", status: "tool_error" })).toBe(1);
     expect(histogramCount(after, "console_mcp_tool_call_duration_seconds", { server: "echo", tool: "echo" })).toBe(1);
@@ -148,23 +158,25 @@ describe("GET /metrics, open mode, with an MCP server process", () => {
     const text = await res.text();
     for (const t of tokens) expect(text).not.toContain(t);
     expect([...seriesKeys(parseExposition(text))].filter((k) => !baseline.has(k))).toEqual([]);
-    const unmatched = parseExposition(text).samples.get("console_mcp_http_requests_total")?.filter((s) => s.labels.route === "unmatched");
+    const unmatched = parseExposition(text)
+      .samples.get("console_mcp_http_requests_total")
+      ?.filter((s) => s.labels.route === "unmatched");
     expect(new Set(unmatched?.map((s) => s.labels.method))).toEqual(new Set(["GET", "other"]));
   }, 60_000);
 
   it("counts the open event streams", async () => {
     const stream = await openSse(`${server.baseUrl}/events`);
     expect(stream.status).toBe(200);
-    expect(valueOf(await scrape(server), "console_mcp_sse_clients")).toBe(1);
+    expect(sampleValue(await scrape(server), "console_mcp_sse_clients")).toBe(1);
     stream.close();
-    await eventually(async () => valueOf(await scrape(server), "console_mcp_sse_clients") === 0, 10_000, "the stream to be gone from the gauge");
+    await eventually(async () => sampleValue(await scrape(server), "console_mcp_sse_clients") === 0, 10_000, "the stream to be gone from the gauge");
   });
 
   it("stopping the process moves it to stopped in the gauge", async () => {
     expect((await post("/servers/echo/process/stop")).status).toBe(200);
     const after = await scrape(server);
-    expect(valueOf(after, "console_mcp_processes", { status: "running" })).toBe(0);
-    expect(valueOf(after, "console_mcp_processes", { status: "stopped" })).toBe(1);
+    expect(sampleValue(after, "console_mcp_processes", { status: "running" })).toBe(0);
+    expect(sampleValue(after, "console_mcp_processes", { status: "stopped" })).toBe(1);
     await groups.expectAllGone();
   }, 60_000);
 });
@@ -176,7 +188,11 @@ describe("GET /metrics in keyed mode, and switched off", () => {
 
   beforeAll(async () => {
     keyed = await startTestServer({ CONSOLE_MCP_ADMIN_KEY: ADMIN });
-    const created = await request(`${keyed.baseUrl}/security/api-keys`, { method: "POST", headers: { "x-api-key": ADMIN }, json: { name: "prometheus", role: "viewer" } });
+    const created = await request(`${keyed.baseUrl}/security/api-keys`, {
+      method: "POST",
+      headers: { "x-api-key": ADMIN },
+      json: { name: "prometheus", role: "viewer" },
+    });
     expect(created.status).toBe(201);
     viewer = created.body.secret;
     off = await startTestServer({ CONSOLE_MCP_METRICS: "off" });
@@ -192,14 +208,17 @@ describe("GET /metrics in keyed mode, and switched off", () => {
     expect({ status: none.status, body: none.body }).toEqual({ status: 401, body: { detail: "Missing or invalid API key" } });
     expect((await request(`${originOf(keyed)}/metrics`, { headers: { "x-api-key": "cmk_wrong" } })).status).toBe(401);
     const exposition = await scrape(keyed, { "x-api-key": viewer });
-    expect(valueOf(exposition, "console_mcp_http_requests_total", { route: "/metrics", status: "401" })).toBe(2);
+    expect(sampleValue(exposition, "console_mcp_http_requests_total", { route: "/metrics", status: "401" })).toBe(2);
     await scrape(keyed, { authorization: `Bearer ${viewer}` });
   });
 
   it("CONSOLE_MCP_METRICS=off: 404, and requests are not timed", async () => {
     expect((await request(`${off.baseUrl}/providers`)).status).toBe(200);
     const res = await request(`${originOf(off)}/metrics`);
-    expect({ status: res.status, body: res.body }).toEqual({ status: 404, body: { detail: "Metrics are off on this node (CONSOLE_MCP_METRICS=off)" } });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status: 404,
+      body: { detail: "Metrics are off on this node (CONSOLE_MCP_METRICS=off)" },
+    });
     const local = (await off.broker.call("metrics.local")) as { families: { name: string }[] };
     const names = local.families.map((f) => f.name);
     expect(names).not.toContain("console_mcp_http_requests_total");
@@ -224,7 +243,11 @@ describePrometheus("a real Prometheus server scrapes GET /metrics (keyed mode, a
     if (!HAS_PROMETHEUS) throw new Error("`prometheus` is not on PATH: required under CI (.ci/run installs Debian's)");
     dir = tempDir("console-mcp-prometheus-");
     server = await startTestServer({ CONSOLE_MCP_ADMIN_KEY: ADMIN });
-    const created = await request(`${server.baseUrl}/security/api-keys`, { method: "POST", headers: { "x-api-key": ADMIN }, json: { name: "prometheus", role: "viewer" } });
+    const created = await request(`${server.baseUrl}/security/api-keys`, {
+      method: "POST",
+      headers: { "x-api-key": ADMIN },
+      json: { name: "prometheus", role: "viewer" },
+    });
     const target = new URL(server.baseUrl).host;
     fs.writeFileSync(
       path.join(dir, "prometheus.yml"),
@@ -244,7 +267,11 @@ describePrometheus("a real Prometheus server scrapes GET /metrics (keyed mode, a
     web = `http://127.0.0.1:${port}`;
     prometheus = spawn(
       "prometheus",
-      [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`],
+      [
+        `--config.file=${path.join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${path.join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     prometheus.stdout?.on("data", (b: Buffer) => (output += b.toString()));
@@ -281,7 +308,10 @@ describePrometheus("a real Prometheus server scrapes GET /metrics (keyed mode, a
         "the request counter in Prometheus",
       );
     } catch (err) {
-      const targets = await fetch(`${web}/api/v1/targets`).then((r) => r.text(), () => "");
+      const targets = await fetch(`${web}/api/v1/targets`).then(
+        (r) => r.text(),
+        () => "",
+      );
       throw new Error(`${(err as Error).message}\ntargets: ${targets.slice(0, 2000)}\n${output.slice(-3000)}`);
     }
     const [sample] = await query('console_mcp_http_requests_total{route="/metrics",status="200"}');

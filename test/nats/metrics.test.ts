@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { NODE_ANSWER_TIMEOUT_MS } from "../../services/metrics/cluster-scrape";
-import { histogramCount, parseExposition, valueOf, type Exposition } from "../helpers/exposition";
+import { histogramCount, parseExposition, sampleValue, type Exposition } from "../helpers/exposition";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
 import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
 import { CONFIGURABLE_SERVER, GroupWatch } from "../helpers/process-groups";
@@ -65,7 +65,11 @@ describeNats("GET /metrics of a gateway shows every node of the cluster (separat
     start("gateway", ids.gateway, { SERVICES: "api", CONSOLE_MCP_SERVER_PORT: String(port) });
     try {
       await waitUntil(async () => (await request(`${origin}/api/v1/servers/processes`)).status === 200, 60_000, "the gateway to reach the runtime");
-      await waitUntil(async () => valueOf((await scrape()).exposition, "console_mcp_scrape_nodes", { result: "answered" }) === 3, 30_000, "three metrics nodes");
+      await waitUntil(
+        async () => sampleValue((await scrape()).exposition, "console_mcp_scrape_nodes", { result: "answered" }) === 3,
+        30_000,
+        "three metrics nodes",
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${procs.map((p) => `--- ${p.name}\n${p.output()}`).join("\n")}`);
     }
@@ -90,18 +94,20 @@ describeNats("GET /metrics of a gateway shows every node of the cluster (separat
 
     const { exposition } = await scrape();
     const on = (node: keyof typeof ids, labels: Record<string, string> = {}) => ({ ...labels, node: ids[node] });
-    expect(valueOf(exposition, "console_mcp_tool_calls_total", on("runtime", { server: "echo", tool: "echo", status: "success" }))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_tool_calls_total", on("runtime", { server: "echo", tool: "echo", status: "success" }))).toBe(1);
     expect(histogramCount(exposition, "console_mcp_tool_call_duration_seconds", on("runtime", { server: "echo", tool: "echo" }))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_process_starts_total", on("runtime", { server: "echo", result: "running" }))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_processes", on("runtime", { status: "running" }))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_runs_ingested_total", on("base"))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_broker_calls_total", on("base", { action: "telemetry.ingest", outcome: "ok" }))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_broker_calls_total", on("runtime", { action: "runtime.localCallTool", outcome: "ok" }))).toBe(1);
-    expect(valueOf(exposition, "console_mcp_http_requests_total", on("gateway", { route: "/api/v1/servers/:id/tools/:tool/call", status: "200" }))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_process_starts_total", on("runtime", { server: "echo", result: "running" }))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_processes", on("runtime", { status: "running" }))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_runs_ingested_total", on("base"))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_broker_calls_total", on("base", { action: "telemetry.ingest", outcome: "ok" }))).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_broker_calls_total", on("runtime", { action: "runtime.localCallTool", outcome: "ok" }))).toBe(1);
+    expect(
+      sampleValue(exposition, "console_mcp_http_requests_total", on("gateway", { route: "/api/v1/servers/:id/tools/:tool/call", status: "200" })),
+    ).toBe(1);
     // Per-node families stay apart: only the nodes with a store have pools, only the gateway has requests.
     expect(new Set(exposition.samples.get("console_mcp_store_pool_max")?.map((s) => s.labels.node))).toEqual(new Set([ids.base, ids.runtime]));
     expect(new Set(exposition.samples.get("console_mcp_http_requests_total")?.map((s) => s.labels.node))).toEqual(new Set([ids.gateway]));
-    expect(valueOf(exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(0);
+    expect(sampleValue(exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(0);
   }, 60_000);
 
   it("leaves out a stalled node within the timeout (200, counted), and takes it back once it resumes", async () => {
@@ -114,15 +120,19 @@ describeNats("GET /metrics of a gateway shows every node of the cluster (separat
       base.child.kill("SIGCONT");
     }
     expect(stalled.ms).toBeLessThan(NODE_ANSWER_TIMEOUT_MS + 2000);
-    expect(valueOf(stalled.exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(1);
-    expect(valueOf(stalled.exposition, "console_mcp_scrape_nodes", { result: "answered" })).toBe(2);
+    expect(sampleValue(stalled.exposition, "console_mcp_scrape_nodes", { result: "skipped" })).toBe(1);
+    expect(sampleValue(stalled.exposition, "console_mcp_scrape_nodes", { result: "answered" })).toBe(2);
     const nodes = new Set([...stalled.exposition.samples.values()].flat().map((s) => s.labels.node));
     expect(nodes.has(ids.base)).toBe(false);
     expect(nodes.has(ids.runtime)).toBe(true);
 
-    await waitUntil(async () => valueOf((await scrape()).exposition, "console_mcp_scrape_nodes", { result: "answered" }) === 3, 15_000, "the resumed node back in the scrape");
+    await waitUntil(
+      async () => sampleValue((await scrape()).exposition, "console_mcp_scrape_nodes", { result: "answered" }) === 3,
+      15_000,
+      "the resumed node back in the scrape",
+    );
     const { exposition } = await scrape();
-    expect(valueOf(exposition, "console_mcp_runs_ingested_total", { node: ids.base })).toBe(1);
-    expect(valueOf(exposition, "console_mcp_scrape_skipped_nodes_total", { node: ids.gateway })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(exposition, "console_mcp_runs_ingested_total", { node: ids.base })).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_scrape_skipped_nodes_total", { node: ids.gateway })).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });

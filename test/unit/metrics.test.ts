@@ -10,7 +10,7 @@ import { RequestMeter, requestAnswered, requestStarted, UNMATCHED_ROUTE, type Me
 import { fullPath, ROUTES } from "../../services/api/routes";
 import { mergeNodes } from "../../services/metrics/cluster-scrape";
 import { RuntimeMetrics } from "../../services/runtime/metrics";
-import { histogramCount, parseExposition, seriesKeys, valueOf } from "../helpers/exposition";
+import { histogramCount, parseExposition, seriesKeys, sampleValue } from "../helpers/exposition";
 
 const route = (method: string, path: string) => {
   const found = ROUTES.find((r) => r.method === method && fullPath(r) === path);
@@ -27,8 +27,14 @@ describe("plain families", () => {
     c.inc(["1", "3"]);
     c.inc(["1", "3"], -5); // never down
     expect(c.toJson()).toEqual({
-      name: "x_total", help: "help", type: "counter", aggregator: "sum",
-      values: [{ value: 3, labels: { a: "1", b: "2" } }, { value: 1, labels: { a: "1", b: "3" } }],
+      name: "x_total",
+      help: "help",
+      type: "counter",
+      aggregator: "sum",
+      values: [
+        { value: 3, labels: { a: "1", b: "2" } },
+        { value: 1, labels: { a: "1", b: "3" } },
+      ],
     });
     expect(() => c.inc(["only one"])).toThrow(/expected 2 label values/);
     expect(() => new CounterFamily("bad-name", "h")).toThrow(/invalid metric name/);
@@ -52,12 +58,27 @@ describe("plain families", () => {
   it("a gauge reads at collection time, one sample per series; a reader that throws leaves the others", () => {
     let n = 1;
     const metrics = new NodeMetrics();
-    metrics.gauge("g", "help", ["k"], () => [[["a"], n], [["a"], 99], [["b"], 2 * n]]);
+    metrics.gauge("g", "help", ["k"], () => [
+      [["a"], n],
+      [["a"], 99],
+      [["b"], 2 * n],
+    ]);
     metrics.gauge("broken", "help", [], () => {
       throw new Error("no");
     });
     n = 5;
-    expect(metrics.collect()).toEqual([{ name: "g", help: "help", type: "gauge", aggregator: "sum", values: [{ value: 5, labels: { k: "a" } }, { value: 10, labels: { k: "b" } }] }]);
+    expect(metrics.collect()).toEqual([
+      {
+        name: "g",
+        help: "help",
+        type: "gauge",
+        aggregator: "sum",
+        values: [
+          { value: 5, labels: { k: "a" } },
+          { value: 10, labels: { k: "b" } },
+        ],
+      },
+    ]);
     expect(metrics.failed).toEqual(["broken"]);
     expect(() => metrics.counter("g", "help")).toThrow(/already a GaugeFamily/);
     expect(metrics.counter("c", "h")).toBe(metrics.counter("c", "h"));
@@ -86,7 +107,9 @@ describe("the gateway's request meter", () => {
     ]);
     const latency = scrape.find((f) => f.name === "console_mcp_http_request_duration_seconds");
     expect(latency?.values.find((v) => v.metricName?.endsWith("_count"))).toEqual({
-      metricName: "console_mcp_http_request_duration_seconds_count", value: 3, labels: { method: "GET", route: "/api/v1/servers/:id" },
+      metricName: "console_mcp_http_request_duration_seconds_count",
+      value: 3,
+      labels: { method: "GET", route: "/api/v1/servers/:id" },
     });
   });
 
@@ -120,10 +143,17 @@ describe("the runtime's families", () => {
     const list: { status: "running" | "error" | "stopped" }[] = [];
     const runtime = new RuntimeMetrics(metrics, () => list);
     const states: [string, string, number][] = [
-      ["a", "starting", 0], ["a", "starting", 0], ["a", "running", 0], // a start (and a pid update)
-      ["a", "backoff", 0], ["a", "starting", 1], ["a", "error", 1], // a crash, a restart that failed
-      ["a", "starting", 0], ["a", "running", 0], // a manual start: the count is reset, not a restart
-      ["b", "starting", 0], ["b", "stopping", 0], ["b", "stopped", 0], // a start cancelled by a stop
+      ["a", "starting", 0],
+      ["a", "starting", 0],
+      ["a", "running", 0], // a start (and a pid update)
+      ["a", "backoff", 0],
+      ["a", "starting", 1],
+      ["a", "error", 1], // a crash, a restart that failed
+      ["a", "starting", 0],
+      ["a", "running", 0], // a manual start: the count is reset, not a restart
+      ["b", "starting", 0],
+      ["b", "stopping", 0],
+      ["b", "stopped", 0], // a start cancelled by a stop
     ];
     for (const [server_id, status, restarts] of states) runtime.observeState({ server_id, status: status as never, restarts });
     runtime.toolCall("a", "echo", "success", 12);
@@ -136,7 +166,10 @@ describe("the runtime's families", () => {
     ]);
     expect(values("console_mcp_process_restarts_total")).toEqual([{ value: 1, labels: { server: "a" } }]);
     expect(values("console_mcp_processes")).toEqual(
-      ["stopped", "starting", "running", "stopping", "backoff", "error"].map((status) => ({ value: status === "running" || status === "error" ? 1 : 0, labels: { status } })),
+      ["stopped", "starting", "running", "stopping", "backoff", "error"].map((status) => ({
+        value: status === "running" || status === "error" ? 1 : 0,
+        labels: { status },
+      })),
     );
     expect(values("console_mcp_tool_calls_total")).toEqual([{ value: 1, labels: { server: "a", tool: "echo", status: "success" } }]);
     runtime.forgetServer("a");
@@ -149,19 +182,29 @@ describe("merging nodes into one exposition", () => {
   it("labels every sample with its node; a Prometheus text parser reads the result", async () => {
     const a = new NodeMetrics();
     const b = new NodeMetrics();
-    for (const [m, n] of [[a, 1], [b, 2]] as const) {
+    for (const [m, n] of [
+      [a, 1],
+      [b, 2],
+    ] as const) {
       m.counter("console_mcp_runs_ingested_total", "runs").inc([], n);
-      m.histogram("console_mcp_tool_call_duration_seconds", "calls", ["server", "tool"], [0.1, 1]).observe(["s", "t \"quoted\"\nline"], 0.5 * n);
+      m.histogram("console_mcp_tool_call_duration_seconds", "calls", ["server", "tool"], [0.1, 1]).observe(["s", 't "quoted"\nline'], 0.5 * n);
     }
     a.gauge("console_mcp_sse_clients", "clients", [], () => [[[], 7]]);
-    const text = await mergeNodes([{ node: "node-a", families: a.collect() }, { node: "node-b", families: b.collect() }]);
+    const text = await mergeNodes([
+      { node: "node-a", families: a.collect() },
+      { node: "node-b", families: b.collect() },
+    ]);
     const exposition = parseExposition(text);
     expect(exposition.families.get("console_mcp_runs_ingested_total")).toEqual({ type: "counter", help: "runs" });
-    expect(valueOf(exposition, "console_mcp_runs_ingested_total", { node: "node-a" })).toBe(1);
-    expect(valueOf(exposition, "console_mcp_runs_ingested_total", { node: "node-b" })).toBe(2);
-    expect(valueOf(exposition, "console_mcp_sse_clients")).toBe(7);
-    expect(histogramCount(exposition, "console_mcp_tool_call_duration_seconds", { node: "node-b", tool: "t \"quoted\"\nline" })).toBe(1);
-    expect(exposition.histograms.get("console_mcp_tool_call_duration_seconds")?.find((s) => s.labels.node === "node-b")?.buckets).toEqual({ "0.1": 0, "1": 1, "+Inf": 1 });
+    expect(sampleValue(exposition, "console_mcp_runs_ingested_total", { node: "node-a" })).toBe(1);
+    expect(sampleValue(exposition, "console_mcp_runs_ingested_total", { node: "node-b" })).toBe(2);
+    expect(sampleValue(exposition, "console_mcp_sse_clients")).toBe(7);
+    expect(histogramCount(exposition, "console_mcp_tool_call_duration_seconds", { node: "node-b", tool: 't "quoted"\nline' })).toBe(1);
+    expect(exposition.histograms.get("console_mcp_tool_call_duration_seconds")?.find((s) => s.labels.node === "node-b")?.buckets).toEqual({
+      "0.1": 0,
+      "1": 1,
+      "+Inf": 1,
+    });
     expect([...seriesKeys(exposition)].sort()).toEqual([
       'console_mcp_runs_ingested_total{node="node-a"}',
       'console_mcp_runs_ingested_total{node="node-b"}',

@@ -17,6 +17,7 @@ import { NodeFamilies, PROMETHEUS_CONTENT_TYPE, scrapeCluster } from "./metrics/
 /** The scraping node's count of nodes left out of its scrapes (no answer within the timeout). */
 export const SCRAPE_SKIPPED = "console_mcp_scrape_skipped_nodes_total";
 
+/** The metrics service of a node; `config.metrics.enabled` false makes `metrics.scrape` a 404 (CONSOLE_MCP_METRICS=off). */
 export default function metricsService(config: Pick<Config, "metrics">): ServiceSchema {
   return {
     name: "metrics",

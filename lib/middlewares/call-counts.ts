@@ -18,6 +18,10 @@ type Handler = (ctx: Context) => Promise<unknown>;
 /** The family's name (tests and the README read it). */
 export const BROKER_CALLS = "console_mcp_broker_calls_total";
 
+/**
+ * The middleware (one per broker: its `created` hook finds the broker's families). Each local action
+ * is wrapped once, when registered; a call then costs one `.then` and a field increment.
+ */
 export function CallCounts(): Middleware {
   let family: CounterFamily | null = null;
   return {

@@ -26,8 +26,8 @@ export default function metricsService(config: Pick<Config, "metrics">): Service
       /** This node's families: `{node, families}` (prom-client JSON, see lib/metrics/families.ts). */
       local: {
         visibility: "public",
-        handler(this: { broker: ServiceBroker }): NodeFamilies {
-          return { node: this.broker.nodeID, families: nodeMetrics(this.broker).collect() };
+        async handler(this: { broker: ServiceBroker }): Promise<NodeFamilies> {
+          return { node: this.broker.nodeID, families: await nodeMetrics(this.broker).collect() };
         },
       },
 

@@ -1,15 +1,20 @@
 /**
- * The metric families a node records (runtime-contract §27), as plain numbers: counters, histograms
- * and gauges read at collection time. No prom-client here: recording is a field increment on a
- * series object the caller keeps (measured: prom-client's `inc` + `observe` with labels cost about
- * 0.8 µs a request, these about 0.02 µs), so the gateway's request path and the broker's call path
- * stay as fast as without metrics. A family turns itself into prom-client's JSON form of a metric
- * (`MetricObjectWithValues`, what `Registry.getMetricsAsJSON` gives), which the scraping node merges
- * and writes as Prometheus text with prom-client (services/metrics/cluster-scrape.ts).
+ * The metric families a node records (runtime-contract §27), on prom-client: counters, histograms
+ * and gauges read at collection time, each registered in the node's own prom-client `Registry`
+ * (./node-metrics.ts). These classes only add what the callers here need around prom-client's
+ * metrics: a labelled child kept per combination of label values (prom-client makes a new bound
+ * object and hashes the labels on every `labels()` call; the hot paths keep the child and call its
+ * `inc`/`observe`), dropping every series of one label value (a server deleted from the catalog),
+ * and a gauge whose reader may throw without spoiling the node's other families.
+ *
+ * A node hands its families over as prom-client's JSON form (`Registry.getMetricsAsJSON`); the
+ * scraping node merges them and writes Prometheus text with prom-client
+ * (services/metrics/cluster-scrape.ts).
  *
  * Label values are the caller's business: each caller passes values from a bounded set (route
  * templates, catalog ids, listed tool names, fixed statuses), never raw request text.
  */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 /** One sample of a family in prom-client's JSON form (`metricName` set for a histogram's `_bucket`/`_sum`/`_count`). */
 export interface SampleJson {
@@ -34,19 +39,6 @@ export interface MetricJson {
 /** Anything a node collects: a family of this module. */
 export interface Family {
   readonly name: string;
-  readonly help: string;
-  /** The family's samples now. */
-  toJson(): MetricJson;
-}
-
-/** Label values by label name, as a series carries them. */
-type Labels = Record<string, string>;
-
-function labelsOf(names: readonly string[], values: readonly string[]): Labels {
-  if (values.length !== names.length) throw new Error(`expected ${names.length} label values (${names.join(", ")}), got ${values.length}`);
-  const labels: Labels = {};
-  for (let i = 0; i < names.length; i++) labels[names[i]] = values[i];
-  return labels;
 }
 
 /** The key of a series in its family: the label values joined by a character no label value uses. */
@@ -54,185 +46,184 @@ function keyOf(values: readonly string[]): string {
   return values.length === 1 ? values[0] : values.join("\u0001");
 }
 
-function dropSeries(series: Map<string, { labels: Labels }>, label: string, value: string): void {
-  for (const [key, s] of series) if (s.labels[label] === value) series.delete(key);
+/** Label names a family may not use: `node` is added to every sample by the scraping node. */
+function checkLabelNames(name: string, labelNames: readonly string[]): void {
+  if (labelNames.includes("node")) throw new Error(`reserved label name 'node' in '${name}'`);
 }
 
-/** Metric names and label names of the text format (Prometheus' data model). */
-const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+function checkArity(name: string, labelNames: readonly string[], values: readonly string[]): void {
+  if (values.length !== labelNames.length) {
+    throw new Error(`${name}: expected ${labelNames.length} label values (${labelNames.join(", ")}), got ${values.length}`);
+  }
+}
 
-function checkNames(name: string, labelNames: readonly string[]): void {
-  if (!NAME.test(name)) throw new Error(`invalid metric name '${name}'`);
-  for (const label of labelNames) {
-    if (!LABEL.test(label) || label.startsWith("__") || label === "le" || label === "node") {
-      throw new Error(`invalid or reserved label name '${label}' in '${name}'`);
+/** One series of a counter (a prom-client labelled child): `inc` adds to it. */
+export interface CounterSeries {
+  /** Adds `n` (default 1; prom-client refuses a negative one). */
+  inc(n?: number): void;
+}
+
+/** One series of a histogram (a prom-client labelled child): `observe` counts a value into its bucket. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+
+/** The children of a labelled prom-client metric, kept by label values, and dropped by one label's value. */
+class Children<T> {
+  private readonly byKey = new Map<string, { values: readonly string[]; child: T }>();
+
+  constructor(
+    private readonly name: string,
+    private readonly labelNames: readonly string[],
+    private readonly make: (values: string[]) => T,
+    private readonly remove: (values: string[]) => void,
+  ) {}
+
+  get(values: readonly string[]): T {
+    const key = keyOf(values);
+    const found = this.byKey.get(key);
+    if (found !== undefined) return found.child;
+    checkArity(this.name, this.labelNames, values);
+    const child = this.make([...values]);
+    this.byKey.set(key, { values: [...values], child });
+    return child;
+  }
+
+  drop(label: string, value: string): void {
+    const at = this.labelNames.indexOf(label);
+    if (at < 0) return;
+    for (const [key, entry] of this.byKey) {
+      if (entry.values[at] !== value) continue;
+      this.byKey.delete(key);
+      this.remove([...entry.values]);
     }
   }
 }
 
-/** One series of a counter: `inc` adds to it. */
-export class CounterSeries {
-  value = 0;
-  constructor(readonly labels: Labels) {}
-
-  /** Adds `n` (default 1, never negative). */
-  inc(n = 1): void {
-    if (n > 0) this.value += n;
-  }
-}
-
-/** A counter: a monotonic total per combination of label values. */
+/** A counter (prom-client `Counter`): a monotonic total per combination of label values. */
 export class CounterFamily implements Family {
-  private readonly series = new Map<string, CounterSeries>();
+  private readonly children: Children<CounterSeries>;
 
   constructor(
+    registry: Registry,
     readonly name: string,
-    readonly help: string,
+    help: string,
     readonly labelNames: readonly string[] = [],
   ) {
-    checkNames(name, labelNames);
+    checkLabelNames(name, labelNames);
+    const metric = new Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
+    this.children = new Children(
+      name,
+      labelNames,
+      (values) => (values.length === 0 ? metric : metric.labels(...values)),
+      (values) => metric.remove(...values),
+    );
   }
 
   /** The series of these label values (created at 0 on first use); keep it to count without a lookup. */
   child(values: readonly string[] = []): CounterSeries {
-    const key = keyOf(values);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = new CounterSeries(labelsOf(this.labelNames, values));
-      this.series.set(key, s);
-    }
-    return s;
+    return this.children.get(values);
   }
 
-  /** Adds `n` to the series of these label values. */
+  /** Adds `n` (default 1; nothing for 0 or less) to the series of these label values. */
   inc(values: readonly string[] = [], n = 1): void {
-    this.child(values).inc(n);
+    const series = this.child(values);
+    if (n > 0) series.inc(n);
   }
 
   /** Drops every series whose label `label` is `value` (what it named is gone). */
   drop(label: string, value: string): void {
-    dropSeries(this.series, label, value);
-  }
-
-  toJson(): MetricJson {
-    const values: SampleJson[] = [];
-    for (const s of this.series.values()) values.push({ value: s.value, labels: { ...s.labels } });
-    return { name: this.name, help: this.help, type: "counter", aggregator: "sum", values };
+    this.children.drop(label, value);
   }
 }
 
-/** Upper bounds (seconds) of the HTTP request histograms: 1 ms to 10 s. */
-export const HTTP_SECONDS_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Upper bounds (seconds) of the HTTP request histograms: 0.25 ms to 10 s (an in-memory read answers in well under 1 ms). */
+export const HTTP_SECONDS_BUCKETS: readonly number[] = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Upper bounds (seconds) of the tool call histograms: 5 ms to 5 min (a call may take up to 10 min, §21). */
 export const TOOL_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-/** One series of a histogram: `observe` counts a value into its bucket. */
-export class HistogramSeries {
-  /** Per bucket, not cumulative; the last slot counts what is above every bound. */
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-
-  constructor(
-    readonly labels: Labels,
-    private readonly bounds: readonly number[],
-  ) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  /** Counts one value (seconds, or whatever the family measures); a value that is not finite is ignored. */
-  observe(value: number): void {
-    if (!Number.isFinite(value)) return;
-    const bounds = this.bounds;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]) i++;
-    this.counts[i]++;
-    this.sum += value;
-    this.count++;
-  }
-}
-
-/** A histogram: counts per bucket, sum and count per combination of label values. */
+/** A histogram (prom-client `Histogram`): counts per bucket, sum and count per combination of label values. */
 export class HistogramFamily implements Family {
-  private readonly series = new Map<string, HistogramSeries>();
+  private readonly children: Children<HistogramSeries>;
 
   constructor(
+    registry: Registry,
     readonly name: string,
-    readonly help: string,
+    help: string,
     readonly labelNames: readonly string[],
     readonly buckets: readonly number[],
   ) {
-    checkNames(name, labelNames);
-    for (let i = 1; i < buckets.length; i++) if (!(buckets[i] > buckets[i - 1])) throw new Error(`buckets of '${name}' must increase`);
+    checkLabelNames(name, labelNames);
+    const metric = new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [registry] });
+    this.children = new Children(
+      name,
+      labelNames,
+      (values) => (values.length === 0 ? metric : metric.labels(...values)),
+      (values) => metric.remove(...values),
+    );
   }
 
   /** The series of these label values (created empty on first use); keep it to observe without a lookup. */
   child(values: readonly string[] = []): HistogramSeries {
-    const key = keyOf(values);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = new HistogramSeries(labelsOf(this.labelNames, values), this.buckets);
-      this.series.set(key, s);
-    }
-    return s;
+    return this.children.get(values);
   }
 
-  /** Observes a value in the series of these label values. */
+  /** Observes a value (seconds, or whatever the family measures) in the series of these label values; a value that is not finite is ignored. */
   observe(values: readonly string[], value: number): void {
-    this.child(values).observe(value);
+    if (Number.isFinite(value)) this.child(values).observe(value);
   }
 
   /** Drops every series whose label `label` is `value` (what it named is gone). */
   drop(label: string, value: string): void {
-    dropSeries(this.series, label, value);
-  }
-
-  toJson(): MetricJson {
-    const values: SampleJson[] = [];
-    for (const s of this.series.values()) {
-      let cumulative = 0;
-      for (let i = 0; i < this.buckets.length; i++) {
-        cumulative += s.counts[i];
-        values.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...s.labels, le: this.buckets[i] } });
-      }
-      values.push({ metricName: `${this.name}_bucket`, value: s.count, labels: { ...s.labels, le: "+Inf" } });
-      values.push({ metricName: `${this.name}_sum`, value: s.sum, labels: { ...s.labels } });
-      values.push({ metricName: `${this.name}_count`, value: s.count, labels: { ...s.labels } });
-    }
-    return { name: this.name, help: this.help, type: "histogram", aggregator: "sum", values };
+    this.children.drop(label, value);
   }
 }
 
 /** What a gauge reads at collection time: [label values, value] pairs (one pair per series). */
 export type GaugeReader = () => Iterable<readonly [readonly string[], number]>;
 
-/** A gauge: values read at collection time from the state they describe (nothing to keep in step). */
+/**
+ * A gauge (prom-client `Gauge` with a `collect` callback): its values are read at collection time
+ * from the state they describe (nothing to keep in step). Each collection starts from no series, so a
+ * series the reader no longer names is gone. A reader that throws leaves the gauge empty for that
+ * collection and reports its name through `onFailure`; the node's other families are still collected.
+ */
 export class GaugeFamily implements Family {
   constructor(
+    registry: Registry,
     readonly name: string,
-    readonly help: string,
+    help: string,
     readonly labelNames: readonly string[],
     private read: GaugeReader,
+    onFailure: (name: string) => void,
   ) {
-    checkNames(name, labelNames);
+    checkLabelNames(name, labelNames);
+    const family = this;
+    new Gauge({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [registry],
+      collect(this: Gauge<string>) {
+        this.reset();
+        let pairs: (readonly [readonly string[], number])[];
+        try {
+          pairs = [...family.read()];
+        } catch {
+          onFailure(name);
+          return;
+        }
+        for (const [values, value] of pairs) {
+          checkArity(name, labelNames, values);
+          if (values.length === 0) this.set(value);
+          else this.labels(...values).set(value);
+        }
+      },
+    });
   }
 
   /** Replaces what the gauge reads (a service created again on the same node). */
   setReader(read: GaugeReader): void {
     this.read = read;
-  }
-
-  toJson(): MetricJson {
-    const values: SampleJson[] = [];
-    const seen = new Set<string>();
-    for (const [labelValues, value] of this.read()) {
-      // One sample per series: a reader that names a series twice would make the exposition invalid.
-      const key = keyOf(labelValues);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      values.push({ value, labels: labelsOf(this.labelNames, labelValues) });
-    }
-    return { name: this.name, help: this.help, type: "gauge", aggregator: "sum", values };
   }
 }

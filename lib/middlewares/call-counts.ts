@@ -20,7 +20,7 @@ export const BROKER_CALLS = "console_mcp_broker_calls_total";
 
 /**
  * The middleware (one per broker: its `created` hook finds the broker's families). Each local action
- * is wrapped once, when registered; a call then costs one `.then` and a field increment.
+ * is wrapped once, when registered; a call then costs one `.then` and a prom-client `inc` on a kept child.
  */
 export function CallCounts(): Middleware {
   let family: CounterFamily | null = null;
@@ -37,12 +37,12 @@ export function CallCounts(): Middleware {
       let failed: CounterSeries | null = null;
       const onOk = (result: unknown): unknown => {
         if (ok === null) ok = calls.child([action.name, "ok"]);
-        ok.value++;
+        ok.inc();
         return result;
       };
       const onError = (err: unknown): never => {
         if (failed === null) failed = calls.child([action.name, "error"]);
-        failed.value++;
+        failed.inc();
         throw err;
       };
       return function countCall(ctx: Context): Promise<unknown> {

@@ -3,7 +3,7 @@
  * status, and their latency, into this node's families:
  *
  * - `console_mcp_http_requests_total{method, route, status}`
- * - `console_mcp_http_request_duration_seconds{method, route}` (histogram, 1 ms … 10 s)
+ * - `console_mcp_http_request_duration_seconds{method, route}` (histogram, 0.25 ms … 10 s)
  *
  * `route` is the route table's template (`/api/v1/servers/:id`, `/metrics`), never the raw path; a
  * request that matched no route, or was answered before routing (a CORS preflight, the Host and
@@ -15,7 +15,7 @@
  * head of its answer is written (services/api.service.ts); that hook is the one place a request's
  * outcome is known with its route, status and duration, so per-request logging belongs there too.
  * The fast path makes no closure and no listener per request: a start instant and the meter on the
- * request, a Map lookup and field increments on series kept per route (lib/metrics/families.ts).
+ * request, a Map lookup and prom-client `inc`/`observe` on children kept per route (lib/metrics/families.ts).
  */
 import type { IncomingMessage } from "node:http";
 import { HistogramFamily, HistogramSeries, CounterFamily, CounterSeries, HTTP_SECONDS_BUCKETS } from "../../lib/metrics/families";
@@ -83,7 +83,7 @@ export class RequestMeter {
       count = this.requests.child([series.method, series.route, String(status)]);
       series.byStatus.set(status, count);
     }
-    count.value++;
+    count.inc();
     series.latency.observe(durationMs / 1000);
   }
 

@@ -4,7 +4,6 @@
  * counts from state snapshots, and the merge of several nodes into one exposition that a
  * Prometheus text parser reads.
  */
-import { CounterFamily, HistogramFamily } from "../../lib/metrics/families";
 import { NodeMetrics } from "../../lib/metrics/node-metrics";
 import { RequestMeter, requestAnswered, requestStarted, UNMATCHED_ROUTE, type MeteredRequest } from "../../services/api/request-metrics";
 import { fullPath, ROUTES } from "../../services/api/routes";
@@ -18,33 +17,38 @@ const route = (method: string, path: string) => {
   return found;
 };
 
-describe("plain families", () => {
-  it("a counter counts per label values; its series are kept by the caller", () => {
-    const c = new CounterFamily("x_total", "help", ["a", "b"]);
+describe("families (prom-client metrics in the node's registry)", () => {
+  it("a counter counts per label values; its series are kept by the caller", async () => {
+    const metrics = new NodeMetrics();
+    const c = metrics.counter("x_total", "help", ["a", "b"]);
     const s = c.child(["1", "2"]);
+    expect(c.child(["1", "2"])).toBe(s);
     s.inc();
     s.inc(2);
     c.inc(["1", "3"]);
     c.inc(["1", "3"], -5); // never down
-    expect(c.toJson()).toEqual({
-      name: "x_total",
-      help: "help",
-      type: "counter",
-      aggregator: "sum",
-      values: [
-        { value: 3, labels: { a: "1", b: "2" } },
-        { value: 1, labels: { a: "1", b: "3" } },
-      ],
-    });
+    expect(await metrics.collect()).toEqual([
+      {
+        name: "x_total",
+        help: "help",
+        type: "counter",
+        aggregator: "sum",
+        values: [
+          { value: 3, labels: { a: "1", b: "2" } },
+          { value: 1, labels: { a: "1", b: "3" } },
+        ],
+      },
+    ]);
     expect(() => c.inc(["only one"])).toThrow(/expected 2 label values/);
-    expect(() => new CounterFamily("bad-name", "h")).toThrow(/invalid metric name/);
-    expect(() => new CounterFamily("x", "h", ["node"])).toThrow(/reserved label/);
+    expect(() => metrics.counter("bad-name", "h")).toThrow(/Invalid metric name/);
+    expect(() => metrics.counter("x", "h", ["node"])).toThrow(/reserved label/);
   });
 
-  it("a histogram writes cumulative buckets, +Inf, sum and count", () => {
-    const h = new HistogramFamily("d_seconds", "help", ["r"], [0.1, 1]);
+  it("a histogram writes cumulative buckets, +Inf, sum and count", async () => {
+    const metrics = new NodeMetrics();
+    const h = metrics.histogram("d_seconds", "help", ["r"], [0.1, 1]);
     for (const v of [0.05, 0.1, 0.5, 3, Number.NaN]) h.observe(["a"], v);
-    const json = h.toJson();
+    const [json] = await metrics.collect();
     expect(json.values).toEqual([
       { metricName: "d_seconds_bucket", value: 2, labels: { r: "a", le: 0.1 } },
       { metricName: "d_seconds_bucket", value: 3, labels: { r: "a", le: 1 } },
@@ -52,22 +56,32 @@ describe("plain families", () => {
       { metricName: "d_seconds_sum", value: 3.65, labels: { r: "a" } },
       { metricName: "d_seconds_count", value: 4, labels: { r: "a" } },
     ]);
-    expect(() => new HistogramFamily("y", "h", [], [1, 1])).toThrow(/must increase/);
   });
 
-  it("a gauge reads at collection time, one sample per series; a reader that throws leaves the others", () => {
+  it("drop removes every series of one label value", async () => {
+    const metrics = new NodeMetrics();
+    const c = metrics.counter("calls_total", "help", ["server", "tool"]);
+    c.inc(["a", "x"]);
+    c.inc(["a", "y"]);
+    c.inc(["b", "x"]);
+    c.drop("server", "a");
+    expect((await metrics.collect())[0].values).toEqual([{ value: 1, labels: { server: "b", tool: "x" } }]);
+    c.inc(["a", "x"]); // counted again from 0 once it comes back
+    expect((await metrics.collect())[0].values).toContainEqual({ value: 1, labels: { server: "a", tool: "x" } });
+  });
+
+  it("a gauge reads at collection time, one sample per series; a reader that throws leaves the others", async () => {
     let n = 1;
     const metrics = new NodeMetrics();
     metrics.gauge("g", "help", ["k"], () => [
       [["a"], n],
-      [["a"], 99],
       [["b"], 2 * n],
     ]);
     metrics.gauge("broken", "help", [], () => {
       throw new Error("no");
     });
     n = 5;
-    expect(metrics.collect()).toEqual([
+    expect(await metrics.collect()).toEqual([
       {
         name: "g",
         help: "help",
@@ -88,7 +102,7 @@ describe("plain families", () => {
 describe("the gateway's request meter", () => {
   const fakeRequest = (method: string): MeteredRequest => ({ method }) as MeteredRequest;
 
-  it("counts by route template and status, times from arrival to answer, once per request", () => {
+  it("counts by route template and status, times from arrival to answer, once per request", async () => {
     const metrics = new NodeMetrics();
     const meter = new RequestMeter(metrics);
     const servers = route("GET", "/api/v1/servers/:id");
@@ -99,7 +113,7 @@ describe("the gateway's request meter", () => {
       requestAnswered(req, status);
       requestAnswered(req, 500); // a second answer of the same request is not counted
     }
-    const scrape = metrics.collect();
+    const scrape = await metrics.collect();
     const requests = scrape.find((f) => f.name === "console_mcp_http_requests_total");
     expect(requests?.values).toEqual([
       { value: 2, labels: { method: "GET", route: "/api/v1/servers/:id", status: "200" } },
@@ -113,7 +127,7 @@ describe("the gateway's request meter", () => {
     });
   });
 
-  it("an unmatched request is `unmatched`, and its method one of a fixed list or `other`", () => {
+  it("an unmatched request is `unmatched`, and its method one of a fixed list or `other`", async () => {
     const metrics = new NodeMetrics();
     const meter = new RequestMeter(metrics);
     for (const method of ["GET", "PROPFIND", "M-SEARCH", "GET", "DELETE"]) {
@@ -121,7 +135,7 @@ describe("the gateway's request meter", () => {
       requestStarted(req, meter);
       requestAnswered(req, 404);
     }
-    const values = metrics.collect().find((f) => f.name === "console_mcp_http_requests_total")?.values;
+    const values = (await metrics.collect()).find((f) => f.name === "console_mcp_http_requests_total")?.values;
     expect(values).toEqual([
       { value: 2, labels: { method: "GET", route: UNMATCHED_ROUTE, status: "404" } },
       { value: 2, labels: { method: "other", route: UNMATCHED_ROUTE, status: "404" } },
@@ -138,7 +152,7 @@ describe("the gateway's request meter", () => {
 });
 
 describe("the runtime's families", () => {
-  it("counts starts that reached running or failed, and automatic restarts, from the supervisor's snapshots", () => {
+  it("counts starts that reached running or failed, and automatic restarts, from the supervisor's snapshots", async () => {
     const metrics = new NodeMetrics();
     const list: { status: "running" | "error" | "stopped" }[] = [];
     const runtime = new RuntimeMetrics(metrics, () => list);
@@ -158,7 +172,7 @@ describe("the runtime's families", () => {
     for (const [server_id, status, restarts] of states) runtime.observeState({ server_id, status: status as never, restarts });
     runtime.toolCall("a", "echo", "success", 12);
     list.push({ status: "running" }, { status: "error" });
-    const exposition = metrics.collect();
+    const exposition = await metrics.collect();
     const values = (name: string) => exposition.find((f) => f.name === name)?.values;
     expect(values("console_mcp_process_starts_total")).toEqual([
       { value: 2, labels: { server: "a", result: "running" } },
@@ -173,8 +187,8 @@ describe("the runtime's families", () => {
     );
     expect(values("console_mcp_tool_calls_total")).toEqual([{ value: 1, labels: { server: "a", tool: "echo", status: "success" } }]);
     runtime.forgetServer("a");
-    expect(metrics.collect().find((f) => f.name === "console_mcp_tool_calls_total")?.values).toEqual([]);
-    expect(metrics.collect().find((f) => f.name === "console_mcp_process_starts_total")?.values).toEqual([]);
+    expect((await metrics.collect()).find((f) => f.name === "console_mcp_tool_calls_total")?.values).toEqual([]);
+    expect((await metrics.collect()).find((f) => f.name === "console_mcp_process_starts_total")?.values).toEqual([]);
   });
 });
 
@@ -191,8 +205,8 @@ describe("merging nodes into one exposition", () => {
     }
     a.gauge("console_mcp_sse_clients", "clients", [], () => [[[], 7]]);
     const text = await mergeNodes([
-      { node: "node-a", families: a.collect() },
-      { node: "node-b", families: b.collect() },
+      { node: "node-a", families: await a.collect() },
+      { node: "node-b", families: await b.collect() },
     ]);
     const exposition = parseExposition(text);
     expect(exposition.families.get("console_mcp_runs_ingested_total")).toEqual({ type: "counter", help: "runs" });
@@ -218,7 +232,7 @@ describe("merging nodes into one exposition", () => {
     const good = new NodeMetrics();
     good.counter("console_mcp_runs_ingested_total", "runs").inc([], 3);
     const odd = [{ name: "bad name", help: "x", type: "counter", values: [] }, { name: "ok_total", help: "x", type: "summary", values: [] }, null];
-    const text = await mergeNodes([{ node: "n", families: [...good.collect(), ...(odd as never[])] }]);
+    const text = await mergeNodes([{ node: "n", families: [...(await good.collect()), ...(odd as never[])] }]);
     const exposition = parseExposition(text);
     expect([...exposition.families.keys()]).toEqual(["console_mcp_runs_ingested_total"]);
   });

@@ -33,7 +33,7 @@ import { testServerSecret } from "./runtime/secret-test";
 import * as store from "./runtime/store";
 import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
 import { NOTIFICATIONS_MAX, NOTIFICATIONS_WINDOW_MS, notificationOf } from "./runtime/notifications";
-import { parseLimit, parseLogsQuery, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
+import { parseHealthLimit, parseLogsQuery, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
 
 /** How long a lease lasts without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 15_000;
@@ -242,7 +242,7 @@ export default function runtimeService(
        */
       health: {
         async handler(this: This, ctx: Context<ServerIdParams & { limit?: unknown }>) {
-          const limit = parseLimit(ctx.params, "limit", 1, 100, 6);
+          const limit = parseHealthLimit(ctx.params);
           const server = await this.catalogServer(ctx, ctx.params.id);
           return { checks: await store.readHealthChecks(this.readKnex, server.id, limit) };
         },

@@ -14,7 +14,7 @@ import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
 import { RunIngestion, publishRecorded } from "./telemetry/ingest";
 import { publishRunsRecorded } from "./telemetry/run-events";
-import { parseReadQuery } from "./telemetry/filters";
+import { parseReadQuery, TELEMETRY_QUERIES } from "./telemetry/filters";
 import { readHeatmap, readMetrics, readPareto, readRuns, readTimeseries } from "./telemetry/reads";
 
 interface TelemetryVars {
@@ -74,28 +74,28 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       /** GET /telemetry/metrics (§10.2): params = the query. */
       metrics: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const query = parseReadQuery(ctx.params, { route: true });
+          const query = parseReadQuery(ctx.params, TELEMETRY_QUERIES.metrics);
           return readMetrics(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/heatmap (§10.3) */
       heatmap: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const query = parseReadQuery(ctx.params, { route: true });
+          const query = parseReadQuery(ctx.params, TELEMETRY_QUERIES.heatmap);
           return readHeatmap(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/timeseries (§10.4) */
       timeseries: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const query = parseReadQuery(ctx.params, { lane: true });
+          const query = parseReadQuery(ctx.params, TELEMETRY_QUERIES.timeseries);
           return readTimeseries(this.readKnex, query, await this.providers.list());
         },
       },
       /** GET /telemetry/pareto (§10.5) */
       pareto: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
-          const query = parseReadQuery(ctx.params, { lane: true });
+          const query = parseReadQuery(ctx.params, TELEMETRY_QUERIES.pareto);
           return readPareto(this.readKnex, query, await this.providers.list());
         },
       },
@@ -103,7 +103,7 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
       runs: {
         async handler(this: TelemetryVars & ReadVars, ctx: Context<QueryParams>) {
           const maxRunId = MAX_SERIAL_ID[dialectOf(this.readKnex)];
-          const query = parseReadQuery(ctx.params, { route: true, lane: true, page: true, maxRunId });
+          const query = parseReadQuery(ctx.params, TELEMETRY_QUERIES.runs, maxRunId);
           return readRuns(this.readKnex, query, await this.providers.list());
         },
       },

@@ -12,7 +12,7 @@ import { badRequest } from "../../lib/errors";
 import { decodeOpaqueCursor, encodeOpaqueCursor } from "../../lib/opaque-cursor";
 import { AUDIT_TABLE } from "../../lib/store/audit";
 import { formatStoredInstant, toStoredInstant } from "../../lib/time";
-import { QueryReader } from "../../lib/validation";
+import { readQuery } from "../../lib/query-params";
 
 export const MAX_AUDIT_LIMIT = 1000;
 export const DEFAULT_AUDIT_LIMIT = 100;
@@ -56,24 +56,32 @@ function decodeAuditCursor(text: string): number | null {
   return typeof id === "number" && Number.isSafeInteger(id) && id >= 0 ? id : null;
 }
 
+/**
+ * The query parameters of GET /audit/logs (§25.2), declared once: parseAuditQuery reads them and
+ * the OpenAPI document lists them (lib/query-params.ts).
+ */
+export const AUDIT_QUERY = {
+  actor: { kind: "filter", description: "Only entries of this actor (a key name, or `anonymous@<address>`; exact match)." },
+  action: { kind: "filter", description: "Only entries of this action (e.g. `process.start`; exact match)." },
+  target: { kind: "filter", description: "Only entries of this target (e.g. `server:gemini`; exact match)." },
+  start: { kind: "datetime", description: "Entries at or after this instant (api-contract §6.2)." },
+  end: { kind: "datetime", description: "Entries at or before this instant; start after end → 400." },
+  limit: { kind: "int", min: 1, max: MAX_AUDIT_LIMIT, default: DEFAULT_AUDIT_LIMIT, description: "Page size." },
+  cursor: { kind: "filter", description: "The `next_cursor` of the previous page (opaque; a malformed one → 400 `invalid cursor`)." },
+} as const;
+
 /** Parses the query (unknown keys ignored, the last of repeated keys wins). */
 export function parseAuditQuery(params: Record<string, unknown> | undefined): AuditQuery {
-  const reader = new QueryReader(params ?? {});
-  const actor = reader.filter("actor");
-  const action = reader.filter("action");
-  const target = reader.filter("target");
-  const startMs = reader.datetime("start");
-  const endMs = reader.datetime("end");
-  const limit = reader.int("limit", DEFAULT_AUDIT_LIMIT, 1, MAX_AUDIT_LIMIT);
-  const cursor = reader.filter("cursor");
-  reader.done();
-  if (startMs !== undefined && endMs !== undefined && startMs > endMs) throw badRequest("start must be before end");
+  const { values: v, matchesNothing } = readQuery(AUDIT_QUERY, params);
+  if (v.start !== undefined && v.end !== undefined && v.start > v.end) throw badRequest("start must be before end");
   let beforeId: number | null = null;
-  if (cursor !== undefined) {
-    beforeId = decodeAuditCursor(cursor);
+  if (v.cursor !== undefined) {
+    beforeId = decodeAuditCursor(v.cursor);
     if (beforeId === null) throw badRequest("invalid cursor");
   }
-  return { actor, action, target, startMs, endMs, limit, beforeId, matchesNothing: reader.matchesNothing };
+  return {
+    actor: v.actor, action: v.action, target: v.target, startMs: v.start, endMs: v.end, limit: v.limit, beforeId, matchesNothing,
+  };
 }
 
 interface AuditRow {

@@ -5,7 +5,7 @@
  */
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
-import { QueryReader } from "../../lib/validation";
+import { readQuery } from "../../lib/query-params";
 import { parseLogCursor } from "./log-cursor";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
 
@@ -58,33 +58,47 @@ export function processEvent(state: ProcessState): ProcessEvent {
 }
 
 /*
- * The runtime's query parameters (§18.5 `wait`, §19 `cursor` and `limit`, §20 `limit`) are read by
- * the one query reader of every route (lib/validation.ts QueryReader, api-contract §6.1 and README
- * "Request input"): a value that is not valid percent-encoded UTF-8 is a 422 `value_error` at
+ * The runtime's query parameters (§18.5 `wait`, §19 `cursor` and `limit`, §20 `limit`), declared
+ * once in the tables below: the parsers read them with the one query reader of every route
+ * (lib/query-params.ts readQuery, api-contract §6.1 and README "Request input") and the OpenAPI
+ * document lists them. A value that is not valid percent-encoded UTF-8 is a 422 `value_error` at
  * ["query", <name>], like on every other endpoint. Each parser reads its whole query before
  * anything else is checked (api-contract §6.5: 422, then 400, then the server's existence).
  */
+
+/** POST …/process/start and …/restart (§18.5). */
+export const START_QUERY = {
+  wait: {
+    kind: "bool", default: true,
+    description: "Wait for the final state (running or error) before answering; `false`/`0` answers at once with the state reached so far.",
+  },
+} as const;
+
+/** GET /servers/{id}/health (§20). */
+export const HEALTH_QUERY = {
+  limit: { kind: "int", min: 1, max: 100, default: 6, description: "Number of checks, newest first." },
+} as const;
+
+/** GET /servers/{id}/process/logs (§19). */
+export const LOGS_QUERY = {
+  cursor: {
+    kind: "text",
+    description: "The `cursor` of a previous answer: only the lines after it (1..18 decimal digits; anything else → 400 `Cursor must be an integer`).",
+  },
+  limit: { kind: "int", min: 1, max: 1000, default: 200, description: "Number of lines." },
+} as const;
 
 /**
  * §18.5 `?wait=false`: whether start and restart wait for the final state (default true). `false`/`0`
  * → false, `true`/`1`/empty → true; anything else is a 422 `bool_parsing` at ["query", "wait"].
  */
 export function parseWait(query: object): boolean {
-  const reader = new QueryReader(query as Record<string, unknown>);
-  const wait = reader.bool("wait", true);
-  reader.done();
-  return wait;
+  return readQuery(START_QUERY, query).values.wait;
 }
 
-/**
- * An integer query parameter `name` of `query` in min..max (`fallback` when absent), else a 422
- * naming it (api-contract §6.1: optional sign and digits, then the bounds).
- */
-export function parseLimit(query: object, name: string, min: number, max: number, fallback: number): number {
-  const reader = new QueryReader(query as Record<string, unknown>);
-  const n = reader.int(name, fallback, min, max);
-  reader.done();
-  return n;
+/** GET /servers/{id}/health's `limit` (§20): 1..100, default 6, else a 422 naming it (api-contract §6.1). */
+export function parseHealthLimit(query: object): number {
+  return readQuery(HEALTH_QUERY, query).values.limit;
 }
 
 /**
@@ -93,11 +107,8 @@ export function parseLimit(query: object, name: string, min: number, max: number
  * integer` for a cursor that is not 1..18 decimal digits (./log-cursor.ts).
  */
 export function parseLogsQuery(query: object): { cursor: string | null; limit: number } {
-  const reader = new QueryReader(query as Record<string, unknown>);
-  const cursorText = reader.text("cursor");
-  const limit = reader.int("limit", 200, 1, 1000);
-  reader.done();
-  return { cursor: parseLogCursor(cursorText), limit };
+  const { values } = readQuery(LOGS_QUERY, query);
+  return { cursor: parseLogCursor(values.cursor), limit: values.limit };
 }
 
 /** The body of POST /servers/{id}/tools/{tool}/call (§21), validated. */

@@ -9,7 +9,7 @@
  */
 import { badRequest } from "../../lib/errors";
 import { decodeOpaqueCursor, encodeOpaqueCursor } from "../../lib/opaque-cursor";
-import { lastValue, QueryReader } from "../../lib/validation";
+import { readQuery } from "../../lib/query-params";
 
 /** Page size bounds of §22, and the size of a page asked for with a cursor but no limit. */
 export const MIN_SESSIONS_LIMIT = 1;
@@ -56,24 +56,32 @@ export function decodeSessionsCursor(text: string, maxSeq: number): number | nul
   return seq;
 }
 
+/**
+ * The query parameters of GET /sessions (§22), declared once: parseSessionsQuery reads them and the
+ * OpenAPI document lists them (lib/query-params.ts).
+ */
+export const SESSIONS_QUERY = {
+  status: { kind: "filter", description: "Only sessions in this status (pending, active, closed; an empty value = not given)." },
+  provider_id: { kind: "filter", description: "Only sessions of this provider (an empty value = not given)." },
+  limit: {
+    kind: "int", min: MIN_SESSIONS_LIMIT, max: MAX_SESSIONS_LIMIT,
+    description: `Page size; with it (or a cursor) the answer is a page with \`next_cursor\` (${DEFAULT_SESSIONS_LIMIT} when only a cursor is given).`,
+  },
+  cursor: { kind: "filter", description: "The `next_cursor` of the previous page (opaque; a malformed one → 400 `invalid cursor`)." },
+} as const;
+
 /** Parses the query parameters (unknown ones are ignored; repeated keys: the last one wins). */
 export function parseSessionsQuery(params: Record<string, unknown> | undefined, maxSeq: number): SessionsQuery {
-  const reader = new QueryReader(params ?? {});
-  const status = reader.filter("status");
-  const providerId = reader.filter("provider_id");
-  const limitGiven = lastValue(params?.limit) !== undefined;
-  const limit = reader.int("limit", DEFAULT_SESSIONS_LIMIT, MIN_SESSIONS_LIMIT, MAX_SESSIONS_LIMIT);
-  const cursorText = reader.filter("cursor");
-  reader.done();
+  const { values: v, matchesNothing } = readQuery(SESSIONS_QUERY, params);
   let afterSeq = 0;
-  if (cursorText !== undefined) {
-    const seq = decodeSessionsCursor(cursorText, maxSeq);
+  if (v.cursor !== undefined) {
+    const seq = decodeSessionsCursor(v.cursor, maxSeq);
     if (seq === null) throw badRequest("invalid cursor");
     afterSeq = seq;
   }
   const filter: SessionFilter = {};
-  if (status !== undefined) filter.status = status;
-  if (providerId !== undefined) filter.providerId = providerId;
-  const paged = limitGiven || cursorText !== undefined;
-  return { filter, matchesNothing: reader.matchesNothing, page: paged ? { limit, afterSeq } : null };
+  if (v.status !== undefined) filter.status = v.status;
+  if (v.provider_id !== undefined) filter.providerId = v.provider_id;
+  const paged = v.limit !== undefined || v.cursor !== undefined;
+  return { filter, matchesNothing, page: paged ? { limit: v.limit ?? DEFAULT_SESSIONS_LIMIT, afterSeq } : null };
 }

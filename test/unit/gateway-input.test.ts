@@ -20,7 +20,7 @@ import {
 } from "../../services/api/http-errors";
 import { decodeQueryComponent, parseQuery, splitRequestUrl } from "../../services/api/query";
 import { decodeCursor } from "../../services/telemetry/cursor";
-import { parseReadQuery } from "../../services/telemetry/filters";
+import { parseReadQuery, TELEMETRY_QUERIES } from "../../services/telemetry/filters";
 
 const arrays = (depth: number, inner = "1") => "[".repeat(depth) + inner + "]".repeat(depth);
 const objects = (depth: number) => '{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1);
@@ -249,14 +249,14 @@ describe("parseQuery (§1.1: the last occurrence wins, for any count)", () => {
 describe("QueryReader with the parser's values", () => {
   it("a malformed listed parameter is a 422 naming it; an unlisted one is ignored", () => {
     const query = parseQuery("provider_id=%E9&limit=%zz&start=%&other=%zz&route=ok");
-    const items = itemsOf(() => parseReadQuery(query, { route: true, page: true }));
+    const items = itemsOf(() => parseReadQuery(query, TELEMETRY_QUERIES.runs));
     expect(items.map((i) => i.loc)).toEqual([["query", "start"], ["query", "provider_id"], ["query", "limit"]]);
     expect(items.every((i) => i.type === "value_error")).toBe(true);
   });
 
   it("the last occurrence decides: a malformed value followed by a good one is fine, and the reverse is not", () => {
-    expect(parseReadQuery(parseQuery("provider_id=%E9&provider_id=gemini")).providerId).toBe("gemini");
-    expect(itemsOf(() => parseReadQuery(parseQuery("provider_id=gemini&provider_id=%E9"))).map((i) => i.loc)).toEqual([["query", "provider_id"]]);
+    expect(parseReadQuery(parseQuery("provider_id=%E9&provider_id=gemini"), TELEMETRY_QUERIES.metrics).providerId).toBe("gemini");
+    expect(itemsOf(() => parseReadQuery(parseQuery("provider_id=gemini&provider_id=%E9"), TELEMETRY_QUERIES.metrics)).map((i) => i.loc)).toEqual([["query", "provider_id"]]);
   });
 
   it("reads own keys only", () => {
@@ -330,7 +330,7 @@ describe("cursor ids within the run id column (§10.6)", () => {
 
   it("parseReadQuery answers 400 invalid cursor past the bound it is given", () => {
     const query = { cursor: cursorFor("2147483648") };
-    expect(() => parseReadQuery(query, { page: true, maxRunId: MAX_SERIAL_ID.pg })).toThrow("invalid cursor");
-    expect(parseReadQuery(query, { page: true, maxRunId: MAX_SERIAL_ID.sqlite }).cursor?.id).toBe(2147483648);
+    expect(() => parseReadQuery(query, TELEMETRY_QUERIES.runs, MAX_SERIAL_ID.pg)).toThrow("invalid cursor");
+    expect(parseReadQuery(query, TELEMETRY_QUERIES.runs, MAX_SERIAL_ID.sqlite).cursor?.id).toBe(2147483648);
   });
 });

@@ -3,8 +3,7 @@
  * query parameters and the resume point (`Last-Event-ID` header, else the `last_event_id` query
  * parameter), and whether an event matches.
  */
-import { validationFailed } from "../../../lib/errors";
-import { QueryReader } from "../../../lib/validation";
+import { readQuery } from "../../../lib/query-params";
 
 /**
  * Every event type of the stream. `runs` is the summary of a large ingestion (one event instead of
@@ -24,47 +23,32 @@ export interface StreamFilter {
   signature: string;
 }
 
-const KNOWN = new Set<string>(EVENT_TYPES);
-
 /**
- * A text parameter read by the shared query reader (a value that is not valid percent-encoded UTF-8
- * is a 422 `value_error` at ["query", name] once the reader is done); empty = not given (§1.1).
+ * The query parameters of GET /events (§23.1), declared once: parseStreamFilter and resumePoint read
+ * them and the OpenAPI document lists them (lib/query-params.ts).
  */
-function stringParam(reader: QueryReader, name: string): string | null {
-  const value = reader.text(name);
-  return value === undefined || value === "" ? null : value;
-}
+export const EVENTS_QUERY = {
+  types: {
+    kind: "list", values: EVENT_TYPES, itemName: "event type",
+    description: `A comma list of event types (default: every type but \`log\`; \`run\` selects \`runs\` too). An unknown name → 422.`,
+  },
+  server_id: { kind: "filter", description: "Only the events of this server (an empty value = not given)." },
+  last_event_id: {
+    kind: "filter",
+    description: "Resume after this event id (as the `Last-Event-ID` header, which wins when both are given).",
+  },
+} as const;
 
 /**
  * The filter of a request's query (one string per key). `types`: a comma list, items trimmed, empty
  * items ignored; an empty value means "not given" (§1.1). Unknown types → 422 at ["query", "types"],
- * one item per unknown name; `types` or `server_id` not validly percent-encoded → 422 `value_error`.
+ * one item per unknown name; a parameter not validly percent-encoded → 422 `value_error`.
  */
 export function parseStreamFilter(query: Record<string, unknown>): StreamFilter {
-  const reader = new QueryReader(query);
-  const typesText = stringParam(reader, "types");
-  const serverId = stringParam(reader, "server_id");
-  reader.done();
-  let types: EventType[];
-  if (typesText === null) {
-    types = [...DEFAULT_TYPES];
-  } else {
-    const names = typesText.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    const unknown = [...new Set(names.filter((n) => !KNOWN.has(n)))];
-    if (unknown.length > 0) {
-      throw validationFailed(
-        unknown.map((name) => ({
-          type: "literal_error",
-          loc: ["query", "types"],
-          msg: `Unknown event type '${name}'; expected a comma list of ${EVENT_TYPES.join(", ")}`,
-          input: name,
-          ctx: { expected: EVENT_TYPES.join(", ") },
-        })),
-      );
-    }
-    types = names.length === 0 ? [...DEFAULT_TYPES] : (names as EventType[]);
-    if (types.includes("run") && !types.includes("runs")) types.push("runs");
-  }
+  const { values } = readQuery(EVENTS_QUERY, query);
+  const serverId = values.server_id ?? null;
+  let types = (values.types ?? [...DEFAULT_TYPES]) as EventType[];
+  if (types.includes("run") && !types.includes("runs")) types = [...types, "runs"];
   const set = new Set(types);
   const signature = JSON.stringify([EVENT_TYPES.filter((t) => set.has(t)), serverId]);
   return { types: set, serverId, signature };
@@ -73,13 +57,11 @@ export function parseStreamFilter(query: Record<string, unknown>): StreamFilter 
 /**
  * The resume point a request gives: its `Last-Event-ID` header (what a browser's EventSource sends
  * when it reconnects), else the `last_event_id` query parameter; null when neither is given. The
- * text is returned as sent (the hub decides what it names). A `last_event_id` that is not validly
- * percent-encoded is a 422 `value_error`, whether a header is given or not.
+ * text is returned as sent (the hub decides what it names). The query is read whole (EVENTS_QUERY),
+ * so a bad parameter is a 422 whether a header is given or not.
  */
 export function resumePoint(header: string | string[] | undefined, query: Record<string, unknown>): string | null {
-  const reader = new QueryReader(query);
-  const fromQuery = stringParam(reader, "last_event_id");
-  reader.done();
+  const fromQuery = readQuery(EVENTS_QUERY, query).values.last_event_id ?? null;
   const fromHeader = Array.isArray(header) ? header[0] : header;
   if (typeof fromHeader === "string" && fromHeader.trim() !== "") return fromHeader.trim();
   return fromQuery;

@@ -4,6 +4,7 @@
  */
 import type { ValidationItem } from "./errors";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "./validation";
+import { DATETIME_INPUT_SCHEMA, type JsonSchema, nullable } from "./json-schema";
 import { parseDatetime } from "./time";
 
 export const UNKNOWN_OWNER = "\u2014";
@@ -17,6 +18,30 @@ export interface PullRequestInput {
   provider_id: string;
   route: string | null;
 }
+
+/** Longest text of each field, in characters (code points) after trimming. */
+export const PULL_REQUEST_TEXT_LIMITS = { id: 100, title: 300, owner: 200, provider_id: 200, route: 200 } as const;
+
+const required = (field: keyof typeof PULL_REQUEST_TEXT_LIMITS, description: string): JsonSchema =>
+  ({ type: "string", maxLength: PULL_REQUEST_TEXT_LIMITS[field], pattern: "\\S", description });
+
+/**
+ * The JSON Schema of a registration body as validatePullRequest accepts it (§12.3), from the same
+ * limits. Unknown keys are ignored. Not said by the schema: text no store can keep (NUL, lone
+ * surrogates) is refused, and lengths are counted after trimming.
+ */
+export const PULL_REQUEST_BODY_SCHEMA: JsonSchema = {
+  type: "object",
+  required: ["id", "title", "merged_at", "provider_id"],
+  properties: {
+    id: required("id", "Pull-request id (unique; a second registration → 409)."),
+    title: required("title", "Title."),
+    owner: { ...nullable({ type: "string", maxLength: PULL_REQUEST_TEXT_LIMITS.owner }), description: "Author; null or blank: `\u2014`." },
+    merged_at: { ...DATETIME_INPUT_SCHEMA, description: "When it was merged." },
+    provider_id: required("provider_id", "The provider whose runs it is charged with."),
+    route: nullable({ type: "string", maxLength: PULL_REQUEST_TEXT_LIMITS.route }),
+  },
+};
 
 /** Number of characters (code points) of a string: the contract's lengths count characters. */
 function charCount(text: string): number {
@@ -77,9 +102,9 @@ export function validatePullRequest(
     return text === "" ? null : text;
   };
 
-  const id = requiredText("id", 100);
-  const title = requiredText("title", 300);
-  const owner = optionalText("owner", 200) ?? UNKNOWN_OWNER;
+  const id = requiredText("id", PULL_REQUEST_TEXT_LIMITS.id);
+  const title = requiredText("title", PULL_REQUEST_TEXT_LIMITS.title);
+  const owner = optionalText("owner", PULL_REQUEST_TEXT_LIMITS.owner) ?? UNKNOWN_OWNER;
   let mergedAtMs = 0;
   const merged = input.merged_at;
   if (merged === undefined || merged === null) {
@@ -89,8 +114,8 @@ export function validatePullRequest(
     if (ms === null) problems.push({ type: "datetime_parsing", loc: [...loc, "merged_at"], msg: "Input should be a valid datetime", input: merged });
     else mergedAtMs = ms;
   }
-  const providerId = requiredText("provider_id", 200);
-  const route = optionalText("route", 200);
+  const providerId = requiredText("provider_id", PULL_REQUEST_TEXT_LIMITS.provider_id);
+  const route = optionalText("route", PULL_REQUEST_TEXT_LIMITS.route);
 
   if (problems.length > 0) return { record: null, problems };
   return { record: { id, title, owner, merged_at_ms: mergedAtMs, provider_id: providerId, route }, problems: [] };

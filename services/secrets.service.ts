@@ -15,14 +15,15 @@
  */
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Config } from "../lib/config";
-import { ContractError, isContractError, notFound, validationFailed, ValidationItem } from "../lib/errors";
+import { ContractError, isContractError, notFound } from "../lib/errors";
 import { SecretDecryptError } from "../lib/secrets/cipher";
-import { deleteSealed, listSecrets, MAX_SECRET_CHARS, SecretVault, writeSealed } from "../lib/secrets/store";
+import { deleteSealed, listSecrets, SecretVault, writeSealed } from "../lib/secrets/store";
 import { auditOf, insertAudit } from "../lib/store/audit";
 import { readSnapshot } from "../lib/store/knex";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
 import { formatInstant } from "../lib/time";
 import { containsUnstorableText } from "../lib/validation";
+import { secretValue } from "./secrets/value";
 
 interface SecretsVars extends StoreVars {
   vault: SecretVault;
@@ -38,26 +39,6 @@ export interface SecretsChangedEvent {
 
 function secretNotFound(id: string): ContractError {
   return notFound(`Secret for provider '${id}' not found`);
-}
-
-/**
- * The PUT body's `value` (§24: a string of 1..8,192 characters the process environment can carry:
- * no NUL, no lone surrogate). The 422 items never echo the value.
- */
-function secretValue(params: Record<string, unknown>): string {
-  const value = params.value;
-  const loc = ["body", "value"];
-  let item: ValidationItem | null = null;
-  if (value === undefined) item = { type: "missing", loc, msg: "Field required" };
-  else if (typeof value !== "string") item = { type: "string_type", loc, msg: "Input should be a valid string" };
-  else if (value.length < 1) item = { type: "too_short", loc, msg: "String should have at least 1 character", ctx: { min_length: 1 } };
-  else if (value.length > MAX_SECRET_CHARS) {
-    item = { type: "too_long", loc, msg: `String should have at most ${MAX_SECRET_CHARS} characters`, ctx: { max_length: MAX_SECRET_CHARS } };
-  } else if (containsUnstorableText(value)) {
-    item = { type: "string_unicode", loc, msg: "Input should be valid Unicode text without NUL characters" };
-  }
-  if (item !== null) throw validationFailed([item]);
-  return value as string;
 }
 
 /** The server id of the path (always a string from the gateway; anything else matches nothing). */

@@ -19,17 +19,13 @@ import { toStoredInstant } from "../lib/time";
 import { idleCutoffMs, sweepIntervalMs } from "./sessions/expiry";
 import { encodeSessionsCursor, MAX_SEQ, parseSessionsQuery } from "./sessions/listing";
 import { closeIdleSessions, closeSession, findSession, insertSession, listSessions, recordSessionCall } from "./sessions/queries";
-import { Session, SessionRow, sessionFromRow, sessionTextItems, splitSessionInput } from "./sessions/session";
+import { Session, SESSION_BODY_FIELDS, SessionRow, sessionFromRow, sessionTextItems, splitSessionInput } from "./sessions/session";
 
 /** The broker event of every session change; its payload is the Session after the change. */
 export const SESSIONS_CHANGED = "sessions.changed";
 
 const checkProviderId = compileSchema({ provider_id: { type: "string" } });
-const checkBody = compileSchema({
-  $$strict: false,
-  reason: { type: "string", nullable: true, optional: true },
-  client: { type: "string", nullable: true, optional: true },
-});
+const checkBody = compileSchema(SESSION_BODY_FIELDS);
 
 type CreateParams = { provider_id: string; reason?: string | null; client?: string | null } & Record<string, unknown>;
 

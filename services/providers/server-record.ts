@@ -6,6 +6,7 @@
  */
 import type { Lane } from "../../lib/lanes";
 import type { ValidationItem } from "../../lib/errors";
+import { type JsonSchema, nullable } from "../../lib/json-schema";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "../../lib/validation";
 import { formatStoredInstant } from "../../lib/time";
 import { toSummary } from "./manifest";
@@ -177,15 +178,33 @@ export const LIMITS = {
 
 type Loc = (string | number)[];
 
-/** Reads one field's value; pushes ValidationItems for what is wrong and returns undefined then. */
-type FieldReader<T> = (value: unknown, loc: Loc, items: ValidationItem[]) => T | undefined;
+/**
+ * Reads one field's value; pushes ValidationItems for what is wrong and returns undefined then.
+ * Each reader carries the JSON Schema of what it accepts (`schema`), made by the same combinator
+ * from the same limits: the OpenAPI document's request bodies of §17.4 are built from them
+ * (serverBodySchema). Text no store can keep (NUL, a lone surrogate) is refused too, which the
+ * schema does not say.
+ */
+type FieldReader<T> = ((value: unknown, loc: Loc, items: ValidationItem[]) => T | undefined) & { schema: JsonSchema };
+
+function reader<T>(schema: JsonSchema, read: (value: unknown, loc: Loc, items: ValidationItem[]) => T | undefined): FieldReader<T> {
+  return Object.assign(read, { schema });
+}
+
+/** A string of characters that are not all blanks (at least one non-white-space character). */
+const NOT_BLANK = "\\S";
 
 function typeItem(type: string, msg: string, loc: Loc, input: unknown): ValidationItem {
   return { type, loc, msg, input };
 }
 
 function text(max: number, options: { min?: number; trim?: boolean; pattern?: RegExp; patternMsg?: string } = {}): FieldReader<string> {
-  return (value, loc, items) => {
+  const schema: JsonSchema = { type: "string", maxLength: max };
+  if ((options.min ?? 0) > 0) schema.minLength = options.min;
+  // A trimmed text must keep `min` characters: for min 1, a text that is not all blanks.
+  if (options.pattern !== undefined) schema.pattern = options.pattern.source;
+  else if (options.trim === true && (options.min ?? 0) > 0) schema.pattern = NOT_BLANK;
+  return reader(schema, (value, loc, items) => {
     if (typeof value !== "string") {
       items.push(typeItem("string_type", "Input should be a valid string", loc, value));
       return undefined;
@@ -217,11 +236,11 @@ function text(max: number, options: { min?: number; trim?: boolean; pattern?: Re
       return undefined;
     }
     return v;
-  };
+  });
 }
 
 function stringList(maxItems: number, item: FieldReader<string>): FieldReader<string[]> {
-  return (value, loc, items) => {
+  return reader({ type: "array", maxItems, items: item.schema }, (value, loc, items) => {
     if (!Array.isArray(value)) {
       items.push(typeItem("list_type", "Input should be a valid list", loc, value));
       return undefined;
@@ -233,7 +252,7 @@ function stringList(maxItems: number, item: FieldReader<string>): FieldReader<st
     const before = items.length;
     const out = value.map((v, i) => item(v, [...loc, i], items));
     return items.length > before ? undefined : (out as string[]);
-  };
+  });
 }
 
 /** §6.3: a number field takes JSON numbers and numeric strings ("10" → 10). */
@@ -252,40 +271,48 @@ function bounded(n: number, [min, max]: readonly [number, number], loc: Loc, inp
 }
 
 function numberIn(range: readonly [number, number]): FieldReader<number> {
-  return (value, loc, items) => {
+  // Numeric strings ("10") are accepted too (§6.3); the schema shows the number.
+  return reader({ type: "number", minimum: range[0], maximum: range[1] }, (value, loc, items) => {
     const n = typeof value === "number" ? value : typeof value === "string" && NUMERIC_TEXT.test(value) ? Number(value) : Number.NaN;
     if (!Number.isFinite(n)) {
       items.push(typeItem("float_parsing", "Input should be a valid number", loc, value));
       return undefined;
     }
     return bounded(n, range, loc, value, items);
-  };
+  });
 }
 
 /** §6.3: an integer field takes JSON numbers with an integral value only. */
 function integerIn(range: readonly [number, number]): FieldReader<number> {
-  return (value, loc, items) => {
+  return reader({ type: "integer", minimum: range[0], maximum: range[1] }, (value, loc, items) => {
     if (typeof value !== "number" || !Number.isInteger(value)) {
       items.push(typeItem("int_type", "Input should be a valid integer", loc, value));
       return undefined;
     }
     return bounded(value, range, loc, value, items);
-  };
+  });
 }
 
-const readBoolean: FieldReader<boolean> = (value, loc, items) => {
+const readBoolean: FieldReader<boolean> = reader({ type: "boolean" }, (value, loc, items) => {
   if (typeof value !== "boolean") {
     items.push(typeItem("bool_type", "Input should be a valid boolean", loc, value));
     return undefined;
   }
   return value;
-};
+});
 
 const readEnvName = text(LIMITS.envNameChars, {
   min: 1, pattern: ENV_NAME_PATTERN, patternMsg: "Input should be an environment variable name (letters, digits and _, not starting with a digit)",
 });
 
-const readEnv: FieldReader<Record<string, string>> = (value, loc, items) => {
+const readEnvValue = text(LIMITS.envValueChars);
+
+const readEnv: FieldReader<Record<string, string>> = reader({
+  type: "object",
+  maxProperties: LIMITS.envEntries,
+  propertyNames: readEnvName.schema,
+  additionalProperties: readEnvValue.schema,
+}, (value, loc, items) => {
   if (!isPlainObject(value)) {
     items.push(typeItem("dict_type", "Input should be an object of strings", loc, value));
     return undefined;
@@ -299,16 +326,16 @@ const readEnv: FieldReader<Record<string, string>> = (value, loc, items) => {
   const entries: [string, string][] = [];
   for (const key of keys) {
     readEnvName(key, [...loc, key], items);
-    const v = text(LIMITS.envValueChars)(value[key], [...loc, key], items);
+    const v = readEnvValue(value[key], [...loc, key], items);
     if (v !== undefined) entries.push([key, v]);
   }
   if (items.length > before) return undefined;
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // Own data properties only: a key such as "__proto__" stays an ordinary variable name.
   return Object.fromEntries(entries);
-};
+});
 
-const readRestart: FieldReader<RestartPolicy> = (value, loc, items) => {
+const readRestart: FieldReader<RestartPolicy> = reader({ type: "string", enum: [...RESTART_POLICIES] }, (value, loc, items) => {
   if (typeof value !== "string" || !(RESTART_POLICIES as readonly string[]).includes(value)) {
     items.push({
       type: "literal_error", loc, input: value, ctx: { expected: RESTART_POLICIES.map((p) => `'${p}'`).join(", ") },
@@ -317,17 +344,18 @@ const readRestart: FieldReader<RestartPolicy> = (value, loc, items) => {
     return undefined;
   }
   return value as RestartPolicy;
-};
+});
 
-const readTransport: FieldReader<string> = (value, loc, items) => {
-  const v = text(64)(value, loc, items);
+const transportText = text(64);
+const readTransport: FieldReader<string> = reader({ type: "string", enum: ["stdio"] }, (value, loc, items) => {
+  const v = transportText(value, loc, items);
   if (v === undefined) return undefined;
   if (v !== "stdio") {
     items.push({ type: "literal_error", loc, input: value, ctx: { expected: "'stdio'" }, msg: "only stdio is supported" });
     return undefined;
   }
   return v;
-};
+});
 
 const RUNTIME_READERS: { [K in keyof RuntimeFields]: FieldReader<NonNullable<RuntimeFields[K]>> } = {
   args: stringList(LIMITS.args, text(LIMITS.argChars)),
@@ -402,6 +430,11 @@ function readApiFields(body: Record<string, unknown>, items: ValidationItem[], c
   return given;
 }
 
+const readIdText = text(64, {
+  min: 1, pattern: SERVER_ID_PATTERN,
+  patternMsg: "Input should be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit",
+});
+
 /** The checked id of a server created over HTTP; pushes the 422 items of §17.4 otherwise. */
 function readNewId(body: Record<string, unknown>, items: ValidationItem[]): string | undefined {
   const loc = ["body", "id"];
@@ -409,10 +442,7 @@ function readNewId(body: Record<string, unknown>, items: ValidationItem[]): stri
     items.push({ type: "missing", loc, msg: "Field required" });
     return undefined;
   }
-  const id = text(64, {
-    min: 1, pattern: SERVER_ID_PATTERN,
-    patternMsg: "Input should be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit",
-  })(body.id, loc, items);
+  const id = readIdText(body.id, loc, items);
   if (id !== undefined && RESERVED_SERVER_IDS.includes(id)) {
     items.push({ type: "value_error", loc, msg: `'${id}' is reserved (it names a path under /servers)`, input: id });
     return undefined;
@@ -445,6 +475,26 @@ export function serverFieldsToCreate(body: Record<string, unknown>): { fields: S
     ...NO_RUNTIME_FIELDS,
   };
   return { fields: { ...fields, ...(given as Partial<ServerFields>) } };
+}
+
+/**
+ * The JSON Schema of a POST /servers (`create`) or PUT /servers/{id} (`update`) body (§17.4), built
+ * from the readers that check it: every field of API_READERS with its reader's schema, `null`
+ * allowed where it resets a field to its default; on create, `id` (not a reserved one) and `name`,
+ * `command` required. Unknown keys are ignored, so the object stays open. What the schema cannot
+ * say: text no store can keep (NUL, lone surrogates) is refused, and numbers may come as numeric
+ * strings (§6.3).
+ */
+export function serverBodySchema(mode: "create" | "update"): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  if (mode === "create") properties.id = { ...readIdText.schema, not: { enum: [...RESERVED_SERVER_IDS] } };
+  for (const field of API_FIELDS) {
+    const schema = API_READERS[field].schema;
+    properties[field] = Object.prototype.hasOwnProperty.call(RESET, field) ? nullable(schema) : schema;
+  }
+  // blankCommand: a command of blanks names nothing to run.
+  properties.command = { ...properties.command, pattern: NOT_BLANK };
+  return { type: "object", properties, ...(mode === "create" ? { required: ["id", "name", "command"] } : {}) };
 }
 
 /**

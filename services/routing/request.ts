@@ -3,6 +3,8 @@
  * ValidationItem located at ["body", field, …]; extra keys are ignored.
  */
 import type { ValidationItem } from "../../lib/errors";
+import { fastestValidatorToJsonSchema } from "../../lib/fv-json-schema";
+import type { JsonSchema } from "../../lib/json-schema";
 import { compileSchema, throwIfInvalid } from "../../lib/validation";
 import { isStrategy, Strategy, STRATEGIES } from "./plan";
 
@@ -22,12 +24,41 @@ export interface SimulationRequest {
  * error (provider_ids, strategy) are checked for null before this schema runs. It also reports a
  * null array item without its index, so the items of provider_ids are checked by checkIds.
  */
-const checkTypedFields = compileSchema({
+export const SIMULATION_TYPED_FIELDS = {
   $$strict: false,
-  provider_ids: { type: "array", optional: true },
-  strategy: { type: "enum", values: [...STRATEGIES], optional: true },
-  failover_provider_id: { type: "string", optional: true, nullable: true },
-});
+  provider_ids: { type: "array", optional: true, description: "Providers to plan over, in order (duplicates kept; empty or absent: every manifest provider)." },
+  strategy: { type: "enum", values: [...STRATEGIES], optional: true, description: "Routing strategy (absent: `balanced`)." },
+  failover_provider_id: {
+    type: "string", optional: true, nullable: true,
+    description: "Provider kept for failover and left out of the plan (null, \"\" or \"none\": no failover).",
+  },
+};
+const checkTypedFields = compileSchema(SIMULATION_TYPED_FIELDS);
+
+/**
+ * The JSON Schema of the body: SIMULATION_TYPED_FIELDS converted (lib/fv-json-schema.ts), then what
+ * parseSimulationRequest checks by hand: provider_ids and strategy refuse null, provider_ids' items
+ * are strings (checkIds), volume_millions is a number in 0..MAX_VOLUME_MILLIONS (readVolume; numeric
+ * strings are accepted too, §6.3). Unknown keys (the console's `intents`, `custom_rules`) are ignored.
+ */
+export function simulationBodySchema(): JsonSchema {
+  const schema = fastestValidatorToJsonSchema(SIMULATION_TYPED_FIELDS);
+  const properties = schema.properties as Record<string, JsonSchema>;
+  const notNull = (p: JsonSchema): JsonSchema => {
+    const { type, enum: values, ...rest } = p;
+    const out: JsonSchema = { ...rest };
+    if (Array.isArray(type)) out.type = type.filter((t) => t !== "null")[0];
+    if (Array.isArray(values)) out.enum = values.filter((v) => v !== null);
+    return out;
+  };
+  properties.provider_ids = { ...notNull(properties.provider_ids), items: { type: "string" } };
+  properties.strategy = { ...notNull(properties.strategy), default: "balanced" };
+  properties.volume_millions = {
+    type: "number", minimum: 0, maximum: MAX_VOLUME_MILLIONS, default: DEFAULT_VOLUME_MILLIONS,
+    description: "Monthly volume, in millions of requests.",
+  };
+  return schema;
+}
 
 /** A decimal number written as a string ("10", "2.5", "-1", "1e3"), surrounding spaces allowed. */
 const NUMERIC_STRING = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;

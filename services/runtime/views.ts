@@ -5,6 +5,7 @@
  */
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
+import type { JsonSchema } from "../../lib/json-schema";
 import { readQuery } from "../../lib/query-params";
 import { parseLogCursor } from "./log-cursor";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
@@ -111,6 +112,28 @@ export function parseLogsQuery(query: object): { cursor: string | null; limit: n
   return { cursor: parseLogCursor(values.cursor), limit: values.limit };
 }
 
+/** Bounds of a tool call's body (§21). */
+export const TOOL_CALL_LIMITS = { sessionIdChars: 128, timeoutMs: [1, 600_000] } as const;
+
+/**
+ * The JSON Schema of a tool-call body as parseToolCallBody accepts it (the body itself is optional).
+ * Not said by the schema: session_id's length is counted in UTF-16 code units.
+ */
+export const TOOL_CALL_BODY_SCHEMA: JsonSchema = {
+  type: "object",
+  properties: {
+    arguments: { type: ["object", "null"], description: "The tool's arguments (absent or null: `{}`); never stored or logged." },
+    session_id: {
+      type: ["string", "null"], minLength: 1, maxLength: TOOL_CALL_LIMITS.sessionIdChars,
+      description: "An open session of this server to record the call against (§22).",
+    },
+    timeout_ms: {
+      type: ["integer", "null"], minimum: TOOL_CALL_LIMITS.timeoutMs[0], maximum: TOOL_CALL_LIMITS.timeoutMs[1],
+      description: "Call timeout in milliseconds (null: the server's `tool_timeout_s`).",
+    },
+  },
+};
+
 /** The body of POST /servers/{id}/tools/{tool}/call (§21), validated. */
 export interface ToolCallBody {
   arguments: Record<string, unknown>;
@@ -130,18 +153,19 @@ export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody
     items.push({ type: "dict_type", loc: ["body", "arguments"], msg: "Input should be a valid dictionary", input: args });
   }
   const session = params.session_id;
-  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || session.length > 128)) {
+  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || session.length > TOOL_CALL_LIMITS.sessionIdChars)) {
     items.push({ type: "string_type", loc: ["body", "session_id"], msg: "Input should be a session id (1..128 characters) or null", input: session });
   }
   const timeout = params.timeout_ms;
   if (timeout !== undefined && timeout !== null) {
     if (typeof timeout !== "number" || !Number.isInteger(timeout)) {
       items.push({ type: "int_type", loc: ["body", "timeout_ms"], msg: "Input should be a valid integer", input: timeout });
-    } else if (timeout < 1 || timeout > 600_000) {
+    } else if (timeout < TOOL_CALL_LIMITS.timeoutMs[0] || timeout > TOOL_CALL_LIMITS.timeoutMs[1]) {
+      const [min, max] = TOOL_CALL_LIMITS.timeoutMs;
       items.push({
-        type: timeout < 1 ? "greater_than_equal" : "less_than_equal", loc: ["body", "timeout_ms"],
-        msg: timeout < 1 ? "Input should be greater than or equal to 1" : "Input should be less than or equal to 600000",
-        input: timeout, ctx: timeout < 1 ? { ge: 1 } : { le: 600_000 },
+        type: timeout < min ? "greater_than_equal" : "less_than_equal", loc: ["body", "timeout_ms"],
+        msg: timeout < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
+        input: timeout, ctx: timeout < min ? { ge: min } : { le: max },
       });
     }
   }

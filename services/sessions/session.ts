@@ -3,6 +3,8 @@
  */
 import type { ValidationItem } from "../../lib/errors";
 import { formatStoredInstant } from "../../lib/time";
+import { fastestValidatorToJsonSchema } from "../../lib/fv-json-schema";
+import type { JsonSchema } from "../../lib/json-schema";
 import { containsUnstorableText, unstorableTextItem } from "../../lib/validation";
 
 /**
@@ -77,6 +79,28 @@ function charCount(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
+}
+
+/**
+ * The fastest-validator schema of a creation body's fields (§9.1, §22): `reason` and `client`
+ * strings or null, unknown keys kept (they are stored as the session's options). Checked by the
+ * sessions service with sessionTextItems after it.
+ */
+export const SESSION_BODY_FIELDS = {
+  $$strict: false,
+  reason: { type: "string", nullable: true, optional: true, description: "Why the session is opened (stored verbatim)." },
+  client: { type: "string", nullable: true, optional: true, description: "Who opens it (e.g. the console, a CLI)." },
+} as const;
+
+/**
+ * The JSON Schema of a creation body: SESSION_BODY_FIELDS converted (lib/fv-json-schema.ts), with
+ * sessionTextItems' length limit. Not said by the schema: text no store can keep is refused.
+ */
+export function sessionBodySchema(): JsonSchema {
+  const schema = fastestValidatorToJsonSchema(SESSION_BODY_FIELDS);
+  const properties = schema.properties as Record<string, JsonSchema>;
+  for (const field of ["reason", "client"]) properties[field] = { ...properties[field], maxLength: MAX_SESSION_TEXT_CHARS };
+  return schema;
 }
 
 /**

@@ -11,6 +11,7 @@ import { validationFailed } from "../../../lib/errors";
 import type { Lane } from "../../../lib/lanes";
 import { roundHalfEven } from "../../../lib/lanes";
 import { formatStoredInstant, parseDatetime, toStoredInstant, utcDay } from "../../../lib/time";
+import { DATETIME_INPUT_SCHEMA, type JsonSchema, nullable } from "../../../lib/json-schema";
 import { containsUnstorableText, isPlainObject, unstorableTextItem } from "../../../lib/validation";
 
 /**
@@ -158,6 +159,53 @@ function numberValue(value: unknown): number | null {
   return null;
 }
 
+/** Longest text of each text field of a run, in characters (code points) after trimming (§11.2). */
+export const RUN_TEXT_LIMITS = {
+  provider_id: 200, tool: 200, route: 200, status: 100, experiment_cohort: 200, experiment_tag: 200,
+} as const;
+
+const runText = (field: keyof typeof RUN_TEXT_LIMITS): JsonSchema => nullable({ type: "string", maxLength: RUN_TEXT_LIMITS[field] });
+const runCount = (description: string): JsonSchema => ({ type: "integer", minimum: 0, maximum: MAX_RUN_INTEGER, default: 0, description });
+
+/**
+ * The JSON Schema of one run as validateRun accepts it (§11.2), from the same limits: the OpenAPI
+ * document's `RunInput`. Unknown keys are ignored. Not said by the schema: text no store can keep
+ * (NUL, lone surrogates) is refused, lengths are counted after trimming, `cost_usd` may be a
+ * numeric string (§6.3), and `status` is normalised (synonyms, lower case).
+ */
+export const RUN_INPUT_SCHEMA: JsonSchema = {
+  type: "object",
+  required: ["provider_id"],
+  properties: {
+    provider_id: { type: "string", maxLength: RUN_TEXT_LIMITS.provider_id, pattern: "\\S", description: "Provider (server) id; not blank." },
+    tool: { ...runText("tool"), description: "Tool name (null or blank: `unknown`)." },
+    route: runText("route"),
+    tokens_in: runCount("Input tokens."),
+    tokens_out: runCount("Output tokens."),
+    duration_ms: runCount("Duration in milliseconds."),
+    status: { ...runText("status"), description: "Outcome; `ok`, `completed`, `failed`… are normalised (§11.2); null or blank: `unknown`." },
+    cost_usd: { ...nullable({ type: "number", minimum: 0, maximum: MAX_RUN_COST_USD }), description: "Cost in USD; null: computed from the provider's rates." },
+    metadata: { ...nullable({ type: "object" }), description: "Free JSON object (cache and error details, §11.2)." },
+    ts: { ...nullable(DATETIME_INPUT_SCHEMA), description: "When the run happened; null or absent: the request time." },
+    experiment_cohort: runText("experiment_cohort"),
+    experiment_tag: runText("experiment_tag"),
+    // A body with `runs` is a batch (validateIngestBody): a single run never has the key.
+    runs: false,
+  },
+};
+
+/** The body of POST /telemetry/runs (§11.1): one run, or `{runs: [...]}` with 1..MAX_BATCH_RUNS runs. */
+export const INGEST_BODY_SCHEMA: JsonSchema = {
+  oneOf: [
+    RUN_INPUT_SCHEMA,
+    {
+      type: "object",
+      required: ["runs"],
+      properties: { runs: { type: "array", minItems: 1, maxItems: MAX_BATCH_RUNS, items: RUN_INPUT_SCHEMA } },
+    },
+  ],
+};
+
 export interface ValidateRunOptions {
   /** The request time, used when ts is null or absent. */
   nowMs: number;
@@ -238,13 +286,13 @@ export function validateRun(
     return value + 0; // -0 → 0
   };
 
-  const providerId = text("provider_id", 200, true);
-  const tool = text("tool", 200, false) ?? "unknown";
-  const route = text("route", 200, false);
+  const providerId = text("provider_id", RUN_TEXT_LIMITS.provider_id, true);
+  const tool = text("tool", RUN_TEXT_LIMITS.tool, false) ?? "unknown";
+  const route = text("route", RUN_TEXT_LIMITS.route, false);
   const tokensIn = integer("tokens_in");
   const tokensOut = integer("tokens_out");
   const durationMs = integer("duration_ms");
-  const status = normaliseStatus(text("status", 100, false));
+  const status = normaliseStatus(text("status", RUN_TEXT_LIMITS.status, false));
 
   let costUsd: number | null = null;
   const cost = input.cost_usd;
@@ -284,8 +332,8 @@ export function validateRun(
     else tsMs = ms;
   }
 
-  const cohort = text("experiment_cohort", 200, false);
-  const tag = text("experiment_tag", 200, false);
+  const cohort = text("experiment_cohort", RUN_TEXT_LIMITS.experiment_cohort, false);
+  const tag = text("experiment_tag", RUN_TEXT_LIMITS.experiment_tag, false);
 
   if (problems.length > before || providerId === null) return null;
   return {

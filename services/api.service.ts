@@ -29,6 +29,7 @@ import { RateLimitedError, runsOf } from "./api/rate-limit";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
 import { MeteredRequest, RequestMeter, requestAnswered, requestStarted } from "./api/request-metrics";
+import { openApiDocument } from "./api/openapi/document";
 import { checksIgnoredBody, routePrefix, ROUTES, RouteSpec } from "./api/routes";
 
 /** How often a gateway asks the access service whether its keys are current. */
@@ -426,6 +427,16 @@ export default function apiService(
             node_id: this.broker.nodeID,
             uptime_s: (Date.now() - startedAtMs) / 1000,
           };
+        },
+      },
+
+      /**
+       * GET /openapi.json (runtime-contract §27): the OpenAPI 3.1 document of the route table
+       * (services/api/openapi/document.ts), built once on first request and answered as is.
+       */
+      openapi: {
+        handler() {
+          return openApiDocument();
         },
       },
 

@@ -30,7 +30,7 @@ export const PURGE_INTERVAL_MS = 10 * 60_000;
 export const IDEMPOTENCY_HEADER = "idempotency-key";
 const HEADER_LOC = ["header", IDEMPOTENCY_HEADER];
 /** §11.1: 1..128 visible ASCII characters (0x21–0x7E: no space, no control character). */
-const KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
 /**
  * The header value as the gateway passed it: undefined when the request had none, the key when
@@ -39,7 +39,7 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
  */
 export function parseIdempotencyKey(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
-  if (typeof raw === "string" && KEY_PATTERN.test(raw)) return raw;
+  if (typeof raw === "string" && IDEMPOTENCY_KEY_PATTERN.test(raw)) return raw;
   // Node reads header bytes as Latin-1: echo UTF-8 bytes as the text the client sent, not mojibake.
   const input = typeof raw === "string" ? headerText(raw) : raw;
   throw validationFailed([

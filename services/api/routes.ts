@@ -90,6 +90,8 @@ const KEY = { kind: "key", param: "id" };
 export const ROUTES: readonly RouteSpec[] = [
   { method: "GET", path: "/healthz", action: "api.healthz", input: "query", role: "public" },
   { method: "GET", path: "/readyz", action: "api.readyz", input: "query", role: "public" },
+  // runtime-contract §27; viewer like every GET (§25.1: only /healthz and /readyz stay open in keyed mode).
+  { method: "GET", path: "/openapi.json", action: "api.openapi", input: "query", role: "viewer" },
   { method: "GET", path: "/providers", action: "providers.catalog", input: "query", role: "viewer" },
   { method: "GET", path: "/servers", action: "providers.servers", input: "query", role: "viewer" },
   {

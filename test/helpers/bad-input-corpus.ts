@@ -117,6 +117,7 @@ function cursorText(rng: Rng): string {
 export const QUERY_PARAMETERS: ReadonlyMap<string, readonly string[]> = new Map([
   ["GET /healthz", []],
   ["GET /readyz", []],
+  ["GET /openapi.json", []],
   ["GET /providers", []],
   ["GET /servers", []],
   ["GET /servers/processes", []],

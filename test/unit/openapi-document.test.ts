@@ -87,6 +87,16 @@ describe("the document and the route table", () => {
     }
   });
 
+  it("every named schema compiles as JSON Schema 2020-12 (the dialect of OpenAPI 3.1)", () => {
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    ajv.addSchema({ $id: "doc", components: doc.components });
+    for (const name of Object.keys(doc.components.schemas)) {
+      expect(() => ajv.getSchema(`doc#/components/schemas/${name}`)).not.toThrow();
+      expect(typeof ajv.getSchema(`doc#/components/schemas/${name}`)).toBe("function");
+    }
+  });
+
   it("is built once", () => {
     expect(openApiDocument()).toBe(openApiDocument());
     expect(JSON.stringify(buildOpenApiDocument())).toBe(JSON.stringify(doc));

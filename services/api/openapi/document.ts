@@ -188,6 +188,16 @@ const DESCRIPTION = [
   "**Errors.** A 422 lists one ValidationItem per problem; every other error is `{\"detail\": \"<message>\"}`. Unknown path → 404, wrong method → 405 (with `Allow`).",
 ].join("\n\n");
 
+/** Names a schema; a name given to two different schemas is a mistake in the tables. */
+function addSchema(schemas: Record<string, JsonSchema>, name: string, schema: JsonSchema | undefined): void {
+  if (schema === undefined) {
+    if (schemas[name] === undefined) throw new Error(`No schema named ${name}`);
+    return;
+  }
+  if (schemas[name] !== undefined && schemas[name] !== schema) throw new Error(`Two schemas named ${name}`);
+  schemas[name] = schema;
+}
+
 /**
  * The OpenAPI 3.1 document of `routes` (default: the route table). Throws when a route's action has
  * no entry in OPERATIONS, so a new route cannot be left out of the document.
@@ -203,8 +213,8 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[] = ROUTES, oper
     const path = documentPath(route);
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = operation(route, op);
-    if (op.body !== undefined) schemas[op.body.name] = op.body.schema;
-    if (route.input !== "event-stream" && (route.status ?? 200) !== 204) schemas[op.response.name] = op.response.schema;
+    if (op.body !== undefined) addSchema(schemas, op.body.name, op.body.schema);
+    if (route.input !== "event-stream" && (route.status ?? 200) !== 204) addSchema(schemas, op.response.name, op.response.schema);
   }
   const components = {
     schemas: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, withReferences(schema, named, schema)])),

@@ -146,7 +146,8 @@ export interface ResponseDoc {
   /** The name of its schema in components.schemas. */
   name: string;
   description: string;
-  schema: JsonSchema;
+  /** The schema; absent when `name` is one of SCHEMAS. */
+  schema?: JsonSchema;
 }
 
 const answer = (name: string, description: string, properties: Record<string, JsonSchema>): ResponseDoc =>
@@ -172,7 +173,7 @@ export const RESPONSES = {
   },
   providers: answer("ProviderList", "The manifest providers, in manifest order (api-contract §8.3).", { providers: list(ref("ProviderSummary")) }),
   servers: answer("ServerList", "The catalog: manifest servers, then servers created over HTTP (runtime-contract §17.4).", { servers: list(ref("Server")) }),
-  server: { name: "Server", description: "A catalog server (runtime-contract §17.3).", schema: ref("Server") } as ResponseDoc,
+  server: { name: "Server", description: "A catalog server (runtime-contract §17.3)." } as ResponseDoc,
   processes: answer("ProcessList", "Every catalog server's process, in catalog order (runtime-contract §18.5).", { processes: list(ref("ProcessState")) }),
   process: answer("ProcessAnswer", "A server's process (runtime-contract §18.5).", { process: ref("ProcessState") }),
   logs: answer("LogPage", "Log lines after the cursor, oldest first (runtime-contract §19).", {

@@ -126,10 +126,11 @@ describe("allowedMethods", () => {
         "GET /security/roles", "GET /audit/logs",
         // runtime-contract §27, outside /api/v1 (its /api/v1 twin would read "GET /metrics" too)
         "GET /metrics",
+        "GET /openapi.json",
       ]),
     );
     expect(ROUTES.filter((r) => fullPath(r) === "/metrics").map((r) => r.method)).toEqual(["GET"]);
-    expect(table).toHaveLength(46);
+    expect(table).toHaveLength(47);
   });
 });
 

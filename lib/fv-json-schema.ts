@@ -59,7 +59,8 @@ function convertRule(raw: Rule, where: string): { schema: JsonSchema; optional: 
   const supported = SUPPORTED[type];
   if (supported === undefined) throw new Error(`fastest-validator rule type '${type}' at ${where} has no JSON Schema conversion`);
   for (const key of Object.keys(rule)) {
-    if (!META_KEYS.has(key) && !supported.has(key)) throw new Error(`fastest-validator rule '${type}.${key}' at ${where} has no JSON Schema conversion`);
+    if (!META_KEYS.has(key) && !supported.has(key))
+      throw new Error(`fastest-validator rule '${type}.${key}' at ${where} has no JSON Schema conversion`);
   }
   let schema: JsonSchema;
   switch (type) {

@@ -64,7 +64,10 @@ export interface ReadQueryResult<S extends QuerySpec> {
 function readList(reader: QueryReader, name: string, param: Extract<QueryParam, { kind: "list" }>, problems: ValidationItem[]): string[] | undefined {
   const text = reader.text(name);
   if (text === undefined || text === "") return undefined;
-  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   const known = new Set(param.values);
   const unknown = [...new Set(names.filter((n) => !known.has(n)))];
   for (const item of unknown) {
@@ -91,7 +94,7 @@ export function readQuery<S extends QuerySpec>(spec: S, query: Record<string, un
   const values: Record<string, unknown> = {};
   const given = new Set<string>();
   for (const [name, param] of Object.entries(spec)) {
-    if (Object.prototype.hasOwnProperty.call(params, name) && params[name] !== undefined) given.add(name);
+    if (Object.hasOwn(params, name) && params[name] !== undefined) given.add(name);
     switch (param.kind) {
       case "datetime":
         values[name] = reader.datetime(name);

@@ -13,8 +13,7 @@ export const MAX_KEY_NAME_CHARS = 128;
 /** Largest per-key rate limit (requests or runs per second). */
 export const MAX_KEY_RATE = 1_000_000;
 
-const rateSchema = (description: string): JsonSchema =>
-  ({ ...nullable({ type: "number", minimum: 0, maximum: MAX_KEY_RATE }), description });
+const rateSchema = (description: string): JsonSchema => ({ ...nullable({ type: "number", minimum: 0, maximum: MAX_KEY_RATE }), description });
 
 /**
  * The JSON Schema of the body as parseNewKey accepts it. Not said by the schema: `expires_at` must
@@ -44,7 +43,8 @@ function rateField(body: Record<string, unknown>, name: string, items: Validatio
     return null;
   }
   if (n < 0) items.push({ type: "greater_than_equal", loc, msg: "Input should be greater than or equal to 0", input: v, ctx: { ge: 0 } });
-  else if (n > MAX_KEY_RATE) items.push({ type: "less_than_equal", loc, msg: `Input should be less than or equal to ${MAX_KEY_RATE}`, input: v, ctx: { le: MAX_KEY_RATE } });
+  else if (n > MAX_KEY_RATE)
+    items.push({ type: "less_than_equal", loc, msg: `Input should be less than or equal to ${MAX_KEY_RATE}`, input: v, ctx: { le: MAX_KEY_RATE } });
   return n;
 }
 
@@ -62,9 +62,15 @@ export function parseNewKey(body: Record<string, unknown>, nowMs: number): NewKe
   const name = body.name;
   if (name === undefined || name === null) items.push({ type: "missing", loc: ["body", "name"], msg: "Field required" });
   else if (typeof name !== "string") items.push({ type: "string_type", loc: ["body", "name"], msg: "Input should be a valid string", input: name });
-  else if (name.trim().length < 1) items.push({ type: "too_short", loc: ["body", "name"], msg: "String should have at least 1 character", input: name });
+  else if (name.trim().length < 1)
+    items.push({ type: "too_short", loc: ["body", "name"], msg: "String should have at least 1 character", input: name });
   else if (name.length > MAX_KEY_NAME_CHARS) {
-    items.push({ type: "too_long", loc: ["body", "name"], msg: `String should have at most ${MAX_KEY_NAME_CHARS} characters`, ctx: { max_length: MAX_KEY_NAME_CHARS } });
+    items.push({
+      type: "too_long",
+      loc: ["body", "name"],
+      msg: `String should have at most ${MAX_KEY_NAME_CHARS} characters`,
+      ctx: { max_length: MAX_KEY_NAME_CHARS },
+    });
   } else if (containsUnstorableText(name)) {
     items.push({ type: "string_unicode", loc: ["body", "name"], msg: "Input should be valid Unicode text without NUL characters" });
   }
@@ -72,15 +78,20 @@ export function parseNewKey(body: Record<string, unknown>, nowMs: number): NewKe
   if (role === undefined || role === null) items.push({ type: "missing", loc: ["body", "role"], msg: "Field required" });
   else if (!isRole(role)) {
     items.push({
-      type: "literal_error", loc: ["body", "role"], msg: `Input should be ${ROLES.map((r) => `'${r}'`).join(", ")}`, input: role,
+      type: "literal_error",
+      loc: ["body", "role"],
+      msg: `Input should be ${ROLES.map((r) => `'${r}'`).join(", ")}`,
+      input: role,
       ctx: { expected: ROLES.join(", ") },
     });
   }
   let expiresAtMs: number | null = null;
   if (body.expires_at !== undefined && body.expires_at !== null) {
     const parsed = typeof body.expires_at === "string" || typeof body.expires_at === "number" ? parseDatetime(body.expires_at) : null;
-    if (parsed === null) items.push({ type: "datetime_parsing", loc: ["body", "expires_at"], msg: "Input should be a valid datetime", input: body.expires_at });
-    else if (parsed <= nowMs) items.push({ type: "value_error", loc: ["body", "expires_at"], msg: "expires_at must be in the future", input: body.expires_at });
+    if (parsed === null)
+      items.push({ type: "datetime_parsing", loc: ["body", "expires_at"], msg: "Input should be a valid datetime", input: body.expires_at });
+    else if (parsed <= nowMs)
+      items.push({ type: "value_error", loc: ["body", "expires_at"], msg: "expires_at must be in the future", input: body.expires_at });
     else expiresAtMs = parsed;
   }
   const rateLimitRps = rateField(body, "rate_limit_rps", items);
@@ -88,4 +99,3 @@ export function parseNewKey(body: Record<string, unknown>, nowMs: number): NewKe
   if (items.length > 0) throw validationFailed(items);
   return { name: name as string, role: role as Role, expiresAtMs, rateLimitRps, rateLimitRuns };
 }
-

@@ -490,7 +490,7 @@ export function serverBodySchema(mode: "create" | "update"): JsonSchema {
   if (mode === "create") properties.id = { ...readIdText.schema, not: { enum: [...RESERVED_SERVER_IDS] } };
   for (const field of API_FIELDS) {
     const schema = API_READERS[field].schema;
-    properties[field] = Object.prototype.hasOwnProperty.call(RESET, field) ? nullable(schema) : schema;
+    properties[field] = Object.hasOwn(RESET, field) ? nullable(schema) : schema;
   }
   // blankCommand: a command of blanks names nothing to run.
   properties.command = { ...properties.command, pattern: NOT_BLANK };

@@ -16,7 +16,12 @@ export const SECRET_BODY_SCHEMA: JsonSchema = {
   type: "object",
   required: ["value"],
   properties: {
-    value: { type: "string", minLength: 1, maxLength: MAX_SECRET_CHARS, description: "The secret (stored encrypted; handed to the server's process as its `secret_env` variable)." },
+    value: {
+      type: "string",
+      minLength: 1,
+      maxLength: MAX_SECRET_CHARS,
+      description: "The secret (stored encrypted; handed to the server's process as its `secret_env` variable).",
+    },
   },
 };
 
@@ -39,4 +44,3 @@ export function secretValue(params: Record<string, unknown>): string {
   if (item !== null) throw validationFailed([item]);
   return value as string;
 }
-

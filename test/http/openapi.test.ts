@@ -48,7 +48,7 @@ afterAll(() => server?.stop());
 /** The validator of a schema of the document (its `$ref`s resolved within the document). */
 const validators = new Map<string, ValidateFunction>();
 function validatorOf(schema: Json): ValidateFunction {
-  const text = JSON.stringify(schema).replace(/"#\/components\//g, "\"doc#/components/");
+  const text = JSON.stringify(schema).replace(/"#\/components\//g, '"doc#/components/');
   let v = validators.get(text);
   if (v === undefined) {
     v = ajv.compile(JSON.parse(text));
@@ -81,16 +81,17 @@ describe("the served document", () => {
     const file = path.join(server.dir, "openapi.json");
     fs.writeFileSync(file, JSON.stringify(doc));
     // The CLI prints its verdict as JSON and exits 1 when the document is not valid.
-    const run = (f: string) => new Promise<{ verdict: Json; code: number }>((resolve, reject) => {
-      execFile(process.execPath, [VALIDATOR_CLI, f], { timeout: 60_000 }, (err, stdout) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
-        try {
-          resolve({ verdict: JSON.parse(stdout), code });
-        } catch {
-          reject(err ?? new Error(`not JSON: ${stdout}`));
-        }
+    const run = (f: string) =>
+      new Promise<{ verdict: Json; code: number }>((resolve, reject) => {
+        execFile(process.execPath, [VALIDATOR_CLI, f], { timeout: 60_000 }, (err, stdout) => {
+          const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
+          try {
+            resolve({ verdict: JSON.parse(stdout), code });
+          } catch {
+            reject(err ?? new Error(`not JSON: ${stdout}`));
+          }
+        });
       });
-    });
     expect(await run(file)).toEqual({ verdict: { valid: true }, code: 0 });
     // The validator does refuse a broken document (so the check above can fail).
     const broken = structuredClone(doc);
@@ -155,40 +156,51 @@ function queryValue(schema: Json, rng: Rng): { value: unknown; text: string } {
 const QUERY_ROUTES = ROUTES.filter((r) => r.input !== "event-stream" && !r.input.includes("body"));
 
 describe("query parameters: the documented schemas and the server agree", () => {
-  it.each(QUERY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s", async (_label, route) => {
-    const params = (opOf(route).parameters ?? []).filter((p: Json) => p.in === "query");
-    const rng = seededRandom(route.path.length * 31 + route.method.length);
-    const tries = params.length === 0 ? 2 : 25;
-    for (let n = 0; n < tries; n++) {
-      const parts: string[] = [];
-      const invalid = new Set<string>();
-      for (const p of params) {
-        if (rng() < 0.4) continue;
-        const { value, text } = queryValue(p.schema, rng);
-        if (!validatorOf(p.schema)(value)) invalid.add(p.name);
-        parts.push(`${p.name}=${text}`);
+  it.each(QUERY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s",
+    async (_label, route) => {
+      const params = (opOf(route).parameters ?? []).filter((p: Json) => p.in === "query");
+      const rng = seededRandom(route.path.length * 31 + route.method.length);
+      const tries = params.length === 0 ? 2 : 25;
+      for (let n = 0; n < tries; n++) {
+        const parts: string[] = [];
+        const invalid = new Set<string>();
+        for (const p of params) {
+          if (rng() < 0.4) continue;
+          const { value, text } = queryValue(p.schema, rng);
+          if (!validatorOf(p.schema)(value)) invalid.add(p.name);
+          parts.push(`${p.name}=${text}`);
+        }
+        // an undocumented parameter with a value no reader would take is ignored
+        parts.push(`undocumented_${n}=%zz`, "limitx=abc");
+        const method = route.method;
+        const res = await request(routeUrl(route, parts.join("&")), { method, headers: headers() });
+        const where = `${method} ${route.path}?${parts.join("&")} → ${res.status} ${res.text.slice(0, 300)}`;
+        if (invalid.size === 0) {
+          expect(res.status === 422 ? where : "no 422").toBe("no 422");
+        } else {
+          expect(res.status === 422 ? "422" : where).toBe("422");
+          const locs = new Set(res.body.detail.map((i: Json) => i.loc[1]));
+          expect([...locs].sort()).toEqual([...invalid].sort());
+        }
       }
-      // an undocumented parameter with a value no reader would take is ignored
-      parts.push(`undocumented_${n}=%zz`, "limitx=abc");
-      const method = route.method;
-      const res = await request(routeUrl(route, parts.join("&")), { method, headers: headers() });
-      const where = `${method} ${route.path}?${parts.join("&")} → ${res.status} ${res.text.slice(0, 300)}`;
-      if (invalid.size === 0) {
-        expect(res.status === 422 ? where : "no 422").toBe("no 422");
-      } else {
-        expect(res.status === 422 ? "422" : where).toBe("422");
-        const locs = new Set(res.body.detail.map((i: Json) => i.loc[1]));
-        expect([...locs].sort()).toEqual([...invalid].sort());
-      }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
 // Bodies
 
 const TEXTS = ["a", "ab", "Chat", " padded ", "x".repeat(64), "é", "openapi"];
-const BODY_DATES: unknown[] = ["2030-01-01T00:00:00Z", "2031-06-15T12:30:00.5Z", "2029-12-31T23:59:59+02:00", 1_900_000_000, 1_900_000_000_000, "2001-01-01T00:00:00Z"];
+const BODY_DATES: unknown[] = [
+  "2030-01-01T00:00:00Z",
+  "2031-06-15T12:30:00.5Z",
+  "2029-12-31T23:59:59+02:00",
+  1_900_000_000,
+  1_900_000_000_000,
+  "2001-01-01T00:00:00Z",
+];
 
 let unique = 0;
 
@@ -267,7 +279,9 @@ function notExpressedBySchema(item: Json): boolean {
 async function bodyTarget(route: RouteSpec): Promise<string> {
   if (route.action === "providers.updateServer") {
     const made = await request(`${server.baseUrl}/servers`, {
-      method: "POST", headers: headers(), json: { id: "openapi-put", name: "For PUT", command: "/nonexistent/openapi-put" },
+      method: "POST",
+      headers: headers(),
+      json: { id: "openapi-put", name: "For PUT", command: "/nonexistent/openapi-put" },
     });
     expect([201, 409]).toContain(made.status);
     return `${server.baseUrl}/servers/openapi-put`;
@@ -278,66 +292,100 @@ async function bodyTarget(route: RouteSpec): Promise<string> {
 const BODY_ROUTES = ROUTES.filter((r) => r.input.includes("body"));
 
 describe("bodies: what the documented schema accepts, the server does not refuse", () => {
-  it.each(BODY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s", async (_label, route) => {
-    const op = opOf(route);
-    const schema = op.requestBody.content["application/json"].schema;
-    const validate = validatorOf(schema);
-    const url = await bodyTarget(route);
-    const rng = seededRandom(route.path.length * 7 + route.action.length);
-    let accepted = 0;
-    let refused = 0;
-    for (let n = 0; n < 120; n++) {
-      const body = generate(schema, rng);
-      const valid = validate(body) === true;
-      const res = await request(url, { method: route.method, headers: headers(), json: body });
-      const where = `${route.method} ${url} ${JSON.stringify(body).slice(0, 400)} → ${res.status} ${res.text.slice(0, 400)}`;
-      expect(res.status >= 500 ? where : "no 5xx").toBe("no 5xx");
-      if (valid) {
-        accepted++;
-        const items = res.status === 422 ? (res.body.detail as Json[]).filter((i) => !notExpressedBySchema(i)) : [];
-        expect(items.length === 0 ? "not refused" : where).toBe("not refused");
-      } else {
-        refused++;
+  it.each(BODY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s",
+    async (_label, route) => {
+      const op = opOf(route);
+      const schema = op.requestBody.content["application/json"].schema;
+      const validate = validatorOf(schema);
+      const url = await bodyTarget(route);
+      const rng = seededRandom(route.path.length * 7 + route.action.length);
+      let accepted = 0;
+      let refused = 0;
+      for (let n = 0; n < 120; n++) {
+        const body = generate(schema, rng);
+        const valid = validate(body) === true;
+        const res = await request(url, { method: route.method, headers: headers(), json: body });
+        const where = `${route.method} ${url} ${JSON.stringify(body).slice(0, 400)} → ${res.status} ${res.text.slice(0, 400)}`;
+        expect(res.status >= 500 ? where : "no 5xx").toBe("no 5xx");
+        if (valid) {
+          accepted++;
+          const items = res.status === 422 ? (res.body.detail as Json[]).filter((i) => !notExpressedBySchema(i)) : [];
+          expect(items.length === 0 ? "not refused" : where).toBe("not refused");
+        } else {
+          refused++;
+        }
       }
-    }
-    // The corpus has both kinds.
-    expect(accepted).toBeGreaterThan(5);
-    expect(refused).toBeGreaterThan(5);
-  }, 120_000);
+      // The corpus has both kinds.
+      expect(accepted).toBeGreaterThan(5);
+      expect(refused).toBeGreaterThan(5);
+    },
+    120_000,
+  );
 
-  it.each(BODY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s: one field wrong in a way nothing coerces → both refuse", async (_label, route) => {
-    const schema = resolve(opOf(route).requestBody.content["application/json"].schema);
-    const validate = validatorOf(opOf(route).requestBody.content["application/json"].schema);
-    const objectSchema = resolve(schema.oneOf?.[0] ?? schema);
-    const url = await bodyTarget(route);
-    const rng = seededRandom(99 + route.path.length);
-    // a valid body to start from
-    let base: Record<string, unknown> | null = null;
-    for (let i = 0; i < 500 && base === null; i++) {
-      const body = generate(objectSchema, rng) as Record<string, unknown>;
-      if (validate(body)) base = body;
-    }
-    expect(base).not.toBeNull();
-    const mutations: [string, (b: Record<string, unknown>) => void][] = [];
-    for (const [name, raw] of Object.entries<Json>(objectSchema.properties)) {
-      const prop = resolve(raw);
-      if (prop === false) continue;
-      const types: string[] = Array.isArray(prop.type) ? prop.type : prop.type === undefined ? [] : [prop.type];
-      const wrong = types.includes("string") || prop.enum !== undefined ? [true, []] : types.includes("boolean") ? ["true", 1] :
-        types.includes("integer") ? [1.5, [1]] : types.includes("number") ? [true, [1]] : types.includes("array") ? ["text"] : types.includes("object") ? [[], 1] : [];
-      for (const w of wrong) mutations.push([`${name} = ${JSON.stringify(w)}`, (b) => void (b[name] = w)]);
-      if (prop.enum !== undefined) mutations.push([`${name} not listed`, (b) => void (b[name] = "not-a-listed-value")]);
-    }
-    for (const name of objectSchema.required ?? []) mutations.push([`${name} missing`, (b) => void delete b[name]]);
-    expect(mutations.length).toBeGreaterThan(0);
-    for (const [label, mutate] of mutations) {
-      const body = structuredClone(base) as Record<string, unknown>;
-      mutate(body);
-      expect(validate(body) ? `schema accepts ${label}` : "schema refuses").toBe("schema refuses");
-      const res = await request(url, { method: route.method, headers: headers(), json: body });
-      expect(res.status === 422 ? "422" : `${label}: ${JSON.stringify(body).slice(0, 300)} → ${res.status} ${res.text.slice(0, 300)}`).toBe("422");
-    }
-  }, 120_000);
+  it.each(BODY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s: one field wrong in a way nothing coerces → both refuse",
+    async (_label, route) => {
+      const schema = resolve(opOf(route).requestBody.content["application/json"].schema);
+      const validate = validatorOf(opOf(route).requestBody.content["application/json"].schema);
+      const objectSchema = resolve(schema.oneOf?.[0] ?? schema);
+      const url = await bodyTarget(route);
+      const rng = seededRandom(99 + route.path.length);
+      // a valid body to start from
+      let base: Record<string, unknown> | null = null;
+      for (let i = 0; i < 500 && base === null; i++) {
+        const body = generate(objectSchema, rng) as Record<string, unknown>;
+        if (validate(body)) base = body;
+      }
+      expect(base).not.toBeNull();
+      const mutations: [string, (b: Record<string, unknown>) => void][] = [];
+      for (const [name, raw] of Object.entries<Json>(objectSchema.properties)) {
+        const prop = resolve(raw);
+        if (prop === false) continue;
+        const types: string[] = Array.isArray(prop.type) ? prop.type : prop.type === undefined ? [] : [prop.type];
+        const wrong =
+          types.includes("string") || prop.enum !== undefined
+            ? [true, []]
+            : types.includes("boolean")
+              ? ["true", 1]
+              : types.includes("integer")
+                ? [1.5, [1]]
+                : types.includes("number")
+                  ? [true, [1]]
+                  : types.includes("array")
+                    ? ["text"]
+                    : types.includes("object")
+                      ? [[], 1]
+                      : [];
+        for (const w of wrong) {
+          mutations.push([
+            `${name} = ${JSON.stringify(w)}`,
+            (b) => {
+              b[name] = w;
+            },
+          ]);
+        }
+        if (prop.enum !== undefined) {
+          mutations.push([
+            `${name} not listed`,
+            (b) => {
+              b[name] = "not-a-listed-value";
+            },
+          ]);
+        }
+      }
+      for (const name of objectSchema.required ?? []) mutations.push([`${name} missing`, (b) => void delete b[name]]);
+      expect(mutations.length).toBeGreaterThan(0);
+      for (const [label, mutate] of mutations) {
+        const body = structuredClone(base) as Record<string, unknown>;
+        mutate(body);
+        expect(validate(body) ? `schema accepts ${label}` : "schema refuses").toBe("schema refuses");
+        const res = await request(url, { method: route.method, headers: headers(), json: body });
+        expect(res.status === 422 ? "422" : `${label}: ${JSON.stringify(body).slice(0, 300)} → ${res.status} ${res.text.slice(0, 300)}`).toBe("422");
+      }
+    },
+    120_000,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -352,7 +400,12 @@ describe("real answers are valid under their documented schemas", () => {
       ["GET", "/healthz", "/healthz"],
       ["GET", "/readyz", "/readyz"],
       ["GET", "/providers", "/providers"],
-      ["POST", "/servers", "/servers", { id: "openapi-answer", name: "Answer", command: "/nonexistent/openapi-answer", args: ["-v"], env: { A: "1" } }],
+      [
+        "POST",
+        "/servers",
+        "/servers",
+        { id: "openapi-answer", name: "Answer", command: "/nonexistent/openapi-answer", args: ["-v"], env: { A: "1" } },
+      ],
       ["GET", "/servers", "/servers"],
       ["GET", "/servers/:id", "/servers/openapi-answer"],
       ["GET", "/servers/processes", "/servers/processes"],
@@ -398,7 +451,9 @@ describe("real answers are valid under their documented schemas", () => {
     for (const [method, url, status, json] of cases) {
       const res = await request(`${server.baseUrl}${url}`, { method, headers: headers(), ...(json === undefined ? {} : { json }) });
       expect(res.status).toBe(status);
-      const route = ROUTES.find((r) => r.method === method && documentPath(r).replace(/\{[a-z_]+\}/g, "openapi-none") === `/api/v1${url.split("?")[0]}`) as RouteSpec;
+      const route = ROUTES.find(
+        (r) => r.method === method && documentPath(r).replace(/\{[a-z_]+\}/g, "openapi-none") === `/api/v1${url.split("?")[0]}`,
+      ) as RouteSpec;
       const validate = validatorOf(opOf(route).responses[String(status)].content["application/json"].schema);
       expect(validate(res.body) ? "valid" : JSON.stringify(validate.errors)).toBe("valid");
     }

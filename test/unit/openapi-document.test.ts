@@ -34,36 +34,42 @@ describe("the document and the route table", () => {
     expect(() => buildOpenApiDocument([...ROUTES, extra])).toThrow("/nope (nope.nope) has no OpenAPI entry");
   });
 
-  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s: path parameters, query parameters, body, statuses, role", (_label, route) => {
-    const op = opOf(route);
-    const params = (op.parameters ?? []) as { name: string; in: string; required: boolean }[];
-    // path parameters: exactly the route's, required
-    expect(params.filter((p) => p.in === "path").map((p) => p.name)).toEqual(pathParameterNames(route));
-    expect(params.filter((p) => p.in === "path").every((p) => p.required)).toBe(true);
-    for (const name of pathParameterNames(route)) expect(documentPath(route)).toContain(`{${name}}`);
-    // query parameters: the ones the bad-input corpus lists for the route (an independent list)
-    const query = params.filter((p) => p.in === "query").map((p) => p.name).sort();
-    expect(query).toEqual([...(QUERY_PARAMETERS.get(`${route.method} ${route.path}`) ?? [])].sort());
-    // body: where the route reads one
-    expect(op.requestBody !== undefined).toBe(route.input.includes("body"));
-    if (op.requestBody !== undefined) expect(op.requestBody.required).toBe(route.input !== "path-and-optional-body");
-    // success status, errors, security
-    expect(Object.keys(op.responses)).toContain(String(route.status ?? 200));
-    expect(Object.keys(op.responses)).toContain("403");
-    if (route.input.includes("body") || checksIgnoredBody(route)) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["413", "422"]));
-    if (query.length > 0) expect(Object.keys(op.responses)).toContain("422");
-    expect(op["x-required-role"]).toBe(route.role);
-    if (route.role === "public") expect(op.security).toEqual([]);
-    else expect(op.security).toEqual([{ ApiKeyHeader: [] }, { BearerKey: [] }]);
-    if (route.role !== "public") expect(op.responses["401"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
-    if (route.idempotencyKey === true) expect(params.some((p) => p.in === "header" && p.name === "Idempotency-Key")).toBe(true);
-    // every error answer has the contract's error body (§6.4)
-    for (const [code, answer] of Object.entries<any>(op.responses)) {
-      if (Number(code) < 400) continue;
-      const schema = answer.content["application/json"].schema;
-      expect(schema).toEqual({ $ref: `#/components/schemas/${code === "422" ? "ValidationError" : "Error"}` });
-    }
-  });
+  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s: path parameters, query parameters, body, statuses, role",
+    (_label, route) => {
+      const op = opOf(route);
+      const params = (op.parameters ?? []) as { name: string; in: string; required: boolean }[];
+      // path parameters: exactly the route's, required
+      expect(params.filter((p) => p.in === "path").map((p) => p.name)).toEqual(pathParameterNames(route));
+      expect(params.filter((p) => p.in === "path").every((p) => p.required)).toBe(true);
+      for (const name of pathParameterNames(route)) expect(documentPath(route)).toContain(`{${name}}`);
+      // query parameters: the ones the bad-input corpus lists for the route (an independent list)
+      const query = params
+        .filter((p) => p.in === "query")
+        .map((p) => p.name)
+        .sort();
+      expect(query).toEqual([...(QUERY_PARAMETERS.get(`${route.method} ${route.path}`) ?? [])].sort());
+      // body: where the route reads one
+      expect(op.requestBody !== undefined).toBe(route.input.includes("body"));
+      if (op.requestBody !== undefined) expect(op.requestBody.required).toBe(route.input !== "path-and-optional-body");
+      // success status, errors, security
+      expect(Object.keys(op.responses)).toContain(String(route.status ?? 200));
+      expect(Object.keys(op.responses)).toContain("403");
+      if (route.input.includes("body") || checksIgnoredBody(route)) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["413", "422"]));
+      if (query.length > 0) expect(Object.keys(op.responses)).toContain("422");
+      expect(op["x-required-role"]).toBe(route.role);
+      if (route.role === "public") expect(op.security).toEqual([]);
+      else expect(op.security).toEqual([{ ApiKeyHeader: [] }, { BearerKey: [] }]);
+      if (route.role !== "public") expect(op.responses["401"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
+      if (route.idempotencyKey === true) expect(params.some((p) => p.in === "header" && p.name === "Idempotency-Key")).toBe(true);
+      // every error answer has the contract's error body (§6.4)
+      for (const [code, answer] of Object.entries<any>(op.responses)) {
+        if (Number(code) < 400) continue;
+        const schema = answer.content["application/json"].schema;
+        expect(schema).toEqual({ $ref: `#/components/schemas/${code === "422" ? "ValidationError" : "Error"}` });
+      }
+    },
+  );
 
   it("GET /events is a text/event-stream", () => {
     const op = opOf(ROUTES.find((r) => r.action === "api.events") as RouteSpec);
@@ -76,7 +82,9 @@ describe("the document and the route table", () => {
     const walk = (v: unknown) => {
       if (Array.isArray(v)) v.forEach(walk);
       else if (typeof v === "object" && v !== null) {
-        for (const [k, x] of Object.entries(v)) if (k === "$ref") refs.push(x as string); else walk(x);
+        for (const [k, x] of Object.entries(v))
+          if (k === "$ref") refs.push(x as string);
+          else walk(x);
       }
     };
     walk(doc);
@@ -113,14 +121,25 @@ describe("fastest-validator schemas converted to JSON Schema", () => {
   });
 
   it("converts the subset: types, bounds, optional (null passes), nullable, enum, items, strict", () => {
-    expect(fastestValidatorToJsonSchema({
-      $$strict: true, s: { type: "string", empty: false, max: 5 }, n: "number|optional", i: { type: "number", integer: true, min: 1, max: 9 },
-      e: { type: "enum", values: ["a", "b"] }, l: { type: "array", items: "string" }, b: { type: "boolean", nullable: true },
-    })).toEqual({
+    expect(
+      fastestValidatorToJsonSchema({
+        $$strict: true,
+        s: { type: "string", empty: false, max: 5 },
+        n: "number|optional",
+        i: { type: "number", integer: true, min: 1, max: 9 },
+        e: { type: "enum", values: ["a", "b"] },
+        l: { type: "array", items: "string" },
+        b: { type: "boolean", nullable: true },
+      }),
+    ).toEqual({
       type: "object",
       properties: {
-        s: { type: "string", minLength: 1, maxLength: 5 }, n: { type: ["number", "null"] }, i: { type: "integer", minimum: 1, maximum: 9 },
-        e: { type: "string", enum: ["a", "b"] }, l: { type: "array", items: { type: "string" } }, b: { type: ["boolean", "null"] },
+        s: { type: "string", minLength: 1, maxLength: 5 },
+        n: { type: ["number", "null"] },
+        i: { type: "integer", minimum: 1, maximum: 9 },
+        e: { type: "string", enum: ["a", "b"] },
+        l: { type: "array", items: { type: "string" } },
+        b: { type: ["boolean", "null"] },
       },
       required: ["s", "i", "e", "l", "b"],
       additionalProperties: false,
@@ -129,18 +148,45 @@ describe("fastest-validator schemas converted to JSON Schema", () => {
 
   // Values of every kind, for comparing the validator with the converted schema.
   const VALUES: unknown[] = [
-    undefined, null, "", "a", " ", "balanced", "finops", "latency", "resilience", "none", 0, 1, -1, 2.5, true, false, [], ["a"], [1], [null],
-    {}, { a: 1 }, "x".repeat(300),
+    undefined,
+    null,
+    "",
+    "a",
+    " ",
+    "balanced",
+    "finops",
+    "latency",
+    "resilience",
+    "none",
+    0,
+    1,
+    -1,
+    2.5,
+    true,
+    false,
+    [],
+    ["a"],
+    [1],
+    [null],
+    {},
+    { a: 1 },
+    "x".repeat(300),
   ];
   const PLAUSIBLE: unknown[] = [null, "a", "ab", 0, 1, [], ["a"], "balanced"];
 
   it.each([
     ["sessions.create", SESSION_BODY_FIELDS],
     ["routing.simulate (typed fields)", SIMULATION_TYPED_FIELDS],
-    ["a synthetic schema", {
-      $$strict: false, s: { type: "string", empty: false, max: 4 }, n: { type: "number", integer: true, min: 0, max: 1, optional: true },
-      l: { type: "array", items: "string", max: 1, optional: true }, e: { type: "enum", values: ["a", " "], nullable: true },
-    }],
+    [
+      "a synthetic schema",
+      {
+        $$strict: false,
+        s: { type: "string", empty: false, max: 4 },
+        n: { type: "number", integer: true, min: 0, max: 1, optional: true },
+        l: { type: "array", items: "string", max: 1, optional: true },
+        e: { type: "enum", values: ["a", " "], nullable: true },
+      },
+    ],
   ] as const)("%s: fastest-validator and the converted schema agree on every body of a generated corpus", (_label, fv) => {
     const check = compileSchema(fv as unknown as Parameters<typeof compileSchema>[0]);
     const validate = ajv.compile(fastestValidatorToJsonSchema(fv as unknown as Record<string, unknown>));
@@ -191,8 +237,13 @@ describe("readQuery (the query tables' reader)", () => {
       items = (err as { data: typeof items }).data;
     }
     expect(items.map((i) => [i.loc[1], i.type])).toEqual([
-      ["at", "datetime_parsing"], ["t", "value_error"], ["n", "less_than_equal"], ["m", "int_parsing"], ["b", "bool_parsing"],
-      ["l", "literal_error"], ["l", "literal_error"],
+      ["at", "datetime_parsing"],
+      ["t", "value_error"],
+      ["n", "less_than_equal"],
+      ["m", "int_parsing"],
+      ["b", "bool_parsing"],
+      ["l", "literal_error"],
+      ["l", "literal_error"],
     ]);
   });
 });

@@ -72,9 +72,17 @@ function withReferences(value: unknown, named: ReadonlyMap<JsonSchema, string>, 
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: "Bad request", 401: "Missing or invalid API key (keyed mode)", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-  413: "Request body too large (over 1 MiB)", 422: "Validation error", 429: "Rate limit exceeded", 502: "Bad gateway",
-  503: "Service unavailable", 504: "Timed out",
+  400: "Bad request",
+  401: "Missing or invalid API key (keyed mode)",
+  403: "Forbidden",
+  404: "Not found",
+  409: "Conflict",
+  413: "Request body too large (over 1 MiB)",
+  422: "Validation error",
+  429: "Rate limit exceeded",
+  502: "Bad gateway",
+  503: "Service unavailable",
+  504: "Timed out",
 };
 
 const ROLE_TEXT: Readonly<Record<string, string>> = {
@@ -115,16 +123,20 @@ function responses(route: RouteSpec, op: OperationDoc): Record<string, JsonSchem
   const hasInput = readsBody || Object.keys(op.query ?? {}).length > 0 || route.idempotencyKey === true;
   for (const [code, description] of Object.entries(op.errors ?? {})) errors.set(Number(code), description);
   if (route.role !== "public") errors.set(401, STATUS_TEXT[401]);
-  const forbidden = route.role === "public"
-    ? "`Host not allowed` (the rebinding guard, runtime-contract §25.1)"
-    : "The key's role is too low, the Origin or Host is not allowed (runtime-contract §25.1)" +
-      (route.loopbackOnlyInOpenMode === true ? ", or open mode and the client is not on a loopback address" : "");
+  const forbidden =
+    route.role === "public"
+      ? "`Host not allowed` (the rebinding guard, runtime-contract §25.1)"
+      : "The key's role is too low, the Origin or Host is not allowed (runtime-contract §25.1)" +
+        (route.loopbackOnlyInOpenMode === true ? ", or open mode and the client is not on a loopback address" : "");
   errors.set(403, forbidden);
   if (readsBody) errors.set(413, STATUS_TEXT[413]);
   if (hasInput) {
-    errors.set(422, readsBody
-      ? "The body (content type, JSON syntax, nesting over 64 levels, fields) or a query parameter is not valid"
-      : "A query parameter is not valid");
+    errors.set(
+      422,
+      readsBody
+        ? "The body (content type, JSON syntax, nesting over 64 levels, fields) or a query parameter is not valid"
+        : "A query parameter is not valid",
+    );
   }
   if (route.role !== "public") {
     errors.set(429, "Rate limit exceeded (runtime-contract §25.3)");
@@ -136,19 +148,26 @@ function responses(route: RouteSpec, op: OperationDoc): Record<string, JsonSchem
 
 function operation(route: RouteSpec, op: OperationDoc): JsonSchema {
   const parameters: JsonSchema[] = pathParameterNames(route).map((name) => ({
-    name, in: "path", required: true, schema: { type: "string" },
+    name,
+    in: "path",
+    required: true,
+    schema: { type: "string" },
   }));
   parameters.push(...queryParameters(op.query ?? {}));
   if (route.idempotencyKey === true) {
     parameters.push({
-      name: "Idempotency-Key", in: "header", required: false,
+      name: "Idempotency-Key",
+      in: "header",
+      required: false,
       description: "Repeating a request with the same key within 24 h answers the first answer again and stores nothing (api-contract §11.1).",
       schema: { type: "string", pattern: IDEMPOTENCY_KEY_PATTERN.source },
     });
   }
   if (route.input === "event-stream") {
     parameters.push({
-      name: "Last-Event-ID", in: "header", required: false,
+      name: "Last-Event-ID",
+      in: "header",
+      required: false,
       description: "Resume after this event (what EventSource sends when it reconnects); wins over `last_event_id`.",
       schema: { type: "string" },
     });
@@ -184,8 +203,8 @@ const DESCRIPTION = [
   "The REST API of the Console MCP backend: the MCP server catalog and their supervised processes, sessions, usage telemetry, FinOps reports and routing simulations (api-contract Part I, runtime-contract Part II).",
   "Generated from the route table and the validation tables and schemas the server checks requests with.",
   "**Keys.** In *open mode* (no API key exists) requests need no key, except that catalog writes, revealing a secret and creating the first key are allowed only from a loopback address. Once a key exists (*keyed mode*) every request but `/healthz` and `/readyz` needs `X-API-Key: <key>` or `Authorization: Bearer <key>` of a sufficient role (`x-required-role`: viewer ⊂ operator ⊂ admin).",
-  "**Inputs.** Unknown body keys and unlisted query parameters are ignored; for a repeated query key the last one wins; an empty value of a string filter means not given. A `number` body field also takes a numeric string (`\"10\"`); text lengths of trimmed fields are counted after trimming; text no store can keep (NUL, lone surrogates) is refused with 422 `string_unicode`.",
-  "**Errors.** A 422 lists one ValidationItem per problem; every other error is `{\"detail\": \"<message>\"}`. Unknown path → 404, wrong method → 405 (with `Allow`).",
+  '**Inputs.** Unknown body keys and unlisted query parameters are ignored; for a repeated query key the last one wins; an empty value of a string filter means not given. A `number` body field also takes a numeric string (`"10"`); text lengths of trimmed fields are counted after trimming; text no store can keep (NUL, lone surrogates) is refused with 422 `string_unicode`.',
+  '**Errors.** A 422 lists one ValidationItem per problem; every other error is `{"detail": "<message>"}`. Unknown path → 404, wrong method → 405 (with `Allow`).',
 ].join("\n\n");
 
 /** Names a schema; a name given to two different schemas is a mistake in the tables. */
@@ -202,14 +221,18 @@ function addSchema(schemas: Record<string, JsonSchema>, name: string, schema: Js
  * The OpenAPI 3.1 document of `routes` (default: the route table). Throws when a route's action has
  * no entry in OPERATIONS, so a new route cannot be left out of the document.
  */
-export function buildOpenApiDocument(routes: readonly RouteSpec[] = ROUTES, operations: Readonly<Record<string, OperationDoc>> = OPERATIONS): JsonSchema {
+export function buildOpenApiDocument(
+  routes: readonly RouteSpec[] = ROUTES,
+  operations: Readonly<Record<string, OperationDoc>> = OPERATIONS,
+): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   const schemas: Record<string, JsonSchema> = { ...SCHEMAS };
   const named = new Map(SHARED_INPUT_SCHEMAS);
   for (const [schema, name] of SHARED_INPUT_SCHEMAS) schemas[name] = schema;
   for (const route of routes) {
     const op = operations[route.action];
-    if (op === undefined) throw new Error(`The route ${route.method} ${route.path} (${route.action}) has no OpenAPI entry (services/api/openapi/operations.ts)`);
+    if (op === undefined)
+      throw new Error(`The route ${route.method} ${route.path} (${route.action}) has no OpenAPI entry (services/api/openapi/operations.ts)`);
     const path = documentPath(route);
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = operation(route, op);

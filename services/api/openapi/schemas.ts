@@ -29,17 +29,27 @@ const int = (description?: string): JsonSchema => ({ type: "integer", ...(descri
 const num = (description?: string): JsonSchema => ({ type: "number", ...(description === undefined ? {} : { description }) });
 const bool = (description?: string): JsonSchema => ({ type: "boolean", ...(description === undefined ? {} : { description }) });
 /** An output datetime (§1.2: UTC with `Z`, milliseconds only when non-zero). */
-const instant = (description?: string): JsonSchema => ({ type: "string", format: "date-time", ...(description === undefined ? {} : { description }) });
+const instant = (description?: string): JsonSchema => ({
+  type: "string",
+  format: "date-time",
+  ...(description === undefined ? {} : { description }),
+});
 const day = (): JsonSchema => ({ type: "string", format: "date", description: "UTC calendar day." });
 const or = (schema: JsonSchema): JsonSchema => {
   if (typeof schema.type === "string") return { ...schema, type: [schema.type, "null"] };
   return { anyOf: [schema, { type: "null" }] };
 };
-const list = (items: JsonSchema, description?: string): JsonSchema =>
-  ({ type: "array", items, ...(description === undefined ? {} : { description }) });
+const list = (items: JsonSchema, description?: string): JsonSchema => ({
+  type: "array",
+  items,
+  ...(description === undefined ? {} : { description }),
+});
 const strings = (description?: string): JsonSchema => list({ type: "string" }, description);
-const oneOf = (values: readonly string[], description?: string): JsonSchema =>
-  ({ type: "string", enum: [...values], ...(description === undefined ? {} : { description }) });
+const oneOf = (values: readonly string[], description?: string): JsonSchema => ({
+  type: "string",
+  enum: [...values],
+  ...(description === undefined ? {} : { description }),
+});
 const anyObject = (description: string): JsonSchema => ({ type: "object", description });
 
 /** Every field of T, each with a schema (the compiler checks the field list against the type). */
@@ -69,7 +79,9 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     description: "One problem of a request (api-contract §6.4). `type`/`msg` are not load-bearing.",
     required: ["type", "loc", "msg"],
     properties: {
-      type: str("e.g. `missing`, `json_invalid`, `int_parsing`, `greater_than_equal`, `less_than_equal`, `datetime_parsing`, `string_type`, `literal_error`, `too_long`."),
+      type: str(
+        "e.g. `missing`, `json_invalid`, `int_parsing`, `greater_than_equal`, `less_than_equal`, `datetime_parsing`, `string_type`, `literal_error`, `too_long`.",
+      ),
       loc: {
         type: "array",
         description: "`[source, …path]`: source is `query`, `body`, `path` or `header`, then field names and array indexes.",
@@ -95,50 +107,136 @@ export const SCHEMAS: Record<string, JsonSchema> = {
   },
 
   // ---- catalog and providers
-  ProviderSummary: record("A manifest provider (api-contract §3.1).", fields<ProviderSummary>({
-    id: str(), name: str(), command: str(), description: str(), tags: strings(), capabilities: strings(), transport: str(),
-    is_available: bool(),
-  })),
-  Server: record("A catalog server with its runtime fields' defaults materialised (runtime-contract §17.3).", fields<Server>({
-    id: str(), name: str(), command: str(), description: str(), tags: strings(), capabilities: strings(), transport: str(),
-    args: strings(), env: { type: "object", additionalProperties: { type: "string" } }, cwd: str(), autostart: bool(),
-    startup_timeout_s: num(), secret_env: str(), restart: oneOf(RESTART_POLICIES), max_restarts: int(), degraded_latency_ms: int(),
-    tool_timeout_s: num(), source: oneOf(["manifest", "api"]), created_at: instant(), updated_at: instant(),
-  })),
+  ProviderSummary: record(
+    "A manifest provider (api-contract §3.1).",
+    fields<ProviderSummary>({
+      id: str(),
+      name: str(),
+      command: str(),
+      description: str(),
+      tags: strings(),
+      capabilities: strings(),
+      transport: str(),
+      is_available: bool(),
+    }),
+  ),
+  Server: record(
+    "A catalog server with its runtime fields' defaults materialised (runtime-contract §17.3).",
+    fields<Server>({
+      id: str(),
+      name: str(),
+      command: str(),
+      description: str(),
+      tags: strings(),
+      capabilities: strings(),
+      transport: str(),
+      args: strings(),
+      env: { type: "object", additionalProperties: { type: "string" } },
+      cwd: str(),
+      autostart: bool(),
+      startup_timeout_s: num(),
+      secret_env: str(),
+      restart: oneOf(RESTART_POLICIES),
+      max_restarts: int(),
+      degraded_latency_ms: int(),
+      tool_timeout_s: num(),
+      source: oneOf(["manifest", "api"]),
+      created_at: instant(),
+      updated_at: instant(),
+    }),
+  ),
 
   // ---- runtime
-  LogEntry: record("A log line of a server (runtime-contract §19).", fields<LogEntry>({
-    id: str("Decimal; increases per server."), timestamp: instant(), level: oneOf(["debug", "info", "warn", "error"]),
-    source: oneOf(["supervisor", "stderr"]), message: str(),
-  })),
-  ProcessState: record("A server's process (runtime-contract §18.1).", fields<ProcessState>({
-    server_id: str(), desired: oneOf(["running", "stopped"]), status: oneOf(PROCESS_STATUSES), command: or(str()), pid: or(int()),
-    node_id: or(str()), started_at: or(instant()), stopped_at: or(instant()), return_code: or(int()), last_error: or(str()),
-    restarts: int(),
-    server_info: or({ type: "object", properties: { name: str(), version: str(), protocol_version: str() } }),
-    tool_count: or(int()), logs: list(ref("LogEntry"), "The newest 20 entries, oldest first."), cursor: or(str()),
-  })),
+  LogEntry: record(
+    "A log line of a server (runtime-contract §19).",
+    fields<LogEntry>({
+      id: str("Decimal; increases per server."),
+      timestamp: instant(),
+      level: oneOf(["debug", "info", "warn", "error"]),
+      source: oneOf(["supervisor", "stderr"]),
+      message: str(),
+    }),
+  ),
+  ProcessState: record(
+    "A server's process (runtime-contract §18.1).",
+    fields<ProcessState>({
+      server_id: str(),
+      desired: oneOf(["running", "stopped"]),
+      status: oneOf(PROCESS_STATUSES),
+      command: or(str()),
+      pid: or(int()),
+      node_id: or(str()),
+      started_at: or(instant()),
+      stopped_at: or(instant()),
+      return_code: or(int()),
+      last_error: or(str()),
+      restarts: int(),
+      server_info: or({ type: "object", properties: { name: str(), version: str(), protocol_version: str() } }),
+      tool_count: or(int()),
+      logs: list(ref("LogEntry"), "The newest 20 entries, oldest first."),
+      cursor: or(str()),
+    }),
+  ),
   HealthCheck: HEALTH_CHECK,
-  Notification: record("Something that happened (runtime-contract §23.2).", fields<Notification>({
-    id: str(), severity: oneOf(["info", "success", "warning", "critical"]), title: str(), message: str(), timestamp: instant(),
-    category: oneOf(["operations", "finops", "policies", "platform"]), tags: strings(),
-  })),
+  Notification: record(
+    "Something that happened (runtime-contract §23.2).",
+    fields<Notification>({
+      id: str(),
+      severity: oneOf(["info", "success", "warning", "critical"]),
+      title: str(),
+      message: str(),
+      timestamp: instant(),
+      category: oneOf(["operations", "finops", "policies", "platform"]),
+      tags: strings(),
+    }),
+  ),
 
   // ---- sessions
-  Session: record("A session (api-contract §9, runtime-contract §22).", fields<Session>({
-    id: str("UUID v4."), provider_id: str(), created_at: instant(), status: oneOf(["pending", "active", "closed"]), reason: or(str()),
-    client: or(str()), closed_at: or(instant()), last_call_at: or(instant()), call_count: int(),
-  })),
+  Session: record(
+    "A session (api-contract §9, runtime-contract §22).",
+    fields<Session>({
+      id: str("UUID v4."),
+      provider_id: str(),
+      created_at: instant(),
+      status: oneOf(["pending", "active", "closed"]),
+      reason: or(str()),
+      client: or(str()),
+      closed_at: or(instant()),
+      last_call_at: or(instant()),
+      call_count: int(),
+    }),
+  ),
 
   // ---- access
-  ApiKey: record("An API key, never its secret (runtime-contract §25.1).", fields<ApiKeyView>({
-    id: str(), name: str(), role: oneOf(ROLES), prefix: str("The key's first 8 characters."), created_at: instant(),
-    last_used_at: or(instant()), expires_at: or(instant()), rate_limit_rps: or(num()), rate_limit_runs: or(num()),
-  })),
-  AuditEntry: record("One audit record (runtime-contract §25.2).", fields<AuditItem>({
-    id: int(), timestamp: instant(), actor: str(), role: or(str()), action: str(), target: or(str()),
-    outcome: oneOf(["ok", "denied", "error"]), status: int(), request_id: or(str()), details: { type: "object" },
-  })),
+  ApiKey: record(
+    "An API key, never its secret (runtime-contract §25.1).",
+    fields<ApiKeyView>({
+      id: str(),
+      name: str(),
+      role: oneOf(ROLES),
+      prefix: str("The key's first 8 characters."),
+      created_at: instant(),
+      last_used_at: or(instant()),
+      expires_at: or(instant()),
+      rate_limit_rps: or(num()),
+      rate_limit_runs: or(num()),
+    }),
+  ),
+  AuditEntry: record(
+    "One audit record (runtime-contract §25.2).",
+    fields<AuditItem>({
+      id: int(),
+      timestamp: instant(),
+      actor: str(),
+      role: or(str()),
+      action: str(),
+      target: or(str()),
+      outcome: oneOf(["ok", "denied", "error"]),
+      status: int(),
+      request_id: or(str()),
+      details: { type: "object" },
+    }),
+  ),
 };
 
 /** The success answer of one operation: a named schema and what it is. */
@@ -150,13 +248,20 @@ export interface ResponseDoc {
   schema?: JsonSchema;
 }
 
-const answer = (name: string, description: string, properties: Record<string, JsonSchema>): ResponseDoc =>
-  ({ name, description, schema: record(description, properties) });
+const answer = (name: string, description: string, properties: Record<string, JsonSchema>): ResponseDoc => ({
+  name,
+  description,
+  schema: record(description, properties),
+});
 
 /** The success answers, by action. */
 export const RESPONSES = {
   healthz: answer("Liveness", "Liveness (api-contract §8.1).", {
-    status: { const: "ok" }, timestamp: instant(), version: str(), node_id: str(), uptime_s: num(),
+    status: { const: "ok" },
+    timestamp: instant(),
+    version: str(),
+    node_id: str(),
+    uptime_s: num(),
   }),
   readyz: {
     name: "Readiness",
@@ -172,34 +277,59 @@ export const RESPONSES = {
     },
   },
   providers: answer("ProviderList", "The manifest providers, in manifest order (api-contract §8.3).", { providers: list(ref("ProviderSummary")) }),
-  servers: answer("ServerList", "The catalog: manifest servers, then servers created over HTTP (runtime-contract §17.4).", { servers: list(ref("Server")) }),
+  servers: answer("ServerList", "The catalog: manifest servers, then servers created over HTTP (runtime-contract §17.4).", {
+    servers: list(ref("Server")),
+  }),
   server: { name: "Server", description: "A catalog server (runtime-contract §17.3)." } as ResponseDoc,
-  processes: answer("ProcessList", "Every catalog server's process, in catalog order (runtime-contract §18.5).", { processes: list(ref("ProcessState")) }),
+  processes: answer("ProcessList", "Every catalog server's process, in catalog order (runtime-contract §18.5).", {
+    processes: list(ref("ProcessState")),
+  }),
   process: answer("ProcessAnswer", "A server's process (runtime-contract §18.5).", { process: ref("ProcessState") }),
   logs: answer("LogPage", "Log lines after the cursor, oldest first (runtime-contract §19).", {
-    logs: list(ref("LogEntry")), cursor: or(str()), truncated: bool("Entries after the cursor were dropped by retention."),
+    logs: list(ref("LogEntry")),
+    cursor: or(str()),
+    truncated: bool("Entries after the cursor were dropped by retention."),
   }),
   health: answer("HealthChecks", "Health checks, newest first (runtime-contract §20).", { checks: list(ref("HealthCheck")) }),
   ping: answer("HealthCheckAnswer", "The check just made (runtime-contract §20).", { check: ref("HealthCheck") }),
   tools: answer("ToolList", "The server's complete tool list (runtime-contract §21).", {
-    tools: list(record("A tool as the server lists it.", {
-      name: str(), title: or(str()), description: or(str()), input_schema: or(anyObject("JSON Schema of the arguments.")),
-      output_schema: or(anyObject("JSON Schema of the structured result.")), annotations: or(anyObject("MCP tool annotations.")),
-    })),
+    tools: list(
+      record("A tool as the server lists it.", {
+        name: str(),
+        title: or(str()),
+        description: or(str()),
+        input_schema: or(anyObject("JSON Schema of the arguments.")),
+        output_schema: or(anyObject("JSON Schema of the structured result.")),
+        annotations: or(anyObject("MCP tool annotations.")),
+      }),
+    ),
     fetched_at: instant(),
   }),
   toolCall: answer("ToolCallResult", "The tool's answer and its telemetry run (runtime-contract §21).", {
     result: anyObject("The MCP CallToolResult as returned: `content[]`, `structuredContent?`, `isError`."),
-    run_id: int(), duration_ms: int(), session_id: or(str()),
+    run_id: int(),
+    duration_ms: int(),
+    session_id: or(str()),
   }),
   secrets: answer("SecretList", "Which servers have a secret, never the values (runtime-contract §24).", {
     secrets: list(record("A stored secret's presence.", { provider_id: str(), has_secret: { const: true }, updated_at: instant() })),
   }),
-  secret: answer("SecretValue", "A secret and when it was stored (runtime-contract §24).", { provider_id: str(), value: str(), updated_at: instant() }),
-  secretTest: answer("SecretTest", "A real handshake with the secret (runtime-contract §24).", {
-    provider_id: str(), status: oneOf(["healthy", "degraded", "error"]), latency_ms: or(int()), tested_at: instant(), message: or(str()),
+  secret: answer("SecretValue", "A secret and when it was stored (runtime-contract §24).", {
+    provider_id: str(),
+    value: str(),
+    updated_at: instant(),
   }),
-  sessionCreated: answer("SessionCreated", "The new session, `pending` (api-contract §9.1).", { session: ref("Session"), provider: ref("ProviderSummary") }),
+  secretTest: answer("SecretTest", "A real handshake with the secret (runtime-contract §24).", {
+    provider_id: str(),
+    status: oneOf(["healthy", "degraded", "error"]),
+    latency_ms: or(int()),
+    tested_at: instant(),
+    message: or(str()),
+  }),
+  sessionCreated: answer("SessionCreated", "The new session, `pending` (api-contract §9.1).", {
+    session: ref("Session"),
+    provider: ref("ProviderSummary"),
+  }),
   sessions: {
     name: "SessionList",
     description: "Sessions, oldest first (api-contract §9.2); `next_cursor` only when paged (runtime-contract §22).",
@@ -211,26 +341,44 @@ export const RESPONSES = {
   },
   session: answer("SessionAnswer", "A session (api-contract §9.3, runtime-contract §22).", { session: ref("Session") }),
   metrics: answer("TelemetryMetrics", "Totals and per-provider figures of the matching runs (api-contract §10.2).", {
-    start: or(instant()), end: or(instant()), total_runs: int(), total_tokens_in: int(), total_tokens_out: int(), total_cost_usd: num(),
-    avg_latency_ms: num(), success_rate: num(), providers: list(anyObject("Per-provider figures (§10.2).")),
+    start: or(instant()),
+    end: or(instant()),
+    total_runs: int(),
+    total_tokens_in: int(),
+    total_tokens_out: int(),
+    total_cost_usd: num(),
+    avg_latency_ms: num(),
+    success_rate: num(),
+    providers: list(anyObject("Per-provider figures (§10.2).")),
     extended: or(anyObject("Cache, percentiles, error rate, cost and error breakdowns (§10.2); null without runs.")),
-    window_start: { type: "null" }, window_end: { type: "null" },
+    window_start: { type: "null" },
+    window_end: { type: "null" },
   }),
   heatmap: answer("TelemetryHeatmap", "Runs per UTC day and provider (api-contract §10.3).", {
     buckets: list(record("One day of one provider.", { day: day(), provider_id: str(), run_count: int() })),
   }),
   timeseries: answer("TelemetryTimeseries", "Daily figures per provider (api-contract §10.4).", {
-    items: list(record("One day of one provider.", {
-      day: day(), provider_id: str(), run_count: int(), tokens_in: int(), tokens_out: int(), cost_usd: num(), avg_latency_ms: num(),
-      success_count: int(),
-    })),
+    items: list(
+      record("One day of one provider.", {
+        day: day(),
+        provider_id: str(),
+        run_count: int(),
+        tokens_in: int(),
+        tokens_out: int(),
+        cost_usd: num(),
+        avg_latency_ms: num(),
+        success_count: int(),
+      }),
+    ),
     next_cursor: { type: "null" },
   }),
   pareto: answer("TelemetryPareto", "Cost per provider and route, largest first (api-contract §10.5).", {
-    items: list(anyObject("A RouteBreakdown (§10.5).")), next_cursor: { type: "null" },
+    items: list(anyObject("A RouteBreakdown (§10.5).")),
+    next_cursor: { type: "null" },
   }),
   runs: answer("RunPage", "Runs, newest first, in keyset pages (api-contract §10.6).", {
-    items: list(anyObject("A Run item (§10.6).")), next_cursor: or(str()),
+    items: list(anyObject("A Run item (§10.6).")),
+    next_cursor: or(str()),
   }),
   ingest: answer("IngestResult", "The stored runs' ids, in input order (api-contract §11.1).", { inserted: int(), ids: list(int()) }),
   sprints: answer("SprintReport", "Cost per sprint window (api-contract §12.1).", {
@@ -239,16 +387,31 @@ export const RESPONSES = {
   pullRequests: answer("PullRequestReport", "Cost impact of each pull request (api-contract §12.2).", {
     items: list(anyObject("A pull request's figures (§12.2).")),
   }),
-  pullRequest: { name: "PullRequest", description: "The registered pull request (api-contract §12.3).", schema: anyObject("The pull-request record (§12.3).") } as ResponseDoc,
-  simulation: { name: "RoutingPlan", description: "A what-if routing plan (api-contract §13, runtime-contract §26).", schema: anyObject("The plan (§13, with `context`, `cost`, `latency` of §26).") } as ResponseDoc,
-  notifications: answer("NotificationList", "What happened in the last 7 days, newest first (runtime-contract §23.2).", { notifications: list(ref("Notification")) }),
+  pullRequest: {
+    name: "PullRequest",
+    description: "The registered pull request (api-contract §12.3).",
+    schema: anyObject("The pull-request record (§12.3)."),
+  } as ResponseDoc,
+  simulation: {
+    name: "RoutingPlan",
+    description: "A what-if routing plan (api-contract §13, runtime-contract §26).",
+    schema: anyObject("The plan (§13, with `context`, `cost`, `latency` of §26)."),
+  } as ResponseDoc,
+  notifications: answer("NotificationList", "What happened in the last 7 days, newest first (runtime-contract §23.2).", {
+    notifications: list(ref("Notification")),
+  }),
   keys: answer("ApiKeyList", "Every API key, never a secret (runtime-contract §25.1).", { keys: list(ref("ApiKey")) }),
   keyCreated: answer("ApiKeySecret", "The key and its secret, shown this once (runtime-contract §25.1).", { key: ref("ApiKey"), secret: str() }),
   roles: answer("RoleList", "The roles and what each may do (runtime-contract §25.1).", {
     roles: list(record("A role.", { name: oneOf(ROLES), includes: strings(), description: str() })),
   }),
   audit: answer("AuditPage", "Audit entries, newest first, in keyset pages (runtime-contract §25.2).", {
-    items: list(ref("AuditEntry")), next_cursor: or(str()),
+    items: list(ref("AuditEntry")),
+    next_cursor: or(str()),
   }),
-  openapi: { name: "OpenApiDocument", description: "This document (runtime-contract §27).", schema: anyObject("An OpenAPI 3.1 document.") } as ResponseDoc,
+  openapi: {
+    name: "OpenApiDocument",
+    description: "This document (runtime-contract §27).",
+    schema: anyObject("An OpenAPI 3.1 document."),
+  } as ResponseDoc,
 } satisfies Record<string, ResponseDoc>;

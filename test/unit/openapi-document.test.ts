@@ -71,6 +71,22 @@ describe("the document and the route table", () => {
     },
   );
 
+  it("a route outside /api/v1 is at its own path, and a text answer keeps its media type", () => {
+    const root = { method: "GET", prefix: "", path: "/things/:id", action: "things.text", input: "query", role: "viewer" } as RouteSpec;
+    const entry = {
+      summary: "Text",
+      contract: "x",
+      response: { name: "Text", description: "Some text." },
+      responseMediaType: "text/plain; version=0.0.4",
+    };
+    const built = buildOpenApiDocument([...ROUTES, root], { ...OPERATIONS, "things.text": entry }) as unknown as Doc;
+    const op = built.paths["/things/{id}"].get;
+    expect(op.parameters.map((p: { name: string; in: string }) => [p.in, p.name])).toEqual([["path", "id"]]);
+    expect(op.responses["200"].content).toEqual({ "text/plain; version=0.0.4": { schema: { type: "string" } } });
+    expect(built.components.schemas.Text).toBeUndefined();
+    expect(built.paths["/api/v1/healthz"].get).toBeDefined();
+  });
+
   it("GET /events is a text/event-stream", () => {
     const op = opOf(ROUTES.find((r) => r.action === "api.events") as RouteSpec);
     expect(Object.keys(op.responses["200"].content)).toEqual(["text/event-stream"]);

@@ -20,9 +20,13 @@ import { ref, SCHEMAS } from "./schemas";
 
 export const OPENAPI_VERSION = "3.1.0";
 
-/** The URL path of a route as the document writes it: its prefix, then `{name}` for each `:name`. */
-export function documentPath(route: Pick<RouteSpec, "path">): string {
-  return `${API_PREFIX}${route.path}`.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
+/**
+ * The URL path of a route as the document writes it: its whole path — its own `prefix` when it has
+ * one (a route outside /api/v1: `""` for the server's root), else API_PREFIX — with `{name}` for each
+ * `:name`. The document's server is the root, so every path carries its prefix.
+ */
+export function documentPath(route: Pick<RouteSpec, "path"> & { prefix?: string }): string {
+  return `${route.prefix ?? API_PREFIX}${route.path}`.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
 }
 
 /** The path parameters of a route, in order. */
@@ -112,6 +116,8 @@ function responses(route: RouteSpec, op: OperationDoc): Record<string, JsonSchem
     };
   } else if (status === 204) {
     out["204"] = { description: "Done (no body)." };
+  } else if (op.responseMediaType !== undefined) {
+    out[String(status)] = { description: op.response.description, content: { [op.responseMediaType]: { schema: { type: "string" } } } };
   } else {
     out[String(status)] = { description: op.response.description, content: { "application/json": { schema: ref(op.response.name) } } };
   }
@@ -237,7 +243,8 @@ export function buildOpenApiDocument(
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = operation(route, op);
     if (op.body !== undefined) addSchema(schemas, op.body.name, op.body.schema);
-    if (route.input !== "event-stream" && (route.status ?? 200) !== 204) addSchema(schemas, op.response.name, op.response.schema);
+    const jsonAnswer = route.input !== "event-stream" && (route.status ?? 200) !== 204 && op.responseMediaType === undefined;
+    if (jsonAnswer) addSchema(schemas, op.response.name, op.response.schema);
   }
   const components = {
     schemas: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, withReferences(schema, named, schema)])),

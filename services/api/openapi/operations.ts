@@ -39,6 +39,8 @@ export interface OperationDoc {
   query?: QuerySpec;
   body?: BodyDoc;
   response: ResponseDoc;
+  /** The success answer is text of this media type (e.g. Prometheus' `text/plain; version=0.0.4`), not JSON. */
+  responseMediaType?: string;
   /** Other success answers (e.g. 202 of `?wait=false`), status → description. */
   otherSuccess?: Readonly<Record<number, string>>;
   /** The errors particular to the operation, status → when (the common ones are added by the document). */
@@ -282,6 +284,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     contract: "runtime-contract §25.1",
     body: { name: "ApiKeyCreate", schema: NEW_KEY_BODY_SCHEMA, required: true },
     response: RESPONSES.keyCreated,
+    errors: { 409: "A key with this name exists" },
   },
   "access.rotateKey": {
     summary: "Rotate an API key (a new secret, shown once)",

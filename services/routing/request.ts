@@ -52,10 +52,11 @@ export function simulationBodySchema(): JsonSchema {
     return out;
   };
   properties.provider_ids = { ...notNull(properties.provider_ids), items: { type: "string" } };
-  properties.strategy = { ...notNull(properties.strategy), default: "balanced" };
+  // Defaults are said in the descriptions: a `default` keyword makes some client generators treat the field as always present.
+  properties.strategy = notNull(properties.strategy);
   properties.volume_millions = {
-    type: "number", minimum: 0, maximum: MAX_VOLUME_MILLIONS, default: DEFAULT_VOLUME_MILLIONS,
-    description: "Monthly volume, in millions of requests.",
+    type: "number", minimum: 0, maximum: MAX_VOLUME_MILLIONS,
+    description: `Monthly volume, in millions of requests (absent: ${DEFAULT_VOLUME_MILLIONS}).`,
   };
   return schema;
 }

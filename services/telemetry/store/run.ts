@@ -165,7 +165,8 @@ export const RUN_TEXT_LIMITS = {
 } as const;
 
 const runText = (field: keyof typeof RUN_TEXT_LIMITS): JsonSchema => nullable({ type: "string", maxLength: RUN_TEXT_LIMITS[field] });
-const runCount = (description: string): JsonSchema => ({ type: "integer", minimum: 0, maximum: MAX_RUN_INTEGER, default: 0, description });
+// Defaults are said in the descriptions: a `default` keyword makes some client generators treat the field as always present.
+const runCount = (description: string): JsonSchema => ({ type: "integer", minimum: 0, maximum: MAX_RUN_INTEGER, description: `${description} Absent: 0.` });
 
 /**
  * The JSON Schema of one run as validateRun accepts it (§11.2), from the same limits: the OpenAPI

@@ -3,11 +3,12 @@
  * the endpoints answer with (Part I §8–§13, runtime-contract §17–§25).
  *
  * Records that have a TypeScript type in the code (Server, ProcessState, Session, LogEntry,
- * HealthCheck, ApiKeyView, AuditItem, Notification, ProviderSummary) list exactly that type's fields:
+ * HealthCheck, ApiKeyView, AuditItem, Notification, ProviderSummary, the telemetry answers and their
+ * items) list exactly that type's fields:
  * `fields<T>()` makes the compiler check that every field of the type has a schema and that no other
- * is listed. The larger report answers (telemetry metrics, FinOps reports, routing plans) are named
- * objects with their top-level fields described; their inner shapes are in the contract sections
- * each description names.
+ * is listed. The FinOps reports, the routing plan, a tool call's MCP result and a registered pull
+ * request are named objects with their top-level fields described; their inner shapes are in the
+ * contract sections each description names.
  */
 import type { ApiKeyView } from "../../access/keys-store";
 import type { AuditItem } from "../../access/audit-read";
@@ -20,6 +21,11 @@ import type { Notification } from "../../runtime/notifications";
 import { PROCESS_STATUSES, type LogEntry } from "../../runtime/store";
 import type { ProcessState } from "../../runtime/views";
 import type { Session } from "../../sessions/session";
+import type { CostBreakdownEntry } from "../../telemetry/cost-breakdown";
+import type { ExtendedMetrics, MetricsAnswer } from "../../telemetry/reads";
+import type { RunItem } from "../../telemetry/store/run";
+import type { ErrorBreakdownEntry, HeatmapBucket, ProviderMetrics, RouteBreakdown, TimeseriesItem } from "../../telemetry/summaries";
+import { LANES } from "../../../lib/lanes";
 
 /** A reference to a named schema of the document. */
 export const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
@@ -36,8 +42,10 @@ const instant = (description?: string): JsonSchema => ({
 });
 const day = (): JsonSchema => ({ type: "string", format: "date", description: "UTC calendar day." });
 const or = (schema: JsonSchema): JsonSchema => {
-  if (typeof schema.type === "string") return { ...schema, type: [schema.type, "null"] };
-  return { anyOf: [schema, { type: "null" }] };
+  if (typeof schema.type !== "string") return { anyOf: [schema, { type: "null" }] };
+  const out: JsonSchema = { ...schema, type: [schema.type, "null"] };
+  if (Array.isArray(schema.enum)) out.enum = [...schema.enum, null];
+  return out;
 };
 const list = (items: JsonSchema, description?: string): JsonSchema => ({
   type: "array",
@@ -207,6 +215,80 @@ export const SCHEMAS: Record<string, JsonSchema> = {
     }),
   ),
 
+  // ---- telemetry (api-contract §10)
+  RunItem: record(
+    "A stored run (api-contract §10.6).",
+    fields<RunItem>({
+      id: int(),
+      provider_id: str(),
+      provider_name: str("The manifest name, else the provider id."),
+      route: or(str()),
+      lane: or(oneOf(LANES, "The provider's effective lane.")),
+      tool: str(),
+      ts: instant(),
+      tokens_in: int(),
+      tokens_out: int(),
+      duration_ms: int(),
+      status: str("Lower case (`success`, `error`, …)."),
+      cost_usd: num("The run's cost, 0 when unknown, rounded to 6 decimals."),
+      metadata: { type: "object" },
+      experiment_cohort: or(str()),
+      experiment_tag: or(str()),
+    }),
+  ),
+  ProviderMetrics: record(
+    "One provider's figures (api-contract §10.2).",
+    fields<ProviderMetrics>({
+      provider_id: str(),
+      run_count: int(),
+      tokens_in: int(),
+      tokens_out: int(),
+      cost_usd: num(),
+      avg_latency_ms: num(),
+      success_rate: num(),
+    }),
+  ),
+  ExtendedMetrics: record(
+    "Cache, percentiles, error rate and breakdowns (api-contract §10.2).",
+    fields<ExtendedMetrics>({
+      cache_hit_rate: or(num()),
+      cached_tokens: or(int()),
+      latency_p95_ms: or(num()),
+      latency_p99_ms: or(num()),
+      error_rate: or(num()),
+      cost_breakdown: list(
+        record(
+          "Cost of a label (a route, else a lane, else a provider).",
+          fields<CostBreakdownEntry>({
+            id: or(str()),
+            label: or(str()),
+            lane: or(oneOf(LANES)),
+            provider_id: or(str()),
+            cost_usd: num(),
+            run_count: or(int()),
+          }),
+        ),
+      ),
+      error_breakdown: list(record("Runs of an error category.", fields<ErrorBreakdownEntry>({ category: str(), count: int() }))),
+    }),
+  ),
+  RouteBreakdown: record(
+    "Cost of a provider's route (api-contract §10.5).",
+    fields<RouteBreakdown>({
+      id: str("`<provider_id>:<route or 'default'>`."),
+      provider_id: str(),
+      provider_name: str(),
+      route: or(str()),
+      lane: oneOf(LANES),
+      run_count: int(),
+      tokens_in: int(),
+      tokens_out: int(),
+      cost_usd: num(),
+      avg_latency_ms: num(),
+      success_rate: num(),
+    }),
+  ),
+
   // ---- access
   ApiKey: record(
     "An API key, never its secret (runtime-contract §25.1).",
@@ -340,44 +422,51 @@ export const RESPONSES = {
     },
   },
   session: answer("SessionAnswer", "A session (api-contract §9.3, runtime-contract §22).", { session: ref("Session") }),
-  metrics: answer("TelemetryMetrics", "Totals and per-provider figures of the matching runs (api-contract §10.2).", {
-    start: or(instant()),
-    end: or(instant()),
-    total_runs: int(),
-    total_tokens_in: int(),
-    total_tokens_out: int(),
-    total_cost_usd: num(),
-    avg_latency_ms: num(),
-    success_rate: num(),
-    providers: list(anyObject("Per-provider figures (§10.2).")),
-    extended: or(anyObject("Cache, percentiles, error rate, cost and error breakdowns (§10.2); null without runs.")),
-    window_start: { type: "null" },
-    window_end: { type: "null" },
-  }),
+  metrics: answer(
+    "TelemetryMetrics",
+    "Totals and per-provider figures of the matching runs (api-contract §10.2).",
+    fields<MetricsAnswer>({
+      start: or(instant("Observed first run, or the requested bound without runs.")),
+      end: or(instant()),
+      total_runs: int(),
+      total_tokens_in: int(),
+      total_tokens_out: int(),
+      total_cost_usd: num(),
+      avg_latency_ms: num(),
+      success_rate: num(),
+      providers: list(ref("ProviderMetrics")),
+      extended: or(ref("ExtendedMetrics")),
+      window_start: { type: "null" },
+      window_end: { type: "null" },
+    }),
+  ),
   heatmap: answer("TelemetryHeatmap", "Runs per UTC day and provider (api-contract §10.3).", {
-    buckets: list(record("One day of one provider.", { day: day(), provider_id: str(), run_count: int() })),
+    buckets: list(record("One day of one provider.", fields<HeatmapBucket>({ day: day(), provider_id: str(), run_count: int() }))),
   }),
   timeseries: answer("TelemetryTimeseries", "Daily figures per provider (api-contract §10.4).", {
     items: list(
-      record("One day of one provider.", {
-        day: day(),
-        provider_id: str(),
-        run_count: int(),
-        tokens_in: int(),
-        tokens_out: int(),
-        cost_usd: num(),
-        avg_latency_ms: num(),
-        success_count: int(),
-      }),
+      record(
+        "One day of one provider.",
+        fields<TimeseriesItem>({
+          day: day(),
+          provider_id: str(),
+          run_count: int(),
+          tokens_in: int(),
+          tokens_out: int(),
+          cost_usd: num(),
+          avg_latency_ms: num(),
+          success_count: int(),
+        }),
+      ),
     ),
     next_cursor: { type: "null" },
   }),
   pareto: answer("TelemetryPareto", "Cost per provider and route, largest first (api-contract §10.5).", {
-    items: list(anyObject("A RouteBreakdown (§10.5).")),
+    items: list(ref("RouteBreakdown")),
     next_cursor: { type: "null" },
   }),
   runs: answer("RunPage", "Runs, newest first, in keyset pages (api-contract §10.6).", {
-    items: list(anyObject("A Run item (§10.6).")),
+    items: list(ref("RunItem")),
     next_cursor: or(str()),
   }),
   ingest: answer("IngestResult", "The stored runs' ids, in input order (api-contract §11.1).", { inserted: int(), ids: list(int()) }),

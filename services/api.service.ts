@@ -432,7 +432,7 @@ export default function apiService(
 
       /**
        * GET /openapi.json (runtime-contract §27): the OpenAPI 3.1 document of the route table
-       * (services/api/openapi/document.ts), built once on first request and answered as is.
+       * (services/api/openapi/document.ts), built once when the gateway starts and answered as is.
        */
       openapi: {
         handler() {
@@ -488,6 +488,8 @@ export default function apiService(
     },
 
     started() {
+      // The OpenAPI document is built now, once: a route the document cannot describe fails the start.
+      openApiDocument();
       hub?.start();
       // The keys: asked for now (without waiting: the first request waits if they have not come),
       // then polled; key usage handed over in batches.

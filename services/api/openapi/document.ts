@@ -7,7 +7,7 @@
  *   its success answer and its particular errors;
  * - ./schemas.ts: the error bodies of api-contract §6.4 and the records answered.
  *
- * Plain functions, no broker: the gateway builds the document once, on first request
+ * Plain functions, no broker: the gateway builds the document once, when it starts
  * (openApiDocument), and answers that same object afterwards.
  */
 import { VERSION } from "../../../lib/config";
@@ -265,7 +265,10 @@ export function buildOpenApiDocument(
 
 let cached: JsonSchema | null = null;
 
-/** The route table's document, built on first use and kept (the table is fixed for the process). */
+/**
+ * The route table's document, built on first use and kept (the table is fixed for the process);
+ * the gateway asks for it when it starts, so a route without an entry fails the start.
+ */
 export function openApiDocument(): JsonSchema {
   cached ??= buildOpenApiDocument();
   return cached;

@@ -18,7 +18,7 @@ import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { seededRandom } from "../../lib/prng";
 import { documentPath } from "../../services/api/openapi/document";
-import { ROUTES, type RouteSpec } from "../../services/api/routes";
+import { fullPath, ROUTES, type RouteSpec } from "../../services/api/routes";
 import { request, startTestServer, TestServer } from "../helpers/server";
 
 const ADMIN_KEY = "cmk_openapi-test-admin-key-0123456789abcdefghij";
@@ -118,8 +118,8 @@ describe("the served document", () => {
 
 /** A request path of a route: path parameters filled with a name no server has (422 is checked before 404). */
 function routeUrl(route: RouteSpec, query: string): string {
-  const p = route.path.replace(/:([a-z_]+)/g, (_m, name: string) => (name === "provider_id" ? "gemini" : "openapi-none"));
-  return `${server.baseUrl}${p}${query === "" ? "" : `?${query}`}`;
+  const p = fullPath(route).replace(/:([a-z_]+)/g, (_m, name: string) => (name === "provider_id" ? "gemini" : "openapi-none"));
+  return `${server.baseUrl.replace(/\/api\/v1$/, "")}${p}${query === "" ? "" : `?${query}`}`;
 }
 
 const DATE_TEXTS = ["2025-03-07T21:45:12Z", "2025-03-07T21:45:12.5+02:00", "2030-01-01T00:00:00Z", "2024-02-29T00:00:00Z"];

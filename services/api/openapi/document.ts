@@ -14,19 +14,19 @@ import { VERSION } from "../../../lib/config";
 import { DATETIME_QUERY_SCHEMA, type JsonSchema } from "../../../lib/json-schema";
 import type { QueryParam, QuerySpec } from "../../../lib/query-params";
 import { IDEMPOTENCY_KEY_PATTERN } from "../../../lib/store/idempotency";
-import { API_PREFIX, checksIgnoredBody, ROUTES, type RouteSpec } from "../routes";
+import { checksIgnoredBody, fullPath, ROUTES, type RouteSpec } from "../routes";
 import { OPERATIONS, SHARED_INPUT_SCHEMAS, type OperationDoc } from "./operations";
 import { ref, SCHEMAS } from "./schemas";
 
 export const OPENAPI_VERSION = "3.1.0";
 
 /**
- * The URL path of a route as the document writes it: its whole path — its own `prefix` when it has
- * one (a route outside /api/v1: `""` for the server's root), else API_PREFIX — with `{name}` for each
- * `:name`. The document's server is the root, so every path carries its prefix.
+ * The URL path of a route as the document writes it: its whole path (fullPath: /api/v1 or the
+ * route's own prefix, `/metrics` at the root) with `{name}` for each `:name`. The document's server
+ * is the root, so every path carries its prefix.
  */
-export function documentPath(route: Pick<RouteSpec, "path"> & { prefix?: string }): string {
-  return `${route.prefix ?? API_PREFIX}${route.path}`.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
+export function documentPath(route: Pick<RouteSpec, "path" | "prefix">): string {
+  return fullPath(route).replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
 }
 
 /** The path parameters of a route, in order. */

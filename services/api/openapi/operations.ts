@@ -278,6 +278,15 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     response: RESPONSES.simulation,
     errors: { 404: "Unknown providers (`Providers not found: <ids>`)" },
   },
+  "metrics.scrape": {
+    summary: "Prometheus metrics of every node",
+    contract: "runtime-contract §27",
+    response: {
+      name: "PrometheusText",
+      description: "Prometheus text exposition format (0.0.4): every node's metric families, each sample labelled with its node.",
+    },
+    responseMediaType: "text/plain; version=0.0.4",
+  },
   "access.listKeys": { summary: "API keys", contract: "runtime-contract §25.1", response: RESPONSES.keys },
   "access.createKey": {
     summary: "Create an API key (its secret is shown once)",

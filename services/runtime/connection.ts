@@ -18,6 +18,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { VERSION } from "../../lib/config";
 import { ContractError } from "../../lib/errors";
+import { MAX_RUN_COST_USD, MAX_RUN_INTEGER } from "../telemetry/store/run";
 import type { Launch } from "./command";
 import { ExitInfo, ServerProcess, SpawnError, spawnServer } from "./spawn";
 import { maskSecret, StderrLine, TAIL_CHARS } from "./stderr-lines";
@@ -158,20 +159,27 @@ function toolInfo(tool: Record<string, unknown>): ToolInfo {
   };
 }
 
-function nonNegative(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
+/** A number in 0..max, else null (negative, not finite, past what a run can hold, not a number). */
+function inRange(value: unknown, max: number): number | null {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= max ? value : null;
 }
 
-/** §21 telemetry counts from `result._meta.usage.{input_tokens, output_tokens, cost_usd}`. */
+/**
+ * §21 telemetry counts from `result._meta.usage.{input_tokens, output_tokens, cost_usd}`. A value
+ * the server reports outside what a run holds (tokens past 2^53 − 1 once rounded, a cost past
+ * 10^6 USD: services/telemetry/store/run.ts) is malformed like a negative one: 0 tokens, null cost,
+ * so the call's run is always stored and the call answered with its result.
+ */
 export function usageOf(result: { _meta?: unknown }): ToolUsage {
   const meta = result._meta;
   const usage = meta && typeof meta === "object" ? (meta as Record<string, unknown>).usage : undefined;
   if (!usage || typeof usage !== "object") return { tokens_in: 0, tokens_out: 0, cost_usd: null };
   const u = usage as Record<string, unknown>;
+  const count = (value: unknown): number => inRange(Math.round(inRange(value, Number.POSITIVE_INFINITY) ?? 0), MAX_RUN_INTEGER) ?? 0;
   return {
-    tokens_in: Math.round(nonNegative(u.input_tokens) ?? 0),
-    tokens_out: Math.round(nonNegative(u.output_tokens) ?? 0),
-    cost_usd: nonNegative(u.cost_usd),
+    tokens_in: count(u.input_tokens),
+    tokens_out: count(u.output_tokens),
+    cost_usd: inRange(u.cost_usd, MAX_RUN_COST_USD),
   };
 }
 

@@ -7,6 +7,7 @@ import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
 import type { JsonSchema } from "../../lib/json-schema";
 import { readQuery } from "../../lib/query-params";
+import { RUN_TEXT_LIMITS } from "../telemetry/store/run";
 import { parseLogCursor } from "./log-cursor";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
 
@@ -180,6 +181,19 @@ export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody
 /** How a tool call ended, for its telemetry run (§21). */
 export type ToolRunStatus = "success" | "tool_error" | "timeout" | "error";
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the point: no store keeps it
+const UNSTORABLE_TEXT_G = /\u0000|\p{Cs}/gu;
+
+/**
+ * A tool's name as its run's `tool` and `route` (§11.2 limits): the server chose it and MCP does not
+ * bound it, so text no store keeps (NUL, lone surrogates) becomes U+FFFD and only the first
+ * RUN_TEXT_LIMITS.tool characters (code points) are kept. The call was sent: its run must be
+ * stored and its answer given, never a 422 about fields the client did not send.
+ */
+export function runToolName(name: string): string {
+  return Array.from(name.replace(UNSTORABLE_TEXT_G, "\uFFFD")).slice(0, RUN_TEXT_LIMITS.tool).join("");
+}
+
 /**
  * The telemetry run of one tool call (§21, in the ingestion format of api-contract §11.2):
  * provider_id = server id, tool = route = tool name, the measured duration, tokens and cost from
@@ -198,10 +212,11 @@ export function toolRun(input: {
   resultBytes: number | null;
   error: string | null;
 }): Record<string, unknown> {
+  const tool = runToolName(input.tool);
   return {
     provider_id: input.serverId,
-    tool: input.tool,
-    route: input.tool,
+    tool,
+    route: tool,
     tokens_in: input.usage.input_tokens,
     tokens_out: input.usage.output_tokens,
     duration_ms: Math.max(0, Math.round(input.durationMs)),

@@ -14,7 +14,9 @@
  *
  * `server` values are catalog ids (the supervisor starts only servers the catalog resolves) and the
  * series of a server deleted from the catalog are dropped; `tool` is a name the server listed (a
- * call is sent only after its tool was found in the list), else `other`.
+ * call is sent only after its tool was found in the list), else `other`; and since a server may
+ * list any number of tools, at most MAX_TOOL_LABELS names per server, each at most
+ * MAX_TOOL_LABEL_LENGTH long, are labels: the calls of any other tool are `other`.
  */
 import { CounterFamily, HistogramFamily, TOOL_SECONDS_BUCKETS } from "../../lib/metrics/families";
 import type { NodeMetrics } from "../../lib/metrics/node-metrics";
@@ -22,14 +24,24 @@ import { PROCESS_STATUSES, type ProcessStatus } from "./state-machine";
 import type { ProcessSnapshot } from "./supervisor";
 import type { ToolRunStatus } from "./views";
 
-/** The `tool` label of a call whose tool was not (yet) found in the server's list. */
+/** The `tool` label of a call whose tool was not (yet) found in the server's list, or past the caps below. */
 export const OTHER_TOOL = "other";
+/**
+ * At most this many distinct `tool` labels per server: a server may list as many tools as it likes
+ * (one that adds tools at run time could add thousands of series), so the calls of any tool past
+ * the first MAX_TOOL_LABELS are labelled `other`.
+ */
+export const MAX_TOOL_LABELS = 64;
+/** A tool name longer than this (in UTF-16 units) is labelled `other`: a label is not a place for a 12 KB name. */
+export const MAX_TOOL_LABEL_LENGTH = 128;
 
 export class RuntimeMetrics {
   private readonly starts: CounterFamily;
   private readonly restarts: CounterFamily;
   private readonly toolCalls: CounterFamily;
   private readonly toolSeconds: HistogramFamily;
+  /** Per server: the `tool` label values its calls have used so far (at most MAX_TOOL_LABELS). */
+  private readonly toolLabels = new Map<string, Set<string>>();
   /** Per server: the status and restart count of its last snapshot. */
   private readonly last = new Map<string, { status: ProcessStatus; restarts: number }>();
 
@@ -79,13 +91,29 @@ export class RuntimeMetrics {
    * call failed before its tool was found), the run's status and its duration in milliseconds.
    */
   toolCall(serverId: string, tool: string, status: ToolRunStatus, durationMs: number): void {
-    this.toolCalls.inc([serverId, tool, status]);
-    this.toolSeconds.observe([serverId, tool], durationMs / 1000);
+    const label = this.toolLabel(serverId, tool);
+    this.toolCalls.inc([serverId, label, status]);
+    this.toolSeconds.observe([serverId, label], durationMs / 1000);
+  }
+
+  /** The `tool` label of a call: the tool's name while the server's labels stay within their caps, else OTHER_TOOL. */
+  private toolLabel(serverId: string, tool: string): string {
+    if (tool.length > MAX_TOOL_LABEL_LENGTH) return OTHER_TOOL;
+    let labels = this.toolLabels.get(serverId);
+    if (labels === undefined) {
+      labels = new Set();
+      this.toolLabels.set(serverId, labels);
+    }
+    if (labels.has(tool)) return tool;
+    if (labels.size >= MAX_TOOL_LABELS) return OTHER_TOOL;
+    labels.add(tool);
+    return tool;
   }
 
   /** A server deleted from the catalog: its series go (its label value is no catalog id any more). */
   forgetServer(serverId: string): void {
     this.last.delete(serverId);
+    this.toolLabels.delete(serverId);
     for (const family of [this.starts, this.restarts, this.toolCalls, this.toolSeconds]) family.drop("server", serverId);
   }
 }

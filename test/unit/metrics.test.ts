@@ -8,7 +8,7 @@ import { NodeMetrics } from "../../lib/metrics/node-metrics";
 import { RequestMeter, requestAnswered, requestStarted, UNMATCHED_ROUTE, type MeteredRequest } from "../../services/api/request-metrics";
 import { fullPath, ROUTES } from "../../services/api/routes";
 import { mergeNodes } from "../../services/metrics/cluster-scrape";
-import { RuntimeMetrics } from "../../services/runtime/metrics";
+import { MAX_TOOL_LABEL_LENGTH, MAX_TOOL_LABELS, OTHER_TOOL, RuntimeMetrics } from "../../services/runtime/metrics";
 import { histogramCount, parseExposition, seriesKeys, sampleValue } from "../helpers/exposition";
 
 const route = (method: string, path: string) => {
@@ -189,6 +189,27 @@ describe("the runtime's families", () => {
     runtime.forgetServer("a");
     expect((await metrics.collect()).find((f) => f.name === "console_mcp_tool_calls_total")?.values).toEqual([]);
     expect((await metrics.collect()).find((f) => f.name === "console_mcp_process_starts_total")?.values).toEqual([]);
+  });
+});
+
+describe("the tool label's bounds", () => {
+  it("a server's calls get at most MAX_TOOL_LABELS tool labels, none longer than MAX_TOOL_LABEL_LENGTH; the rest are `other`", async () => {
+    const metrics = new NodeMetrics();
+    const runtime = new RuntimeMetrics(metrics, () => []);
+    for (let i = 0; i < MAX_TOOL_LABELS + 50; i++) runtime.toolCall("grow", `tool_${i}`, "success", 1);
+    runtime.toolCall("grow", "tool_0", "success", 1); // a tool that has a label keeps it
+    runtime.toolCall("long", "L".repeat(MAX_TOOL_LABEL_LENGTH + 1), "success", 1);
+    runtime.toolCall("long", "L".repeat(MAX_TOOL_LABEL_LENGTH), "success", 1);
+    const calls = (await metrics.collect()).find((f) => f.name === "console_mcp_tool_calls_total")?.values ?? [];
+    const grow = calls.filter((v) => v.labels.server === "grow");
+    expect(grow).toHaveLength(MAX_TOOL_LABELS + 1);
+    expect(grow).toContainEqual({ value: 50, labels: { server: "grow", tool: OTHER_TOOL, status: "success" } });
+    expect(grow).toContainEqual({ value: 2, labels: { server: "grow", tool: "tool_0", status: "success" } });
+    expect(calls.filter((v) => v.labels.server === "long").map((v) => v.labels.tool).sort()).toEqual(["L".repeat(MAX_TOOL_LABEL_LENGTH), OTHER_TOOL]);
+    runtime.forgetServer("grow");
+    runtime.toolCall("grow", "fresh", "success", 1); // a server created again starts with no labels
+    const again = (await metrics.collect()).find((f) => f.name === "console_mcp_tool_calls_total")?.values ?? [];
+    expect(again.filter((v) => v.labels.server === "grow")).toEqual([{ value: 1, labels: { server: "grow", tool: "fresh", status: "success" } }]);
   });
 });
 

@@ -96,6 +96,16 @@ export function unstorableTextItem(loc: (string | number)[], input: string): Val
   return { type: "string_unicode", loc, msg: UNSTORABLE_TEXT_MESSAGE, input };
 }
 
+/**
+ * The length of a text in characters (Unicode code points), as JSON Schema's minLength/maxLength
+ * count it: a character outside the Basic Multilingual Plane counts 1, not 2 (its UTF-16 units).
+ */
+export function charCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

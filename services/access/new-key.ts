@@ -6,7 +6,7 @@ import { isRole, ROLES, type Role } from "../../lib/access";
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { DATETIME_INPUT_SCHEMA, type JsonSchema, nullable } from "../../lib/json-schema";
 import { parseDatetime } from "../../lib/time";
-import { containsUnstorableText } from "../../lib/validation";
+import { charCount, containsUnstorableText } from "../../lib/validation";
 
 /** Longest key name. */
 export const MAX_KEY_NAME_CHARS = 128;
@@ -17,8 +17,7 @@ const rateSchema = (description: string): JsonSchema => ({ ...nullable({ type: "
 
 /**
  * The JSON Schema of the body as parseNewKey accepts it. Not said by the schema: `expires_at` must
- * be in the future, text no store can keep (NUL, lone surrogates) is refused, the name's length is
- * counted in UTF-16 code units, and the limits may be numeric strings (§6.3).
+ * be in the future, text no store can keep (NUL, lone surrogates) is refused, and the limits may be numeric strings (§6.3).
  */
 export const NEW_KEY_BODY_SCHEMA: JsonSchema = {
   type: "object",
@@ -64,7 +63,7 @@ export function parseNewKey(body: Record<string, unknown>, nowMs: number): NewKe
   else if (typeof name !== "string") items.push({ type: "string_type", loc: ["body", "name"], msg: "Input should be a valid string", input: name });
   else if (name.trim().length < 1)
     items.push({ type: "too_short", loc: ["body", "name"], msg: "String should have at least 1 character", input: name });
-  else if (name.length > MAX_KEY_NAME_CHARS) {
+  else if (charCount(name) > MAX_KEY_NAME_CHARS) {
     items.push({
       type: "too_long",
       loc: ["body", "name"],

@@ -7,6 +7,7 @@ import { validationFailed, type ValidationItem } from "../../lib/errors";
 import { toStoredInstant } from "../../lib/time";
 import type { JsonSchema } from "../../lib/json-schema";
 import { readQuery } from "../../lib/query-params";
+import { charCount } from "../../lib/validation";
 import { RUN_TEXT_LIMITS } from "../telemetry/store/run";
 import { parseLogCursor } from "./log-cursor";
 import type { LogEntry, ProcessRecord, ProcessView } from "./store";
@@ -117,8 +118,8 @@ export function parseLogsQuery(query: object): { cursor: string | null; limit: n
 export const TOOL_CALL_LIMITS = { sessionIdChars: 128, timeoutMs: [1, 600_000] } as const;
 
 /**
- * The JSON Schema of a tool-call body as parseToolCallBody accepts it (the body itself is optional).
- * Not said by the schema: session_id's length is counted in UTF-16 code units.
+ * The JSON Schema of a tool-call body as parseToolCallBody accepts it (the body itself is optional);
+ * session_id's length is counted in characters (code points), as the schema's maxLength counts it.
  */
 export const TOOL_CALL_BODY_SCHEMA: JsonSchema = {
   type: "object",
@@ -154,7 +155,7 @@ export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody
     items.push({ type: "dict_type", loc: ["body", "arguments"], msg: "Input should be a valid dictionary", input: args });
   }
   const session = params.session_id;
-  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || session.length > TOOL_CALL_LIMITS.sessionIdChars)) {
+  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || charCount(session) > TOOL_CALL_LIMITS.sessionIdChars)) {
     items.push({ type: "string_type", loc: ["body", "session_id"], msg: "Input should be a session id (1..128 characters) or null", input: session });
   }
   const timeout = params.timeout_ms;

@@ -5,12 +5,12 @@
 import { validationFailed, type ValidationItem } from "../../lib/errors";
 import type { JsonSchema } from "../../lib/json-schema";
 import { MAX_SECRET_CHARS } from "../../lib/secrets/store";
-import { containsUnstorableText } from "../../lib/validation";
+import { charCount, containsUnstorableText } from "../../lib/validation";
 
 /**
  * The JSON Schema of the body as secretValue accepts it. Not said by the schema: text the process
- * environment cannot carry (NUL, lone surrogates) is refused, and the length is counted in UTF-16
- * code units (a character outside the Basic Multilingual Plane counts 2).
+ * environment cannot carry (NUL, lone surrogates) is refused. The length is counted in characters
+ * (code points), as the schema's maxLength counts it.
  */
 export const SECRET_BODY_SCHEMA: JsonSchema = {
   type: "object",
@@ -36,7 +36,7 @@ export function secretValue(params: Record<string, unknown>): string {
   if (value === undefined) item = { type: "missing", loc, msg: "Field required" };
   else if (typeof value !== "string") item = { type: "string_type", loc, msg: "Input should be a valid string" };
   else if (value.length < 1) item = { type: "too_short", loc, msg: "String should have at least 1 character", ctx: { min_length: 1 } };
-  else if (value.length > MAX_SECRET_CHARS) {
+  else if (charCount(value) > MAX_SECRET_CHARS) {
     item = { type: "too_long", loc, msg: `String should have at most ${MAX_SECRET_CHARS} characters`, ctx: { max_length: MAX_SECRET_CHARS } };
   } else if (containsUnstorableText(value)) {
     item = { type: "string_unicode", loc, msg: "Input should be valid Unicode text without NUL characters" };

@@ -286,6 +286,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       description: "Prometheus text exposition format (0.0.4): every node's metric families, each sample labelled with its node.",
     },
     responseMediaType: "text/plain; version=0.0.4",
+    errors: { 404: "Metrics are off on this node (`CONSOLE_MCP_METRICS=off`)" },
   },
   "access.listKeys": { summary: "API keys", contract: "runtime-contract §25.1", response: RESPONSES.keys },
   "access.createKey": {

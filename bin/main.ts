@@ -1,6 +1,7 @@
 /**
  * Process entrypoint: reads the configuration, starts the broker, stops it on SIGINT/SIGTERM.
- * A configuration or manifest error stops startup with one clear line and exit code 1.
+ * A configuration or manifest error stops startup with one clear line and exit code 1 (on stderr, as
+ * plain text: the configuration is what chooses the log format).
  */
 import type { ServiceBroker } from "moleculer";
 import { Config, ConfigError, RunMode, applyThreadPoolSize, configFromProcess } from "../lib/config";
@@ -31,9 +32,10 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
   };
   try {
     config = configFromProcess(mode);
-    for (const warning of config.warnings) console.warn(`warning: ${warning}`);
     applyThreadPoolSize(config);
     broker = createBroker(config);
+    // Through the logger, so a JSON log stays one JSON object per line (§27).
+    for (const warning of config.warnings) broker.logger.warn(`warning: ${warning}`);
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
     starting = broker.start();

@@ -25,6 +25,10 @@ export type RunMode = "production" | "development";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
+/** How log lines are written (runtime-contract §27, §28): one JSON object per line, or readable text. */
+export type LogFormat = "json" | "pretty";
+const LOG_FORMATS: readonly LogFormat[] = ["json", "pretty"];
+
 export const ALL_SERVICES = ["api", "providers", "sessions", "telemetry", "finops", "routing", "runtime", "secrets", "access"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
@@ -155,6 +159,11 @@ export interface Config {
   transporter: string | null;
   nodeId: string | null;
   logLevel: LogLevel;
+  /**
+   * LOG_FORMAT (§28): `json` (one JSON object per line, §27) or `pretty`; by default `json` when
+   * NODE_ENV=production (the Docker image), `pretty` otherwise.
+   */
+  logFormat: LogFormat;
   /** Services this process runs (SERVICES, comma-separated), every service when unset. */
   services: ServiceName[];
   /** Broker request timeout in ms (REQUEST_TIMEOUT). */
@@ -318,6 +327,11 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     throw new ConfigError("LOG_LEVEL", `one of ${LOG_LEVELS.join(", ")}`, logLevelText);
   }
 
+  const logFormatText = nonEmpty(env, "LOG_FORMAT") ?? (env.NODE_ENV === "production" ? "json" : "pretty");
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormatText)) {
+    throw new ConfigError("LOG_FORMAT", `one of ${LOG_FORMATS.join(", ")}`, logFormatText);
+  }
+
   const seedText = nonEmpty(env, "CONSOLE_MCP_SEED") ?? "fixtures";
   if (seedText !== "fixtures" && seedText !== "none") {
     throw new ConfigError("CONSOLE_MCP_SEED", "fixtures or none", seedText);
@@ -388,6 +402,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     transporter,
     nodeId: nonEmpty(env, "NODE_ID") ?? null,
     logLevel: logLevelText as LogLevel,
+    logFormat: logFormatText as LogFormat,
     services: readServices(env),
     requestTimeoutMs: integerIn(env, "REQUEST_TIMEOUT", 10000, 100, 600000),
     heartbeatIntervalS,

@@ -89,6 +89,12 @@ describe("startup failures", () => {
     expect(lines(out.stdout + out.stderr)).toEqual([expect.stringContaining("TRANSPORTER")]);
   });
 
+  it.each(["yaml", "JSON"])("LOG_FORMAT=%s exits 1 with one line naming the variable (§28)", async (format) => {
+    const out = await runToExit({ LOG_FORMAT: format });
+    expect(out.code).toBe(1);
+    expect(lines(out.stdout + out.stderr)).toEqual([`console-mcp-server: Invalid LOG_FORMAT="${format}": expected one of json, pretty`]);
+  });
+
   it("a manifest entry without a command exits 1 naming the file and the field", async () => {
     const manifest = path.join(dir, "broken-servers.json");
     fs.writeFileSync(manifest, JSON.stringify({ providers: [{ id: "a", name: "A", command: "a" }, { id: "b", name: "B" }] }));

@@ -34,6 +34,7 @@ describe("loadConfig defaults", () => {
     expect(config.transporter).toBeNull();
     expect(config.nodeId).toBeNull();
     expect(config.logLevel).toBe("info");
+    expect(config.logFormat).toBe("pretty");
     expect(config.services).toEqual([...ALL_SERVICES]);
     expect(config.warnings).toEqual([]);
   });
@@ -57,6 +58,7 @@ describe("loadConfig defaults", () => {
       CONSOLE_MCP_CORS_ORIGINS: "",
       TRANSPORTER: "",
       LOG_LEVEL: "",
+      LOG_FORMAT: "",
       SERVICES: "",
     });
     // The backend's environment is kept whole for the MCP servers' allow-list and ${VAR} (§17.2).
@@ -214,6 +216,27 @@ describe("LOG_LEVEL", () => {
 
   it.each(["verbose", "INFO"])("rejects %j naming the variable", (text) => {
     expect(configError({ LOG_LEVEL: text }).variable).toBe("LOG_LEVEL");
+  });
+});
+
+describe("LOG_FORMAT (runtime-contract §27, §28)", () => {
+  it("is json under NODE_ENV=production and pretty otherwise, whatever the entrypoint", () => {
+    expect(loadConfig({ NODE_ENV: "production" }).logFormat).toBe("json");
+    expect(loadConfig({ NODE_ENV: "production" }, "development").logFormat).toBe("json");
+    expect(loadConfig({ NODE_ENV: "development" }).logFormat).toBe("pretty");
+    expect(loadConfig({}).logFormat).toBe("pretty");
+  });
+
+  it("overrides the default either way", () => {
+    expect(loadConfig({ NODE_ENV: "production", LOG_FORMAT: "pretty" }).logFormat).toBe("pretty");
+    expect(loadConfig({ LOG_FORMAT: "json" }).logFormat).toBe("json");
+  });
+
+  it.each(["JSON", "text", "pretty,json", " json"])("rejects %j with one line naming the variable", (text) => {
+    const err = configError({ LOG_FORMAT: text });
+    expect(err.variable).toBe("LOG_FORMAT");
+    expect(err.message).toBe(`Invalid LOG_FORMAT=${JSON.stringify(text)}: expected one of json, pretty`);
+    expect(err.message).not.toContain("\n");
   });
 });
 

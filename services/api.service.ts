@@ -22,12 +22,13 @@ import { ConnectionDrain, DrainResult, trackRequests } from "./api/drain";
 import { EventHub, type EventHubStats } from "./api/events/hub";
 import { parseStreamFilter, resumePoint } from "./api/events/filter";
 import { STREAM_SOURCES } from "./api/events/sources";
-import { FailureLogger, failureLog } from "./api/failure-log";
 import { RequestGuard } from "./api/guard";
 import { KeyPrincipal, Keyring, KeySnapshot } from "./api/keyring";
 import { RateLimitedError, runsOf } from "./api/rate-limit";
 import { answerClientError, httpErrorAnswer, writeErrorAnswer } from "./api/http-errors";
 import { splitRequestUrl } from "./api/query";
+import { clientRequestId } from "./api/request-id";
+import { RequestLog, RequestLogger } from "./api/request-log";
 import { MeteredRequest, RequestMeter, requestAnswered, requestStarted } from "./api/request-metrics";
 import { openApiDocument } from "./api/openapi/document";
 import { checksIgnoredBody, routePrefix, ROUTES, RouteSpec } from "./api/routes";
@@ -45,7 +46,10 @@ interface GatewayRequest extends MeteredRequest {
   $alias?: unknown;
   /** The endpoint moleculer-web's aliasHandler chose for the call. */
   $endpoint?: unknown;
-  /** This request's id (its X-Request-ID, or X-Correlation-ID, else a new one): the call's requestID. */
+  /**
+   * This request's id (services/api/request-id.ts: its X-Request-ID or X-Correlation-ID when safe,
+   * else a new one): the call's requestID, the answer's X-Request-ID, the log lines' request_id.
+   */
   $requestID?: string;
   parsedUrl?: string;
   originalUrl?: string;
@@ -141,41 +145,43 @@ function sendJson(
   res.end(body);
 }
 
-/** The request id moleculer-web would take: X-Correlation-ID, else X-Request-ID (first value). */
-function requestIdHeader(req: IncomingMessage): string | undefined {
-  const id = req.headers["x-correlation-id"] || req.headers["x-request-id"];
-  return Array.isArray(id) ? id[0] : id;
-}
-
-type LogFailure = ReturnType<typeof failureLog>;
-
-/** Answers an error with the contract's body (§6.4). Never throws: it is the last step of every failure. */
-function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown, log: LogFailure): void {
+/**
+ * Answers an error with the contract's body (§6.4) and the request's X-Request-ID. Never throws: it
+ * is the last step of every failure. A 5xx is logged (services/api/failure-log.ts); a 4xx only gets
+ * the per-request debug line.
+ */
+function sendErrorAnswer(req: GatewayRequest, res: ServerResponse, err: unknown, log: RequestLog): void {
   const pathname = String(req.originalUrl ?? req.url ?? "/").split("?")[0];
   const method = String(req.method ?? "GET");
   const answer = httpErrorAnswer(err, method, pathname);
   if (answer.status >= 500) {
     try {
-      log(answer.status, method, pathname, err);
+      log.failed(answer.status, method, pathname, err, req.$requestID);
     } catch {
       // a log line that cannot be written must not stop the answer
     }
   }
+  // A failure after the answer began (a stream) only ends it: the request was answered already.
   const answers = !res.headersSent;
+  if (req.$requestID !== undefined) answer.headers["X-Request-ID"] = req.$requestID;
   writeErrorAnswer(res, answer);
   if (answers) requestAnswered(req, res.statusCode);
 }
 
 export default function apiService(
-  config: Pick<Config, "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access" | "metrics">,
+  config: Pick<
+    Config,
+    "host" | "port" | "corsOrigins" | "frontendHost" | "frontendPort" | "requestTimeoutMs" | "services" | "events" | "access" | "metrics" | "logLevel"
+  >,
   // biome-ignore lint/suspicious/noExplicitAny: the settings are moleculer-web's (port, ip, routes), unknown to ServiceSchema's default
 ): ServiceSchema<any> {
   const cors = corsPolicy(allowedOrigins(config));
   const guard = new RequestGuard({ bindHost: config.host, allowedHosts: config.access.allowedHosts, cors });
   const keyring = new Keyring(config.access.adminKey);
   const routeOfAction = new Map(ROUTES.map((r) => [r.action, r]));
-  // Set in created(), when the service's logger exists.
-  let logFailure: LogFailure = () => undefined;
+  // The gateway's request lines (services/api/request-log.ts); set in created(), when the service's logger exists.
+  const quiet = (): void => undefined;
+  let requestLog = new RequestLog({ debug: quiet, warn: quiet, error: quiet }, false);
   let log: ServiceBroker["logger"] | null = null;
   let broker: ServiceBroker | null = null;
   const timers: NodeJS.Timeout[] = [];
@@ -283,7 +289,10 @@ export default function apiService(
     try {
       await broker.call("access.record", { entries }, { timeout: config.requestTimeoutMs, retries: 0 });
     } catch (err) {
-      log?.warn(`audit: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => e.action).join(", ")}) not recorded: ${(err as Error).message}`);
+      log?.warn(
+        { request_id: entries[0]?.request_id ?? undefined },
+        `audit: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => e.action).join(", ")}) not recorded: ${(err as Error).message}`,
+      );
     }
   };
 
@@ -324,7 +333,7 @@ export default function apiService(
       );
       return answer.granted ? null : new RateLimitedError(answer.retry_after_s);
     } catch (err) {
-      log?.warn(`rate limit not applied (the shared bucket did not answer): ${(err as Error).message}`);
+      log?.warn({ request_id: req.$requestID }, `rate limit not applied (the shared bucket did not answer): ${(err as Error).message}`);
       return null;
     }
   };
@@ -372,6 +381,11 @@ export default function apiService(
       port: config.port,
       ip: config.host,
       log4XXResponses: false,
+      // moleculer-web's own pipeline (paths no alias matches) takes the request's id set by
+      // httpHandler, never the raw header (services/api/request-id.ts).
+      rootCallOptions(options: Record<string, unknown>, req: GatewayRequest) {
+        options.requestID = req.$requestID;
+      },
       logRequest: "debug",
       logResponse: "debug",
       routes: [...aliasesByPrefix].map(([prefix, aliases]) => ({
@@ -384,11 +398,11 @@ export default function apiService(
         aliases,
         callOptions: { timeout: config.requestTimeoutMs },
         onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
-          sendErrorAnswer(req, res, err, logFailure);
+          sendErrorAnswer(req, res, err, requestLog);
         },
       })),
       onError(req: GatewayRequest, res: ServerResponse, err: unknown) {
-        sendErrorAnswer(req, res, err, logFailure);
+        sendErrorAnswer(req, res, err, requestLog);
       },
     },
 
@@ -468,10 +482,10 @@ export default function apiService(
     },
 
     created() {
-      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: FailureLogger & ServiceBroker["logger"]; broker: ServiceBroker };
+      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: RequestLogger & ServiceBroker["logger"]; broker: ServiceBroker };
       self.requests = trackRequests(self.server);
       requests = self.requests;
-      logFailure = failureLog(self.logger);
+      requestLog = new RequestLog(self.logger, config.logLevel === "debug" || config.logLevel === "trace");
       hub = new EventHub({
         maxClients: config.events.maxClients,
         keepAliveMs: config.events.keepAliveMs,
@@ -594,7 +608,7 @@ export default function apiService(
        * and the same logging as every other failure (one throttled line for a 503, no stack for a 4xx).
        */
       errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
-        sendErrorAnswer(req as GatewayRequest, res, err, logFailure);
+        sendErrorAnswer(req as GatewayRequest, res, err, requestLog);
       },
 
       /**
@@ -610,18 +624,22 @@ export default function apiService(
        * chain: context tracking, timeout, fallback and error hooks, on top of the ones the actual
        * broker call goes through), the Promise and three response listeners per request, the route's
        * connect middlewares (none) and CORS options (CORS is applied here), and a debug line built
-       * even when debug is off. The X-Request-ID answer header is kept. The event-stream route
+       * even when debug is off. The request's id comes first (services/api/request-id.ts: the
+       * client's when safe, else a new one): every answer carries it as X-Request-ID, and every log
+       * line of the request as request_id. The event-stream route
        * (GET /events) calls no action: after the access step the gateway's event hub answers it
        * (services/api/events/). Any other request goes through moleculer-web's whole pipeline,
-       * which answers 404, or 405 with Allow (onError). Every request is timed for GET /metrics
-       * (services/api/request-metrics.ts): `requestStarted` here, `requestAnswered` where its answer's
-       * head is written — a field or two on the request, no listener.
+       * which answers 404, or 405 with Allow (onError). Every request is timed for GET /metrics and,
+       * at LOG_LEVEL debug, its line (services/api/request-metrics.ts): `requestStarted` here,
+       * `requestAnswered` where its answer's head is written — a field or two on the request, no listener.
        */
       httpHandler(this: Gateway, req: GatewayRequest, res: ServerResponse, next?: Next) {
-        requestStarted(req, meter);
+        req.$requestID = clientRequestId(req.headers) ?? this.broker.generateUid();
+        requestStarted(req, meter, requestLog);
         // §25.1 rebinding guard: a Host that does not name this console is refused before anything else.
         const badHost = guard.hostDenial(req);
         if (badHost !== null) return denyBeforeRouting(this, req, res, badHost, "host");
+        if (req.method === "OPTIONS") res.setHeader("X-Request-ID", req.$requestID);
         if (applyCors(cors, req, res)) {
           requestAnswered(req, res.statusCode);
           return undefined;
@@ -634,25 +652,22 @@ export default function apiService(
         // route defines OPTIONS, so any other OPTIONS request is a routing miss: 405 or 404.
         if (req.method === "OPTIONS") {
           const miss = new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
-          sendErrorAnswer(req, res, miss, logFailure);
+          sendErrorAnswer(req, res, miss, requestLog);
           return undefined;
         }
         const originalUrl = req.url ?? "/";
         const { url, query } = splitRequestUrl(originalUrl);
         const path = url.length > 1 && url.endsWith("/") ? url.slice(0, -1) : url;
         // What moleculer-web's rest action and routeHandler set on the request for the steps after.
-        let requestID = requestIdHeader(req);
-        if (requestID === undefined) requestID = this.broker.generateUid();
-        req.$requestID = requestID;
         let found: ReturnType<Gateway["resolveAlias"]>;
         try {
           found = this.resolveAlias(path, req.method);
         } catch (err) {
           // A path parameter that is not valid percent-encoding (moleculer-web's 400).
-          failRequest(this, req, res, err, logFailure);
+          failRequest(this, req, res, err, requestLog);
           return undefined;
         }
-        if (found === false) return moleculerWebPipeline(this, req, res, next, logFailure);
+        if (found === false) return moleculerWebPipeline(this, req, res, next, requestLog);
         req.originalUrl = originalUrl;
         req.parsedUrl = path;
         req.query = query;
@@ -660,7 +675,7 @@ export default function apiService(
         req.$alias = found.alias;
         req.$params = Object.assign({}, query, found.params);
         const route = found.alias.action === null ? undefined : routeOfAction.get(found.alias.action);
-        if (route === undefined) return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, logFailure));
+        if (route === undefined) return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, requestLog));
         req.$routeSpec = route;
         const alias = found.alias;
         // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
@@ -670,20 +685,20 @@ export default function apiService(
             const recorded = denial.code === 429 && route.method === "GET"
               ? Promise.resolve()
               : recordAudit([auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) })]);
-            return recorded.then(() => failRequest(this, req, res, denial, logFailure));
+            return recorded.then(() => failRequest(this, req, res, denial, requestLog));
           }
           if (route.input === "event-stream") {
             try {
               openEventStream(req, res, query);
             } catch (err) {
-              failRequest(this, req, res, err, logFailure);
+              failRequest(this, req, res, err, requestLog);
             }
             return undefined;
           }
           return this.aliasHandler(req, res, alias).then(undefined, (err: unknown) => failWrite(this, req, res, route, err));
         };
         const verdict = admit(req, route);
-        if (verdict instanceof Promise) return verdict.then(proceed, (err: unknown) => failRequest(this, req, res, err, logFailure));
+        if (verdict instanceof Promise) return verdict.then(proceed, (err: unknown) => failRequest(this, req, res, err, requestLog));
         return proceed(verdict);
       },
     },
@@ -707,12 +722,11 @@ export default function apiService(
     } catch {
       // an unroutable path: recorded as a plain request
     }
-    req.$requestID = requestIdHeader(req) ?? gateway.broker.generateUid();
     req.$principal = null;
     const context = auditContext(req, route, params);
     const value = reason === "host" ? req.headers.host : req.headers.origin;
     const details = { method: req.method ?? "", path: route === undefined ? path : contractPath(route), [reason]: String(value ?? "") };
-    return recordAudit([auditEntry(context, "denied", 403, details)]).then(() => failRequest(gateway, req, res, denial, logFailure));
+    return recordAudit([auditEntry(context, "denied", 403, details)]).then(() => failRequest(gateway, req, res, denial, requestLog));
   }
 
   /**
@@ -722,17 +736,17 @@ export default function apiService(
    */
   function failWrite(gateway: Gateway, req: GatewayRequest, res: ServerResponse, route: RouteSpec, err: unknown): Promise<void> | void {
     if (route.method === "GET" || req.$audit === undefined || req.$callMeta?.$audited === true) {
-      failRequest(gateway, req, res, err, logFailure);
+      failRequest(gateway, req, res, err, requestLog);
       return undefined;
     }
     const status = httpErrorAnswer(err, route.method, String(req.originalUrl ?? req.url ?? "/").split("?")[0]).status;
     const outcome = status === 401 || status === 403 || status === 429 ? "denied" : "error";
-    return recordAudit([auditEntry(req.$audit, outcome, status)]).then(() => failRequest(gateway, req, res, err, logFailure));
+    return recordAudit([auditEntry(req.$audit, outcome, status)]).then(() => failRequest(gateway, req, res, err, requestLog));
   }
 }
 
 /** Answers a failed request through moleculer-web's error handler (then the route's onError). Never throws. */
-function failRequest(gateway: Gateway, req: GatewayRequest, res: ServerResponse, err: unknown, log: LogFailure): void {
+function failRequest(gateway: Gateway, req: GatewayRequest, res: ServerResponse, err: unknown, log: RequestLog): void {
   if (req.$requestID !== undefined && req.$requestID !== "" && !res.headersSent) res.setHeader("X-Request-ID", req.$requestID);
   try {
     gateway.errorHandler(req, res, err);
@@ -746,13 +760,7 @@ function failRequest(gateway: Gateway, req: GatewayRequest, res: ServerResponse,
  * the requests that match no alias). A failure that escapes its error handling still gets an
  * answer instead of becoming an unhandled rejection (which would stop the process).
  */
-function moleculerWebPipeline(
-  gateway: Gateway,
-  req: GatewayRequest,
-  res: ServerResponse,
-  next: Next | undefined,
-  log: LogFailure,
-): Promise<unknown> {
+function moleculerWebPipeline(gateway: Gateway, req: GatewayRequest, res: ServerResponse, next: Next | undefined, log: RequestLog): Promise<unknown> {
   const handler = (ApiGateway as unknown as { methods: { httpHandler: (...a: unknown[]) => unknown } }).methods.httpHandler;
   return Promise.resolve(handler.call(gateway, req, res, next)).catch((err: unknown) => sendErrorAnswer(req, res, err, log));
 }

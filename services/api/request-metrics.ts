@@ -13,13 +13,15 @@
  *
  * The gateway calls `requestStarted` when a request arrives and `requestAnswered` once, when the
  * head of its answer is written (services/api.service.ts); that hook is the one place a request's
- * outcome is known with its route, status and duration, so per-request logging belongs there too.
+ * outcome is known with its route, status and duration, so the per-request log line (LOG_LEVEL
+ * debug, services/api/request-log.ts: the same route label, the request id) is written there too.
  * The fast path makes no closure and no listener per request: a start instant and the meter on the
  * request, a Map lookup and prom-client `inc`/`observe` on children kept per route (lib/metrics/families.ts).
  */
 import type { IncomingMessage } from "node:http";
 import { HistogramFamily, HistogramSeries, CounterFamily, CounterSeries, HTTP_SECONDS_BUCKETS } from "../../lib/metrics/families";
 import type { NodeMetrics } from "../../lib/metrics/node-metrics";
+import type { RequestLog } from "./request-log";
 import { fullPath, RouteSpec } from "./routes";
 
 /** The `route` label of a request that matched no route of the table. */
@@ -36,6 +38,10 @@ export interface MeteredRequest extends IncomingMessage {
   $startedAt?: number;
   /** The meter that times this request (none: metrics are off). */
   $meter?: RequestMeter;
+  /** Where this request's debug line goes (none: the log level is above debug). */
+  $requestLog?: RequestLog;
+  /** The request's id (services/api/request-id.ts), for its log line. */
+  $requestID?: string;
 }
 
 /** The series of one (method, route): its requests per status and its latency histogram. */
@@ -111,10 +117,15 @@ export class RequestMeter {
   }
 }
 
-/** Marks a request's arrival for `meter` (null: metrics are off, nothing is timed). */
-export function requestStarted(req: MeteredRequest, meter: RequestMeter | null): void {
-  if (meter === null) return;
-  req.$meter = meter;
+/**
+ * Marks a request's arrival for `meter` (null: metrics are off) and for `log`'s per-request line
+ * (written only when `log.perRequest`); when neither wants it, nothing is timed.
+ */
+export function requestStarted(req: MeteredRequest, meter: RequestMeter | null, log: RequestLog | null = null): void {
+  const logged = log?.perRequest === true ? log : undefined;
+  if (meter === null && logged === undefined) return;
+  if (meter !== null) req.$meter = meter;
+  if (logged !== undefined) req.$requestLog = logged;
   req.$startedAt = performance.now();
 }
 
@@ -122,11 +133,17 @@ export function requestStarted(req: MeteredRequest, meter: RequestMeter | null):
  * THE hook of an answered request: the gateway calls it once per request, when the head of its
  * answer is written (a JSON answer, an error answer, a CORS preflight, an event stream opened),
  * with the answer's status. Here the request is counted under its route template and status, with
- * its duration (arrival → answer head). Never throws.
+ * its duration (arrival → answer head), and at LOG_LEVEL debug its line is written (request id,
+ * method, route, status, duration). Never throws.
  */
 export function requestAnswered(req: MeteredRequest, status: number): void {
   const meter = req.$meter;
-  if (meter === undefined) return;
-  req.$meter = undefined; // once per request, whatever path answers it
-  meter.record(req.$routeSpec, req.method, status, performance.now() - (req.$startedAt as number));
+  const log = req.$requestLog;
+  if (meter === undefined && log === undefined) return;
+  // once per request, whatever path answers it
+  req.$meter = undefined;
+  req.$requestLog = undefined;
+  const durationMs = performance.now() - (req.$startedAt as number);
+  if (meter !== undefined) meter.record(req.$routeSpec, req.method, status, durationMs);
+  if (log !== undefined) log.answered({ requestId: req.$requestID, method: req.method ?? "GET", route: routeLabel(req), status, durationMs });
 }

@@ -1,7 +1,8 @@
 /**
  * The gateway's request path (issue 8, goal 4): a request that matches a route is one broker call
  * to the route's action — no `api.rest` context of its own — carrying the request's id
- * (X-Correlation-ID, else X-Request-ID, else a new one, echoed in the X-Request-ID answer header)
+ * (a safe X-Request-ID, else a safe X-Correlation-ID, else a new one, echoed in the X-Request-ID
+ * answer header: services/api/request-id.ts)
  * and, on the routes that honour it, the Idempotency-Key header as `meta.idempotencyKey`. Misses,
  * errors and CORS answer as before.
  */
@@ -125,10 +126,38 @@ describe("request id", () => {
     expect(calls[0].requestID).toBe("req-42");
   });
 
-  it("prefers X-Correlation-ID over X-Request-ID", async () => {
+  it("prefers X-Request-ID over X-Correlation-ID, which is taken when X-Request-ID is absent", async () => {
     const res = await request(`${baseUrl}/providers`, { headers: { "x-request-id": "req-1", "x-correlation-id": "corr-1" } });
-    expect(res.headers.get("x-request-id")).toBe("corr-1");
-    expect(calls[0].requestID).toBe("corr-1");
+    expect(res.headers.get("x-request-id")).toBe("req-1");
+    const corr = await request(`${baseUrl}/providers`, { headers: { "x-correlation-id": "corr-2" } });
+    expect(corr.headers.get("x-request-id")).toBe("corr-2");
+    expect(calls.map((c) => c.requestID)).toEqual(["req-1", "corr-2"]);
+  });
+
+  it("never takes an unsafe id (§27: 1..128 of A-Z a-z 0-9 . _ : -): the action and the answer get a new one", async () => {
+    const answered: (string | null)[] = [];
+    for (const sent of ["r".repeat(129), "two words", "<script>"]) {
+      const res = await request(`${baseUrl}/providers`, { headers: { "x-request-id": sent } });
+      answered.push(res.headers.get("x-request-id"));
+    }
+    // A path no route matches takes moleculer-web's own pipeline: the same id there.
+    const miss = await request(`${baseUrl}/no-such-path`, { headers: { "x-request-id": "two words" } });
+    expect(miss.status).toBe(404);
+    answered.push(miss.headers.get("x-request-id"));
+    for (const id of answered) expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(answered).size).toBe(4);
+    expect(calls.map((c) => c.requestID)).toEqual(answered);
+    const exact = await request(`${baseUrl}/providers`, { headers: { "x-request-id": "r".repeat(128) } });
+    expect(exact.headers.get("x-request-id")).toBe("r".repeat(128));
+  });
+
+  it("a preflight's answer carries the request id too", async () => {
+    const res = await request(`${baseUrl}/providers`, {
+      method: "OPTIONS",
+      headers: { origin: ORIGIN, "access-control-request-method": "GET", "x-request-id": "pre-1" },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-request-id")).toBe("pre-1");
   });
 
   it("gives each request without one a new id, the same in the answer and in the action", async () => {

@@ -8,7 +8,6 @@ import type { Config } from "./lib/config";
 import { CallCounts } from "./lib/middlewares/call-counts";
 import { RemoteCallDeadline } from "./lib/middlewares/remote-call-deadline";
 import { brokerLogger } from "./lib/logging/logger";
-import { RequestScope } from "./lib/logging/request-context";
 import { LivenessNatsTransporter } from "./lib/nats-transporter";
 import { shouldRetry } from "./lib/write-actions";
 
@@ -33,7 +32,7 @@ export function brokerOptions(
     // One stop sequence, the entrypoint's (bin/main.ts): the gateway drains first, then the broker
     // stops. Moleculer's own signal handlers would run a second, concurrent stop.
     skipProcessEventRegistration: true,
-    // Pino: JSON lines or pretty text, with the request id of the handler running (lib/logging/).
+    // Pino: JSON lines or pretty text, a line of a request with its id (lib/logging/, runtime-contract §27).
     logger: brokerLogger(config.logLevel, config.logFormat),
     requestTimeout: config.requestTimeoutMs,
     // Retry only what another node may answer: calls that found no live endpoint or timed out on a
@@ -68,9 +67,7 @@ export function brokerOptions(
     tracking: { enabled: true, shutdownTimeout: 10000 },
     // A remote call whose answer never comes still ends, so it does not stay tracked forever. The
     // broker calls each action handles are counted for GET /metrics (§27; CONSOLE_MCP_METRICS=off: not).
-    // RequestScope (the last of ours, so it wraps them): lines written while an action or event handler
-    // runs carry its request id (§27).
-    middlewares: config.metrics?.enabled === false ? [RemoteCallDeadline(), RequestScope()] : [RemoteCallDeadline(), CallCounts(), RequestScope()],
+    middlewares: config.metrics?.enabled === false ? [RemoteCallDeadline()] : [RemoteCallDeadline(), CallCounts()],
     // Moleculer's own metrics stay off: GET /metrics is the gateway's (services/metrics.service.ts),
     // and Moleculer's per-call metrics cost more than the counting above (lib/middlewares/call-counts.ts).
     metrics: { enabled: false },

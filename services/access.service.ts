@@ -17,6 +17,7 @@ import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from
 import { generateApiKey, hashApiKey, keyPrefix, ROLE_DESCRIPTIONS, ROLES, type KeySnapshot } from "../lib/access";
 import type { Config } from "../lib/config";
 import { conflict, ContractError, notFound } from "../lib/errors";
+import { RequestRef, requestFields } from "../lib/logging/request-context";
 import { auditEntryOf, AuditEntry, insertAudit } from "../lib/store/audit";
 import { readSnapshot as readStoreSnapshot } from "../lib/store/knex";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
@@ -46,7 +47,7 @@ export const BOOTSTRAP_KEY_NAME = "bootstrap";
 /** How long a key change waits for each gateway to install it before answering anyway. */
 export const GATEWAY_PUSH_TIMEOUT_MS = 2000;
 interface AccessMethods {
-  publishKeys(): Promise<void>;
+  publishKeys(request?: RequestRef): Promise<void>;
 }
 
 type This = StoreVars & AccessMethods & { broker: ServiceBroker; logger: ServiceBroker["logger"] };
@@ -126,7 +127,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             await auditHere(trx, ctx, { target: `key:${row.id}`, details: { name: row.name, role: row.role } });
           });
           afterCommit(ctx);
-          await this.publishKeys();
+          await this.publishKeys(ctx);
           return { key: toView(row), secret };
         },
       },
@@ -146,7 +147,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             return updated;
           });
           afterCommit(ctx);
-          await this.publishKeys();
+          await this.publishKeys(ctx);
           return { key: toView(row), secret };
         },
       },
@@ -170,7 +171,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
             await auditHere(trx, ctx, { details: { name: row.name, role: row.role } });
           });
           afterCommit(ctx);
-          await this.publishKeys();
+          await this.publishKeys(ctx);
           return null;
         },
       },
@@ -227,16 +228,20 @@ export default function accessService(config: Pick<Config, "store" | "access">):
       /**
        * Pushes the current keys to every gateway (node-targeted `api.accessChanged`) and waits for
        * them (at most GATEWAY_PUSH_TIMEOUT_MS each), so a key change answered here is in force on
-       * every gateway. Never throws: a gateway that missed it catches up by polling.
+       * every gateway. Never throws: a gateway that missed it catches up by polling. `request`: the
+       * key change it is made for (its lines name it, §27).
        */
-      async publishKeys(this: This): Promise<void> {
+      async publishKeys(this: This, request?: RequestRef): Promise<void> {
         const snapshot = await readStoreSnapshot(this.knex, (trx) => readSnapshot(trx));
         const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string; nodeID: string }[];
         const gateways = [...new Set(services.filter((s) => s.name === "api").map((s) => s.nodeID))];
         await Promise.all(
           gateways.map((nodeID) =>
             this.broker.call("api.accessChanged", snapshot, { nodeID, timeout: GATEWAY_PUSH_TIMEOUT_MS, retries: 0 }).catch((err: Error) => {
-              this.logger.warn(`gateway ${nodeID} did not install key version ${snapshot.version} (it catches up within seconds): ${err.message}`);
+              this.logger.warn(
+                requestFields(request),
+                `gateway ${nodeID} did not install key version ${snapshot.version} (it catches up within seconds): ${err.message}`,
+              );
             }),
           ),
         );

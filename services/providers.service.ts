@@ -15,6 +15,7 @@ import fs from "node:fs";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Config, PROJECT_ROOT } from "../lib/config";
 import { conflict, notFound, validationFailed } from "../lib/errors";
+import { RequestRef, requestFields } from "../lib/logging/request-context";
 import { auditOf } from "../lib/store/audit";
 import { StoreMixin, StoreVars } from "../lib/store/mixin";
 import { toStoredInstant } from "../lib/time";
@@ -78,9 +79,10 @@ interface ProvidersMethods {
   commit<T>(
     change: (catalog: CatalogWriter) => Promise<{ result: T; changed: boolean }>,
     changesOf: (result: T) => CatalogChange[],
+    request?: RequestRef,
   ): Promise<CatalogWrite<T>>;
-  publish(after: CatalogSnapshot, changes: CatalogChange[]): Promise<void>;
-  refreshPeers(version: number): Promise<void>;
+  publish(after: CatalogSnapshot, changes: CatalogChange[], request?: RequestRef): Promise<void>;
+  refreshPeers(version: number, request?: RequestRef): Promise<void>;
   syncManifest(): Promise<void>;
   reloadManifest(): void;
   pollCatalog(): Promise<void>;
@@ -191,7 +193,7 @@ export default function providersService(
             await catalog.insert(entry);
             await catalog.audit(audit.entry);
             return { result: entry, changed: true };
-          }, (entry) => [{ action: "created", entry }]));
+          }, (entry) => [{ action: "created", entry }], ctx));
           audit.committed();
           return toServer(write.result, PROJECT_ROOT);
         },
@@ -221,7 +223,7 @@ export default function providersService(
             // §25.2: the names of the fields the body gave (never `env` values: they may hold keys).
             await catalog.audit(audit.entry === null ? null : { ...audit.entry, details: { fields: Object.keys(ctx.params).filter((k) => k !== "id" && /^[a-z_]{1,32}$/.test(k)).sort().slice(0, 40) } });
             return { result: entry, changed: true };
-          }, (entry) => [{ action: "updated", entry }]));
+          }, (entry) => [{ action: "updated", entry }], ctx));
           // A PUT that changed nothing wrote no entry: the gateway records it.
           if (write.after !== null) audit.committed();
           return toServer(write.result, PROJECT_ROOT);
@@ -251,7 +253,7 @@ export default function providersService(
             await catalog.remove(current.id);
             await catalog.audit(audit.entry);
             return { result: current, changed: true };
-          }, (entry) => [{ action: "deleted", entry }]));
+          }, (entry) => [{ action: "deleted", entry }], ctx));
           audit.committed();
           return null;
         },
@@ -287,14 +289,16 @@ export default function providersService(
        * One catalog change of this replica: the catalog transaction (catalog-store.ts catalogWrite),
        * then, when it changed something, the publication of `changesOf(result)`. Answers what the
        * transaction answered; its errors are thrown. Callers run it serialized (see `serialized`).
+       * `request`: the request it is made for (its lines name it, §27), none for the manifest's.
        */
       async commit<T>(
         this: This,
         change: (catalog: CatalogWriter) => Promise<{ result: T; changed: boolean }>,
         changesOf: (result: T) => CatalogChange[],
+        request?: RequestRef,
       ): Promise<CatalogWrite<T>> {
         const write = await catalogWrite(this.knex, change);
-        if (write.after !== null) await this.publish(write.after, changesOf(write.result));
+        if (write.after !== null) await this.publish(write.after, changesOf(write.result), request);
         return write;
       },
 
@@ -303,9 +307,9 @@ export default function providersService(
        * `servers.changed` per change and `providers.changed` once (readers of either then find the
        * new catalog on every replica). Never throws: the change is committed whatever happens here.
        */
-      async publish(this: This, after: CatalogSnapshot, changes: CatalogChange[]): Promise<void> {
+      async publish(this: This, after: CatalogSnapshot, changes: CatalogChange[], request?: RequestRef): Promise<void> {
         this.install(after);
-        await this.refreshPeers(after.version);
+        await this.refreshPeers(after.version, request);
         for (const change of changes) {
           const event: ServersChangedEvent = { action: change.action, server: toServer(change.entry, PROJECT_ROOT) };
           await this.broker.broadcast("servers.changed", event);
@@ -314,7 +318,7 @@ export default function providersService(
         await this.broker.broadcast("providers.changed", ids);
       },
 
-      async refreshPeers(this: This, version: number): Promise<void> {
+      async refreshPeers(this: This, version: number, request?: RequestRef): Promise<void> {
         const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string; nodeID: string }[];
         const peers = [...new Set(services.filter((s) => s.name === "providers" && s.nodeID !== this.broker.nodeID).map((s) => s.nodeID))];
         await Promise.all(
@@ -322,7 +326,10 @@ export default function providersService(
             this.broker
               .call("providers.refresh", { version }, { nodeID, timeout: PEER_REFRESH_TIMEOUT_MS, retries: 0 })
               .catch((err: Error) => {
-                this.logger.warn(`providers replica ${nodeID} did not reload catalog version ${version} (it catches up within a second): ${err.message}`);
+                this.logger.warn(
+                  requestFields(request),
+                  `providers replica ${nodeID} did not reload catalog version ${version} (it catches up within a second): ${err.message}`,
+                );
               }),
           ),
         );

@@ -19,6 +19,7 @@
 import type { Context as MoleculerContext, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { PROJECT_ROOT, type Config } from "../lib/config";
 import { conflict, ContractError, isContractError } from "../lib/errors";
+import { RequestRef, requestFields } from "../lib/logging/request-context";
 import { nodeMetrics } from "../lib/metrics/node-metrics";
 import { SecretDecryptError } from "../lib/secrets/cipher";
 import { SecretVault } from "../lib/secrets/store";
@@ -106,7 +107,7 @@ interface RuntimeMethods {
   answerStart(ctx: Context, serverId: string, wait: boolean): Promise<{ process: ProcessState }>;
   stopHere(serverId: string, audit: RequestAudit): Promise<{ process: ProcessState }>;
   forgetHere(serverId: string): Promise<{ stopped: boolean }>;
-  announceProcess(serverId: string): Promise<void>;
+  announceProcess(serverId: string, request?: RequestRef): Promise<void>;
   secretOf(serverId: string): Promise<string | null>;
 }
 
@@ -204,7 +205,7 @@ export default function runtimeService(
                 ...before, status: "stopped", pid: null, node_id: null, started_at: null,
                 stopped_at: before.stopped_at ?? Date.now(),
               });
-              await this.announceProcess(server.id);
+              await this.announceProcess(server.id, ctx);
             }
             return { process: await this.stateOf(server.id) };
           });
@@ -718,7 +719,7 @@ export default function runtimeService(
           const before = await store.readState(this.knex, serverId);
           if (before !== null && before.status !== "stopped") {
             await store.writeState(this.knex, { ...before, status: "stopped", pid: null, node_id: null, started_at: null });
-            await this.announceProcess(serverId);
+            await this.announceProcess(serverId, audit.entry?.request_id);
           }
           return { process: await this.stateOf(serverId) };
         }
@@ -824,14 +825,15 @@ export default function runtimeService(
       /**
        * Broadcasts `runtime.process.changed` with the server's ProcessState as stored now, without
        * `logs` (the stream's `process` event, §23.1). Call after each write of its state. Never
-       * throws: the state is stored whatever happens here (a failure is logged).
+       * throws: the state is stored whatever happens here (a failure is logged, naming `request`
+       * when a request made the write, §27).
        */
-      async announceProcess(this: This, serverId: string): Promise<void> {
+      async announceProcess(this: This, serverId: string, request?: RequestRef): Promise<void> {
         try {
           const views = await store.readProcessViews(this.readKnex, [serverId], 1);
           await this.broker.broadcast("runtime.process.changed", processEvent(processState(serverId, views.get(serverId))));
         } catch (err) {
-          this.logger.warn(`runtime: the process event of '${serverId}' was not published: ${(err as Error).message}`);
+          this.logger.warn(requestFields(request), `runtime: the process event of '${serverId}' was not published: ${(err as Error).message}`);
         }
       },
     },

@@ -9,6 +9,7 @@ import { ProviderDirectory } from "../lib/provider-directory";
 import { MAX_SERIAL_ID } from "../lib/store/columns";
 import { auditOf } from "../lib/store/audit";
 import { replayedAnswerMeta } from "../lib/store/idempotency";
+import { requestLogger } from "../lib/logging/request-context";
 import { nodeMetrics } from "../lib/metrics/node-metrics";
 import { dialectOf } from "../lib/store/knex";
 import { StoreMixin, StoreServiceSchema } from "../lib/store/mixin";
@@ -66,7 +67,8 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
           });
           if (!replayed) audit.committed();
           if (replayed) Object.assign(ctx.meta, replayedAnswerMeta(status));
-          else void publishRecorded(this.broker, this.providers, this.logger, rows, result.ids);
+          // Its lines name the request (§27).
+          else void publishRecorded(this.broker, this.providers, requestLogger(this.logger, ctx), rows, result.ids);
           return result;
         },
       },

@@ -53,6 +53,12 @@ export function loggedError(err: Error): LoggedError {
   return out;
 }
 
+/**
+ * Marks an object of fields for a line (lib/logging/request-context.ts requestFields), so it is
+ * taken as fields whatever follows it (an error, objects), not only before a message.
+ */
+export const LOG_FIELDS: unique symbol = Symbol("log fields");
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
@@ -61,8 +67,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * The entry of one log call's arguments. Two shapes:
- * - pino's own, `(fields, "message", ...)`: a plain object first and a string after it; the
- *   object's keys become fields of the line (e.g. the gateway's `request_id`, `status`);
+ * - pino's own, `(fields, "message", ...)`: a plain object first and a string after it, or an
+ *   object marked LOG_FIELDS first; the object's keys become fields of the line (e.g. the
+ *   gateway's `request_id`, `status`);
  * - Moleculer's, `("text", value, err, ...)`: strings, numbers and booleans are joined with spaces
  *   into `msg`; the first Error becomes `err` (loggedError), later ones add `Name: message` to
  *   `msg`; any other object goes to `data` (the object itself when there is one, else an array).
@@ -71,8 +78,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function logEntry(args: readonly unknown[]): LogEntry {
   const fields: Record<string, unknown> = {};
   let start = 0;
-  if (args.length >= 2 && isPlainObject(args[0]) && typeof args[1] === "string") {
-    Object.assign(fields, args[0]);
+  const first = args[0];
+  if (typeof first === "object" && first !== null && (LOG_FIELDS in first || (isPlainObject(first) && typeof args[1] === "string"))) {
+    Object.assign(fields, first);
     start = 1;
   }
   const text: string[] = [];

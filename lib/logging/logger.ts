@@ -3,8 +3,8 @@
  * - `LOG_FORMAT=json` (the default when NODE_ENV=production): one JSON object per line on stdout,
  *   `{"level":"warn","time":"2026-…Z","node_id":…,"module":…,"request_id":…,"msg":…}` — `module` is
  *   the Moleculer module (a service's name, or broker, transit, registry…), `request_id` is there
- *   on every line written while a request is handled (lib/logging/request-context.ts, or given by
- *   the gateway), `err` and `data` when the call passed an error or objects (lib/logging/entry.ts);
+ *   on every line written for a request (given by the call: lib/logging/request-context.ts), `err`
+ *   and `data` when the call passed an error or objects (lib/logging/entry.ts);
  * - `LOG_FORMAT=pretty` (the default otherwise): the same entries as readable lines through
  *   pino-pretty, in this process (no worker thread).
  *
@@ -19,7 +19,6 @@ import { pino, stdTimeFunctions } from "pino";
 import type { DestinationStream, Logger as Pino } from "pino";
 import type { LogFormat, LogLevel } from "../config";
 import { logEntry } from "./entry";
-import { currentRequestId } from "./request-context";
 
 /** Replaced by `[redacted]` wherever they appear in a line (pino's `redact`, one level per `*`). */
 export const REDACTED_PATHS: readonly string[] = [
@@ -91,9 +90,8 @@ export interface StructuredLoggerOptions {
 
 /**
  * Moleculer's Pino logger with the entry shape above: each Moleculer module gets a pino child bound
- * to its node id and module name; each call's arguments become one entry (logEntry), with the
- * current request id (unless the call gave one). A level below the module's is skipped before any
- * work. Registered as the logger type `StructuredPino`.
+ * to its node id and module name; each call's arguments become one entry (logEntry). A level below
+ * the module's is skipped before any work. Registered as the logger type `StructuredPino`.
  */
 export class StructuredLogger extends PinoBase {
   constructor(opts: StructuredLoggerOptions) {
@@ -112,10 +110,6 @@ export class StructuredLogger extends PinoBase {
     return (type, args) => {
       if (!child.isLevelEnabled(type)) return;
       const { fields, msg } = logEntry(args);
-      if (fields.request_id === undefined) {
-        const id = currentRequestId();
-        if (id !== undefined) fields.request_id = id;
-      }
       child[type](fields, msg);
     };
   }

@@ -7,7 +7,7 @@ import { Errors } from "moleculer";
 import { ContractError } from "../../lib/errors";
 import { isExpectedFailure, logEntry, loggedError } from "../../lib/logging/entry";
 import { StructuredLogger } from "../../lib/logging/logger";
-import { withRequestId } from "../../lib/logging/request-context";
+import { requestFields, requestLogger } from "../../lib/logging/request-context";
 
 type Handler = (type: "fatal" | "error" | "warn" | "info" | "debug" | "trace", args: unknown[]) => void;
 
@@ -103,18 +103,37 @@ describe("StructuredLogger (JSON lines)", () => {
     expect(raw).toEqual([]);
   });
 
-  it("adds the request id of the handler running, and keeps one given by the call", async () => {
+  it("names the request a call gives, whatever follows the fields (a message, an error alone)", () => {
     const { lines, log } = memoryLogger("debug");
-    log("info", ["outside"]);
-    await withRequestId("req-a", async () => {
-      await new Promise((r) => setTimeout(r, 1));
-      log("info", ["after an await"]);
-      log("debug", [{ request_id: "req-own" }, "given"]);
-    });
+    log("info", ["no request"]);
+    log("warn", [requestFields({ requestID: "req-a" }), "from a context"]);
+    log("warn", [requestFields("req-b"), new ContractError(404, "nope")]);
+    log("warn", [requestFields(undefined), "no id: no field"]);
     expect(lines().map((l) => [l.msg, l.request_id])).toEqual([
-      ["outside", undefined],
-      ["after an await", "req-a"],
-      ["given", "req-own"],
+      ["no request", undefined],
+      ["from a context", "req-a"],
+      ["ContractError: nope", "req-b"],
+      ["no id: no field", undefined],
+    ]);
+    expect(lines()[2].err).toEqual({ type: "ContractError", message: "nope", code: 404, kind: "CONTRACT_ERROR" });
+  });
+
+  it("requestLogger names the request on every level, and is the logger itself without an id", () => {
+    const { lines, log } = memoryLogger("debug");
+    const base = {
+      fatal: (...a: unknown[]) => log("fatal", a),
+      error: (...a: unknown[]) => log("error", a),
+      warn: (...a: unknown[]) => log("warn", a),
+      info: (...a: unknown[]) => log("info", a),
+      debug: (...a: unknown[]) => log("debug", a),
+      trace: (...a: unknown[]) => log("trace", a),
+    };
+    requestLogger(base, { requestID: "req-c" }).warn("published nothing");
+    requestLogger(base, { requestID: "req-c" }).debug("detail", { n: 1 });
+    expect(requestLogger(base, { requestID: null })).toBe(base);
+    expect(lines()).toEqual([
+      expect.objectContaining({ level: "warn", request_id: "req-c", msg: "published nothing" }),
+      expect.objectContaining({ level: "debug", request_id: "req-c", msg: "detail", data: { n: 1 } }),
     ]);
   });
 

@@ -1,15 +1,16 @@
 /**
  * A request id on every line of a request, on every node (runtime-contract §27): two brokers over a
  * real NATS server, each with the project's logger (lib/logging/logger.ts, JSON lines kept in
- * memory) and the RequestScope middleware (lib/logging/request-context.ts). A call made with a
- * requestID on one node runs an action on the other that logs before and after awaits, calls a
- * local action and emits an event; every line it writes there carries that requestID, concurrent
- * requests keep their own ids, and a line written outside any request has none.
+ * memory). A call made with a requestID on one node runs an action on the other that logs the way
+ * the services do (lib/logging/request-context.ts: requestFields(ctx), requestLogger) before and
+ * after awaits, calls a local action and emits an event; every line it writes there carries that
+ * requestID (Moleculer carries it to the nested call and the event), concurrent requests keep their
+ * own ids, and a line written outside any request has none.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Context, ServiceBroker } from "moleculer";
 import { StructuredLogger } from "../../lib/logging/logger";
-import { RequestScope } from "../../lib/logging/request-context";
+import { requestFields, requestLogger } from "../../lib/logging/request-context";
 import { describeNats, NatsServer, startNats } from "../helpers/nats";
 import { waitUntil } from "../helpers/process";
 
@@ -21,7 +22,6 @@ function memoryBroker(nodeID: string, url: string, raw: string[]): ServiceBroker
     nodeID,
     transporter: { type: "NATS", options: { url } },
     logger: new StructuredLogger({ level: "info", format: "json", destination: { write: (l: string) => void raw.push(l) } }) as never,
-    middlewares: [RequestScope()],
   });
 }
 
@@ -41,9 +41,10 @@ describeNats("request ids in the lines of every node (§27)", () => {
       name: "probe",
       actions: {
         async work(this: { logger: ServiceBroker["logger"] }, ctx: Context<{ tag: string; delayMs: number }>) {
-          this.logger.info(`start ${ctx.params.tag}`);
+          this.logger.info(requestFields(ctx), `start ${ctx.params.tag}`);
           await sleep(ctx.params.delayMs);
-          this.logger.warn(`after await ${ctx.params.tag}`);
+          // A logger handed to code that has no context.
+          requestLogger(this.logger, ctx).warn(`after await ${ctx.params.tag}`);
           await ctx.call("probe.inner", { tag: ctx.params.tag });
           ctx.emit("probe.done", { tag: ctx.params.tag });
           await sleep(1);
@@ -51,13 +52,13 @@ describeNats("request ids in the lines of every node (§27)", () => {
         },
         async inner(this: { logger: ServiceBroker["logger"] }, ctx: Context<{ tag: string }>) {
           await Promise.resolve();
-          this.logger.info(`inner ${ctx.params.tag}`);
+          this.logger.info(requestFields(ctx), `inner ${ctx.params.tag}`);
           return true;
         },
       },
       events: {
         "probe.done"(this: { logger: ServiceBroker["logger"] }, ctx: Context<{ tag: string }>) {
-          this.logger.info(`event ${ctx.params.tag}`);
+          this.logger.info(requestFields(ctx), `event ${ctx.params.tag}`);
         },
       },
       started(this: { logger: ServiceBroker["logger"] }) {

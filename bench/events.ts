@@ -174,7 +174,14 @@ async function post(agent: http.Agent, port: number, body: unknown): Promise<num
   const started = performance.now();
   return new Promise<number>((resolve) => {
     const req = http.request(
-      { host: "127.0.0.1", port, method: "POST", path: "/api/v1/telemetry/runs", agent, headers: { "content-type": "application/json", "content-length": data.length } },
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/api/v1/telemetry/runs",
+        agent,
+        headers: { "content-type": "application/json", "content-length": data.length },
+      },
       (res) => {
         res.resume();
         res.on("end", () => {
@@ -239,7 +246,10 @@ async function measure(mode: string, port: number, gateway: Child, publisher: Se
         pubMarker += 1;
         published.set(pubMarker, performance.now());
         void publisher.broadcast("sessions.changed", {
-          id: `bench-${pubMarker}`, provider_id: "bench-marker", status: "pending", bench_mark: `m${pubMarker}`,
+          id: `bench-${pubMarker}`,
+          provider_id: "bench-marker",
+          status: "pending",
+          bench_mark: `m${pubMarker}`,
         });
       }
     }
@@ -250,7 +260,8 @@ async function measure(mode: string, port: number, gateway: Child, publisher: Se
   // Give the last markers time to arrive everywhere.
   const deadline = performance.now() + 10_000;
   const allMarkers = [...sent.keys(), ...published.keys()];
-  while (performance.now() < deadline && allMarkers.some((m) => (fleet.arrivals.get(m)?.length ?? 0) < fleet.sockets.length - fleet.dropped)) await sleep(50);
+  while (performance.now() < deadline && allMarkers.some((m) => (fleet.arrivals.get(m)?.length ?? 0) < fleet.sockets.length - fleet.dropped))
+    await sleep(50);
   const elapsedS = (performance.now() - origin) / 1000;
   const cpu = processCpuSeconds(gateway.pid) - cpuBefore;
   const own = process.cpuUsage(ownCpuBefore);
@@ -284,7 +295,10 @@ async function measure(mode: string, port: number, gateway: Child, publisher: Se
     dropped: fleet.dropped,
     gatewayCpu: cpu / elapsedS,
     benchCpu: (own.user + own.system) / 1e6 / elapsedS,
-    postP99: quantile(postMs.filter((ms) => !Number.isNaN(ms)), 0.99),
+    postP99: quantile(
+      postMs.filter((ms) => !Number.isNaN(ms)),
+      0.99,
+    ),
     postFailed: postMs.filter((ms) => Number.isNaN(ms)).length,
   };
   agent.destroy();
@@ -351,13 +365,17 @@ async function overNats(): Promise<Row> {
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
 export async function benchEvents(): Promise<void> {
-  console.log(`${CLIENTS} SSE clients on one gateway; ${RUNS_PER_S} runs/s ingested (${RUNS_PER_POST} per POST) for ${SECONDS} s, ${MARKERS_PER_S} marker runs/s`);
+  console.log(
+    `${CLIENTS} SSE clients on one gateway; ${RUNS_PER_S} runs/s ingested (${RUNS_PER_POST} per POST) for ${SECONDS} s, ${MARKERS_PER_S} marker runs/s`,
+  );
   const modes = (process.env.BENCH_EVENTS_MODES ?? "embedded,nats").split(",");
   const rows: Row[] = [];
   if (modes.includes("embedded")) rows.push(await embedded());
   if (modes.includes("nats")) rows.push(await overNats());
   console.log(`load average at the end: ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (${os.cpus().length} CPUs)`);
-  console.log("| mode | clients | KB per idle client | bytes/s per client | markers × clients | ingest → client p50 / p99 / max ms | publish → client p50 / p99 / max ms | missing | dropped | gateway CPU | bench CPU | POST p99 ms (failed) |");
+  console.log(
+    "| mode | clients | KB per idle client | bytes/s per client | markers × clients | ingest → client p50 / p99 / max ms | publish → client p50 / p99 / max ms | missing | dropped | gateway CPU | bench CPU | POST p99 ms (failed) |",
+  );
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) {
     console.log(

@@ -108,7 +108,14 @@ async function cluster(probe: "on" | "off"): Promise<Row[]> {
     const killed = await openLoop(RPS, 14000, calls, [{ at: killAt, run: () => void sessionsA.kill() }]);
     const ok200 = (o: Outcome) => o.status === 200;
     rows.push(row(`SIGKILL 1 of 2 sessions, ${RPS} req/s`, probe, killed, ok200, "whole run"));
-    rows.push(row(`  the 2 s after the kill`, probe, killed.filter((o) => o.at >= killAt && o.at < killAt + 2000), ok200));
+    rows.push(
+      row(
+        `  the 2 s after the kill`,
+        probe,
+        killed.filter((o) => o.at >= killAt && o.at < killAt + 2000),
+        ok200,
+      ),
+    );
 
     await providers.kill();
     const noProviders = await openLoop(20, 3000, () => ({ method: "GET", url: `${gw}/providers` }));
@@ -124,7 +131,13 @@ async function cluster(probe: "on" | "off"): Promise<Row[]> {
     const all = await load.stop();
     const after = all.slice(before);
     rows.push(
-      row("SIGTERM gateway, 16 keep-alive clients", probe, after, (o) => o.status === 200 || o.notAccepted === true, `exit after ${fmt(exitMs)} ms; exit code ${gateway.child.exitCode}`),
+      row(
+        "SIGTERM gateway, 16 keep-alive clients",
+        probe,
+        after,
+        (o) => o.status === 200 || o.notAccepted === true,
+        `exit after ${fmt(exitMs)} ms; exit code ${gateway.child.exitCode}`,
+      ),
     );
   } finally {
     await Promise.all(procs.map((p) => p.stop()));

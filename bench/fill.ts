@@ -64,8 +64,24 @@ export function runBody(run: RunInput): Record<string, unknown> {
 }
 
 const COLUMNS: (keyof TelemetryRowInsert)[] = [
-  "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd", "metadata", "ts",
-  "ingested_at", "experiment_cohort", "experiment_tag", "day", "is_success", "error_category", "cache_hit", "cached_tokens",
+  "provider_id",
+  "tool",
+  "route",
+  "tokens_in",
+  "tokens_out",
+  "duration_ms",
+  "status",
+  "cost_usd",
+  "metadata",
+  "ts",
+  "ingested_at",
+  "experiment_cohort",
+  "experiment_tag",
+  "day",
+  "is_success",
+  "error_category",
+  "cache_hit",
+  "cached_tokens",
 ];
 /** Rows per statement: within SQLite's 32,766 and PostgreSQL's 65,535 bound values. */
 const SQLITE_ROWS_PER_INSERT = Math.floor(32000 / COLUMNS.length);
@@ -91,7 +107,11 @@ export async function rawInsertSqlite(db: sqlite3.Database, rows: readonly Telem
   try {
     for (let i = 0; i < rows.length; i += SQLITE_ROWS_PER_INSERT) {
       const chunk = rows.slice(i, i + SQLITE_ROWS_PER_INSERT);
-      await sqliteRun(db, insertSql(chunk.length, () => "?"), chunk.flatMap((r) => COLUMNS.map((c) => r[c])));
+      await sqliteRun(
+        db,
+        insertSql(chunk.length, () => "?"),
+        chunk.flatMap((r) => COLUMNS.map((c) => r[c])),
+      );
     }
     await sqliteRun(db, "COMMIT");
   } catch (err) {
@@ -106,7 +126,10 @@ export async function rawInsertPg(client: Client, rows: readonly TelemetryRowIns
   try {
     for (let i = 0; i < rows.length; i += PG_ROWS_PER_INSERT) {
       const chunk = rows.slice(i, i + PG_ROWS_PER_INSERT);
-      await client.query(insertSql(chunk.length, (n) => `$${n + 1}`), chunk.flatMap((r) => COLUMNS.map((c) => r[c])));
+      await client.query(
+        insertSql(chunk.length, (n) => `$${n + 1}`),
+        chunk.flatMap((r) => COLUMNS.map((c) => r[c])),
+      );
     }
     await client.query("COMMIT");
   } catch (err) {
@@ -136,7 +159,12 @@ export async function openRaw(store: BenchStore, options: { synchronousOff?: boo
       insert: (rows) => rawInsertPg(client, rows),
       async all<T>(sql: string, params: unknown[] = []) {
         let n = 0;
-        return (await client.query(sql.replace(/\?/g, () => `$${++n}`), params)).rows as T[];
+        return (
+          await client.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            params,
+          )
+        ).rows as T[];
       },
       close: () => client.end(),
     };

@@ -152,7 +152,12 @@ export async function benchGateway(): Promise<void> {
     // (a) without metrics (CONSOLE_MCP_METRICS=off): no request timed, no broker call counted
     const offPort = await freePort();
     const off = spawnServer(
-      { SERVICES: "api,providers", CONSOLE_MCP_SERVER_PORT: String(offPort), CONSOLE_MCP_DB_PATH: path.join(dir, "metrics-off.db"), CONSOLE_MCP_METRICS: "off" },
+      {
+        SERVICES: "api,providers",
+        CONSOLE_MCP_SERVER_PORT: String(offPort),
+        CONSOLE_MCP_DB_PATH: path.join(dir, "metrics-off.db"),
+        CONSOLE_MCP_METRICS: "off",
+      },
       profileArgs("embedded-metrics-off"),
     );
     children.push(off);
@@ -247,17 +252,27 @@ export async function benchGateway(): Promise<void> {
     console.log("\n| ratio | req/s, per round | inverse of CPU per request |");
     console.log("| --- | --- | --- |");
     console.log(`| (a) embedded / reference (goal >= 0.85x) | ${spread(perRound(embeddedF, plainF))} | ${cpuRatio(embeddedF, plainF).toFixed(2)}x |`);
-    console.log(`| (b) over NATS / (a) embedded (goal >= 0.5x) | ${spread(perRound(natsF, embeddedF))} | ${cpuRatio(natsF, embeddedF).toFixed(2)}x |`);
+    console.log(
+      `| (b) over NATS / (a) embedded (goal >= 0.5x) | ${spread(perRound(natsF, embeddedF))} | ${cpuRatio(natsF, embeddedF).toFixed(2)}x |`,
+    );
     console.log(`| (a) embedded / bare | ${spread(perRound(embeddedF, bareF))} | ${cpuRatio(embeddedF, bareF).toFixed(2)}x |`);
     const offF = figures.get(METRICS_OFF) as Figure[];
-    console.log(`| (a) embedded / (a) with CONSOLE_MCP_METRICS=off (the cost of the metrics) | ${spread(perRound(embeddedF, offF))} | ${cpuRatio(embeddedF, offF).toFixed(2)}x |`);
+    console.log(
+      `| (a) embedded / (a) with CONSOLE_MCP_METRICS=off (the cost of the metrics) | ${spread(perRound(embeddedF, offF))} | ${cpuRatio(embeddedF, offF).toFixed(2)}x |`,
+    );
     if (COMPARE_WITH !== undefined) {
       const otherF = figures.get(servers[5].name) as Figure[];
       const otherNatsF = figures.get(servers[6].name) as Figure[];
-      console.log(`| (a) embedded / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(embeddedF, otherF))} | ${cpuRatio(embeddedF, otherF).toFixed(2)}x |`);
+      console.log(
+        `| (a) embedded / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(embeddedF, otherF))} | ${cpuRatio(embeddedF, otherF).toFixed(2)}x |`,
+      );
       console.log(`| (a) embedded of ${COMPARE_WITH} / reference | ${spread(perRound(otherF, plainF))} | ${cpuRatio(otherF, plainF).toFixed(2)}x |`);
-      console.log(`| (b) over NATS / (b) over NATS of ${COMPARE_WITH} | ${spread(perRound(natsF, otherNatsF))} | ${cpuRatio(natsF, otherNatsF).toFixed(2)}x |`);
-      console.log(`| (b) over NATS of ${COMPARE_WITH} / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(otherNatsF, otherF))} | ${cpuRatio(otherNatsF, otherF).toFixed(2)}x |`);
+      console.log(
+        `| (b) over NATS / (b) over NATS of ${COMPARE_WITH} | ${spread(perRound(natsF, otherNatsF))} | ${cpuRatio(natsF, otherNatsF).toFixed(2)}x |`,
+      );
+      console.log(
+        `| (b) over NATS of ${COMPARE_WITH} / (a) embedded of ${COMPARE_WITH} | ${spread(perRound(otherNatsF, otherF))} | ${cpuRatio(otherNatsF, otherF).toFixed(2)}x |`,
+      );
     }
   } finally {
     // SIGTERM: the servers stop cleanly, so `--cpu-prof` writes its profiles.

@@ -163,9 +163,7 @@ export async function runMixedLoad(
     clientCores: (clientUsage.user + clientUsage.system) / 1e6 / seconds,
     failures: summarize(all.filter((o) => !expectedStatus(o))),
     serverParts:
-      parts0 && parts1
-        ? Object.fromEntries(Object.keys(parts1).map((name) => [name, (parts1[name] - (parts0[name] ?? 0)) / seconds]))
-        : undefined,
+      parts0 && parts1 ? Object.fromEntries(Object.keys(parts1).map((name) => [name, (parts1[name] - (parts0[name] ?? 0)) / seconds])) : undefined,
   };
 }
 
@@ -197,7 +195,10 @@ export function mixedTable(r: MixedResult, alone?: Map<string, number>): string 
   ];
   const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(1));
   for (const k of r.kinds) {
-    const failures = Object.entries(k.failures).map(([s, n]) => `${n}× ${s}`).join(", ") || "0";
+    const failures =
+      Object.entries(k.failures)
+        .map(([s, n]) => `${n}× ${s}`)
+        .join(", ") || "0";
     lines.push(
       `| ${k.kind} | ${k.requests} | ${k.rps.toFixed(0)} | ${k.okRps.toFixed(0)} | ${fmt(k.p50)} | ${fmt(k.p99)} | ${failures} | ${fmt(alone?.get(k.kind))} |`,
     );
@@ -290,9 +291,13 @@ export function kindCostTable(costs: KindCost[], cores: number): string {
   let weighted = 0;
   for (const c of costs) {
     weighted += c.share * c.cpuMsPerAnswer;
-    lines.push(`| ${c.kind} | ${(c.share * 100).toFixed(1)}% | ${c.okRps.toFixed(0)} | ${c.cpuMsPerAnswer.toFixed(2)} | ${(c.share * c.cpuMsPerAnswer).toFixed(2)} |`);
+    lines.push(
+      `| ${c.kind} | ${(c.share * 100).toFixed(1)}% | ${c.okRps.toFixed(0)} | ${c.cpuMsPerAnswer.toFixed(2)} | ${(c.share * c.cpuMsPerAnswer).toFixed(2)} |`,
+    );
   }
   lines.push(`| **mixed answer** | 100% | | **${weighted.toFixed(2)}** | |`);
-  lines.push(`ceiling on ${cores} cores, whatever the concurrency: ${((cores * 1000) / weighted).toFixed(0)} mixed answers/s (the load clients share these cores too)`);
+  lines.push(
+    `ceiling on ${cores} cores, whatever the concurrency: ${((cores * 1000) / weighted).toFixed(0)} mixed answers/s (the load clients share these cores too)`,
+  );
   return lines.join("\n");
 }

@@ -136,7 +136,9 @@ export async function benchRuntimeLogs(): Promise<void> {
   console.log("| store | lines per append | appendLogs lines/s | bare insert lines/s | ratio |");
   console.log("| --- | --- | --- | --- | --- |");
   for (const line of summary) console.log(line);
-  console.log(`\nLogAppender (group commit), lines submitted one by one: a burst of ${LINES} (median of ${REPEAT}), and a steady rate for ${RATE_SECONDS} s (submission to commit)`);
+  console.log(
+    `\nLogAppender (group commit), lines submitted one by one: a burst of ${LINES} (median of ${REPEAT}), and a steady rate for ${RATE_SECONDS} s (submission to commit)`,
+  );
   console.log("| store | burst lines/s | steady rate delay |");
   console.log("| --- | --- | --- |");
   for (const line of appenders) console.log(line);

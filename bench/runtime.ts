@@ -227,7 +227,11 @@ interface CallFigure {
 }
 
 /** p50/p99 (ms) and CPU per call of CALLS sequential calls, after WARMUP_CALLS. */
-async function sequential(call: Call, managerCpu: () => number, mcpPid: number | undefined): Promise<{ p50: number; p99: number; managerUs: number; mcpUs: number }> {
+async function sequential(
+  call: Call,
+  managerCpu: () => number,
+  mcpPid: number | undefined,
+): Promise<{ p50: number; p99: number; managerUs: number; mcpUs: number }> {
   for (let i = 0; i < WARMUP_CALLS; i++) await call();
   const manager0 = managerCpu();
   const mcp0 = processCpuSeconds(mcpPid);
@@ -313,9 +317,17 @@ function requestCaller(method: "GET" | "POST", url: string, json: unknown, expec
 /** The telemetry run the runtime writes for one successful echo call (§21), as telemetry.ingest receives it. */
 function echoRun(): Record<string, unknown> {
   return toolRun({
-    serverId: "everything", tool: "echo", startedAtMs: Date.now(), durationMs: 1, status: "success",
-    usage: { input_tokens: 0, output_tokens: 0, cost_usd: null }, sessionId: null, client: null,
-    argumentsBytes: JSON.stringify(ECHO_ARGS).length, resultBytes: 50, error: null,
+    serverId: "everything",
+    tool: "echo",
+    startedAtMs: Date.now(),
+    durationMs: 1,
+    status: "success",
+    usage: { input_tokens: 0, output_tokens: 0, cost_usd: null },
+    sessionId: null,
+    client: null,
+    argumentsBytes: JSON.stringify(ECHO_ARGS).length,
+    resultBytes: 50,
+    error: null,
   });
 }
 
@@ -511,7 +523,12 @@ async function startHub(dir: string, tag: string, count: number, children: Child
   fs.writeFileSync(
     path.join(data, "mcp-hub/cache/registry.json"),
     JSON.stringify({
-      registry: { version: "offline", generatedAt: Date.now(), totalServers: 1, servers: [{ id: "offline", name: "offline", description: "", tags: [] }] },
+      registry: {
+        version: "offline",
+        generatedAt: Date.now(),
+        totalServers: 1,
+        servers: [{ id: "offline", name: "offline", description: "", tags: [] }],
+      },
       lastFetchedAt: Date.now(),
       serverDocumentation: {},
     }),
@@ -661,7 +678,10 @@ export async function benchRuntime(): Promise<void> {
     const rss1 = rssMiB(embedded.pid);
 
     // ---- 1. tool calls
-    for (const [who, base] of [["(a)", embeddedBase], ["(b)", natsBase]]) {
+    for (const [who, base] of [
+      ["(a)", embeddedBase],
+      ["(b)", natsBase],
+    ]) {
       const r = await post(`${base}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS });
       if (r.status !== 200) throw new Error(`${who} echo: ${r.status} ${JSON.stringify(r.json)}`);
       checkEcho(r.json.result, who);
@@ -692,9 +712,18 @@ export async function benchRuntime(): Promise<void> {
     const stages: [string, Call][] = [
       ["GET /healthz (gateway and one action)", requestCaller("GET", `${embeddedBase}/healthz`, undefined, 200)],
       ["GET /servers/everything (catalog, in memory)", requestCaller("GET", `${embeddedBase}/servers/everything`, undefined, 200)],
-      ["GET /servers/everything/process (state and the newest 20 log lines from the store)", requestCaller("GET", `${embeddedBase}/servers/everything/process`, undefined, 200)],
-      ["POST /telemetry/runs, the run an echo call writes (the ingestion every call does)", requestCaller("POST", `${embeddedBase}/telemetry/runs`, { runs: [echoRun()] }, 201)],
-      ["POST /servers/everything/tools/echo/call", requestCaller("POST", `${embeddedBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200)],
+      [
+        "GET /servers/everything/process (state and the newest 20 log lines from the store)",
+        requestCaller("GET", `${embeddedBase}/servers/everything/process`, undefined, 200),
+      ],
+      [
+        "POST /telemetry/runs, the run an echo call writes (the ingestion every call does)",
+        requestCaller("POST", `${embeddedBase}/telemetry/runs`, { runs: [echoRun()] }, 201),
+      ],
+      [
+        "POST /servers/everything/tools/echo/call",
+        requestCaller("POST", `${embeddedBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200),
+      ],
     ];
     const stageFigures: [string, { p50: number; mainUs: number; otherUs: number }][] = [];
     for (const [label, call] of stages) stageFigures.push([label, await stageOf(stageCalls, call, embedded)]);
@@ -702,7 +731,10 @@ export async function benchRuntime(): Promise<void> {
       ["GET /healthz (answered by the gateway itself)", requestCaller("GET", `${natsBase}/healthz`, undefined, 200)],
       ["GET /servers/everything (one NATS round trip to providers)", requestCaller("GET", `${natsBase}/servers/everything`, undefined, 200)],
       ["POST /telemetry/runs, the run an echo call writes", requestCaller("POST", `${natsBase}/telemetry/runs`, { runs: [echoRun()] }, 201)],
-      ["POST /servers/everything/tools/echo/call", requestCaller("POST", `${natsBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200)],
+      [
+        "POST /servers/everything/tools/echo/call",
+        requestCaller("POST", `${natsBase}/servers/everything/tools/echo/call`, { arguments: ECHO_ARGS }, 200),
+      ],
     ];
     const natsStageFigures: [string, number][] = [];
     for (const [label, call] of natsStages) natsStageFigures.push([label, (await stageOf(stageCalls, call, others)).p50]);
@@ -750,7 +782,14 @@ export async function benchRuntime(): Promise<void> {
       const f = figs[i];
       const isDirect = i === 0;
       console.log(
-        `| ${t.name} | ${f2(med(f, "p50"))} | ${f2(med(f, "p99"))} | ${isDirect ? "—" : signed(perRound(f, (x, d) => x.p50 - d.p50), 2)} | ` +
+        `| ${t.name} | ${f2(med(f, "p50"))} | ${f2(med(f, "p99"))} | ${
+          isDirect
+            ? "—"
+            : signed(
+                perRound(f, (x, d) => x.p50 - d.p50),
+                2,
+              )
+        } | ` +
           `${isDirect ? "1x" : `${f1(perRound(f, (x, d) => x.p99 / d.p99))}x`} | ${f0(med(f, "rps"))} | ` +
           `${isDirect ? "1x" : `${f2(perRound(f, (x, d) => x.rps / d.rps))}x`} | ${f0(med(f, "managerUs"))} / ${f0(med(f, "managerUsLoaded"))} | ` +
           `${f0(med(f, "mcpUs"))} / ${f0(med(f, "mcpUsLoaded"))} |`,
@@ -768,7 +807,10 @@ export async function benchRuntime(): Promise<void> {
     console.log(`| (a) embedded: ${CALLERS} callers ≥ 0.25× direct | ${f2(rpsA)}x | ${ok(rpsA >= 0.25)} |`);
     console.log(`| (b) over NATS: added p50 ≤ 1 ms | ${signed(addedB, 2)} ms | ${ok(addedB <= 1)} |`);
     console.log(
-      `| ahead of mcp-hub (issue's figures: +0.47 ms p50, 0.13× throughput) | this run: (a) ${signed(addedA, 2)} ms, ${f2(rpsA)}x; mcp-hub ${signed(perRound(hubF, (x, d) => x.p50 - d.p50), 2)} ms, ` +
+      `| ahead of mcp-hub (issue's figures: +0.47 ms p50, 0.13× throughput) | this run: (a) ${signed(addedA, 2)} ms, ${f2(rpsA)}x; mcp-hub ${signed(
+        perRound(hubF, (x, d) => x.p50 - d.p50),
+        2,
+      )} ms, ` +
         `${f2(perRound(hubF, (x, d) => x.rps / d.rps))}x | ${ok(addedA < perRound(hubF, (x, d) => x.p50 - d.p50) && rpsA > perRound(hubF, (x, d) => x.rps / d.rps))} |`,
     );
 
@@ -777,9 +819,13 @@ export async function benchRuntime(): Promise<void> {
     console.log("| path | what is timed | ms | over direct connect |");
     console.log("| --- | --- | --- | --- |");
     console.log(`| direct SDK client | new StdioClientTransport + Client.connect (spawn + initialize) | ${f0(directStart)} | — |`);
-    console.log(`| (a) embedded | POST …/process/start?wait=true answered running | ${f0(embeddedStart.median)} | ${signed(embeddedStart.median - directStart)} |`);
+    console.log(
+      `| (a) embedded | POST …/process/start?wait=true answered running | ${f0(embeddedStart.median)} | ${signed(embeddedStart.median - directStart)} |`,
+    );
     console.log(`| (b) over NATS | the same through the gateway | ${f0(natsStart.median)} | ${signed(natsStart.median - directStart)} |`);
-    console.log(`| mcp-hub 4.2.1 | POST /api/servers/start (after /api/servers/stop) answered connected | ${f0(hubStart)} | ${signed(hubStart - directStart)} |`);
+    console.log(
+      `| mcp-hub 4.2.1 | POST /api/servers/start (after /api/servers/stop) answered connected | ${f0(hubStart)} | ${signed(hubStart - directStart)} |`,
+    );
     console.log(`| mcp-hub 4.2.1 | boot with 1 server until /api/health says ready and connected | ${f0(hub.bootMs)} | |`);
     console.log(`goal: (a) ≤ direct connect + 30 ms: ${ok(embeddedStart.median <= directStart + 30)}`);
     console.log(`\n${SERVERS} servers at once`);

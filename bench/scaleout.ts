@@ -64,8 +64,7 @@ export async function benchScaleout(): Promise<void> {
         clients: CLIENTS,
         durationMs: DURATION_S * 1000,
         warmupMs: WARMUP_S * 1000,
-        serverCpuSeconds: async () =>
-          processes.reduce((sum, p) => sum + p.cpuSeconds(), 0) + (await storeBackendCpuSeconds(opened.store)),
+        serverCpuSeconds: async () => processes.reduce((sum, p) => sum + p.cpuSeconds(), 0) + (await storeBackendCpuSeconds(opened.store)),
         // Where the cores go: if one part sits at one core while the machine has room, it serialises.
         serverCpuParts: async () => ({
           gateway: gateway.cpuSeconds(),

@@ -62,7 +62,11 @@ export async function buildBenchStore(dialect: Dialect, total: number, days: num
   );
   const bare = await openRaw(opened.store, { synchronousOff: true });
   return {
-    dialect, env: opened.serverEnv, nowMs, stepMs: filled.stepMs, bare,
+    dialect,
+    env: opened.serverEnv,
+    nowMs,
+    stepMs: filled.stepMs,
+    bare,
     async drop() {
       await bare.close();
       await opened.remove();
@@ -248,15 +252,19 @@ async function benchBackend(store: BenchStore): Promise<void> {
       () => bare.all("SELECT * FROM telemetry_events ORDER BY ts DESC, id DESC LIMIT 21"),
     );
     const depth = Math.min(500_000, Math.floor(TOTAL_RUNS / 2));
-    const [deep] = await bare.all<{ ts: string; id: number }>(
-      "SELECT ts, id FROM telemetry_events ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?",
-      [depth - 1],
-    );
+    const [deep] = await bare.all<{ ts: string; id: number }>("SELECT ts, id FROM telemetry_events ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?", [
+      depth - 1,
+    ]);
     const cursor = Buffer.from(JSON.stringify({ ts: deep.ts, id: Number(deep.id) }), "utf8").toString("base64url");
     await measure(
       `runs, page ${depth.toLocaleString("en")} rows deep (limit 20)`,
       () => getJson(`${base}/telemetry/runs?limit=20&cursor=${cursor}`),
-      () => bare.all("SELECT * FROM telemetry_events WHERE ts < ? OR (ts = ? AND id < ?) ORDER BY ts DESC, id DESC LIMIT 21", [deep.ts, deep.ts, deep.id]),
+      () =>
+        bare.all("SELECT * FROM telemetry_events WHERE ts < ? OR (ts = ? AND id < ?) ORDER BY ts DESC, id DESC LIMIT 21", [
+          deep.ts,
+          deep.ts,
+          deep.id,
+        ]),
     );
 
     // Call time against the rows in the window: windows ending now holding the newest k runs.
@@ -264,14 +272,26 @@ async function benchBackend(store: BenchStore): Promise<void> {
     const scaling: { call: string; cells: { ms: number; baselineMs: number }[] }[] = [];
     const windowStart = (k: number) => Math.ceil(nowMs - (k - 1) * store.stepMs) - 1;
     const scaled: [string, (k: number) => Promise<unknown>, (k: number) => Promise<unknown>][] = [
-      ["metrics", (k) => getJson(`${base}/telemetry/metrics?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
-        (k) => bare.all(sql.metrics, [stored(windowStart(k)), stored(nowMs)])],
-      ["heatmap", (k) => getJson(`${base}/telemetry/heatmap?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
-        (k) => bare.all(sql.heatmap, [stored(windowStart(k)), stored(nowMs)])],
-      ["timeseries (1 provider)", (k) => getJson(`${base}/telemetry/timeseries?provider_id=gemini&start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
-        (k) => bare.all(sql.timeseries, ["gemini", stored(windowStart(k)), stored(nowMs)])],
-      ["pareto", (k) => getJson(`${base}/telemetry/pareto?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
-        (k) => bare.all(sql.pareto, [stored(windowStart(k)), stored(nowMs)])],
+      [
+        "metrics",
+        (k) => getJson(`${base}/telemetry/metrics?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
+        (k) => bare.all(sql.metrics, [stored(windowStart(k)), stored(nowMs)]),
+      ],
+      [
+        "heatmap",
+        (k) => getJson(`${base}/telemetry/heatmap?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
+        (k) => bare.all(sql.heatmap, [stored(windowStart(k)), stored(nowMs)]),
+      ],
+      [
+        "timeseries (1 provider)",
+        (k) => getJson(`${base}/telemetry/timeseries?provider_id=gemini&start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
+        (k) => bare.all(sql.timeseries, ["gemini", stored(windowStart(k)), stored(nowMs)]),
+      ],
+      [
+        "pareto",
+        (k) => getJson(`${base}/telemetry/pareto?start=${iso(windowStart(k))}&end=${iso(nowMs)}`),
+        (k) => bare.all(sql.pareto, [stored(windowStart(k)), stored(nowMs)]),
+      ],
     ];
     for (const [call, api, baseline] of scaled) {
       const cells = [];
@@ -306,7 +326,9 @@ async function benchBackend(store: BenchStore): Promise<void> {
     const ingestRaw = await timeIt(() => bare.insert(batchRuns.map((r) => rowFromRun(r, nowMs))));
 
     const label = store.dialect === "sqlite" ? "SQLite (sqlite3 driver)" : "PostgreSQL (pg driver)";
-    console.log(`\n${label}: ${TOTAL_RUNS.toLocaleString("en")} runs over ${DAYS} day(s); median of ${REPEAT} after a warm-up; baseline = one plain SQL statement over the raw rows`);
+    console.log(
+      `\n${label}: ${TOTAL_RUNS.toLocaleString("en")} runs over ${DAYS} day(s); median of ${REPEAT} after a warm-up; baseline = one plain SQL statement over the raw rows`,
+    );
     console.log("| call | ms | baseline ms | ratio |");
     console.log("| --- | --- | --- | --- |");
     for (const r of rows) console.log(`| ${r.call} | ${fmt(r.ms)} | ${fmt(r.baselineMs)} | ${(r.ms / r.baselineMs).toFixed(2)}x |`);

@@ -46,7 +46,7 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
     if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(`console-mcp-server: ${err.message}`);
     } else {
-      console.error(`console-mcp-server: startup failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      console.error(`console-mcp-server: startup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     if (broker !== undefined) await broker.stop().catch(() => undefined);
     process.exit(1);

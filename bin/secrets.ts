@@ -41,7 +41,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     await migrateToLatest(knex);
     const rows = (await knex(SECRETS_TABLE).select("*").orderBy("provider_id")) as {
-      provider_id: string; nonce: string; ciphertext: string; key_id: string;
+      provider_id: string;
+      nonce: string;
+      ciphertext: string;
+      key_id: string;
     }[];
     const source = config.secrets.key !== null ? "CONSOLE_MCP_SECRETS_KEY" : `key file ${config.secrets.keyFile}`;
     const oldKey = loadSecretsKey(config.secrets, false);
@@ -71,10 +74,18 @@ async function main(argv: string[]): Promise<number> {
     if (newKey.equals(oldKey)) throw new Error("CONSOLE_MCP_SECRETS_NEW_KEY is the current key");
     // §25.2: the rotation's audit entry, in its transaction (key ids only).
     const audited = async (trx: Parameters<typeof insertAudit>[0], ids: string[]) => {
-      await insertAudit(trx, [{
-        actor: "cli", role: null, action: "secret.rotate_key", target: null, outcome: "ok", status: 200, request_id: null,
-        details: { secrets: ids.length, from_key: keyId(oldKey), to_key: keyId(newKey) },
-      }]);
+      await insertAudit(trx, [
+        {
+          actor: "cli",
+          role: null,
+          action: "secret.rotate_key",
+          target: null,
+          outcome: "ok",
+          status: 200,
+          request_id: null,
+          details: { secrets: ids.length, from_key: keyId(oldKey), to_key: keyId(newKey) },
+        },
+      ]);
     };
 
     if (config.secrets.key === null) {

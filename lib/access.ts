@@ -23,9 +23,12 @@ export function roleIncludes(role: Role, needed: Role): boolean {
 
 /** What each role may do (GET /security/roles), each including the ones before it. */
 export const ROLE_DESCRIPTIONS: Readonly<Record<Role, string>> = {
-  viewer: "Read everything: every GET (catalog, processes, logs, health, tools, sessions, telemetry, FinOps, the secrets list without values, events)",
-  operator: "Everything a viewer may, plus: open and close sessions, start, stop and restart processes, health pings, tool calls, POST /telemetry/runs, pull-request registration, routing simulations",
-  admin: "Everything an operator may, plus: catalog writes (POST/PUT/DELETE /servers), secrets (reveal, store, delete, test), API keys, the audit log",
+  viewer:
+    "Read everything: every GET (catalog, processes, logs, health, tools, sessions, telemetry, FinOps, the secrets list without values, events)",
+  operator:
+    "Everything a viewer may, plus: open and close sessions, start, stop and restart processes, health pings, tool calls, POST /telemetry/runs, pull-request registration, routing simulations",
+  admin:
+    "Everything an operator may, plus: catalog writes (POST/PUT/DELETE /servers), secrets (reveal, store, delete, test), API keys, the audit log",
 };
 
 /** A new key's text: `cmk_` and 43 base64url characters (32 random bytes). Shown once. */

@@ -187,7 +187,11 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, expected: string, value: string) {
+  constructor(
+    readonly variable: string,
+    expected: string,
+    value: string,
+  ) {
     super(`Invalid ${variable}=${JSON.stringify(value)}: expected ${expected}`);
     this.name = "ConfigError";
   }
@@ -243,11 +247,7 @@ function adminKey(env: Env): string | null {
   const text = nonEmpty(env, "CONSOLE_MCP_ADMIN_KEY");
   if (text === undefined) return null;
   if (text.length < ADMIN_KEY_MIN_CHARS || text.length > ADMIN_KEY_MAX_CHARS || !/^[\x21-\x7e]+$/.test(text)) {
-    throw new ConfigError(
-      "CONSOLE_MCP_ADMIN_KEY",
-      `${ADMIN_KEY_MIN_CHARS}..${ADMIN_KEY_MAX_CHARS} visible ASCII characters (no spaces)`,
-      "<hidden>",
-    );
+    throw new ConfigError("CONSOLE_MCP_ADMIN_KEY", `${ADMIN_KEY_MIN_CHARS}..${ADMIN_KEY_MAX_CHARS} visible ASCII characters (no spaces)`, "<hidden>");
   }
   return text;
 }
@@ -255,7 +255,10 @@ function adminKey(env: Env): string | null {
 function allowedHosts(env: Env): AllowedHosts {
   const text = nonEmpty(env, "CONSOLE_MCP_ALLOWED_HOSTS");
   if (text === undefined) return { any: false, names: [] };
-  const names = text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== "");
   for (const name of names) {
     if (name !== "*" && !/^(\[[0-9a-f:.]+\]|[a-z0-9_.:-]+)$/.test(name)) {
       throw new ConfigError("CONSOLE_MCP_ALLOWED_HOSTS", "a comma-separated list of host names or addresses (no ports), or *", text);
@@ -288,7 +291,10 @@ function numberIn(env: Env, name: string, fallback: number, max: number): number
 function readServices(env: Env): ServiceName[] {
   const text = nonEmpty(env, "SERVICES");
   if (text === undefined) return [...ALL_SERVICES];
-  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   const unknown = names.filter((n) => !(ALL_SERVICES as readonly string[]).includes(n));
   if (names.length === 0 || unknown.length > 0) {
     throw new ConfigError("SERVICES", `a comma-separated list of ${ALL_SERVICES.join(", ")}`, text);
@@ -314,7 +320,10 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
   const corsText = env.CONSOLE_MCP_CORS_ORIGINS;
   const corsOrigins =
     corsText !== undefined && corsText !== ""
-      ? corsText.split(",").map((s) => s.trim()).filter((s) => s !== "")
+      ? corsText
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s !== "")
       : null;
 
   const transporter = nonEmpty(env, "TRANSPORTER") ?? null;
@@ -383,10 +392,7 @@ export function loadConfig(env: Env, mode: RunMode = "production"): Config {
     },
     host: nonEmpty(env, "CONSOLE_MCP_SERVER_HOST") ?? (mode === "production" ? "0.0.0.0" : "127.0.0.1"),
     port: portText === undefined ? 8000 : Number(portText),
-    serversPath: resolveProjectPath(
-      nonEmpty(env, "CONSOLE_MCP_SERVERS_PATH") ?? "config/console-mcp/servers.example.json",
-      false,
-    ),
+    serversPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_SERVERS_PATH") ?? "config/console-mcp/servers.example.json", false),
     store: {
       dbUrl,
       dbPath: resolveProjectPath(nonEmpty(env, "CONSOLE_MCP_DB_PATH") ?? "~/.mcp/console.db", true),

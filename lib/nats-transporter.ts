@@ -64,7 +64,9 @@ interface SendMeta {
 
 type Logger = { warn(...args: unknown[]): void; info(...args: unknown[]): void; debug(...args: unknown[]): void };
 
-const NatsBase = Transporters.NATS as unknown as new (opts: unknown) => {
+const NatsBase = Transporters.NATS as unknown as new (
+  opts: unknown,
+) => {
   client: NatsClient | null;
   connected: boolean;
   nodeID: string;

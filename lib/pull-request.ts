@@ -22,8 +22,12 @@ export interface PullRequestInput {
 /** Longest text of each field, in characters (code points) after trimming. */
 export const PULL_REQUEST_TEXT_LIMITS = { id: 100, title: 300, owner: 200, provider_id: 200, route: 200 } as const;
 
-const required = (field: keyof typeof PULL_REQUEST_TEXT_LIMITS, description: string): JsonSchema =>
-  ({ type: "string", maxLength: PULL_REQUEST_TEXT_LIMITS[field], pattern: "\\S", description });
+const required = (field: keyof typeof PULL_REQUEST_TEXT_LIMITS, description: string): JsonSchema => ({
+  type: "string",
+  maxLength: PULL_REQUEST_TEXT_LIMITS[field],
+  pattern: "\\S",
+  description,
+});
 
 /**
  * The JSON Schema of a registration body as validatePullRequest accepts it (§12.3), from the same
@@ -83,7 +87,8 @@ export function validatePullRequest(
     }
     const text = value.trim();
     if (text.length < 1) problems.push({ type: "too_short", loc: [...loc, field], msg: "String should have at least 1 character", input: value });
-    else if (charCount(text) > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
+    else if (charCount(text) > max)
+      problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
     return text;
   };
   const optionalText = (field: string, max: number): string | null => {
@@ -98,7 +103,8 @@ export function validatePullRequest(
       return null;
     }
     const text = value.trim();
-    if (charCount(text) > max) problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
+    if (charCount(text) > max)
+      problems.push({ type: "too_long", loc: [...loc, field], msg: `String should have at most ${max} characters`, input: value });
     return text === "" ? null : text;
   };
 

@@ -3,8 +3,7 @@
  * milliseconds, the stored fixed-width text form, and the output form.
  */
 
-const DATETIME_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/;
+const DATETIME_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/;
 const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 
 /** Epoch ms of a UTC date and time (years 0..99 included, unlike Date.UTC). */

@@ -152,7 +152,9 @@ export class QueryReader {
     if (typeof v === "string") return v;
     if (isInvalidQueryValue(v)) {
       this.problems.push({
-        type: "value_error", loc: ["query", name], msg: "Query parameter is not valid percent-encoded UTF-8",
+        type: "value_error",
+        loc: ["query", name],
+        msg: "Query parameter is not valid percent-encoded UTF-8",
         input: v[INVALID_QUERY_ENCODING],
       });
       return undefined;
@@ -178,13 +180,19 @@ export class QueryReader {
     const n = Number(v);
     if (n < min) {
       this.problems.push({
-        type: "greater_than_equal", loc: ["query", name], msg: `Input should be greater than or equal to ${min}`,
-        input: v, ctx: { ge: min },
+        type: "greater_than_equal",
+        loc: ["query", name],
+        msg: `Input should be greater than or equal to ${min}`,
+        input: v,
+        ctx: { ge: min },
       });
     } else if (n > max) {
       this.problems.push({
-        type: "less_than_equal", loc: ["query", name], msg: `Input should be less than or equal to ${max}`,
-        input: v, ctx: { le: max },
+        type: "less_than_equal",
+        loc: ["query", name],
+        msg: `Input should be less than or equal to ${max}`,
+        input: v,
+        ctx: { le: max },
       });
     }
     return n;

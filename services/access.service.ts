@@ -110,10 +110,16 @@ export default function accessService(config: Pick<Config, "store" | "access">):
           const fields = parseNewKey(ctx.params, now);
           const secret = generateApiKey();
           const row: KeyRow = {
-            id: randomUUID(), name: fields.name, role: fields.role, hash: hashApiKey(secret), prefix: keyPrefix(secret),
-            created_at: toStoredInstant(now), last_used_at: null,
+            id: randomUUID(),
+            name: fields.name,
+            role: fields.role,
+            hash: hashApiKey(secret),
+            prefix: keyPrefix(secret),
+            created_at: toStoredInstant(now),
+            last_used_at: null,
             expires_at: fields.expiresAtMs === null ? null : toStoredInstant(fields.expiresAtMs),
-            rate_limit_rps: fields.rateLimitRps, rate_limit_runs: fields.rateLimitRuns,
+            rate_limit_rps: fields.rateLimitRps,
+            rate_limit_runs: fields.rateLimitRuns,
           };
           // A request without a key may create only the first key (open mode, §25.1). The gateway
           // checked that no key existed when it let the request in; concurrent first keys are
@@ -197,7 +203,7 @@ export default function accessService(config: Pick<Config, "store" | "access">):
       record: {
         visibility: "public",
         async handler(this: This, ctx: Ctx<{ entries?: AuditEntry[] }>) {
-          const entries = Array.isArray(ctx.params.entries) ? ctx.params.entries.filter(isPlainObject) as AuditEntry[] : [];
+          const entries = Array.isArray(ctx.params.entries) ? (ctx.params.entries.filter(isPlainObject) as AuditEntry[]) : [];
           await insertAudit(this.knex, entries);
           return { recorded: entries.length };
         },
@@ -269,8 +275,16 @@ export default function accessService(config: Pick<Config, "store" | "access">):
           // The value is already another key's: that key is the bootstrap admin's way in.
           if ((await listKeys(trx)).some((k) => k.hash === hash)) throw unchanged;
           await insertKey(trx, {
-            id: randomUUID(), name: BOOTSTRAP_KEY_NAME, role: "admin", hash, prefix: keyPrefix(adminKey), created_at: toStoredInstant(Date.now()),
-            last_used_at: null, expires_at: null, rate_limit_rps: null, rate_limit_runs: null,
+            id: randomUUID(),
+            name: BOOTSTRAP_KEY_NAME,
+            role: "admin",
+            hash,
+            prefix: keyPrefix(adminKey),
+            created_at: toStoredInstant(Date.now()),
+            last_used_at: null,
+            expires_at: null,
+            rate_limit_rps: null,
+            rate_limit_runs: null,
           });
           return "created" as const;
         });

@@ -256,7 +256,10 @@ export default function apiService(
     if (loading !== null) return loading;
     const since = keyring.loaded ? keyring.version : undefined;
     loading = (broker as ServiceBroker)
-      .call<KeySnapshot | { version: number }, { since?: number }>("access.keySnapshot", since === undefined ? {} : { since }, { timeout: 2000, retries: 0 })
+      .call<KeySnapshot | { version: number }, { since?: number }>("access.keySnapshot", since === undefined ? {} : { since }, {
+        timeout: 2000,
+        retries: 0,
+      })
       .then((answer) => {
         if ("keys" in answer && keyring.install(answer)) recheckStreams();
       })
@@ -298,7 +301,13 @@ export default function apiService(
 
   /** The audit entry of a request's outcome, from its audit context. */
   const auditEntry = (ctx: AuditContext, outcome: AuditEntry["outcome"], status: number, details?: Record<string, unknown>): AuditEntry => ({
-    actor: ctx.actor, role: ctx.role, action: ctx.action, target: ctx.target, outcome, status, request_id: ctx.request_id,
+    actor: ctx.actor,
+    role: ctx.role,
+    action: ctx.action,
+    target: ctx.target,
+    outcome,
+    status,
+    request_id: ctx.request_id,
     ...(details === undefined ? {} : { details }),
   });
 
@@ -309,7 +318,7 @@ export default function apiService(
     return {
       actor: principal === null ? `anonymous@${req.socket.remoteAddress ?? "unknown"}` : principal.name,
       role: principal === null ? null : principal.role,
-      action: route === undefined ? "http.request" : route.audit ?? route.action,
+      action: route === undefined ? "http.request" : (route.audit ?? route.action),
       target: route?.target === undefined || typeof targetValue !== "string" ? null : `${route.target.kind}:${targetValue}`,
       request_id: req.$requestID ?? null,
       status: route?.status ?? 200,
@@ -329,7 +338,9 @@ export default function apiService(
     const who = principal === null ? `addr:${req.socket.remoteAddress ?? "unknown"}` : `key:${principal.id ?? principal.name}`;
     try {
       const answer = await broker.call<{ granted: boolean; retry_after_s: number }, { bucket: string; n: number; rate: number }>(
-        "access.take", { bucket: `${kind}:${who}`, n, rate }, { timeout: 2000, retries: 0 },
+        "access.take",
+        { bucket: `${kind}:${who}`, n, rate },
+        { timeout: 2000, retries: 0 },
       );
       return answer.granted ? null : new RateLimitedError(answer.retry_after_s);
     } catch (err) {
@@ -471,7 +482,7 @@ export default function apiService(
             },
           };
           for (const name of CONTRACT_SERVICES) {
-            checks[name] = async () => (await isReachable(broker, name)) ? "ok" : "missing";
+            checks[name] = async () => ((await isReachable(broker, name)) ? "ok" : "missing");
           }
           if (config.services.includes("runtime")) checks.runtime = () => localRuntimeCheck(broker, ctx);
           const result = await readiness(checks);
@@ -482,21 +493,29 @@ export default function apiService(
     },
 
     created() {
-      const self = this as unknown as { server: Server; requests?: ConnectionDrain; logger: RequestLogger & ServiceBroker["logger"]; broker: ServiceBroker };
+      const self = this as unknown as {
+        server: Server;
+        requests?: ConnectionDrain;
+        logger: RequestLogger & ServiceBroker["logger"];
+        broker: ServiceBroker;
+      };
       self.requests = trackRequests(self.server);
       requests = self.requests;
       requestLog = new RequestLog(self.logger, config.logLevel === "debug" || config.logLevel === "trace");
       hub = new EventHub({
         maxClients: config.events.maxClients,
         keepAliveMs: config.events.keepAliveMs,
-        onSlowClient: (unsent) => self.logger.info(`GET /events: a client with ${unsent} bytes unsent was disconnected (it resumes with Last-Event-ID)`),
+        onSlowClient: (unsent) =>
+          self.logger.info(`GET /events: a client with ${unsent} bytes unsent was disconnected (it resumes with Last-Event-ID)`),
       });
       log = self.logger;
       broker = self.broker;
       // §27: the requests this gateway answers, and its event stream clients, for GET /metrics.
       const metrics = nodeMetrics(self.broker);
       if (config.metrics.enabled) meter = new RequestMeter(metrics);
-      metrics.gauge("console_mcp_sse_clients", "GET /events streams open on this gateway", [], () => (hub === null ? [] : [[[], hub.stats().clients]]));
+      metrics.gauge("console_mcp_sse_clients", "GET /events streams open on this gateway", [], () =>
+        hub === null ? [] : [[[], hub.stats().clients]],
+      );
       // Requests Node's HTTP parser refuses still get a JSON error body (services/api/http-errors.ts).
       self.server.on("clientError", answerClientError);
     },
@@ -512,7 +531,10 @@ export default function apiService(
         recheckStreams(); // expiries
       };
       poll();
-      timers.push(setInterval(poll, KEY_POLL_INTERVAL_MS), setInterval(() => void flushUsage(), KEY_USAGE_FLUSH_MS));
+      timers.push(
+        setInterval(poll, KEY_POLL_INTERVAL_MS),
+        setInterval(() => void flushUsage(), KEY_USAGE_FLUSH_MS),
+      );
       for (const t of timers) t.unref();
     },
 
@@ -590,7 +612,14 @@ export default function apiService(
         if (route !== undefined && route.method !== "GET" && answerMeta.$audited !== true && req.$audit !== undefined) {
           await recordAudit([auditEntry(req.$audit, "ok", status)]);
         }
-        sendJson(res, status, data, req.$requestID, answerMeta.$responseHeaders as Record<string, string> | undefined, answerMeta.$responseType as string | undefined);
+        sendJson(
+          res,
+          status,
+          data,
+          req.$requestID,
+          answerMeta.$responseHeaders as Record<string, string> | undefined,
+          answerMeta.$responseType as string | undefined,
+        );
         requestAnswered(req, status);
         return true;
       },
@@ -675,16 +704,20 @@ export default function apiService(
         req.$alias = found.alias;
         req.$params = Object.assign({}, query, found.params);
         const route = found.alias.action === null ? undefined : routeOfAction.get(found.alias.action);
-        if (route === undefined) return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, requestLog));
+        if (route === undefined)
+          return this.aliasHandler(req, res, found.alias).then(undefined, (err: unknown) => failRequest(this, req, res, err, requestLog));
         req.$routeSpec = route;
         const alias = found.alias;
         // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
         const proceed = (denial: ContractError | null): Promise<unknown> | undefined => {
           if (denial !== null) {
             // §25.2: 401 and 403 are recorded (a 429 of a read is not: a flood would write as much).
-            const recorded = denial.code === 429 && route.method === "GET"
-              ? Promise.resolve()
-              : recordAudit([auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) })]);
+            const recorded =
+              denial.code === 429 && route.method === "GET"
+                ? Promise.resolve()
+                : recordAudit([
+                    auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) }),
+                  ]);
             return recorded.then(() => failRequest(this, req, res, denial, requestLog));
           }
           if (route.input === "event-stream") {
@@ -708,7 +741,13 @@ export default function apiService(
    * A request the guard refuses before routing (§25.1): recorded as denied (under its route's audit
    * name when it has one), then answered 403.
    */
-  function denyBeforeRouting(gateway: Gateway, req: GatewayRequest, res: ServerResponse, denial: ContractError, reason: "host" | "origin"): Promise<void> {
+  function denyBeforeRouting(
+    gateway: Gateway,
+    req: GatewayRequest,
+    res: ServerResponse,
+    denial: ContractError,
+    reason: "host" | "origin",
+  ): Promise<void> {
     const { url } = splitRequestUrl(req.url ?? "/");
     const path = url.length > 1 && url.endsWith("/") ? url.slice(0, -1) : url;
     let route: RouteSpec | undefined;

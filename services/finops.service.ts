@@ -17,15 +17,7 @@ import { formatInstant } from "../lib/time";
 import { throwIfInvalid } from "../lib/validation";
 import { ReportParams, readReportParams } from "./finops/params";
 import { dayProviderGroups, insertPullRequest, selectPullRequests, windowTotals } from "./finops/queries";
-import {
-  PullRequestReport,
-  SprintReport,
-  dailyTotals,
-  impactWindows,
-  pullRequestReport,
-  selectionRange,
-  sprintReports,
-} from "./finops/reports";
+import { PullRequestReport, SprintReport, dailyTotals, impactWindows, pullRequestReport, selectionRange, sprintReports } from "./finops/reports";
 
 /** The route Idempotency-Keys of pull-request registration belong to. */
 export const REGISTER_PR_ROUTE = "POST /telemetry/finops/pull-requests";

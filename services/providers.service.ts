@@ -110,7 +110,9 @@ function runtimeRuns(broker: ServiceBroker): boolean {
 function isRuntimeAbsent(err: unknown): boolean {
   const e = err as { type?: unknown; data?: { action?: unknown } } | null;
   return (
-    e !== null && typeof e === "object" && (e.type === "SERVICE_NOT_FOUND" || e.type === "SERVICE_NOT_AVAILABLE") &&
+    e !== null &&
+    typeof e === "object" &&
+    (e.type === "SERVICE_NOT_FOUND" || e.type === "SERVICE_NOT_AVAILABLE") &&
     e.data?.action === "runtime.stopForDelete"
   );
 }
@@ -182,18 +184,31 @@ export default function providersService(
           const parsed = serverFieldsToCreate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
           // §25.2: the entry in the catalog transaction (the id comes from the body).
-          const audit = auditOf(ctx.meta as Record<string, unknown>, { target: `server:${parsed.fields.id}`, details: { command: parsed.fields.command } });
-          const write = await this.serialized(() => this.commit(async (catalog) => {
-            const { id } = parsed.fields;
-            if (catalog.entries.some((e) => e.id === id)) throw conflict(`Server '${id}' already exists`);
-            const now = toStoredInstant(Date.now());
-            const entry: CatalogEntry = {
-              ...parsed.fields, source: "api", position: nextApiPosition(catalog.entries), created_at: now, updated_at: now,
-            };
-            await catalog.insert(entry);
-            await catalog.audit(audit.entry);
-            return { result: entry, changed: true };
-          }, (entry) => [{ action: "created", entry }], ctx));
+          const audit = auditOf(ctx.meta as Record<string, unknown>, {
+            target: `server:${parsed.fields.id}`,
+            details: { command: parsed.fields.command },
+          });
+          const write = await this.serialized(() =>
+            this.commit(
+              async (catalog) => {
+                const { id } = parsed.fields;
+                if (catalog.entries.some((e) => e.id === id)) throw conflict(`Server '${id}' already exists`);
+                const now = toStoredInstant(Date.now());
+                const entry: CatalogEntry = {
+                  ...parsed.fields,
+                  source: "api",
+                  position: nextApiPosition(catalog.entries),
+                  created_at: now,
+                  updated_at: now,
+                };
+                await catalog.insert(entry);
+                await catalog.audit(audit.entry);
+                return { result: entry, changed: true };
+              },
+              (entry) => [{ action: "created", entry }],
+              ctx,
+            ),
+          );
           audit.committed();
           return toServer(write.result, PROJECT_ROOT);
         },
@@ -212,18 +227,36 @@ export default function providersService(
           const parsed = serverFieldsToUpdate(ctx.params);
           if ("items" in parsed) throw validationFailed(parsed.items);
           const audit = auditOf(ctx.meta as Record<string, unknown>);
-          const write = await this.serialized(() => this.commit(async (catalog) => {
-            const current = catalog.entries.find((e) => e.id === id);
-            if (current === undefined) throw serverNotFound(id);
-            if (current.source === "manifest") throw manifestOwned(current.id);
-            const fields = parsed.apply(current);
-            if (sameFields(current, fields)) return { result: current, changed: false };
-            const entry: CatalogEntry = { ...current, ...fields, id: current.id, updated_at: toStoredInstant(Date.now()) };
-            await catalog.replace(entry);
-            // §25.2: the names of the fields the body gave (never `env` values: they may hold keys).
-            await catalog.audit(audit.entry === null ? null : { ...audit.entry, details: { fields: Object.keys(ctx.params).filter((k) => k !== "id" && /^[a-z_]{1,32}$/.test(k)).sort().slice(0, 40) } });
-            return { result: entry, changed: true };
-          }, (entry) => [{ action: "updated", entry }], ctx));
+          const write = await this.serialized(() =>
+            this.commit(
+              async (catalog) => {
+                const current = catalog.entries.find((e) => e.id === id);
+                if (current === undefined) throw serverNotFound(id);
+                if (current.source === "manifest") throw manifestOwned(current.id);
+                const fields = parsed.apply(current);
+                if (sameFields(current, fields)) return { result: current, changed: false };
+                const entry: CatalogEntry = { ...current, ...fields, id: current.id, updated_at: toStoredInstant(Date.now()) };
+                await catalog.replace(entry);
+                // §25.2: the names of the fields the body gave (never `env` values: they may hold keys).
+                await catalog.audit(
+                  audit.entry === null
+                    ? null
+                    : {
+                        ...audit.entry,
+                        details: {
+                          fields: Object.keys(ctx.params)
+                            .filter((k) => k !== "id" && /^[a-z_]{1,32}$/.test(k))
+                            .sort()
+                            .slice(0, 40),
+                        },
+                      },
+                );
+                return { result: entry, changed: true };
+              },
+              (entry) => [{ action: "updated", entry }],
+              ctx,
+            ),
+          );
           // A PUT that changed nothing wrote no entry: the gateway records it.
           if (write.after !== null) audit.committed();
           return toServer(write.result, PROJECT_ROOT);
@@ -246,14 +279,20 @@ export default function providersService(
           const known = typeof id === "string" ? this.byId.get(id) : undefined;
           if (known !== undefined && known.source === "api") await this.stopProcess(ctx, known.id);
           const audit = auditOf(ctx.meta as Record<string, unknown>);
-          await this.serialized(() => this.commit(async (catalog) => {
-            const current = catalog.entries.find((e) => e.id === id);
-            if (current === undefined) throw serverNotFound(id);
-            if (current.source === "manifest") throw manifestOwned(current.id);
-            await catalog.remove(current.id);
-            await catalog.audit(audit.entry);
-            return { result: current, changed: true };
-          }, (entry) => [{ action: "deleted", entry }], ctx));
+          await this.serialized(() =>
+            this.commit(
+              async (catalog) => {
+                const current = catalog.entries.find((e) => e.id === id);
+                if (current === undefined) throw serverNotFound(id);
+                if (current.source === "manifest") throw manifestOwned(current.id);
+                await catalog.remove(current.id);
+                await catalog.audit(audit.entry);
+                return { result: current, changed: true };
+              },
+              (entry) => [{ action: "deleted", entry }],
+              ctx,
+            ),
+          );
           audit.committed();
           return null;
         },
@@ -323,14 +362,12 @@ export default function providersService(
         const peers = [...new Set(services.filter((s) => s.name === "providers" && s.nodeID !== this.broker.nodeID).map((s) => s.nodeID))];
         await Promise.all(
           peers.map((nodeID) =>
-            this.broker
-              .call("providers.refresh", { version }, { nodeID, timeout: PEER_REFRESH_TIMEOUT_MS, retries: 0 })
-              .catch((err: Error) => {
-                this.logger.warn(
-                  requestFields(request),
-                  `providers replica ${nodeID} did not reload catalog version ${version} (it catches up within a second): ${err.message}`,
-                );
-              }),
+            this.broker.call("providers.refresh", { version }, { nodeID, timeout: PEER_REFRESH_TIMEOUT_MS, retries: 0 }).catch((err: Error) => {
+              this.logger.warn(
+                requestFields(request),
+                `providers replica ${nodeID} did not reload catalog version ${version} (it catches up within a second): ${err.message}`,
+              );
+            }),
           ),
         );
       },
@@ -355,21 +392,24 @@ export default function providersService(
             }),
           ),
         );
-        await this.commit(async (catalog) => {
-          const plan = planManifestSync(catalog.entries, fields, toStoredInstant(Date.now()));
-          if (planIsEmpty(plan)) return { result: plan.changes, changed: false };
-          for (const change of plan.changes) {
-            if (change.action === "updated" && catalog.entries.some((e) => e.id === change.entry.id && e.source === "api")) {
-              this.logger.warn(`Server '${change.entry.id}' created over HTTP is now defined by the manifest file, which takes it over`);
+        await this.commit(
+          async (catalog) => {
+            const plan = planManifestSync(catalog.entries, fields, toStoredInstant(Date.now()));
+            if (planIsEmpty(plan)) return { result: plan.changes, changed: false };
+            for (const change of plan.changes) {
+              if (change.action === "updated" && catalog.entries.some((e) => e.id === change.entry.id && e.source === "api")) {
+                this.logger.warn(`Server '${change.entry.id}' created over HTTP is now defined by the manifest file, which takes it over`);
+              }
             }
-          }
-          await catalog.applySync(plan);
-          return { result: plan.changes, changed: true };
-        }, (changes) => {
-          const summary = changes.map((c) => `${c.action} ${c.entry.id}`).join(", ");
-          this.logger.info(`Manifest written into the catalog: ${summary === "" ? "order changed" : summary}`);
-          return changes;
-        });
+            await catalog.applySync(plan);
+            return { result: plan.changes, changed: true };
+          },
+          (changes) => {
+            const summary = changes.map((c) => `${c.action} ${c.entry.id}`).join(", ");
+            this.logger.info(`Manifest written into the catalog: ${summary === "" ? "order changed" : summary}`);
+            return changes;
+          },
+        );
         if (this.manifest === manifest) this.manifestPending = false;
       },
 

@@ -34,7 +34,17 @@ import { testServerSecret } from "./runtime/secret-test";
 import * as store from "./runtime/store";
 import { type HealthCheck, type LogLine, type ProcessSnapshot, type ServerSpec, Supervisor } from "./runtime/supervisor";
 import { NOTIFICATIONS_MAX, NOTIFICATIONS_WINDOW_MS, notificationOf } from "./runtime/notifications";
-import { parseHealthLimit, parseLogsQuery, parseToolCallBody, parseWait, processEvent, processState, type ProcessState, toolRun, type ToolRunStatus } from "./runtime/views";
+import {
+  parseHealthLimit,
+  parseLogsQuery,
+  parseToolCallBody,
+  parseWait,
+  processEvent,
+  processState,
+  type ProcessState,
+  toolRun,
+  type ToolRunStatus,
+} from "./runtime/views";
 
 /** How long a lease lasts without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 15_000;
@@ -111,7 +121,6 @@ interface RuntimeMethods {
   secretOf(serverId: string): Promise<string | null>;
 }
 
-
 /** §20: a manual ping's `actor` is the API key's name; null in open mode (an anonymous request). */
 function pingActor(entry: AuditEntry | null): string | null {
   return entry === null || entry.role === null ? null : entry.actor;
@@ -149,7 +158,10 @@ export default function runtimeService(
       processes: {
         async handler(this: This, ctx: Context) {
           const { servers } = (await ctx.call("providers.servers")) as { servers: CatalogServer[] };
-          const views = await store.readProcessViews(this.readKnex, servers.map((s) => s.id));
+          const views = await store.readProcessViews(
+            this.readKnex,
+            servers.map((s) => s.id),
+          );
           return {
             processes: servers.map((s) => processState(s.id, views.get(s.id), s.autostart ? "running" : "stopped")),
           };
@@ -202,7 +214,11 @@ export default function runtimeService(
             audit.committed();
             if (before !== null && before.status !== "stopped") {
               await store.writeState(this.knex, {
-                ...before, status: "stopped", pid: null, node_id: null, started_at: null,
+                ...before,
+                status: "stopped",
+                pid: null,
+                node_id: null,
+                started_at: null,
                 stopped_at: before.stopped_at ?? Date.now(),
               });
               await this.announceProcess(server.id, ctx);
@@ -260,10 +276,19 @@ export default function runtimeService(
           if (owner !== null) return ctx.call("runtime.localPing", { id: server.id }, { nodeID: owner });
           const state = await store.readState(this.knex, server.id);
           const audit = auditOf(ctx.meta);
-          const check = await store.appendHealthCheck(this.knex, server.id, {
-            status: "error", checked_at: Date.now(), latency_ms: null,
-            message: `not running (status: ${state?.status ?? "stopped"})`, actor: pingActor(audit.entry),
-          }, undefined, audit.entry);
+          const check = await store.appendHealthCheck(
+            this.knex,
+            server.id,
+            {
+              status: "error",
+              checked_at: Date.now(),
+              latency_ms: null,
+              message: `not running (status: ${state?.status ?? "stopped"})`,
+              actor: pingActor(audit.entry),
+            },
+            undefined,
+            audit.entry,
+          );
           audit.committed();
           this.broker.broadcast("runtime.health.checked", { server_id: server.id, check });
           return { check };
@@ -323,14 +348,26 @@ export default function runtimeService(
             projectRoot: PROJECT_ROOT,
             onSpawn: (proc) => {
               if (proc.startTime === null) return;
-              this.queueWrite(server.id, () => store.addProcessGroup(this.knex, {
-                server_id: server.id, host: this.host, pgid: proc.pgid, leader_start_time: String(proc.startTime), node_id: this.nodeId,
-              }));
+              this.queueWrite(server.id, () =>
+                store.addProcessGroup(this.knex, {
+                  server_id: server.id,
+                  host: this.host,
+                  pgid: proc.pgid,
+                  leader_start_time: String(proc.startTime),
+                  node_id: this.nodeId,
+                }),
+              );
             },
             onGone: (proc) => this.queueWrite(server.id, () => store.removeProcessGroup(this.knex, this.host, proc.pgid, String(proc.startTime))),
           });
           await this.flush(server.id);
-          return { provider_id: server.id, status: result.status, latency_ms: result.latency_ms, tested_at: formatInstant(testedAt), message: result.message };
+          return {
+            provider_id: server.id,
+            status: result.status,
+            latency_ms: result.latency_ms,
+            tested_at: formatInstant(testedAt),
+            message: result.message,
+          };
         },
       },
 
@@ -470,25 +507,42 @@ export default function runtimeService(
           this.runtimeMetrics.toolCall(id, progress.stage === "sent" ? tool : OTHER_TOOL, status, durationMs);
           const resultText = outcome === null ? null : JSON.stringify(outcome.result);
           const run = toolRun({
-            serverId: id, tool, startedAtMs, durationMs, status,
-            usage: outcome === null
-              ? { input_tokens: 0, output_tokens: 0, cost_usd: null }
-              : { input_tokens: outcome.usage.tokens_in, output_tokens: outcome.usage.tokens_out, cost_usd: outcome.usage.cost_usd },
-            sessionId, client: progress.client, argumentsBytes,
+            serverId: id,
+            tool,
+            startedAtMs,
+            durationMs,
+            status,
+            usage:
+              outcome === null
+                ? { input_tokens: 0, output_tokens: 0, cost_usd: null }
+                : { input_tokens: outcome.usage.tokens_in, output_tokens: outcome.usage.tokens_out, cost_usd: outcome.usage.cost_usd },
+            sessionId,
+            client: progress.client,
+            argumentsBytes,
             resultBytes: resultText === null ? null : Buffer.byteLength(resultText),
             error: failure === null ? null : failure instanceof Error ? failure.message : String(failure),
           });
-          const answerError = failure === null ? null
-            : failure instanceof ToolTimeoutError || failure instanceof ConnectionClosedError || failure instanceof ContractError ? failure
-              : new ContractError(502, `Server '${id}' failed the call of '${tool}'`);
+          const answerError =
+            failure === null
+              ? null
+              : failure instanceof ToolTimeoutError || failure instanceof ConnectionClosedError || failure instanceof ContractError
+                ? failure
+                : new ContractError(502, `Server '${id}' failed the call of '${tool}'`);
           // §25.2: the call's audit entry is written by telemetry with its run, in one transaction:
           // the tool's name and the run's status, never the arguments or the result.
-          const audit = ctx.meta.audit === undefined ? undefined : {
-            ...(ctx.meta.audit as Record<string, unknown>),
-            details: { tool, run_status: status, ...(sessionId === null ? {} : { session_id: sessionId }) },
-            ...(answerError === null ? {} : { outcome: "error", status: answerError.code }),
-          };
-          const recorded = (await ctx.call("telemetry.ingest", { runs: [run] }, { retries: 0, ...(audit === undefined ? {} : { meta: { audit } }) })) as { ids: number[] };
+          const audit =
+            ctx.meta.audit === undefined
+              ? undefined
+              : {
+                  ...(ctx.meta.audit as Record<string, unknown>),
+                  details: { tool, run_status: status, ...(sessionId === null ? {} : { session_id: sessionId }) },
+                  ...(answerError === null ? {} : { outcome: "error", status: answerError.code }),
+                };
+          const recorded = (await ctx.call(
+            "telemetry.ingest",
+            { runs: [run] },
+            { retries: 0, ...(audit === undefined ? {} : { meta: { audit } }) },
+          )) as { ids: number[] };
           if (answerError !== null) throw answerError;
           return { result: outcome?.result, run_id: recorded.ids[0], duration_ms: Math.round(durationMs), session_id: sessionId };
         },
@@ -578,7 +632,11 @@ export default function runtimeService(
        * memory (no store read on the tool-call path); any other from the store.
        */
       async liveOwner(this: This, serverId: string): Promise<string | null> {
-        if (this.leases.has(serverId) && (this.leaseFreshUntil.get(serverId) ?? 0) > Date.now() && this.supervisor.get(serverId)?.status === "running") {
+        if (
+          this.leases.has(serverId) &&
+          (this.leaseFreshUntil.get(serverId) ?? 0) > Date.now() &&
+          this.supervisor.get(serverId)?.status === "running"
+        ) {
           return this.nodeId;
         }
         const lease = await store.readLease(this.knex, serverId);
@@ -604,7 +662,11 @@ export default function runtimeService(
       /** Claims a server's lease for this node (§18.4); `owner` is the holder afterwards. */
       async claim(this: This, serverId: string): Promise<{ claimed: boolean; owner: string | null }> {
         const result = await store.claimLease(this.knex, {
-          serverId, nodeId: this.nodeId, ttlMs: LEASE_TTL_MS, nowMs: Date.now(), deadNodes: await this.deadNodes(),
+          serverId,
+          nodeId: this.nodeId,
+          ttlMs: LEASE_TTL_MS,
+          nowMs: Date.now(),
+          deadNodes: await this.deadNodes(),
         });
         if (result.claimed) {
           this.leases.set(serverId, result.lease.generation);
@@ -633,7 +695,10 @@ export default function runtimeService(
       exclusive<T>(this: This, serverId: string, section: () => Promise<T>): Promise<T> {
         const previous = this.control.get(serverId) ?? Promise.resolve();
         const next = previous.then(section, section);
-        const tail = next.then(() => undefined, () => undefined);
+        const tail = next.then(
+          () => undefined,
+          () => undefined,
+        );
         this.control.set(serverId, tail);
         void tail.then(() => {
           if (this.control.get(serverId) === tail) this.control.delete(serverId);
@@ -742,9 +807,11 @@ export default function runtimeService(
       async reconcile(this: This): Promise<void> {
         if (this.stopping) return;
         const previous = this.reconciling ?? Promise.resolve();
-        const next = previous.then(() => (this.stopping ? undefined : this.reconcileOnce())).catch((err: unknown) => {
-          this.logger.warn(`runtime: reconciliation failed: ${(err as Error).message}`);
-        });
+        const next = previous
+          .then(() => (this.stopping ? undefined : this.reconcileOnce()))
+          .catch((err: unknown) => {
+            this.logger.warn(`runtime: reconciliation failed: ${(err as Error).message}`);
+          });
         this.reconciling = next;
         await next;
       },
@@ -782,21 +849,34 @@ export default function runtimeService(
             if (lostOwner !== null) {
               // The lost replica's process of this server, when it ran on this host and outlived it.
               const left = (await store.listProcessGroups(this.knex, this.host)).filter((r) => r.server_id === serverId && r.node_id === lostOwner);
-              const killed = await reapLeftovers(left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })), this.host);
-              if (killed.length > 0) this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
+              const killed = await reapLeftovers(
+                left.map((r) => ({ pgid: r.pgid, host: r.host, start_time: Number(r.leader_start_time) })),
+                this.host,
+              );
+              if (killed.length > 0)
+                this.logger.warn(`runtime: killed the process group(s) ${killed.join(", ")} of '${serverId}' left by node ${lostOwner}`);
               for (const r of left) await store.removeProcessGroup(this.knex, this.host, r.pgid);
             }
             if (lostOwner !== null && state !== null && state.status !== "stopped") {
               await store.writeState(this.knex, {
-                ...state, status: "error", pid: null, node_id: lostOwner, started_at: null, stopped_at: Date.now(),
+                ...state,
+                status: "error",
+                pid: null,
+                node_id: lostOwner,
+                started_at: null,
+                stopped_at: Date.now(),
                 last_error: `node ${lostOwner} lost`,
               });
               await this.announceProcess(serverId);
             }
-            this.logger.info(`runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`);
-            void this.supervisor.start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" }).catch((err: unknown) => {
-              this.logger.warn(`runtime: automatic start of '${server.id}' failed: ${(err as Error).message}`);
-            });
+            this.logger.info(
+              `runtime: starting '${server.id}' (desired running, no live owner${lostOwner === null ? "" : `; node ${lostOwner} lost`})`,
+            );
+            void this.supervisor
+              .start(server.id, { wait: false, automatic: lostOwner !== null || state?.status === "error" })
+              .catch((err: unknown) => {
+                this.logger.warn(`runtime: automatic start of '${server.id}' failed: ${(err as Error).message}`);
+              });
           });
         }
       },
@@ -809,9 +889,17 @@ export default function runtimeService(
           const written = await store.writeState(
             this.knex,
             {
-              server_id: id, status: snapshot.status, command: snapshot.command, pid: snapshot.pid, node_id: snapshot.node_id,
-              started_at: snapshot.started_at, stopped_at: snapshot.stopped_at, return_code: snapshot.return_code,
-              last_error: snapshot.last_error, restarts: snapshot.restarts, server_info: snapshot.server_info,
+              server_id: id,
+              status: snapshot.status,
+              command: snapshot.command,
+              pid: snapshot.pid,
+              node_id: snapshot.node_id,
+              started_at: snapshot.started_at,
+              stopped_at: snapshot.stopped_at,
+              return_code: snapshot.return_code,
+              last_error: snapshot.last_error,
+              restarts: snapshot.restarts,
+              server_info: snapshot.server_info,
               tool_count: snapshot.tool_count,
               // A clean exit the policy does not restart ends `desired: stopped` (§18.3).
               ...(snapshot.desired === "stopped" && snapshot.status === "stopped" ? { desired: "stopped" as const } : {}),
@@ -882,22 +970,27 @@ export default function runtimeService(
               this.logAppenders.set(serverId, appender);
             }
             // Lines arriving while a group is written share the next transaction (group commit).
-            const stored = appender
-              .append({ timestamp: line.timestamp, level: line.level, source: line.source, message: line.message })
-              .then(
-                (entry) => void this.broker.broadcast("runtime.log.appended", { server_id: serverId, entry }),
-                (err: unknown) => {
-                  // A flood beyond the backlog drops lines (counted by the appender) rather than memory.
-                  if (!(err instanceof LogBacklogFull)) this.logger.warn(`runtime: log lines of '${serverId}' were not stored: ${(err as Error).message}`);
-                },
-              );
+            const stored = appender.append({ timestamp: line.timestamp, level: line.level, source: line.source, message: line.message }).then(
+              (entry) => void this.broker.broadcast("runtime.log.appended", { server_id: serverId, entry }),
+              (err: unknown) => {
+                // A flood beyond the backlog drops lines (counted by the appender) rather than memory.
+                if (!(err instanceof LogBacklogFull))
+                  this.logger.warn(`runtime: log lines of '${serverId}' were not stored: ${(err as Error).message}`);
+              },
+            );
             this.lastLogLine.set(serverId, stored);
           },
           onHealth: (serverId: string, check: HealthCheck, origin?: unknown) => {
             // A manual ping hands its request's audit (§25.2) as the origin: stored with the check.
             const audit = origin as RequestAudit | undefined;
             this.queueWrite(serverId, async () => {
-              const stored = await store.appendHealthCheck(this.knex, serverId, { ...check, checked_at: check.checked_at }, undefined, audit?.entry ?? null);
+              const stored = await store.appendHealthCheck(
+                this.knex,
+                serverId,
+                { ...check, checked_at: check.checked_at },
+                undefined,
+                audit?.entry ?? null,
+              );
               audit?.committed();
               this.broker.broadcast("runtime.health.checked", { server_id: serverId, check: stored });
             });
@@ -906,8 +999,11 @@ export default function runtimeService(
             this.queueWrite(serverId, async () => {
               if (event.type === "spawned") {
                 await store.addProcessGroup(this.knex, {
-                  server_id: serverId, host: event.record.host, pgid: event.record.pgid,
-                  leader_start_time: String(event.record.start_time), node_id: this.nodeId,
+                  server_id: serverId,
+                  host: event.record.host,
+                  pgid: event.record.pgid,
+                  leader_start_time: String(event.record.start_time),
+                  node_id: this.nodeId,
                 });
               } else {
                 await store.removeProcessGroup(this.knex, this.host, event.pgid);
@@ -961,4 +1057,3 @@ export default function runtimeService(
 function toHealthAnswer(check: HealthCheck) {
   return { ...check, checked_at: formatInstant(check.checked_at) };
 }
-

@@ -51,7 +51,9 @@ function undecryptable(err: unknown): unknown {
   return err instanceof SecretDecryptError ? new ContractError(500, err.message) : err;
 }
 
-export default function secretsService(config: Pick<Config, "store" | "secrets">): ServiceSchema<ServiceSettingSchema, Record<string, never>, SecretsVars> {
+export default function secretsService(
+  config: Pick<Config, "store" | "secrets">,
+): ServiceSchema<ServiceSettingSchema, Record<string, never>, SecretsVars> {
   return {
     name: "secrets",
     mixins: [StoreMixin(config.store)],

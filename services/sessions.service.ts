@@ -67,11 +67,7 @@ export default function sessionsService(
       create: {
         async handler(this: This, ctx: Context<CreateParams>) {
           const { provider_id: providerId, ...body } = ctx.params;
-          throwIfInvalid([
-            ...checkProviderId({ provider_id: providerId }, ["path"]),
-            ...checkBody(body, ["body"]),
-            ...sessionTextItems(body),
-          ]);
+          throwIfInvalid([...checkProviderId({ provider_id: providerId }, ["path"]), ...checkBody(body, ["body"]), ...sessionTextItems(body)]);
           const provider = await ctx.call<{ summary: unknown }, { id: string }>("providers.get", {
             id: providerId,
           });
@@ -162,9 +158,7 @@ export default function sessionsService(
           const { session_id: id, provider_id: providerId } = ctx.params;
           if (!isStorableId(id)) throw sessionNotFound(id);
           // A server id no stored session can carry: the session, if any, belongs to another server.
-          const outcome = await recordSessionCall(
-            this.knex, id, isStorableId(providerId) ? providerId : "", toStoredInstant(Date.now()),
-          );
+          const outcome = await recordSessionCall(this.knex, id, isStorableId(providerId) ? providerId : "", toStoredInstant(Date.now()));
           switch (outcome.kind) {
             case "missing":
               throw sessionNotFound(id);

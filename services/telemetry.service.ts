@@ -114,7 +114,9 @@ export default function telemetryService(config: Pick<Config, "store">): StoreSe
     created(this: TelemetryVars & IngestVars) {
       this.providers = new ProviderDirectory(this.broker);
       // §27: runs stored by this node (POST /telemetry/runs and every tool call's run), counted once committed.
-      const ingested = nodeMetrics(this.broker).counter("console_mcp_runs_ingested_total", "Telemetry runs this node stored (POST /telemetry/runs and tool calls)").child();
+      const ingested = nodeMetrics(this.broker)
+        .counter("console_mcp_runs_ingested_total", "Telemetry runs this node stored (POST /telemetry/runs and tool calls)")
+        .child();
       // Each committed group is one `telemetry.runs.recorded` event (the live stream, runtime-contract §23).
       this.ingestion = new RunIngestion(this.knex, config.store.writePoolSize, (rows, ids) => {
         ingested.inc(ids.length);

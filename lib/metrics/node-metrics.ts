@@ -34,7 +34,11 @@ export class NodeMetrics {
    * service created again on this node reads its new state).
    */
   gauge(name: string, help: string, labelNames: readonly string[], read: GaugeReader): GaugeFamily {
-    const gauge = this.getOrCreate(name, GaugeFamily, () => new GaugeFamily(this.registry, name, help, labelNames, read, (failed) => this.failing.push(failed)));
+    const gauge = this.getOrCreate(
+      name,
+      GaugeFamily,
+      () => new GaugeFamily(this.registry, name, help, labelNames, read, (failed) => this.failing.push(failed)),
+    );
     gauge.setReader(read);
     return gauge;
   }

@@ -84,7 +84,11 @@ export class SecretVault {
   open(providerId: string, sealed: SealedValue): string {
     const key = this.currentKey(false);
     if (key === null) {
-      throw new SecretDecryptError(providerId, "other_key", `no key is available on this host (CONSOLE_MCP_SECRETS_KEY is unset and ${this.config.keyFile} does not exist)`);
+      throw new SecretDecryptError(
+        providerId,
+        "other_key",
+        `no key is available on this host (CONSOLE_MCP_SECRETS_KEY is unset and ${this.config.keyFile} does not exist)`,
+      );
     }
     try {
       return open(key, providerId, sealed);
@@ -122,7 +126,9 @@ export async function reencryptAll(
     for (const row of rows) {
       const plain = open(oldKey, row.provider_id, row);
       const sealed = seal(newKey, row.provider_id, plain);
-      await trx(SECRETS_TABLE).where({ provider_id: row.provider_id }).update({ ...sealed });
+      await trx(SECRETS_TABLE)
+        .where({ provider_id: row.provider_id })
+        .update({ ...sealed });
     }
     const ids = rows.map((r) => r.provider_id);
     if (inTransaction !== undefined) await inTransaction(trx, ids);

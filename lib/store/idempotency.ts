@@ -42,9 +42,7 @@ export function parseIdempotencyKey(raw: unknown): string | undefined {
   if (typeof raw === "string" && IDEMPOTENCY_KEY_PATTERN.test(raw)) return raw;
   // Node reads header bytes as Latin-1: echo UTF-8 bytes as the text the client sent, not mojibake.
   const input = typeof raw === "string" ? headerText(raw) : raw;
-  throw validationFailed([
-    { type: "value_error", loc: HEADER_LOC, msg: "Idempotency-Key must be 1 to 128 visible ASCII characters", input },
-  ]);
+  throw validationFailed([{ type: "value_error", loc: HEADER_LOC, msg: "Idempotency-Key must be 1 to 128 visible ASCII characters", input }]);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -107,10 +105,7 @@ const lastPurgeMs = new WeakMap<Knex, number>();
  * (`claimed`: run the write, then completeKey), or an unexpired record of it already answers the
  * request (`replay`: the same body's first answer) or refuses it (`reused`: another body, a 422).
  */
-export type KeyClaim<T> =
-  | { kind: "claimed" }
-  | { kind: "replay"; outcome: IdempotentOutcome<T> }
-  | { kind: "reused"; error: Error };
+export type KeyClaim<T> = { kind: "claimed" } | { kind: "replay"; outcome: IdempotentOutcome<T> } | { kind: "reused"; error: Error };
 
 /**
  * Claims `request.key` on its route inside `trx`, the first statements of a write transaction. An

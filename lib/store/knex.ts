@@ -73,22 +73,22 @@ export function createKnex(store: KnexSettings): Knex {
     });
   }
   fs.mkdirSync(path.dirname(store.dbPath), { recursive: true });
-  return finalizingBeforeClose(knexFactory({
-    client: "sqlite3",
-    log: knexLog,
-    connection: { filename: store.dbPath },
-    useNullAsDefault: true,
-    pool: {
-      min: 1,
-      max: 1,
-      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
-        conn.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
-        conn.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", (err) =>
-          done(err, conn),
-        );
+  return finalizingBeforeClose(
+    knexFactory({
+      client: "sqlite3",
+      log: knexLog,
+      connection: { filename: store.dbPath },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
+          conn.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
+          conn.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", (err) => done(err, conn));
+        },
       },
-    },
-  }));
+    }),
+  );
 }
 
 /**
@@ -117,20 +117,22 @@ export function createReadKnex(store: KnexSettings): Knex {
       acquireConnectionTimeout: 10000,
     });
   }
-  return finalizingBeforeClose(knexFactory({
-    client: "sqlite3",
-    log: knexLog,
-    connection: { filename: store.dbPath },
-    useNullAsDefault: true,
-    pool: {
-      min: 0,
-      max: size,
-      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
-        conn.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
-        conn.exec("PRAGMA query_only = ON;", (err) => done(err, conn));
+  return finalizingBeforeClose(
+    knexFactory({
+      client: "sqlite3",
+      log: knexLog,
+      connection: { filename: store.dbPath },
+      useNullAsDefault: true,
+      pool: {
+        min: 0,
+        max: size,
+        afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
+          conn.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
+          conn.exec("PRAGMA query_only = ON;", (err) => done(err, conn));
+        },
       },
-    },
-  }));
+    }),
+  );
 }
 
 /**
@@ -184,7 +186,10 @@ export class WalCheckpoints {
 
   private readonly restartFrames: number;
 
-  constructor(private readonly knex: Knex, options: { intervalMs?: number; restartFrames?: number } = {}) {
+  constructor(
+    private readonly knex: Knex,
+    options: { intervalMs?: number; restartFrames?: number } = {},
+  ) {
     this.restartFrames = options.restartFrames ?? WAL_RESTART_FRAMES;
     this.timer = setInterval(() => {
       this.running = this.running.then(() => this.check()).catch(() => undefined);

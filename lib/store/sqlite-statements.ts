@@ -128,7 +128,16 @@ export class StatementCache {
     }
     let markFinalized!: () => void;
     const finalized = new Promise<void>((resolve) => (markFinalized = resolve));
-    const entry: Entry = { sql, prepared: null as unknown as Promise<Statement>, statement: null, uses: 0, dropped: false, finalizing: false, finalized, markFinalized };
+    const entry: Entry = {
+      sql,
+      prepared: null as unknown as Promise<Statement>,
+      statement: null,
+      uses: 0,
+      dropped: false,
+      finalizing: false,
+      finalized,
+      markFinalized,
+    };
     this.prepares += 1;
     entry.prepared = new Promise<Statement>((resolve, reject) => {
       const statement = this.db.prepare(sql, (err: Error | null) => {
@@ -237,6 +246,12 @@ export async function transactionRows(trx: Knex.Transaction, sql: string, bindin
   }
   const conn = (await transactionConnection(trx)) as KnexConnection;
   if (trx.isCompleted()) throw new Error(`Transaction query already complete, run with DEBUG=knex:tx for more info - ${sql}`);
-  (trx.client as unknown as TransactionClient).emit("query", { __knexUid: conn.__knexUid, __knexTxId: conn.__knexTxId, method: "raw", sql, bindings });
+  (trx.client as unknown as TransactionClient).emit("query", {
+    __knexUid: conn.__knexUid,
+    __knexTxId: conn.__knexTxId,
+    method: "raw",
+    sql,
+    bindings,
+  });
   return statementCacheOf(conn).all(sql, bindings);
 }

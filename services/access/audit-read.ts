@@ -80,7 +80,14 @@ export function parseAuditQuery(params: Record<string, unknown> | undefined): Au
     if (beforeId === null) throw badRequest("invalid cursor");
   }
   return {
-    actor: v.actor, action: v.action, target: v.target, startMs: v.start, endMs: v.end, limit: v.limit, beforeId, matchesNothing,
+    actor: v.actor,
+    action: v.action,
+    target: v.target,
+    startMs: v.start,
+    endMs: v.end,
+    limit: v.limit,
+    beforeId,
+    matchesNothing,
   };
 }
 
@@ -106,15 +113,26 @@ function toItem(r: AuditRow): AuditItem {
     // a row written by hand: shown without details
   }
   return {
-    id: Number(r.id), timestamp: formatStoredInstant(r.ts), actor: r.actor, role: r.role, action: r.action, target: r.target,
-    outcome: r.outcome, status: Number(r.status), request_id: r.request_id, details,
+    id: Number(r.id),
+    timestamp: formatStoredInstant(r.ts),
+    actor: r.actor,
+    role: r.role,
+    action: r.action,
+    target: r.target,
+    outcome: r.outcome,
+    status: Number(r.status),
+    request_id: r.request_id,
+    details,
   };
 }
 
 /** One page: `{items, next_cursor}` (next_cursor null on the last page). */
 export async function readAuditPage(trx: Knex.Transaction, q: AuditQuery): Promise<{ items: AuditItem[]; next_cursor: string | null }> {
   if (q.matchesNothing) return { items: [], next_cursor: null };
-  const query = trx(AUDIT_TABLE).select("*").orderBy("id", "desc").limit(q.limit + 1);
+  const query = trx(AUDIT_TABLE)
+    .select("*")
+    .orderBy("id", "desc")
+    .limit(q.limit + 1);
   if (q.actor !== undefined) query.where("actor", q.actor);
   if (q.action !== undefined) query.where("action", q.action);
   if (q.target !== undefined) query.where("target", q.target);

@@ -73,7 +73,9 @@ function toGatewayKey(r: KeyRow): GatewayKey {
 
 /** Every key, oldest first. */
 export async function listKeys(knex: Knex | Knex.Transaction): Promise<KeyRow[]> {
-  const rows = (await knex(KEYS).select("*").orderBy([{ column: "created_at" }, { column: "id" }])) as KeyRow[];
+  const rows = (await knex(KEYS)
+    .select("*")
+    .orderBy([{ column: "created_at" }, { column: "id" }])) as KeyRow[];
   return rows.map(normalise);
 }
 

@@ -66,7 +66,8 @@ export function jsonNestingDepth(text: string, limit = MAX_JSON_DEPTH): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: the next character is escaped
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
@@ -96,15 +97,17 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined): unk
   const text = raw.toString("utf8");
   if (text.trim() === "") return NO_BODY;
   if (!isJsonContentType(contentType)) {
-    throw validationFailed([
-      { type: "model_attributes_type", loc: ["body"], msg: `Unsupported content type ${contentType}; send application/json` },
-    ]);
+    throw validationFailed([{ type: "model_attributes_type", loc: ["body"], msg: `Unsupported content type ${contentType}; send application/json` }]);
   }
   if (jsonNestingDepth(text) > MAX_JSON_DEPTH) {
-    throw validationFailed([{
-      type: "json_too_deep", loc: ["body"], msg: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (arrays and objects together)`,
-      ctx: { max_depth: MAX_JSON_DEPTH },
-    }]);
+    throw validationFailed([
+      {
+        type: "json_too_deep",
+        loc: ["body"],
+        msg: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (arrays and objects together)`,
+        ctx: { max_depth: MAX_JSON_DEPTH },
+      },
+    ]);
   }
   let value: unknown;
   try {

@@ -65,9 +65,7 @@ export class RequestGuard {
   private addresses: Set<string> = new Set();
   private readAtMs = 0;
 
-  constructor(
-    private readonly options: { bindHost: string; allowedHosts: AllowedHosts; cors: CorsPolicy },
-  ) {
+  constructor(private readonly options: { bindHost: string; allowedHosts: AllowedHosts; cors: CorsPolicy }) {
     this.names = new Set(options.allowedHosts.names);
     const bind = options.bindHost.toLowerCase();
     if (!isWildcard(bind)) this.names.add(bind.replace(/^\[(.*)\]$/, "$1"));

@@ -35,7 +35,12 @@ export function readReportParams(query: Record<string, unknown>): ReportParams {
   const { values: v, matchesNothing } = readQuery(REPORT_QUERY, query);
   if (v.start !== undefined && v.end !== undefined && v.start > v.end) throw badRequest("start must be before end");
   return {
-    startMs: v.start, endMs: v.end, providerId: v.provider_id, lane: v.lane?.toLowerCase(), windowDays: v.window_days, limit: v.limit,
+    startMs: v.start,
+    endMs: v.end,
+    providerId: v.provider_id,
+    lane: v.lane?.toLowerCase(),
+    windowDays: v.window_days,
+    limit: v.limit,
     matchesNothing,
   };
 }

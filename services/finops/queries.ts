@@ -23,7 +23,6 @@ export interface RunFilter {
   providerIds?: readonly string[];
 }
 
-
 type Db = Knex | Knex.Transaction;
 
 /** Provider filters, applied alike to the raw rows and to the rollup. */
@@ -56,7 +55,9 @@ export async function dayProviderGroups(db: Db, filter: RunFilter): Promise<DayP
   if (filter.startMs !== undefined) range.startTs = toStoredInstant(filter.startMs);
   if (filter.endMs !== undefined) range.endTs = toStoredInstant(filter.endMs);
   const sum = (alias: string, levelColumn: string, runsColumn: string) => ({
-    alias, level: overflowFreeSum(db, levelColumn), runs: overflowFreeSum(db, runsColumn),
+    alias,
+    level: overflowFreeSum(db, levelColumn),
+    runs: overflowFreeSum(db, runsColumn),
   });
   const rows = await readRange(db, range, {
     tables: "rollup",
@@ -115,9 +116,7 @@ export async function selectPullRequests(
   limit: number,
 ): Promise<PullRequestRecord[]> {
   const matching = () => {
-    const q = db<PullRequestRow>("pull_requests")
-      .where("merged_at", ">=", merged.from)
-      .andWhere("merged_at", "<=", merged.to);
+    const q = db<PullRequestRow>("pull_requests").where("merged_at", ">=", merged.from).andWhere("merged_at", "<=", merged.to);
     if (filter.providerId !== undefined) q.where("provider_id", filter.providerId);
     if (filter.providerIds !== undefined) q.whereIn("provider_id", [...filter.providerIds]);
     return q;

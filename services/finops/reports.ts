@@ -158,13 +158,7 @@ export interface DayWindow {
  * The report windows of §12.1 steps 2–3, newest first: walking back from RE in steps of W days,
  * clipped at RS, keeping the windows that hold a data day, at most `limit`. `dataDays` ascending.
  */
-export function sprintWindows(
-  dataDays: readonly number[],
-  rangeStart: number,
-  rangeEnd: number,
-  windowDays: number,
-  limit: number,
-): DayWindow[] {
+export function sprintWindows(dataDays: readonly number[], rangeStart: number, rangeEnd: number, windowDays: number, limit: number): DayWindow[] {
   const windows: DayWindow[] = [];
   let i = dataDays.length - 1;
   let cur = rangeEnd;
@@ -291,11 +285,7 @@ export function selectionRange(
  * The run windows of one merged pull request: before = [m − W days, m), after = [m, m + W days)
  * clipped at now (inclusive). Each is null when it holds no instant.
  */
-export function impactWindows(
-  mergedMs: number,
-  windowDays: number,
-  nowMs: number,
-): { before: StoredRange | null; after: StoredRange | null } {
+export function impactWindows(mergedMs: number, windowDays: number, nowMs: number): { before: StoredRange | null; after: StoredRange | null } {
   const span = windowDays * DAY_MS;
   return {
     before: storedRange(mergedMs - span, mergedMs - 1),

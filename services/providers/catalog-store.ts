@@ -174,7 +174,13 @@ export async function catalogWrite<T>(
           if (entry !== null) await insertAudit(trx, [entry]);
         },
         async applySync(plan) {
-          if (plan.deletes.length > 0) await trx(SERVERS).whereIn("id", plan.deletes.map((e) => e.id)).delete();
+          if (plan.deletes.length > 0)
+            await trx(SERVERS)
+              .whereIn(
+                "id",
+                plan.deletes.map((e) => e.id),
+              )
+              .delete();
           for (const entry of plan.updates) await writer.replace(entry);
           for (const move of plan.moves) await trx(SERVERS).where({ id: move.id }).update({ position: move.position });
           // SQLite binds at most 999 variables per statement in older builds: 22 columns × 40 rows.
@@ -199,4 +205,3 @@ export function nextApiPosition(entries: readonly CatalogEntry[]): number {
   for (const e of entries) if (e.source === "api" && e.position > max) max = e.position;
   return max + 1;
 }
-

@@ -35,14 +35,30 @@ export interface RuntimeFields {
 }
 
 export const RUNTIME_FIELD_NAMES = [
-  "args", "env", "cwd", "autostart", "startup_timeout_s", "secret_env", "restart", "max_restarts", "degraded_latency_ms",
+  "args",
+  "env",
+  "cwd",
+  "autostart",
+  "startup_timeout_s",
+  "secret_env",
+  "restart",
+  "max_restarts",
+  "degraded_latency_ms",
   "tool_timeout_s",
 ] as const satisfies readonly (keyof RuntimeFields)[];
 
 /** Every runtime field not given. */
 export const NO_RUNTIME_FIELDS: RuntimeFields = {
-  args: null, env: null, cwd: null, autostart: null, startup_timeout_s: null, secret_env: null, restart: null, max_restarts: null,
-  degraded_latency_ms: null, tool_timeout_s: null,
+  args: null,
+  env: null,
+  cwd: null,
+  autostart: null,
+  startup_timeout_s: null,
+  secret_env: null,
+  restart: null,
+  max_restarts: null,
+  degraded_latency_ms: null,
+  tool_timeout_s: null,
 };
 
 /** The defaults of §17.2 that do not depend on the server (secret_env and cwd do: see toServer). */
@@ -140,7 +156,15 @@ export function toServer(e: CatalogEntry, projectRoot: string): Server {
 }
 
 const FIELD_KEYS = [
-  "id", "name", "command", "description", "tags", "capabilities", "transport", "lane", ...RUNTIME_FIELD_NAMES,
+  "id",
+  "name",
+  "command",
+  "description",
+  "tags",
+  "capabilities",
+  "transport",
+  "lane",
+  ...RUNTIME_FIELD_NAMES,
 ] as const satisfies readonly (keyof ServerFields)[];
 
 /** True when two entries store the same server (every field of ServerFields; source, position and timestamps aside). */
@@ -218,8 +242,16 @@ function text(max: number, options: { min?: number; trim?: boolean; pattern?: Re
     const min = options.min ?? 0;
     if (length < min) {
       items.push({
-        type: "too_short", loc, input: value, ctx: { min_length: min },
-        msg: min === 1 ? (options.trim === true ? "Input should not be blank" : "Input should not be empty") : `Input should have at least ${min} characters`,
+        type: "too_short",
+        loc,
+        input: value,
+        ctx: { min_length: min },
+        msg:
+          min === 1
+            ? options.trim === true
+              ? "Input should not be blank"
+              : "Input should not be empty"
+            : `Input should have at least ${min} characters`,
       });
       return undefined;
     }
@@ -230,7 +262,10 @@ function text(max: number, options: { min?: number; trim?: boolean; pattern?: Re
     }
     if (options.pattern !== undefined && !options.pattern.test(v)) {
       items.push({
-        type: "string_pattern_mismatch", loc, input: value, ctx: { pattern: options.pattern.source },
+        type: "string_pattern_mismatch",
+        loc,
+        input: value,
+        ctx: { pattern: options.pattern.source },
         msg: options.patternMsg ?? `Input should match the pattern ${options.pattern.source}`,
       });
       return undefined;
@@ -302,43 +337,51 @@ const readBoolean: FieldReader<boolean> = reader({ type: "boolean" }, (value, lo
 });
 
 const readEnvName = text(LIMITS.envNameChars, {
-  min: 1, pattern: ENV_NAME_PATTERN, patternMsg: "Input should be an environment variable name (letters, digits and _, not starting with a digit)",
+  min: 1,
+  pattern: ENV_NAME_PATTERN,
+  patternMsg: "Input should be an environment variable name (letters, digits and _, not starting with a digit)",
 });
 
 const readEnvValue = text(LIMITS.envValueChars);
 
-const readEnv: FieldReader<Record<string, string>> = reader({
-  type: "object",
-  maxProperties: LIMITS.envEntries,
-  propertyNames: readEnvName.schema,
-  additionalProperties: readEnvValue.schema,
-}, (value, loc, items) => {
-  if (!isPlainObject(value)) {
-    items.push(typeItem("dict_type", "Input should be an object of strings", loc, value));
-    return undefined;
-  }
-  const keys = Object.keys(value);
-  if (keys.length > LIMITS.envEntries) {
-    items.push({ type: "too_long", loc, msg: `Object should have at most ${LIMITS.envEntries} entries`, ctx: { max_length: LIMITS.envEntries } });
-    return undefined;
-  }
-  const before = items.length;
-  const entries: [string, string][] = [];
-  for (const key of keys) {
-    readEnvName(key, [...loc, key], items);
-    const v = readEnvValue(value[key], [...loc, key], items);
-    if (v !== undefined) entries.push([key, v]);
-  }
-  if (items.length > before) return undefined;
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  // Own data properties only: a key such as "__proto__" stays an ordinary variable name.
-  return Object.fromEntries(entries);
-});
+const readEnv: FieldReader<Record<string, string>> = reader(
+  {
+    type: "object",
+    maxProperties: LIMITS.envEntries,
+    propertyNames: readEnvName.schema,
+    additionalProperties: readEnvValue.schema,
+  },
+  (value, loc, items) => {
+    if (!isPlainObject(value)) {
+      items.push(typeItem("dict_type", "Input should be an object of strings", loc, value));
+      return undefined;
+    }
+    const keys = Object.keys(value);
+    if (keys.length > LIMITS.envEntries) {
+      items.push({ type: "too_long", loc, msg: `Object should have at most ${LIMITS.envEntries} entries`, ctx: { max_length: LIMITS.envEntries } });
+      return undefined;
+    }
+    const before = items.length;
+    const entries: [string, string][] = [];
+    for (const key of keys) {
+      readEnvName(key, [...loc, key], items);
+      const v = readEnvValue(value[key], [...loc, key], items);
+      if (v !== undefined) entries.push([key, v]);
+    }
+    if (items.length > before) return undefined;
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // Own data properties only: a key such as "__proto__" stays an ordinary variable name.
+    return Object.fromEntries(entries);
+  },
+);
 
 const readRestart: FieldReader<RestartPolicy> = reader({ type: "string", enum: [...RESTART_POLICIES] }, (value, loc, items) => {
   if (typeof value !== "string" || !(RESTART_POLICIES as readonly string[]).includes(value)) {
     items.push({
-      type: "literal_error", loc, input: value, ctx: { expected: RESTART_POLICIES.map((p) => `'${p}'`).join(", ") },
+      type: "literal_error",
+      loc,
+      input: value,
+      ctx: { expected: RESTART_POLICIES.map((p) => `'${p}'`).join(", ") },
       msg: `Input should be ${RESTART_POLICIES.map((p) => `'${p}'`).join(", ")}`,
     });
     return undefined;
@@ -431,7 +474,8 @@ function readApiFields(body: Record<string, unknown>, items: ValidationItem[], c
 }
 
 const readIdText = text(64, {
-  min: 1, pattern: SERVER_ID_PATTERN,
+  min: 1,
+  pattern: SERVER_ID_PATTERN,
   patternMsg: "Input should be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit",
 });
 
@@ -502,9 +546,7 @@ export function serverBodySchema(mode: "create" | "update"): JsonSchema {
  * omitted fields keep theirs, null resets an optional field to its default; `id` is ignored.
  * Returns a function applying them to the stored fields, or the 422 items.
  */
-export function serverFieldsToUpdate(
-  body: Record<string, unknown>,
-): { apply: (stored: ServerFields) => ServerFields } | { items: ValidationItem[] } {
+export function serverFieldsToUpdate(body: Record<string, unknown>): { apply: (stored: ServerFields) => ServerFields } | { items: ValidationItem[] } {
   const items: ValidationItem[] = [];
   const given = readApiFields(body, items, false);
   blankCommand(given, items);

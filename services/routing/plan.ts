@@ -21,10 +21,7 @@ export function isStrategy(value: unknown): value is Strategy {
 }
 
 /** What the plan needs of a provider: its effective lane, baselines and summary. */
-export type PlanProvider = Pick<
-  ProviderInfo,
-  "id" | "lane" | "cost_per_million" | "latency_p95" | "reliability" | "capacity_score" | "summary"
->;
+export type PlanProvider = Pick<ProviderInfo, "id" | "lane" | "cost_per_million" | "latency_p95" | "reliability" | "capacity_score" | "summary">;
 
 export type ProviderSummary = ProviderInfo["summary"];
 
@@ -114,10 +111,7 @@ export function effectiveFailover(failoverProviderId: string | null): string | n
 }
 
 /** Step 3: a failover id excludes only when non-empty, not "none", and selected. */
-export function splitFailover(
-  routes: RouteProfile[],
-  failoverProviderId: string | null,
-): { kept: RouteProfile[]; excluded: RouteProfile | null } {
+export function splitFailover(routes: RouteProfile[], failoverProviderId: string | null): { kept: RouteProfile[]; excluded: RouteProfile | null } {
   if (effectiveFailover(failoverProviderId) === null) {
     return { kept: routes, excluded: null };
   }
@@ -159,9 +153,7 @@ function planFigures(routes: RouteProfile[], input: PlanInput): PlanFigures {
   if (kept.length === 0) return zeroPlan(excluded);
 
   const weights = STRATEGY_LANE_WEIGHTS[input.strategy];
-  const lanes = LANES.map((lane) => ({ lane, routes: kept.filter((r) => r.lane === lane) })).filter(
-    (l) => l.routes.length > 0,
-  );
+  const lanes = LANES.map((lane) => ({ lane, routes: kept.filter((r) => r.lane === lane) })).filter((l) => l.routes.length > 0);
   const totalWeight = lanes.reduce((sum, l) => sum + weights[l.lane], 0);
   const volume = input.volumeMillions;
 

@@ -26,11 +26,17 @@ export interface SimulationRequest {
  */
 export const SIMULATION_TYPED_FIELDS = {
   $$strict: false,
-  provider_ids: { type: "array", optional: true, description: "Providers to plan over, in order (duplicates kept; empty or absent: every manifest provider)." },
+  provider_ids: {
+    type: "array",
+    optional: true,
+    description: "Providers to plan over, in order (duplicates kept; empty or absent: every manifest provider).",
+  },
   strategy: { type: "enum", values: [...STRATEGIES], optional: true, description: "Routing strategy (absent: `balanced`)." },
   failover_provider_id: {
-    type: "string", optional: true, nullable: true,
-    description: "Provider kept for failover and left out of the plan (null, \"\" or \"none\": no failover).",
+    type: "string",
+    optional: true,
+    nullable: true,
+    description: 'Provider kept for failover and left out of the plan (null, "" or "none": no failover).',
   },
 };
 const checkTypedFields = compileSchema(SIMULATION_TYPED_FIELDS);
@@ -55,7 +61,9 @@ export function simulationBodySchema(): JsonSchema {
   // Defaults are said in the descriptions: a `default` keyword makes some client generators treat the field as always present.
   properties.strategy = notNull(properties.strategy);
   properties.volume_millions = {
-    type: "number", minimum: 0, maximum: MAX_VOLUME_MILLIONS,
+    type: "number",
+    minimum: 0,
+    maximum: MAX_VOLUME_MILLIONS,
     description: `Monthly volume, in millions of requests (absent: ${DEFAULT_VOLUME_MILLIONS}).`,
   };
   return schema;
@@ -95,11 +103,18 @@ function readVolume(raw: unknown, problems: ValidationItem[]): number {
     problems.push({ type: "finite_number", loc, msg: "Input should be a finite number", input: raw });
   } else if (value < 0) {
     problems.push({
-      type: "greater_than_equal", loc, msg: "Input should be greater than or equal to 0", input: raw, ctx: { ge: 0 },
+      type: "greater_than_equal",
+      loc,
+      msg: "Input should be greater than or equal to 0",
+      input: raw,
+      ctx: { ge: 0 },
     });
   } else if (value > MAX_VOLUME_MILLIONS) {
     problems.push({
-      type: "less_than_equal", loc, msg: `Input should be less than or equal to ${MAX_VOLUME_MILLIONS}`, input: raw,
+      type: "less_than_equal",
+      loc,
+      msg: `Input should be less than or equal to ${MAX_VOLUME_MILLIONS}`,
+      input: raw,
       ctx: { le: MAX_VOLUME_MILLIONS },
     });
   }

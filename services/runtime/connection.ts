@@ -103,7 +103,11 @@ export class StartError extends Error {
 
 /** §21 504: the call outlived its timeout; the request was cancelled, the server is still usable. */
 export class ToolTimeoutError extends ContractError {
-  constructor(tool: string, timeoutMs: number, readonly durationMs: number) {
+  constructor(
+    tool: string,
+    timeoutMs: number,
+    readonly durationMs: number,
+  ) {
     super(504, `Tool '${tool}' timed out after ${timeoutMs} ms`);
     this.name = "ToolTimeoutError";
   }
@@ -111,7 +115,10 @@ export class ToolTimeoutError extends ContractError {
 
 /** §21 502: the process died (or closed stdout) while the call was pending, or before it was sent. */
 export class ConnectionClosedError extends ContractError {
-  constructor(serverId: string, readonly durationMs: number) {
+  constructor(
+    serverId: string,
+    readonly durationMs: number,
+  ) {
     super(502, `Server '${serverId}' closed the connection during the call`);
     this.name = "ConnectionClosedError";
   }
@@ -119,7 +126,13 @@ export class ConnectionClosedError extends ContractError {
 
 /** The server answered tools/call with a JSON-RPC error, or with something that is not a CallToolResult. */
 export class ToolCallError extends ContractError {
-  constructor(serverId: string, tool: string, readonly rpcCode: number | null, detail: string, readonly durationMs: number) {
+  constructor(
+    serverId: string,
+    tool: string,
+    readonly rpcCode: number | null,
+    detail: string,
+    readonly durationMs: number,
+  ) {
     super(502, `Server '${serverId}' answered the call of '${tool}' with an error: ${detail}`);
     this.name = "ToolCallError";
   }
@@ -379,11 +392,9 @@ export class McpConnection {
     const seen = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const result = await this.client.request(
-        { method: "tools/list", params: cursor === undefined ? {} : { cursor } },
-        ListToolsResultSchema,
-        { timeout: timeoutMs },
-      );
+      const result = await this.client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema, {
+        timeout: timeoutMs,
+      });
       for (const tool of result.tools) tools.push(toolInfo(tool as unknown as Record<string, unknown>));
       const next = result.nextCursor;
       if (next === undefined || next === null) return { tools, fetched_at: Date.now() };
@@ -426,11 +437,10 @@ export class McpConnection {
     const elapsed = () => Math.round(performance.now() - t0);
     if (this.closed) throw new ConnectionClosedError(this.serverId, 0);
     try {
-      const result = await this.client.request(
-        { method: "tools/call", params: { name, arguments: args } },
-        CallToolResultSchema,
-        { timeout: timeoutMs, signal },
-      );
+      const result = await this.client.request({ method: "tools/call", params: { name, arguments: args } }, CallToolResultSchema, {
+        timeout: timeoutMs,
+        signal,
+      });
       return { result, duration_ms: elapsed(), usage: usageOf(result) };
     } catch (err) {
       if (signal?.aborted) throw err;

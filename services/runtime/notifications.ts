@@ -41,21 +41,27 @@ export function notificationOf(t: Transition): Notification | null {
     const tags = [`server:${server}`, "process", t.to_status];
     if (t.to_status === "error") {
       return {
-        ...base, severity: "critical", tags,
+        ...base,
+        severity: "critical",
+        tags,
         title: `Server '${server}' failed`,
         message: t.detail ?? `The process of '${server}' entered error${t.from_status === null ? "" : ` (was ${t.from_status})`}`,
       };
     }
     if (t.to_status === "starting" && restarts > 0) {
       return {
-        ...base, severity: "warning", tags: [...tags, "restart"],
+        ...base,
+        severity: "warning",
+        tags: [...tags, "restart"],
         title: `Server '${server}' restarted after a failure`,
         message: `Automatic restart ${restarts}${t.detail === null ? "" : ` after: ${t.detail}`}`,
       };
     }
     if (t.to_status === "running" && restarts > 0) {
       return {
-        ...base, severity: "success", tags: [...tags, "recovered"],
+        ...base,
+        severity: "success",
+        tags: [...tags, "recovered"],
         title: `Server '${server}' recovered`,
         message: `Running again after ${plural(restarts, "automatic restart")}`,
       };
@@ -65,14 +71,18 @@ export function notificationOf(t: Transition): Notification | null {
   const tags = [`server:${server}`, "health", t.to_status];
   if (t.to_status === "degraded" || t.to_status === "error") {
     return {
-      ...base, severity: "warning", tags,
+      ...base,
+      severity: "warning",
+      tags,
       title: t.to_status === "degraded" ? `Server '${server}' is degraded` : `Server '${server}' failed a health check`,
       message: t.detail ?? `Health check: ${t.to_status}${t.from_status === null ? "" : ` (was ${t.from_status})`}`,
     };
   }
   if (t.to_status === "healthy" && (t.from_status === "degraded" || t.from_status === "error")) {
     return {
-      ...base, severity: "success", tags: [...tags, "recovered"],
+      ...base,
+      severity: "success",
+      tags: [...tags, "recovered"],
       title: `Server '${server}' is healthy again`,
       message: `Health check healthy after ${t.from_status}${t.detail === null ? "" : `: ${t.detail}`}`,
     };

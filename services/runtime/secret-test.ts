@@ -76,7 +76,12 @@ export async function testServerSecret(server: ServerSpec, secret: string, optio
   // open() survives a failed tools/list (the list stays unknown); the check does not.
   if (toolCount === null) {
     const tail = maskSecret(connection.process.stderrTail(), secret);
-    return { status: "error", latency_ms: null, message: `The server completed the handshake but tools/list failed${tail === "" ? "" : `; last stderr lines:\n${tail}`}`, tool_count: null };
+    return {
+      status: "error",
+      latency_ms: null,
+      message: `The server completed the handshake but tools/list failed${tail === "" ? "" : `; last stderr lines:\n${tail}`}`,
+      tool_count: null,
+    };
   }
   const limit = server.degraded_latency_ms * SECRET_TEST_DEGRADED_FACTOR;
   if (latency <= limit) return { status: "healthy", latency_ms: latency, message: null, tool_count: toolCount };

@@ -12,7 +12,10 @@ import { StderrLine, StderrLineSplitter } from "./stderr-lines";
 
 /** The program could not be started (not found, not executable, bad cwd…). */
 export class SpawnError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message);
     this.name = "SpawnError";
   }

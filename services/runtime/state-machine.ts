@@ -168,9 +168,7 @@ export function transition(state: MachineState, event: MachineEvent, policy: Mac
   switch (event.type) {
     case "start": {
       if (s === "running" || s === "starting") return refused(state, "already_running");
-      const counts = event.automatic
-        ? { restarts: state.restarts + 1, failures: state.failures }
-        : { restarts: 0, failures: 0 };
+      const counts = event.automatic ? { restarts: state.restarts + 1, failures: state.failures } : { restarts: 0, failures: 0 };
       // Stopping: the stop finishes first; the `exited` event then starts (desired running).
       if (s === "stopping") return ok({ ...state, ...counts, desired: "running" });
       const effects: MachineEffect[] = s === "backoff" ? [{ type: "cancel_backoff" }, { type: "spawn" }] : [{ type: "spawn" }];
@@ -184,7 +182,8 @@ export function transition(state: MachineState, event: MachineEvent, policy: Mac
       return ok({ ...state, ...reset, status: "starting", runningSince: null }, effects);
     }
     case "stop": {
-      if (s === "running" || s === "starting") return ok({ ...state, status: "stopping", desired: "stopped", runningSince: null }, [{ type: "kill" }]);
+      if (s === "running" || s === "starting")
+        return ok({ ...state, status: "stopping", desired: "stopped", runningSince: null }, [{ type: "kill" }]);
       if (s === "stopping") return ok({ ...state, desired: "stopped" });
       if (s === "backoff") return ok({ ...state, status: "stopped", desired: "stopped" }, [{ type: "cancel_backoff" }]);
       if (s === "error") return ok({ ...state, status: "stopped", desired: "stopped" });

@@ -43,7 +43,10 @@ export function maskSecret(text: string, secret: string | null | undefined): str
   if (!secret) return text;
   let masked = text.split(secret).join(SECRET_MASK);
   if (/[\r\n]/.test(secret)) {
-    const parts = secret.split(/\r?\n|\r/).filter((p) => p.length >= MIN_MASKED_PART).sort((a, b) => b.length - a.length);
+    const parts = secret
+      .split(/\r?\n|\r/)
+      .filter((p) => p.length >= MIN_MASKED_PART)
+      .sort((a, b) => b.length - a.length);
     for (const part of parts) masked = masked.split(part).join(SECRET_MASK);
   }
   return masked;

@@ -219,7 +219,9 @@ async function holdFence(trx: Knex.Transaction, serverId: string, fence: LeaseFe
 
 /** Drops transitions older than TRANSITION_RETENTION_MS before `nowMs` (the index on `at` serves it). */
 async function pruneTransitions(trx: Knex.Transaction, nowMs: number): Promise<void> {
-  await trx(TRANSITION_TABLE).where("at", "<", toStoredInstant(nowMs - TRANSITION_RETENTION_MS)).delete();
+  await trx(TRANSITION_TABLE)
+    .where("at", "<", toStoredInstant(nowMs - TRANSITION_RETENTION_MS))
+    .delete();
 }
 
 /**
@@ -232,11 +234,7 @@ async function pruneTransitions(trx: Knex.Transaction, nowMs: number): Promise<v
  * generation (a replica that lost its lease cannot overwrite the new owner's state); resolves
  * false when it was not written, true otherwise.
  */
-export async function writeState(
-  knex: Knex,
-  state: ProcessStateWrite,
-  options: { fence?: LeaseFence; nowMs?: number } = {},
-): Promise<boolean> {
+export async function writeState(knex: Knex, state: ProcessStateWrite, options: { fence?: LeaseFence; nowMs?: number } = {}): Promise<boolean> {
   const nowMs = options.nowMs ?? Date.now();
   const now = toStoredInstant(nowMs);
   const row = {
@@ -452,9 +450,9 @@ export async function releaseLease(knex: Knex, request: { serverId: string; node
 
 /** Gives up every lease `nodeId` holds (a graceful stop); resolves with their server ids, sorted. */
 export async function releaseNodeLeases(knex: Knex, nodeId: string): Promise<string[]> {
-  const rows = (await knex(LEASE_TABLE)
-    .where({ node_id: nodeId })
-    .update({ node_id: null, lease_expires_at: null }, ["server_id"])) as { server_id: string }[];
+  const rows = (await knex(LEASE_TABLE).where({ node_id: nodeId }).update({ node_id: null, lease_expires_at: null }, ["server_id"])) as {
+    server_id: string;
+  }[];
   return rows.map((r) => r.server_id).sort();
 }
 
@@ -514,11 +512,7 @@ interface GroupRow {
  * Records a process group (upsert by host and pgid: a pgid can only be reused once the old group is
  * gone, so an older record of the same pgid is replaced). `created_at` is `nowMs` (default now).
  */
-export async function addProcessGroup(
-  knex: Knex,
-  group: Omit<ProcessGroupRecord, "created_at">,
-  nowMs = Date.now(),
-): Promise<void> {
+export async function addProcessGroup(knex: Knex, group: Omit<ProcessGroupRecord, "created_at">, nowMs = Date.now()): Promise<void> {
   await knex(GROUP_TABLE)
     .insert({ ...group, created_at: toStoredInstant(nowMs) })
     .onConflict(["host", "pgid"])
@@ -708,11 +702,7 @@ export interface ProcessView {
  * and logs agree; keyed by server id, one entry per id given (in that order). `logCount` entries
  * each (default 20).
  */
-export async function readProcessViews(
-  knex: Knex,
-  serverIds: readonly string[],
-  logCount = PROCESS_STATE_LOGS,
-): Promise<Map<string, ProcessView>> {
+export async function readProcessViews(knex: Knex, serverIds: readonly string[], logCount = PROCESS_STATE_LOGS): Promise<Map<string, ProcessView>> {
   requirePositiveInt(logCount, "logCount");
   return readSnapshot(knex, async (trx) => {
     const rows = serverIds.length === 0 ? [] : ((await trx(PROCESS_TABLE).whereIn("server_id", [...serverIds])) as ProcessRow[]);
@@ -801,7 +791,10 @@ export async function appendHealthCheck(
     const before = (await trx(HEALTH_TABLE)
       .where({ server_id: serverId })
       .andWhere((w) => w.where("checked_at", "<", row.checked_at).orWhere((x) => x.where("checked_at", row.checked_at).andWhere("id", "<", id)))
-      .orderBy([{ column: "checked_at", order: "desc" }, { column: "id", order: "desc" }])
+      .orderBy([
+        { column: "checked_at", order: "desc" },
+        { column: "id", order: "desc" },
+      ])
       .first("status")) as { status: string } | undefined;
     if ((before?.status ?? "healthy") !== row.status) {
       await trx(TRANSITION_TABLE).insert({
@@ -818,7 +811,10 @@ export async function appendHealthCheck(
     }
     const boundary = (await trx(HEALTH_TABLE)
       .where({ server_id: serverId })
-      .orderBy([{ column: "checked_at", order: "desc" }, { column: "id", order: "desc" }])
+      .orderBy([
+        { column: "checked_at", order: "desc" },
+        { column: "id", order: "desc" },
+      ])
       .offset(keep - 1)
       .first("checked_at", "id")) as { checked_at: string; id: number | string } | undefined;
     if (boundary !== undefined) {
@@ -838,7 +834,10 @@ export async function readHealthChecks(knex: Knex, serverId: string, limit: numb
   requirePositiveInt(limit, "limit");
   const rows = (await knex(HEALTH_TABLE)
     .where({ server_id: serverId })
-    .orderBy([{ column: "checked_at", order: "desc" }, { column: "id", order: "desc" }])
+    .orderBy([
+      { column: "checked_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
     .limit(limit)
     .select("status", "checked_at", "latency_ms", "message", "actor")) as Omit<HealthRow, "id">[];
   return rows.map(healthCheck);
@@ -873,7 +872,10 @@ export async function listTransitions(knex: Knex, sinceMs: number, limit: number
   requirePositiveInt(limit, "limit");
   const rows = (await knex(TRANSITION_TABLE)
     .where("at", ">=", toStoredInstant(sinceMs))
-    .orderBy([{ column: "at", order: "desc" }, { column: "id", order: "desc" }])
+    .orderBy([
+      { column: "at", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
     .limit(limit)
     .select()) as TransitionRow[];
   return rows.map((r) => ({
@@ -900,17 +902,26 @@ export async function listNotableTransitions(knex: Knex, sinceMs: number, limit:
     .andWhere((w) =>
       w
         .where((p) =>
-          p.where("kind", "process").andWhere((s) =>
-            s.where("to_status", "error").orWhere((r) => r.whereIn("to_status", ["starting", "running"]).andWhere("restarts", ">", 0)),
-          ),
+          p
+            .where("kind", "process")
+            .andWhere((s) =>
+              s.where("to_status", "error").orWhere((r) => r.whereIn("to_status", ["starting", "running"]).andWhere("restarts", ">", 0)),
+            ),
         )
         .orWhere((h) =>
-          h.where("kind", "health").andWhere((s) =>
-            s.whereIn("to_status", ["degraded", "error"]).orWhere((r) => r.where("to_status", "healthy").whereIn("from_status", ["degraded", "error"])),
-          ),
+          h
+            .where("kind", "health")
+            .andWhere((s) =>
+              s
+                .whereIn("to_status", ["degraded", "error"])
+                .orWhere((r) => r.where("to_status", "healthy").whereIn("from_status", ["degraded", "error"])),
+            ),
         ),
     )
-    .orderBy([{ column: "at", order: "desc" }, { column: "id", order: "desc" }])
+    .orderBy([
+      { column: "at", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
     .limit(limit)
     .select()) as TransitionRow[];
   return rows.map((r) => ({

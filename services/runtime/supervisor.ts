@@ -542,7 +542,8 @@ export class Supervisor {
         throw err;
       }
       entry.command = launch.commandLine;
-      for (const name of launch.missingVars) this.log(entry, "warn", `env references \${${name}}, which the backend's environment does not set; passed as ""`);
+      for (const name of launch.missingVars)
+        this.log(entry, "warn", `env references \${${name}}, which the backend's environment does not set; passed as ""`);
       const connection = await McpConnection.open(launch, {
         serverId: entry.id,
         startupTimeoutMs: Math.round(resolved.server.startup_timeout_s * 1000),
@@ -723,7 +724,10 @@ export class Supervisor {
     }
     entry.healthFailures++;
     if (entry.healthFailures >= HEALTH_FAILURES_TO_RESTART && run.endReason === null) {
-      entry.lastError = withTail(`${HEALTH_FAILURES_TO_RESTART} health checks failed in a row (last: ${check.message})`, run.proc?.stderrTail() ?? "");
+      entry.lastError = withTail(
+        `${HEALTH_FAILURES_TO_RESTART} health checks failed in a row (last: ${check.message})`,
+        run.proc?.stderrTail() ?? "",
+      );
       this.log(entry, "error", `${HEALTH_FAILURES_TO_RESTART} health checks failed in a row; ending process group ${run.proc?.pgid}`);
       void this.endRun(entry, run, "health");
     }
@@ -802,7 +806,12 @@ export class Supervisor {
   }
 
   private emitLog(entry: Entry, level: LogLine["level"], source: LogLine["source"], message: string): void {
-    const line: LogLine = { timestamp: Date.now(), level, source, message: message.length > MAX_LINE_CHARS ? message.slice(0, MAX_LINE_CHARS) : message };
+    const line: LogLine = {
+      timestamp: Date.now(),
+      level,
+      source,
+      message: message.length > MAX_LINE_CHARS ? message.slice(0, MAX_LINE_CHARS) : message,
+    };
     this.safely(() => this.hooks.onLog?.(entry.id, line));
   }
 

@@ -43,8 +43,19 @@ export function processState(serverId: string, view: ProcessView | undefined, ne
   };
   if (record === null) {
     return {
-      server_id: serverId, desired: neverStartedDesired, status: "stopped", command: null, pid: null, node_id: null,
-      started_at: null, stopped_at: null, return_code: null, last_error: null, restarts: 0, server_info: null, tool_count: null,
+      server_id: serverId,
+      desired: neverStartedDesired,
+      status: "stopped",
+      command: null,
+      pid: null,
+      node_id: null,
+      started_at: null,
+      stopped_at: null,
+      return_code: null,
+      last_error: null,
+      restarts: 0,
+      server_info: null,
+      tool_count: null,
       ...base,
     };
   }
@@ -72,7 +83,8 @@ export function processEvent(state: ProcessState): ProcessEvent {
 /** POST …/process/start and …/restart (§18.5). */
 export const START_QUERY = {
   wait: {
-    kind: "bool", default: true,
+    kind: "bool",
+    default: true,
     description: "Wait for the final state (running or error) before answering; `false`/`0` answers at once with the state reached so far.",
   },
 } as const;
@@ -86,7 +98,8 @@ export const HEALTH_QUERY = {
 export const LOGS_QUERY = {
   cursor: {
     kind: "text",
-    description: "The `cursor` of a previous answer: only the lines after it (1..18 decimal digits; anything else → 400 `Cursor must be an integer`).",
+    description:
+      "The `cursor` of a previous answer: only the lines after it (1..18 decimal digits; anything else → 400 `Cursor must be an integer`).",
   },
   limit: { kind: "int", min: 1, max: 1000, default: 200, description: "Number of lines." },
 } as const;
@@ -126,11 +139,15 @@ export const TOOL_CALL_BODY_SCHEMA: JsonSchema = {
   properties: {
     arguments: { type: ["object", "null"], description: "The tool's arguments (absent or null: `{}`); never stored or logged." },
     session_id: {
-      type: ["string", "null"], minLength: 1, maxLength: TOOL_CALL_LIMITS.sessionIdChars,
+      type: ["string", "null"],
+      minLength: 1,
+      maxLength: TOOL_CALL_LIMITS.sessionIdChars,
       description: "An open session of this server to record the call against (§22).",
     },
     timeout_ms: {
-      type: ["integer", "null"], minimum: TOOL_CALL_LIMITS.timeoutMs[0], maximum: TOOL_CALL_LIMITS.timeoutMs[1],
+      type: ["integer", "null"],
+      minimum: TOOL_CALL_LIMITS.timeoutMs[0],
+      maximum: TOOL_CALL_LIMITS.timeoutMs[1],
       description: "Call timeout in milliseconds (null: the server's `tool_timeout_s`).",
     },
   },
@@ -144,8 +161,7 @@ export interface ToolCallBody {
   timeout_ms: number | null;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Validates a tool-call body (unknown keys ignored): 422 with one item per bad field. */
 export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody {
@@ -155,7 +171,11 @@ export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody
     items.push({ type: "dict_type", loc: ["body", "arguments"], msg: "Input should be a valid dictionary", input: args });
   }
   const session = params.session_id;
-  if (session !== undefined && session !== null && (typeof session !== "string" || session.length === 0 || charCount(session) > TOOL_CALL_LIMITS.sessionIdChars)) {
+  if (
+    session !== undefined &&
+    session !== null &&
+    (typeof session !== "string" || session.length === 0 || charCount(session) > TOOL_CALL_LIMITS.sessionIdChars)
+  ) {
     items.push({ type: "string_type", loc: ["body", "session_id"], msg: "Input should be a session id (1..128 characters) or null", input: session });
   }
   const timeout = params.timeout_ms;
@@ -165,9 +185,11 @@ export function parseToolCallBody(params: Record<string, unknown>): ToolCallBody
     } else if (timeout < TOOL_CALL_LIMITS.timeoutMs[0] || timeout > TOOL_CALL_LIMITS.timeoutMs[1]) {
       const [min, max] = TOOL_CALL_LIMITS.timeoutMs;
       items.push({
-        type: timeout < min ? "greater_than_equal" : "less_than_equal", loc: ["body", "timeout_ms"],
+        type: timeout < min ? "greater_than_equal" : "less_than_equal",
+        loc: ["body", "timeout_ms"],
         msg: timeout < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
-        input: timeout, ctx: timeout < min ? { ge: min } : { le: max },
+        input: timeout,
+        ctx: timeout < min ? { ge: min } : { le: max },
       });
     }
   }

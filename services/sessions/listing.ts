@@ -64,7 +64,9 @@ export const SESSIONS_QUERY = {
   status: { kind: "filter", description: "Only sessions in this status (pending, active, closed; an empty value = not given)." },
   provider_id: { kind: "filter", description: "Only sessions of this provider (an empty value = not given)." },
   limit: {
-    kind: "int", min: MIN_SESSIONS_LIMIT, max: MAX_SESSIONS_LIMIT,
+    kind: "int",
+    min: MIN_SESSIONS_LIMIT,
+    max: MAX_SESSIONS_LIMIT,
     description: `Page size; with it (or a cursor) the answer is a page with \`next_cursor\` (${DEFAULT_SESSIONS_LIMIT} when only a cursor is given).`,
   },
   cursor: { kind: "filter", description: "The `next_cursor` of the previous page (opaque; a malformed one → 400 `invalid cursor`)." },

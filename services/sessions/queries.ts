@@ -26,11 +26,7 @@ export async function insertSession(db: Knex, row: Omit<SessionRow, "seq">, audi
  * most `page.count` of those created after the session numbered `page.afterSeq` (keyset on the
  * primary key `seq`).
  */
-export function listSessions(
-  db: Knex,
-  filter: SessionFilter = {},
-  page?: { afterSeq: number; count: number },
-): Promise<SessionRow[]> {
+export function listSessions(db: Knex, filter: SessionFilter = {}, page?: { afterSeq: number; count: number }): Promise<SessionRow[]> {
   const q = db(SESSIONS_TABLE).select();
   if (filter.status !== undefined) q.where("status", filter.status);
   if (filter.providerId !== undefined) q.where("provider_id", filter.providerId);
@@ -64,9 +60,7 @@ export async function recordSessionCall(db: Knex, id: string, providerId: string
       .update({
         call_count: trx.raw("?? + 1", ["call_count"]),
         status: "active",
-        last_call_at: trx.raw("CASE WHEN ?? IS NULL OR ?? < ? THEN ? ELSE ?? END", [
-          "last_call_at", "last_call_at", now, now, "last_call_at",
-        ]),
+        last_call_at: trx.raw("CASE WHEN ?? IS NULL OR ?? < ? THEN ? ELSE ?? END", ["last_call_at", "last_call_at", now, now, "last_call_at"]),
       })
       .returning("*");
     if (updated.length > 0) return { kind: "recorded", row: updated[0] };
@@ -83,7 +77,10 @@ export async function recordSessionCall(db: Knex, id: string, providerId: string
  * already: the row as it is, no entry written), or undefined when no session has this id.
  */
 export async function closeSession(
-  db: Knex, id: string, now: string, audit: AuditEntry | null = null,
+  db: Knex,
+  id: string,
+  now: string,
+  audit: AuditEntry | null = null,
 ): Promise<{ row: SessionRow; changed: boolean } | undefined> {
   return db.transaction(async (trx) => {
     const updated: SessionRow[] = await trx(SESSIONS_TABLE)

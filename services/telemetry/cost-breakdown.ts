@@ -39,7 +39,7 @@ export function costBreakdown(groups: readonly CostGroup[], laneOf: (providerId:
   for (const group of [...groups].sort(compareProviderRoute)) {
     if (!(group.cost > 0)) continue;
     const lane = laneOf(group.provider_id);
-    const source = group.route !== null && group.route.trim() !== "" ? group.route : lane ?? group.provider_id;
+    const source = group.route !== null && group.route.trim() !== "" ? group.route : (lane ?? group.provider_id);
     const label = errorLabel(source); // the §10.2 label rule
     let entry = merged.get(label);
     if (entry === undefined) {

@@ -16,7 +16,10 @@ const START = { kind: "datetime", description: "Runs at or after this instant (a
 const END = { kind: "datetime", description: "Runs at or before this instant (inclusive); start after end → 400." } as const;
 const PROVIDER_ID = { kind: "filter", description: "Only this provider's runs (an empty value = not given)." } as const;
 const ROUTE = { kind: "filter", description: "Only runs of this route (an empty value = not given)." } as const;
-const LANE = { kind: "filter", description: "Only runs of the providers of this lane (economy, balanced, turbo; case-insensitive; an unknown lane matches nothing)." } as const;
+const LANE = {
+  kind: "filter",
+  description: "Only runs of the providers of this lane (economy, balanced, turbo; case-insensitive; an unknown lane matches nothing).",
+} as const;
 
 /**
  * The query parameters of each telemetry read endpoint (api-contract §10.1–§10.6), declared once:
@@ -28,7 +31,11 @@ export const TELEMETRY_QUERIES = {
   timeseries: { start: START, end: END, provider_id: PROVIDER_ID, lane: LANE },
   pareto: { start: START, end: END, provider_id: PROVIDER_ID, lane: LANE },
   runs: {
-    start: START, end: END, provider_id: PROVIDER_ID, route: ROUTE, lane: LANE,
+    start: START,
+    end: END,
+    provider_id: PROVIDER_ID,
+    route: ROUTE,
+    lane: LANE,
     limit: { kind: "int", min: 1, max: MAX_RUNS_LIMIT, default: DEFAULT_RUNS_LIMIT, description: "Page size." },
     cursor: { kind: "filter", description: "The `next_cursor` of the previous page (opaque; a malformed one → 400 `invalid cursor`)." },
   },
@@ -71,8 +78,14 @@ export function parseReadQuery(params: Record<string, unknown> | undefined, spec
     cursor = decoded;
   }
   return {
-    startMs, endMs, providerId: v.provider_id as string | undefined, route: v.route as string | undefined, lane,
-    limit: (v.limit as number | undefined) ?? DEFAULT_RUNS_LIMIT, cursor, matchesNothing,
+    startMs,
+    endMs,
+    providerId: v.provider_id as string | undefined,
+    route: v.route as string | undefined,
+    lane,
+    limit: (v.limit as number | undefined) ?? DEFAULT_RUNS_LIMIT,
+    cursor,
+    matchesNothing,
   };
 }
 

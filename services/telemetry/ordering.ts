@@ -6,9 +6,6 @@
 import { compareNullableText, compareText } from "../../lib/text-order";
 
 /** (provider_id asc, route asc with null first). */
-export function compareProviderRoute(
-  a: { provider_id: string; route: string | null },
-  b: { provider_id: string; route: string | null },
-): number {
+export function compareProviderRoute(a: { provider_id: string; route: string | null }, b: { provider_id: string; route: string | null }): number {
   return compareText(a.provider_id, b.provider_id) || compareNullableText(a.route, b.route);
 }

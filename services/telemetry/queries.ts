@@ -53,7 +53,12 @@ function filtered(db: Db, filter: RunFilter): Knex.QueryBuilder {
 }
 
 /** Reads the filter's range over the rollup sums (whole buckets) and the raw rows (edges). */
-function readSums(db: Db, filter: RunFilter, columns: readonly RangeColumn[], groupBy?: { level: string | ((l: RollupLevel) => string); runs: string }) {
+function readSums(
+  db: Db,
+  filter: RunFilter,
+  columns: readonly RangeColumn[],
+  groupBy?: { level: string | ((l: RollupLevel) => string); runs: string },
+) {
   return readRange(db, filter, {
     tables: "rollup",
     columns,
@@ -253,7 +258,11 @@ export async function dayProviderCounts(db: Db, filter: RunFilter): Promise<DayP
   const rows = await readSums(
     db,
     filter,
-    [DAY_COLUMN, { alias: "provider_id", level: "provider_id", runs: "provider_id" }, { alias: "run_count", level: "SUM(run_count)", runs: "COUNT(*)" }],
+    [
+      DAY_COLUMN,
+      { alias: "provider_id", level: "provider_id", runs: "provider_id" },
+      { alias: "run_count", level: "SUM(run_count)", runs: "COUNT(*)" },
+    ],
     DAY_PROVIDER,
   );
   return mergeBy(
@@ -317,13 +326,37 @@ export async function dayProviderTotals(db: Db, filter: RunFilter): Promise<DayP
 /** A stored run as the runs page reads it: the logical columns (§3.2), no derived ones. */
 export type StoredRun = Pick<
   TelemetryRow,
-  | "id" | "provider_id" | "tool" | "route" | "tokens_in" | "tokens_out" | "duration_ms" | "status" | "cost_usd"
-  | "metadata" | "ts" | "ingested_at" | "experiment_cohort" | "experiment_tag"
+  | "id"
+  | "provider_id"
+  | "tool"
+  | "route"
+  | "tokens_in"
+  | "tokens_out"
+  | "duration_ms"
+  | "status"
+  | "cost_usd"
+  | "metadata"
+  | "ts"
+  | "ingested_at"
+  | "experiment_cohort"
+  | "experiment_tag"
 >;
 
 const RUN_COLUMNS: (keyof StoredRun)[] = [
-  "id", "provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd",
-  "metadata", "ts", "ingested_at", "experiment_cohort", "experiment_tag",
+  "id",
+  "provider_id",
+  "tool",
+  "route",
+  "tokens_in",
+  "tokens_out",
+  "duration_ms",
+  "status",
+  "cost_usd",
+  "metadata",
+  "ts",
+  "ingested_at",
+  "experiment_cohort",
+  "experiment_tag",
 ];
 
 /**
@@ -336,10 +369,12 @@ export async function runsAfter(db: Db, filter: RunFilter, after: RunPosition | 
     // A row-value comparison (SQLite ≥ 3.15 and PostgreSQL): one range on the (ts, id) index.
     qb.whereRaw("(ts, id) < (?, ?)", [after.ts, after.id]);
   }
-  const rows: Record<string, unknown>[] = await qb.orderBy([
-    { column: "ts", order: "desc" },
-    { column: "id", order: "desc" },
-  ]).limit(count);
+  const rows: Record<string, unknown>[] = await qb
+    .orderBy([
+      { column: "ts", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
+    .limit(count);
   return rows.map((r) => ({
     id: aggregateNumber(r.id),
     provider_id: r.provider_id as string,

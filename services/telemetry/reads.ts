@@ -168,11 +168,7 @@ export async function readMetrics(knex: Knex, query: ReadQuery, providers: reado
   });
 }
 
-export async function readHeatmap(
-  knex: Knex,
-  query: ReadQuery,
-  providers: readonly ProviderInfo[],
-): Promise<{ buckets: HeatmapBucket[] }> {
+export async function readHeatmap(knex: Knex, query: ReadQuery, providers: readonly ProviderInfo[]): Promise<{ buckets: HeatmapBucket[] }> {
   const filter = runFilterOf(query, providers);
   if (filter === null) return { buckets: [] };
   const rows = await readSnapshot(knex, (trx) => dayProviderCounts(trx, filter));

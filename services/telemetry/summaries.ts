@@ -99,9 +99,7 @@ function compareDayProvider(a: { day: string; provider_id: string }, b: { day: s
 }
 
 export function heatmapBuckets(rows: readonly DayProviderCount[]): HeatmapBucket[] {
-  return [...rows]
-    .sort(compareDayProvider)
-    .map((r) => ({ day: r.day, provider_id: r.provider_id, run_count: r.run_count }));
+  return [...rows].sort(compareDayProvider).map((r) => ({ day: r.day, provider_id: r.provider_id, run_count: r.run_count }));
 }
 
 export interface TimeseriesItem {
@@ -149,10 +147,7 @@ const DEFAULT_ROUTE = "default";
  * Pareto entries (§10.5): one per (provider, route), null route and `default` merged; lane falls
  * back to "balanced" and the name to the provider id for providers not in the manifest.
  */
-export function paretoItems(
-  groups: readonly ProviderRouteTotals[],
-  providerById: ReadonlyMap<string, ProviderFacts>,
-): RouteBreakdown[] {
+export function paretoItems(groups: readonly ProviderRouteTotals[], providerById: ReadonlyMap<string, ProviderFacts>): RouteBreakdown[] {
   const entries = new Map<string, { provider_id: string; route: string | null; totals: Totals }>();
   for (const g of [...groups].sort(compareProviderRoute)) {
     const routeKey = g.route === null ? DEFAULT_ROUTE : g.route;
@@ -182,8 +177,5 @@ export function paretoItems(
       success_rate: e.totals.success_count / e.totals.run_count,
     };
   });
-  return items.sort(
-    (a, b) =>
-      b.cost_usd - a.cost_usd || compareText(a.provider_id, b.provider_id) || compareNullableText(a.route, b.route),
-  );
+  return items.sort((a, b) => b.cost_usd - a.cost_usd || compareText(a.provider_id, b.provider_id) || compareNullableText(a.route, b.route));
 }

@@ -23,51 +23,227 @@ const pick = <T>(rng: Rng, list: readonly T[]): T => list[Math.floor(rng() * lis
 const int = (rng: Rng, min: number, max: number): number => min + Math.floor(rng() * (max - min + 1));
 
 export const PROTOTYPE_WORDS = [
-  "constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "prototype", "isPrototypeOf",
-  "__defineGetter__", "toLocaleString", "propertyIsEnumerable",
+  "constructor",
+  "__proto__",
+  "toString",
+  "hasOwnProperty",
+  "valueOf",
+  "prototype",
+  "isPrototypeOf",
+  "__defineGetter__",
+  "toLocaleString",
+  "propertyIsEnumerable",
 ];
 
 const TEXTS = [
-  "gemini", "codex", "glm46", "claude", "unknown-provider", "", " ", "  padded  ", "\u0000", "a\u0000b", "\ud800",
-  "\udfff", "é", "💥", "Ω≈ç", "x".repeat(201), "y".repeat(5000), "null", "true", "123", "1e999", "[]", "{}",
-  "<script>", "'; DROP TABLE telemetry_events; --", "%00", "%zz", "\\", "\"", "\n\r\t", "ok", "SUCCESS", "failed",
-  "retry", "economy", "balanced", "turbo", "finops", "latency", "resilience", "none",
-  ...PROTOTYPE_WORDS, ...PROTOTYPE_WORDS.map((w) => w.toUpperCase()), " constructor ",
+  "gemini",
+  "codex",
+  "glm46",
+  "claude",
+  "unknown-provider",
+  "",
+  " ",
+  "  padded  ",
+  "\u0000",
+  "a\u0000b",
+  "\ud800",
+  "\udfff",
+  "é",
+  "💥",
+  "Ω≈ç",
+  "x".repeat(201),
+  "y".repeat(5000),
+  "null",
+  "true",
+  "123",
+  "1e999",
+  "[]",
+  "{}",
+  "<script>",
+  "'; DROP TABLE telemetry_events; --",
+  "%00",
+  "%zz",
+  "\\",
+  '"',
+  "\n\r\t",
+  "ok",
+  "SUCCESS",
+  "failed",
+  "retry",
+  "economy",
+  "balanced",
+  "turbo",
+  "finops",
+  "latency",
+  "resilience",
+  "none",
+  ...PROTOTYPE_WORDS,
+  ...PROTOTYPE_WORDS.map((w) => w.toUpperCase()),
+  " constructor ",
 ];
 
 /** Raw JSON number texts (written verbatim into bodies: some are not doubles JSON.stringify can make). */
 const NUMBER_TEXTS = [
-  "0", "-0", "1", "-1", "1.5", "5.0", "2147483647", "2147483648", "-2147483649", "4294967296", "9007199254740991",
-  "9007199254740993", "9223372036854775807", "9223372036854775808", "18446744073709551616", "1e308", "-1e308",
-  "1e400", "-1e400", "5e-324", "1E2", "123456789012345678901234567890", "0.1e1", "1e-400", "253402300799999",
-  "253402300800000", "-62135596800", "-62135596801", "20000000000", "1e20",
+  "0",
+  "-0",
+  "1",
+  "-1",
+  "1.5",
+  "5.0",
+  "2147483647",
+  "2147483648",
+  "-2147483649",
+  "4294967296",
+  "9007199254740991",
+  "9007199254740993",
+  "9223372036854775807",
+  "9223372036854775808",
+  "18446744073709551616",
+  "1e308",
+  "-1e308",
+  "1e400",
+  "-1e400",
+  "5e-324",
+  "1E2",
+  "123456789012345678901234567890",
+  "0.1e1",
+  "1e-400",
+  "253402300799999",
+  "253402300800000",
+  "-62135596800",
+  "-62135596801",
+  "20000000000",
+  "1e20",
 ];
 
 const DATE_TEXTS = [
-  "2025-03-07T21:45:12Z", "2025-03-07", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z", "0000-01-01",
-  "0000-12-31T23:59:59Z", "10000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "-000001-01-01T00:00:00Z", "2025-02-29",
-  "2024-02-29", "2025-13-45T00:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01T23:59:60Z", "2025-01-01T00:00:00+24:00",
-  "2025-01-01T00:00:00+23:59", "2025-01-01T00:00:00-2359", "2025-01-01T00:00:00.1234567Z", "2025-01-01 00:00",
-  "not-a-date", "", " ", "now", "-1", "0", "1e20", "99999999999999999999", "253402300799999", "253402300800000",
-  "-62135596800", "-62135596801", "-62135596800000", "1.5", ".5", "5.", "+5", "--5", "0x10", "Infinity", "NaN",
-  "2025-03-07T21:45:12z", "2025-3-7", "２０２５-01-01",
+  "2025-03-07T21:45:12Z",
+  "2025-03-07",
+  "0001-01-01T00:00:00Z",
+  "9999-12-31T23:59:59.999Z",
+  "0000-01-01",
+  "0000-12-31T23:59:59Z",
+  "10000-01-01T00:00:00Z",
+  "+010000-01-01T00:00:00Z",
+  "-000001-01-01T00:00:00Z",
+  "2025-02-29",
+  "2024-02-29",
+  "2025-13-45T00:00:00Z",
+  "2025-01-01T24:00:00Z",
+  "2025-01-01T23:59:60Z",
+  "2025-01-01T00:00:00+24:00",
+  "2025-01-01T00:00:00+23:59",
+  "2025-01-01T00:00:00-2359",
+  "2025-01-01T00:00:00.1234567Z",
+  "2025-01-01 00:00",
+  "not-a-date",
+  "",
+  " ",
+  "now",
+  "-1",
+  "0",
+  "1e20",
+  "99999999999999999999",
+  "253402300799999",
+  "253402300800000",
+  "-62135596800",
+  "-62135596801",
+  "-62135596800000",
+  "1.5",
+  ".5",
+  "5.",
+  "+5",
+  "--5",
+  "0x10",
+  "Infinity",
+  "NaN",
+  "2025-03-07T21:45:12z",
+  "2025-3-7",
+  "２０２５-01-01",
 ];
 
 const INT_TEXTS = [
-  "", "0", "1", "4", "5", "12", "13", "20", "90", "91", "100", "101", "-1", "+5", "-0", "2.5", "abc", "1e2", "0x10",
-  " 5", "5 ", "05", "2147483647", "2147483648", "9007199254740993", "9".repeat(30), "9".repeat(400), "-" + "9".repeat(400),
-  "Infinity", "NaN", "١٢",
+  "",
+  "0",
+  "1",
+  "4",
+  "5",
+  "12",
+  "13",
+  "20",
+  "90",
+  "91",
+  "100",
+  "101",
+  "-1",
+  "+5",
+  "-0",
+  "2.5",
+  "abc",
+  "1e2",
+  "0x10",
+  " 5",
+  "5 ",
+  "05",
+  "2147483647",
+  "2147483648",
+  "9007199254740993",
+  "9".repeat(30),
+  "9".repeat(400),
+  "-" + "9".repeat(400),
+  "Infinity",
+  "NaN",
+  "١٢",
 ];
 
 /** Malformed or unusual percent-encodings, written verbatim into a query or path. */
 const ENCODED = [
-  "%", "%%", "%zz", "%4", "%E9", "%C3", "%C3%28", "%ED%A0%80", "%ED%BF%BF", "%C0%80", "%F4%90%80%80", "%FF%FE", "%00",
-  "%2B", "+", "++", "%20", "a%26b%3Dc", "%25", "%2525", "%F0%9F%92%A5", "%EF%BB%BF", "%u0041", "%E2%82",
+  "%",
+  "%%",
+  "%zz",
+  "%4",
+  "%E9",
+  "%C3",
+  "%C3%28",
+  "%ED%A0%80",
+  "%ED%BF%BF",
+  "%C0%80",
+  "%F4%90%80%80",
+  "%FF%FE",
+  "%00",
+  "%2B",
+  "+",
+  "++",
+  "%20",
+  "a%26b%3Dc",
+  "%25",
+  "%2525",
+  "%F0%9F%92%A5",
+  "%EF%BB%BF",
+  "%u0041",
+  "%E2%82",
 ];
 
 const PATH_PARAMS = [
-  "gemini", "codex", "nope", ...PROTOTYPE_WORDS, "%00", "%zz", "%E9", "%ED%A0%80", "a%2Fb", "%2e%2e", "..", "x".repeat(300),
-  "00000000-0000-4000-8000-000000000000", "%20", "caf%C3%A9", "%F0%9F%92%A5", "1e999", "-1", "2147483648",
+  "gemini",
+  "codex",
+  "nope",
+  ...PROTOTYPE_WORDS,
+  "%00",
+  "%zz",
+  "%E9",
+  "%ED%A0%80",
+  "a%2Fb",
+  "%2e%2e",
+  "..",
+  "x".repeat(300),
+  "00000000-0000-4000-8000-000000000000",
+  "%20",
+  "caf%C3%A9",
+  "%F0%9F%92%A5",
+  "1e999",
+  "-1",
+  "2147483648",
 ];
 
 /** Percent-encodes the UTF-8 bytes of a text (a lone surrogate becomes U+FFFD's bytes, as a browser sends it). */
@@ -85,10 +261,36 @@ function b64url(text: string): string {
 }
 
 function cursorText(rng: Rng): string {
-  const ids = ["0", "1", "-1", "1.5", "2147483647", "2147483648", "4294967296", "9007199254740991", "9007199254740993",
-    "1e308", "1e400", "\"1\"", "null", "true", "[]", "{}"];
-  const tss = ["\"2025-01-01T00:00:00Z\"", "\"0001-01-01T00:00:00Z\"", "\"9999-12-31T23:59:59.999Z\"", "\"10000-01-01\"",
-    "\"2025-02-30\"", "0", "null", "\"\"", "1735689600", "\"constructor\""];
+  const ids = [
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "2147483647",
+    "2147483648",
+    "4294967296",
+    "9007199254740991",
+    "9007199254740993",
+    "1e308",
+    "1e400",
+    '"1"',
+    "null",
+    "true",
+    "[]",
+    "{}",
+  ];
+  const tss = [
+    '"2025-01-01T00:00:00Z"',
+    '"0001-01-01T00:00:00Z"',
+    '"9999-12-31T23:59:59.999Z"',
+    '"10000-01-01"',
+    '"2025-02-30"',
+    "0",
+    "null",
+    '""',
+    "1735689600",
+    '"constructor"',
+  ];
   switch (int(rng, 0, 7)) {
     case 0:
       return b64url(`{"ts":${pick(rng, tss)},"id":${pick(rng, ids)}}`);
@@ -97,7 +299,7 @@ function cursorText(rng: Rng): string {
     case 2:
       return b64url(`{"__proto__":{"ts":"2025-01-01T00:00:00Z","id":1}}`);
     case 3:
-      return b64url(pick(rng, ["[]", "null", "1", "\"x\"", "{", "{\"ts\":\"2025-01-01\"}", "{\"id\":1}", "\u00ff\u00fe"]));
+      return b64url(pick(rng, ["[]", "null", "1", '"x"', "{", '{"ts":"2025-01-01"}', '{"id":1}', "\u00ff\u00fe"]));
     case 4:
       return "A".repeat(pick(rng, [1, 5, 511, 512, 513, 2000]));
     case 5:
@@ -180,24 +382,49 @@ function queryString(rng: Rng): string {
     }
     case 1: {
       // bracket and dotted keys
-      const shapes = [`${name}[]`, `${name}[0]`, `${name}[a]`, `${name}[a][b]`, `${name}.x`, `a[${name}]`, `${name}[__proto__]`,
-        `${name}[constructor][prototype]`, `${name}[]=1&${name}[]`, `${name}[${"9".repeat(20)}]`];
+      const shapes = [
+        `${name}[]`,
+        `${name}[0]`,
+        `${name}[a]`,
+        `${name}[a][b]`,
+        `${name}.x`,
+        `a[${name}]`,
+        `${name}[__proto__]`,
+        `${name}[constructor][prototype]`,
+        `${name}[]=1&${name}[]`,
+        `${name}[${"9".repeat(20)}]`,
+      ];
       return Array.from({ length: int(rng, 1, 6) }, () => `${pick(rng, shapes)}=${queryValue(rng, name)}`).join("&");
     }
     case 2: {
       // prototype keys, plain and bracketed, with any value
       const key = pick(rng, PROTOTYPE_WORDS);
       const forms = [key, `${key}[x]`, `${key}[prototype][limit]`, `__proto__[${name}]`, enc(key), `%5F%5Fproto%5F%5F`];
-      return Array.from({ length: int(rng, 1, 4) }, () => `${pick(rng, forms)}=${queryValue(rng, name)}`).join("&") +
-        `&${name}=${queryValue(rng, name)}`;
+      return (
+        Array.from({ length: int(rng, 1, 4) }, () => `${pick(rng, forms)}=${queryValue(rng, name)}`).join("&") + `&${name}=${queryValue(rng, name)}`
+      );
     }
     case 3:
       // malformed encodings in keys and values
       return `${pick(rng, ENCODED)}=${pick(rng, ENCODED)}&${name}${pick(rng, ["", pick(rng, ENCODED)])}=${pick(rng, ENCODED)}`;
     case 4:
       // odd separators and empty pieces
-      return pick(rng, ["&&&", "=", "==", `${name}`, `${name}=`, `=${name}`, `${name}==x`, `&${name}=1&`, `;${name}=1`, `${name}=1;x=2`,
-        `${name}=a=b`, "?", "#frag", `${name}=#x`]);
+      return pick(rng, [
+        "&&&",
+        "=",
+        "==",
+        `${name}`,
+        `${name}=`,
+        `=${name}`,
+        `${name}==x`,
+        `&${name}=1&`,
+        `;${name}=1`,
+        `${name}=1;x=2`,
+        `${name}=a=b`,
+        "?",
+        "#frag",
+        `${name}=#x`,
+      ]);
     case 5:
       // a long value (kept under Node's 16 KiB header limit)
       return `${name}=${"z".repeat(int(rng, 1000, 12000))}`;
@@ -226,7 +453,7 @@ function nested(depth: number, inner = "1", rng?: Rng): string {
   let close = "";
   for (let i = 0; i < depth; i++) {
     if (rng !== undefined && rng() < 0.5) {
-      open += "{\"a\":";
+      open += '{"a":';
       close = "}" + close;
     } else {
       open += "[";
@@ -238,14 +465,41 @@ function nested(depth: number, inner = "1", rng?: Rng): string {
 
 /** The Server fields of runtime-contract §17.3 a catalog write reads. */
 const SERVER_FIELDS = [
-  "id", "name", "command", "description", "tags", "capabilities", "transport", "args", "env", "cwd", "autostart", "startup_timeout_s",
-  "secret_env", "restart", "max_restarts", "degraded_latency_ms", "tool_timeout_s",
+  "id",
+  "name",
+  "command",
+  "description",
+  "tags",
+  "capabilities",
+  "transport",
+  "args",
+  "env",
+  "cwd",
+  "autostart",
+  "startup_timeout_s",
+  "secret_env",
+  "restart",
+  "max_restarts",
+  "degraded_latency_ms",
+  "tool_timeout_s",
 ];
 
 const FIELDS: Record<string, string[]> = {
   "sessions.create": ["reason", "client", "overrides"],
-  "telemetry.ingest": ["provider_id", "tool", "route", "tokens_in", "tokens_out", "duration_ms", "status", "cost_usd", "metadata", "ts",
-    "experiment_cohort", "experiment_tag"],
+  "telemetry.ingest": [
+    "provider_id",
+    "tool",
+    "route",
+    "tokens_in",
+    "tokens_out",
+    "duration_ms",
+    "status",
+    "cost_usd",
+    "metadata",
+    "ts",
+    "experiment_cohort",
+    "experiment_tag",
+  ],
   "finops.ingestPullRequest": ["id", "title", "owner", "merged_at", "provider_id", "route"],
   "routing.simulate": ["provider_ids", "strategy", "failover_provider_id", "volume_millions", "intents", "custom_rules"],
   "providers.createServer": SERVER_FIELDS,
@@ -329,14 +583,49 @@ function body(rng: Rng, action: string): { bytes: Buffer; contentType?: string; 
     case 4:
       return {
         bytes: Buffer.from(objectBody(rng, action)),
-        contentType: pick(rng, ["text/plain", "application/json; charset=latin1", "application/x-www-form-urlencoded", "application/vnd.api+json",
-          "", "multipart/form-data; boundary=x", "application/json;;;", "APPLICATION/JSON", "application/json\u0000"].filter((c) => !c.includes("\u0000"))),
+        contentType: pick(
+          rng,
+          [
+            "text/plain",
+            "application/json; charset=latin1",
+            "application/x-www-form-urlencoded",
+            "application/vnd.api+json",
+            "",
+            "multipart/form-data; boundary=x",
+            "application/json;;;",
+            "APPLICATION/JSON",
+            "application/json\u0000",
+          ].filter((c) => !c.includes("\u0000")),
+        ),
         label: "content type",
       };
     case 5:
       return {
-        bytes: Buffer.from(pick(rng, ["", " ", "null", "[]", "{}", "1", "\"x\"", "true", "{", "}", "{\"a\":}", "{\"a\":1,}", "[1,]", "NaN",
-          "{\"a\":1}garbage", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\u0000\"}", "\"\\", "{'a':1}", "{\"a\":01}", "{\"a\":.5}"])),
+        bytes: Buffer.from(
+          pick(rng, [
+            "",
+            " ",
+            "null",
+            "[]",
+            "{}",
+            "1",
+            '"x"',
+            "true",
+            "{",
+            "}",
+            '{"a":}',
+            '{"a":1,}',
+            "[1,]",
+            "NaN",
+            '{"a":1}garbage',
+            '{"a":"\\ud800"}',
+            '{"a":"\\u0000"}',
+            '"\\',
+            "{'a':1}",
+            '{"a":01}',
+            '{"a":.5}',
+          ]),
+        ),
         contentType: json,
         label: "bare value or syntax",
       };
@@ -361,13 +650,16 @@ function body(rng: Rng, action: string): { bytes: Buffer; contentType?: string; 
     }
     case 9: {
       // a valid-looking batch with one bad item somewhere
-      const runs = Array.from({ length: int(rng, 1, 200) }, (_, i) => `{"provider_id":"corpus-${i % 3}","tokens_in":${i},"status":"${pick(rng, ["ok", "constructor", "__proto__", "retry"])}"}`);
+      const runs = Array.from(
+        { length: int(rng, 1, 200) },
+        (_, i) => `{"provider_id":"corpus-${i % 3}","tokens_in":${i},"status":"${pick(rng, ["ok", "constructor", "__proto__", "retry"])}"}`,
+      );
       if (rng() < 0.5) runs[int(rng, 0, runs.length - 1)] = anyValue(rng);
       return { bytes: Buffer.from(`{"runs":[${runs.join(",")}]}`), contentType: json, label: "batch" };
     }
     case 10: {
       const count = pick(rng, [0, 1, 5000, 5001]);
-      const text = `{"runs":[${Array.from({ length: count }, () => "{\"provider_id\":\"b\"}").join(",")}]}`;
+      const text = `{"runs":[${Array.from({ length: count }, () => '{"provider_id":"b"}').join(",")}]}`;
       return { bytes: Buffer.from(text), contentType: json, label: `batch of ${count}` };
     }
     default:
@@ -378,12 +670,37 @@ function body(rng: Rng, action: string): { bytes: Buffer; contentType?: string; 
 const OTHER_METHODS = ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "FOO"];
 
 const UNKNOWN_PATHS = [
-  "/", "/api", "/api/v1", "/api/v1/", "/api/v2/healthz", "/api/v1/nope", "/api/v1/sessions/a/b", "/api/v1/providers/x",
-  "//api/v1/healthz", "/api/v1//sessions", "/api/v1/sessions/", "/api/v1/telemetry", "/api/v1/telemetry/runs/1",
-  "/api/v1/%2e%2e/%2e%2e/etc/passwd", "/api/v1/../../etc/passwd", "/api/v1/$node/list", "/api/v1/~node/health",
-  "/api/v1/api.healthz", "/api/v1/telemetry.metrics", "/api/v1/list-aliases", "/api/v1/__proto__", "/api/v1/constructor",
-  "/api/v1/providers/__proto__/sessions/x", "/api/v1/%zz", "/api/v1/%", `/api/v1/${"p".repeat(8000)}`, "/api/v1/sessions%2Fx",
-  "/API/V1/HEALTHZ", "/api/v1/healthz.json", "/api/v1/healthz;x", "*",
+  "/",
+  "/api",
+  "/api/v1",
+  "/api/v1/",
+  "/api/v2/healthz",
+  "/api/v1/nope",
+  "/api/v1/sessions/a/b",
+  "/api/v1/providers/x",
+  "//api/v1/healthz",
+  "/api/v1//sessions",
+  "/api/v1/sessions/",
+  "/api/v1/telemetry",
+  "/api/v1/telemetry/runs/1",
+  "/api/v1/%2e%2e/%2e%2e/etc/passwd",
+  "/api/v1/../../etc/passwd",
+  "/api/v1/$node/list",
+  "/api/v1/~node/health",
+  "/api/v1/api.healthz",
+  "/api/v1/telemetry.metrics",
+  "/api/v1/list-aliases",
+  "/api/v1/__proto__",
+  "/api/v1/constructor",
+  "/api/v1/providers/__proto__/sessions/x",
+  "/api/v1/%zz",
+  "/api/v1/%",
+  `/api/v1/${"p".repeat(8000)}`,
+  "/api/v1/sessions%2Fx",
+  "/API/V1/HEALTHZ",
+  "/api/v1/healthz.json",
+  "/api/v1/healthz;x",
+  "*",
 ];
 
 /** `count` requests from `seed`: about one in six on unknown paths or methods, the rest over every route. */

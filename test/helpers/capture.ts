@@ -9,7 +9,9 @@ import { Loggers } from "moleculer";
 import type { ServiceSchema } from "moleculer";
 
 /** Moleculer's logger base class, as far as a custom logger uses it. */
-const BaseLogger = Loggers.Base as unknown as new (opts?: Record<string, unknown>) => {
+const BaseLogger = Loggers.Base as unknown as new (
+  opts?: Record<string, unknown>,
+) => {
   getLogHandler(bindings: { mod?: string; nodeID?: string }): ((type: string, args: unknown[]) => void) | null;
 };
 

@@ -95,7 +95,10 @@ export async function openLoop(
 }
 
 /** `clients` callers, each sending its next request when the previous one is answered, until stop(). */
-export function closedLoop(clients: number, next: (client: number, i: number) => Call): {
+export function closedLoop(
+  clients: number,
+  next: (client: number, i: number) => Call,
+): {
   stop(): Promise<Outcome[]>;
   outcomes: Outcome[];
 } {

@@ -142,7 +142,11 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
           return new Promise((ok2, fail) => {
             const timer = setTimeout(() => {
               waiters.delete(waiter);
-              fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${events.length} events: ${JSON.stringify(events.slice(-10)).slice(0, 2000)}`));
+              fail(
+                new Error(
+                  `timed out after ${timeoutMs} ms waiting for ${what}; got ${events.length} events: ${JSON.stringify(events.slice(-10)).slice(0, 2000)}`,
+                ),
+              );
             }, timeoutMs);
             const waiter = () => {
               let satisfied = false;

@@ -132,7 +132,7 @@ function expectedCostBreakdown(runs: readonly RefRun[]) {
   const merged = new Map<string, { first: (typeof groups)[number]; providers: Set<string>; lanes: Set<string | null>; cost: number; n: number }>();
   for (const g of groups) {
     const lane = LANE_OF[g.provider_id] ?? null;
-    const key = label(g.route !== null && g.route.trim() !== "" ? g.route : lane ?? g.provider_id);
+    const key = label(g.route !== null && g.route.trim() !== "" ? g.route : (lane ?? g.provider_id));
     let m = merged.get(key);
     if (m === undefined) {
       m = { first: g, providers: new Set(), lanes: new Set(), cost: 0, n: 0 };
@@ -165,8 +165,16 @@ export function expectedMetrics(runs: readonly RefRun[], q: RefQuery) {
     return {
       start: q.start === undefined ? null : outInstant(q.start),
       end: q.end === undefined ? null : outInstant(q.end),
-      total_runs: 0, total_tokens_in: 0, total_tokens_out: 0, total_cost_usd: 0, avg_latency_ms: 0, success_rate: 0,
-      providers: [], extended: null, window_start: null, window_end: null,
+      total_runs: 0,
+      total_tokens_in: 0,
+      total_tokens_out: 0,
+      total_cost_usd: 0,
+      avg_latency_ms: 0,
+      success_rate: 0,
+      providers: [],
+      extended: null,
+      window_start: null,
+      window_end: null,
     };
   }
   const s = sums(m);
@@ -174,8 +182,14 @@ export function expectedMetrics(runs: readonly RefRun[], q: RefQuery) {
     .map((g) => {
       const p = sums(g);
       return {
-        provider_id: g[0].provider_id, run_count: p.n, tokens_in: p.tin, tokens_out: p.tout,
-        cost_usd: roundHalfEven(p.cost, 6), avg_latency_ms: p.dur / p.n, success_rate: p.ok / p.n, unrounded: p.cost,
+        provider_id: g[0].provider_id,
+        run_count: p.n,
+        tokens_in: p.tin,
+        tokens_out: p.tout,
+        cost_usd: roundHalfEven(p.cost, 6),
+        avg_latency_ms: p.dur / p.n,
+        success_rate: p.ok / p.n,
+        unrounded: p.cost,
       };
     })
     .sort((a, b) => b.run_count - a.run_count || cmp(a.provider_id, b.provider_id));
@@ -193,7 +207,10 @@ export function expectedMetrics(runs: readonly RefRun[], q: RefQuery) {
     total_runs: s.n,
     total_tokens_in: s.tin,
     total_tokens_out: s.tout,
-    total_cost_usd: roundHalfEven(providers.reduce((sum, p) => sum + p.unrounded, 0), 6),
+    total_cost_usd: roundHalfEven(
+      providers.reduce((sum, p) => sum + p.unrounded, 0),
+      6,
+    ),
     avg_latency_ms: s.dur / s.n,
     success_rate: s.ok / s.n,
     providers: providers.map(({ unrounded: _u, ...p }) => p),
@@ -222,8 +239,14 @@ export function expectedTimeseries(runs: readonly RefRun[], q: RefQuery) {
     .map((g) => {
       const s = sums(g);
       return {
-        day: g[0].day, provider_id: g[0].provider_id, run_count: s.n, tokens_in: s.tin, tokens_out: s.tout,
-        cost_usd: roundHalfEven(s.cost, 6), avg_latency_ms: s.dur / s.n, success_count: s.ok,
+        day: g[0].day,
+        provider_id: g[0].provider_id,
+        run_count: s.n,
+        tokens_in: s.tin,
+        tokens_out: s.tout,
+        cost_usd: roundHalfEven(s.cost, 6),
+        avg_latency_ms: s.dur / s.n,
+        success_count: s.ok,
       };
     })
     .sort((a, b) => cmp(a.day, b.day) || cmp(a.provider_id, b.provider_id));
@@ -237,8 +260,15 @@ export function expectedPareto(runs: readonly RefRun[], q: RefQuery) {
       const routeKey = id.slice(g[0].provider_id.length + 1);
       const route = routeKey !== "default" ? routeKey : g.some((r) => r.route === "default") ? "default" : null;
       return {
-        id, provider_id: g[0].provider_id, route, run_count: s.n, tokens_in: s.tin, tokens_out: s.tout,
-        cost_usd: roundHalfEven(s.cost, 6), avg_latency_ms: s.dur / s.n, success_rate: s.ok / s.n,
+        id,
+        provider_id: g[0].provider_id,
+        route,
+        run_count: s.n,
+        tokens_in: s.tin,
+        tokens_out: s.tout,
+        cost_usd: roundHalfEven(s.cost, 6),
+        avg_latency_ms: s.dur / s.n,
+        success_rate: s.ok / s.n,
       };
     })
     .sort((a, b) => b.cost_usd - a.cost_usd || cmp(a.provider_id, b.provider_id) || cmpNullFirst(a.route, b.route));
@@ -252,16 +282,21 @@ export function expectedSingleSprint(runs: readonly RefRun[], q: RefQuery) {
   for (const g of groupBy(m, (r) => `${r.day} ${r.provider_id}`).values()) cost += roundHalfEven(sums(g).cost, 6);
   const s = sums(m);
   const days = m.map((r) => r.day).sort(cmp);
-  return [{
-    period_start: days[0], period_end: days[days.length - 1], total_cost_usd: roundHalfEven(cost, 6), total_tokens_in: s.tin,
-    total_tokens_out: s.tout, avg_latency_ms: s.dur / s.n, success_rate: s.ok / s.n,
-  }];
+  return [
+    {
+      period_start: days[0],
+      period_end: days[days.length - 1],
+      total_cost_usd: roundHalfEven(cost, 6),
+      total_tokens_in: s.tin,
+      total_tokens_out: s.tout,
+      avg_latency_ms: s.dur / s.n,
+      success_rate: s.ok / s.n,
+    },
+  ];
 }
 
 /** Cost (rounded 6) and tokens of the runs of a provider (and route) with from ≤ ts ≤ to. */
 export function windowSums(runs: readonly RefRun[], providerId: string, route: string | null, from: number, to: number) {
-  const inWindow = runs.filter(
-    (r) => r.provider_id === providerId && (route === null || r.route === route) && r.tsMs >= from && r.tsMs <= to,
-  );
+  const inWindow = runs.filter((r) => r.provider_id === providerId && (route === null || r.route === route) && r.tsMs >= from && r.tsMs <= to);
   return { cost: roundHalfEven(sums(inWindow).cost, 6), tokens: inWindow.reduce((s, r) => s + r.tokens_in + r.tokens_out, 0) };
 }

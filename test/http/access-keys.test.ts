@@ -77,7 +77,11 @@ describe("keyed mode: the role matrix and key management", () => {
     for (const route of ROUTES) expect(["public", "viewer", "operator", "admin"]).toContain(route.role);
     expect(ROUTES.filter((r) => r.role === "public").map((r) => r.path)).toEqual(["/healthz", "/readyz"]);
     // §25.1: every GET is viewer, except revealing a secret, the key list and the audit log.
-    expect(ROUTES.filter((r) => r.method === "GET" && r.role === "admin").map((r) => r.path)).toEqual(["/secrets/:id", "/security/api-keys", "/audit/logs"]);
+    expect(ROUTES.filter((r) => r.method === "GET" && r.role === "admin").map((r) => r.path)).toEqual([
+      "/secrets/:id",
+      "/security/api-keys",
+      "/audit/logs",
+    ]);
     // Every write has an audit name.
     for (const route of ROUTES.filter((r) => r.method !== "GET")) expect(typeof route.audit).toBe("string");
   });
@@ -88,38 +92,44 @@ describe("keyed mode: the role matrix and key management", () => {
   });
 
   const protectedRoutes = ROUTES.filter((r) => r.role !== "public");
-  it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))("%s: 401 without a valid key, 403 below its role, through at or above it", async (_name, route) => {
-    const { path, body } = concrete(route);
-    const send = async (who: Who): Promise<{ status: number; body: unknown }> => {
-      const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
-      if (keys[who] !== null) headers["x-api-key"] = keys[who] as string;
-      const abort = new AbortController();
-      const res = await fetch(`${new URL(server.baseUrl).origin}${path}`, { method: route.method, headers, body, signal: abort.signal });
-      // An event stream (GET /events) never ends: its status and headers are the answer.
-      if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
-        abort.abort();
-        return { status: res.status, body: null };
+  it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s: 401 without a valid key, 403 below its role, through at or above it",
+    async (_name, route) => {
+      const { path, body } = concrete(route);
+      const send = async (who: Who): Promise<{ status: number; body: unknown }> => {
+        const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
+        if (keys[who] !== null) headers["x-api-key"] = keys[who] as string;
+        const abort = new AbortController();
+        const res = await fetch(`${new URL(server.baseUrl).origin}${path}`, { method: route.method, headers, body, signal: abort.signal });
+        // An event stream (GET /events) never ends: its status and headers are the answer.
+        if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+          abort.abort();
+          return { status: res.status, body: null };
+        }
+        const text = await res.text();
+        // GET /metrics answers Prometheus text, not JSON.
+        if ((res.headers.get("content-type") ?? "").startsWith("text/plain")) return { status: res.status, body: text };
+        return { status: res.status, body: text === "" ? null : JSON.parse(text) };
+      };
+      for (const who of ["none", "wrong"] as const) {
+        const res = await send(who);
+        expect({ who, status: res.status, body: res.body }).toEqual({ who, status: 401, body: MISSING });
       }
-      const text = await res.text();
-      // GET /metrics answers Prometheus text, not JSON.
-      if ((res.headers.get("content-type") ?? "").startsWith("text/plain")) return { status: res.status, body: text };
-      return { status: res.status, body: text === "" ? null : JSON.parse(text) };
-    };
-    for (const who of ["none", "wrong"] as const) {
-      const res = await send(who);
-      expect({ who, status: res.status, body: res.body }).toEqual({ who, status: 401, body: MISSING });
-    }
-    for (const who of ["viewer", "operator", "admin"] as const) {
-      const res = await send(who);
-      if (RANK[who] < RANK[route.role]) {
-        expect({ who, status: res.status, body: res.body }).toEqual({
-          who, status: 403, body: { detail: `Role '${who}' may not ${route.method} ${contractPath(route)}` },
-        });
-      } else {
-        expect([401, 403]).not.toContain(res.status);
+      for (const who of ["viewer", "operator", "admin"] as const) {
+        const res = await send(who);
+        if (RANK[who] < RANK[route.role]) {
+          expect({ who, status: res.status, body: res.body }).toEqual({
+            who,
+            status: 403,
+            body: { detail: `Role '${who}' may not ${route.method} ${contractPath(route)}` },
+          });
+        } else {
+          expect([401, 403]).not.toContain(res.status);
+        }
       }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 
   it("both header forms carry a key; a Bearer with another scheme or an empty X-API-Key is no key", async () => {
     expect((await request(url("/servers"), { headers: { authorization: `Bearer ${keys.viewer}` } })).status).toBe(200);
@@ -132,8 +142,22 @@ describe("keyed mode: the role matrix and key management", () => {
     const res = await request(url("/security/api-keys"), as("admin"));
     expect(res.status).toBe(200);
     const names = res.body.keys.map((k: any) => [k.name, k.role, k.prefix]);
-    expect(names).toEqual([["bootstrap", "admin", ADMIN.slice(0, 8)], ["viewer-key", "viewer", (keys.viewer as string).slice(0, 8)], ["operator-key", "operator", (keys.operator as string).slice(0, 8)]]);
-    expect(Object.keys(res.body.keys[0]).sort()).toEqual(["created_at", "expires_at", "id", "last_used_at", "name", "prefix", "rate_limit_rps", "rate_limit_runs", "role"]);
+    expect(names).toEqual([
+      ["bootstrap", "admin", ADMIN.slice(0, 8)],
+      ["viewer-key", "viewer", (keys.viewer as string).slice(0, 8)],
+      ["operator-key", "operator", (keys.operator as string).slice(0, 8)],
+    ]);
+    expect(Object.keys(res.body.keys[0]).sort()).toEqual([
+      "created_at",
+      "expires_at",
+      "id",
+      "last_used_at",
+      "name",
+      "prefix",
+      "rate_limit_rps",
+      "rate_limit_runs",
+      "role",
+    ]);
     for (const secret of [ADMIN, keys.viewer, keys.operator] as string[]) {
       expect(res.text).not.toContain(secret);
       expect(res.text).not.toContain(hashApiKey(secret));
@@ -141,16 +165,36 @@ describe("keyed mode: the role matrix and key management", () => {
   });
 
   it("create: the secret once, 422 per field, 409 for a name in use; rotate: the old secret stops working; delete", async () => {
-    const bad = await request(url("/security/api-keys"), as("admin", { method: "POST", json: { name: "", role: "root", expires_at: "2001-01-01T00:00:00Z", rate_limit_rps: -1 } }));
+    const bad = await request(
+      url("/security/api-keys"),
+      as("admin", { method: "POST", json: { name: "", role: "root", expires_at: "2001-01-01T00:00:00Z", rate_limit_rps: -1 } }),
+    );
     expect(bad.status).toBe(422);
     expect(bad.body.detail.map((i: any) => i.loc.join("."))).toEqual(["body.name", "body.role", "body.expires_at", "body.rate_limit_rps"]);
-    expect((await request(url("/security/api-keys"), as("admin", { method: "POST", json: { role: "viewer" } }))).body.detail[0]).toMatchObject({ type: "missing", loc: ["body", "name"] });
+    expect((await request(url("/security/api-keys"), as("admin", { method: "POST", json: { role: "viewer" } }))).body.detail[0]).toMatchObject({
+      type: "missing",
+      loc: ["body", "name"],
+    });
 
-    const created = await request(url("/security/api-keys"), as("admin", { method: "POST", json: { name: "ci", role: "operator", rate_limit_rps: 5 } }));
+    const created = await request(
+      url("/security/api-keys"),
+      as("admin", { method: "POST", json: { name: "ci", role: "operator", rate_limit_rps: 5 } }),
+    );
     expect(created.status).toBe(201);
     expect(created.body.secret).toMatch(/^cmk_[A-Za-z0-9_-]{43}$/);
-    expect(created.body.key).toMatchObject({ name: "ci", role: "operator", prefix: created.body.secret.slice(0, 8), last_used_at: null, expires_at: null, rate_limit_rps: 5, rate_limit_runs: null });
-    expect((await request(url("/security/api-keys"), as("admin", { method: "POST", json: { name: "ci", role: "viewer" } })))).toMatchObject({ status: 409, body: { detail: "API key 'ci' already exists" } });
+    expect(created.body.key).toMatchObject({
+      name: "ci",
+      role: "operator",
+      prefix: created.body.secret.slice(0, 8),
+      last_used_at: null,
+      expires_at: null,
+      rate_limit_rps: 5,
+      rate_limit_runs: null,
+    });
+    expect(await request(url("/security/api-keys"), as("admin", { method: "POST", json: { name: "ci", role: "viewer" } }))).toMatchObject({
+      status: 409,
+      body: { detail: "API key 'ci' already exists" },
+    });
 
     const id = created.body.key.id;
     expect((await request(url("/sessions"), { headers: { "x-api-key": created.body.secret } })).status).toBe(200);
@@ -163,14 +207,21 @@ describe("keyed mode: the role matrix and key management", () => {
 
     expect((await request(url(`/security/api-keys/${id}`), as("admin", { method: "DELETE" }))).status).toBe(204);
     expect((await request(url("/sessions"), { headers: { "x-api-key": rotated.body.secret } })).status).toBe(401);
-    expect(await request(url(`/security/api-keys/${id}`), as("admin", { method: "DELETE" }))).toMatchObject({ status: 404, body: { detail: `API key '${id}' not found` } });
+    expect(await request(url(`/security/api-keys/${id}`), as("admin", { method: "DELETE" }))).toMatchObject({
+      status: 404,
+      body: { detail: `API key '${id}' not found` },
+    });
     expect((await request(url("/security/api-keys/nope/rotate"), as("admin", { method: "POST" }))).status).toBe(404);
   });
 
   it("an expired key is refused like a wrong one", async () => {
-    const created = await request(url("/security/api-keys"), as("admin", {
-      method: "POST", json: { name: "short-lived", role: "viewer", expires_at: new Date(Date.now() + 1500).toISOString() },
-    }));
+    const created = await request(
+      url("/security/api-keys"),
+      as("admin", {
+        method: "POST",
+        json: { name: "short-lived", role: "viewer", expires_at: new Date(Date.now() + 1500).toISOString() },
+      }),
+    );
     expect(created.status).toBe(201);
     const key = created.body.secret;
     await eventually(async () => (await request(url("/servers"), { headers: { "x-api-key": key } })).status === 401, 15_000, "the key to expire");
@@ -181,7 +232,8 @@ describe("keyed mode: the role matrix and key management", () => {
     const list = (await request(url("/security/api-keys"), as("admin"))).body.keys;
     const bootstrap = list.find((k: any) => k.name === "bootstrap");
     expect(await request(url(`/security/api-keys/${bootstrap.id}`), as("admin", { method: "DELETE" }))).toMatchObject({
-      status: 409, body: { detail: "The last admin key cannot be deleted while other keys exist: create another admin key first" },
+      status: 409,
+      body: { detail: "The last admin key cannot be deleted while other keys exist: create another admin key first" },
     });
   });
 
@@ -190,11 +242,15 @@ describe("keyed mode: the role matrix and key management", () => {
     const from = Date.now();
     for (let i = 0; i < 60; i++) expect((await request(url("/providers"), as("viewer"))).status).toBe(200);
     const last = Date.now();
-    await eventually(async () => {
-      const list = (await request(url("/security/api-keys"), as("admin"))).body.keys;
-      const at = list.find((k: any) => k.name === "viewer-key").last_used_at;
-      return at !== null && Date.parse(at) >= from;
-    }, 20_000, "last_used_at of the viewer key");
+    await eventually(
+      async () => {
+        const list = (await request(url("/security/api-keys"), as("admin"))).body.keys;
+        const at = list.find((k: any) => k.name === "viewer-key").last_used_at;
+        return at !== null && Date.parse(at) >= from;
+      },
+      20_000,
+      "last_used_at of the viewer key",
+    );
     const at = Date.parse((await request(url("/security/api-keys"), as("admin"))).body.keys.find((k: any) => k.name === "viewer-key").last_used_at);
     expect(at).toBeLessThanOrEqual(last);
     // 60 requests (and the admin's polls) became a handful of batches.
@@ -205,7 +261,11 @@ describe("keyed mode: the role matrix and key management", () => {
   it("GET /security/roles: the three roles, each including the ones before it", async () => {
     const res = await request(url("/security/roles"), as("viewer"));
     expect(res.status).toBe(200);
-    expect(res.body.roles.map((r: any) => [r.name, r.includes])).toEqual([["viewer", []], ["operator", ["viewer"]], ["admin", ["viewer", "operator"]]]);
+    expect(res.body.roles.map((r: any) => [r.name, r.includes])).toEqual([
+      ["viewer", []],
+      ["operator", ["viewer"]],
+      ["admin", ["viewer", "operator"]],
+    ]);
   });
 });
 
@@ -260,6 +320,8 @@ describe("open mode", () => {
     const key = created[0].body.secret;
     const listed = await request(url("/security/api-keys"), { headers: { "x-api-key": key } });
     expect(listed.body.keys.map((k: { name: string }) => k.name)).toEqual([created[0].body.key.name]);
-    expect((await request(url(`/security/api-keys/${created[0].body.key.id}`), { method: "DELETE", headers: { "x-api-key": key } })).status).toBe(204);
+    expect((await request(url(`/security/api-keys/${created[0].body.key.id}`), { method: "DELETE", headers: { "x-api-key": key } })).status).toBe(
+      204,
+    );
   });
 });

@@ -44,14 +44,20 @@ export function auditSuite(label: string, makeStore: AuditStoreFactory): void {
       const store = await makeStore();
       drop = store.drop;
       const manifest = path.join(dir, "servers.json");
-      fs.writeFileSync(manifest, JSON.stringify({
-        providers: [
-          { id: "gemini", name: "Gemini", command: "gemini-mcp" },
-          { id: "echo", name: "Echo", transport: "stdio", command: process.execPath, args: [CONFIGURABLE_SERVER] },
-        ],
-      }));
+      fs.writeFileSync(
+        manifest,
+        JSON.stringify({
+          providers: [
+            { id: "gemini", name: "Gemini", command: "gemini-mcp" },
+            { id: "echo", name: "Echo", transport: "stdio", command: process.execPath, args: [CONFIGURABLE_SERVER] },
+          ],
+        }),
+      );
       server = await startTestServer({
-        CONSOLE_MCP_ADMIN_KEY: ADMIN, CONSOLE_MCP_SERVERS_PATH: manifest, CONSOLE_MCP_HEALTH_INTERVAL_S: "0", ...store.env,
+        CONSOLE_MCP_ADMIN_KEY: ADMIN,
+        CONSOLE_MCP_SERVERS_PATH: manifest,
+        CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
+        ...store.env,
       });
       operator = (await send(ADMIN, "POST", "/security/api-keys", { name: "ops", role: "operator" })).body.secret;
       viewer = (await send(ADMIN, "POST", "/security/api-keys", { name: "watcher", role: "viewer" })).body.secret;
@@ -68,27 +74,72 @@ export function auditSuite(label: string, makeStore: AuditStoreFactory): void {
       const cases: { res: Awaited<ReturnType<typeof send>>; want: Record<string, unknown> }[] = [];
       const add = async (key: string, method: string, p: string, json: unknown, want: Record<string, unknown>) =>
         cases.push({ res: await send(key, method, p, json), want });
-      await add(ADMIN, "POST", "/servers", { id: "files", name: "Files", command: "files-mcp" },
-        { actor: "bootstrap", role: "admin", action: "server.create", target: "server:files", outcome: "ok", status: 201 });
-      await add(ADMIN, "PUT", "/servers/files", { name: "Files 2" }, { action: "server.update", target: "server:files", status: 200, details: { fields: ["name"] } });
+      await add(
+        ADMIN,
+        "POST",
+        "/servers",
+        { id: "files", name: "Files", command: "files-mcp" },
+        { actor: "bootstrap", role: "admin", action: "server.create", target: "server:files", outcome: "ok", status: 201 },
+      );
+      await add(
+        ADMIN,
+        "PUT",
+        "/servers/files",
+        { name: "Files 2" },
+        { action: "server.update", target: "server:files", status: 200, details: { fields: ["name"] } },
+      );
       await add(ADMIN, "PUT", "/servers/files", { name: "Files 2" }, { action: "server.update", outcome: "ok", status: 200 });
-      await add(ADMIN, "PUT", "/secrets/files", { value: "sk-audit-secret-value" }, { action: "secret.put", target: "server:files", details: { chars: 21 } });
+      await add(
+        ADMIN,
+        "PUT",
+        "/secrets/files",
+        { value: "sk-audit-secret-value" },
+        { action: "secret.put", target: "server:files", details: { chars: 21 } },
+      );
       await add(ADMIN, "DELETE", "/secrets/files", undefined, { action: "secret.delete", target: "server:files", status: 204 });
       await add(ADMIN, "DELETE", "/servers/files", undefined, { action: "server.delete", target: "server:files", status: 204 });
-      await add(operator, "POST", "/providers/gemini/sessions", {}, { actor: "ops", role: "operator", action: "session.create", outcome: "ok", status: 200 });
+      await add(
+        operator,
+        "POST",
+        "/providers/gemini/sessions",
+        {},
+        { actor: "ops", role: "operator", action: "session.create", outcome: "ok", status: 200 },
+      );
       const session = cases[cases.length - 1].res.body.session.id;
       await add(operator, "DELETE", `/sessions/${session}`, undefined, { action: "session.close", target: `session:${session}` });
-      await add(operator, "POST", "/telemetry/runs", { runs: [{ provider_id: "gemini" }, { provider_id: "gemini" }] },
-        { action: "telemetry.ingest", status: 201, details: { runs: 2 } });
-      await add(operator, "POST", "/telemetry/finops/pull-requests", { id: "pr-audit", title: "t", merged_at: "2025-04-15T00:00:00Z", provider_id: "gemini", route: "chat" },
-        { action: "pull_request.create", target: "pull_request:pr-audit", status: 201 });
+      await add(
+        operator,
+        "POST",
+        "/telemetry/runs",
+        { runs: [{ provider_id: "gemini" }, { provider_id: "gemini" }] },
+        { action: "telemetry.ingest", status: 201, details: { runs: 2 } },
+      );
+      await add(
+        operator,
+        "POST",
+        "/telemetry/finops/pull-requests",
+        { id: "pr-audit", title: "t", merged_at: "2025-04-15T00:00:00Z", provider_id: "gemini", route: "chat" },
+        { action: "pull_request.create", target: "pull_request:pr-audit", status: 201 },
+      );
       await add(operator, "POST", "/routing/simulate", {}, { action: "routing.simulate", status: 200 });
       // Failed writes: an error entry with the answer's status.
       await add(ADMIN, "POST", "/servers", { id: "bad" }, { action: "server.create", outcome: "error", status: 422 });
       await add(ADMIN, "DELETE", "/servers/nope", undefined, { action: "server.delete", target: "server:nope", outcome: "error", status: 404 });
       // Denials: below the role, and without a valid key.
-      await add(viewer, "POST", "/servers/echo/process/start", undefined, { actor: "watcher", role: "viewer", action: "process.start", outcome: "denied", status: 403 });
-      await add("cmk_wrong", "DELETE", "/sessions/x", undefined, { actor: "anonymous@127.0.0.1", role: null, action: "session.close", outcome: "denied", status: 401 });
+      await add(viewer, "POST", "/servers/echo/process/start", undefined, {
+        actor: "watcher",
+        role: "viewer",
+        action: "process.start",
+        outcome: "denied",
+        status: 403,
+      });
+      await add("cmk_wrong", "DELETE", "/sessions/x", undefined, {
+        actor: "anonymous@127.0.0.1",
+        role: null,
+        action: "session.close",
+        outcome: "denied",
+        status: 401,
+      });
       await add("cmk_wrong", "GET", "/audit/logs", undefined, { action: "audit.read", outcome: "denied", status: 401 });
 
       const all = await entries();
@@ -112,16 +163,29 @@ export function auditSuite(label: string, makeStore: AuditStoreFactory): void {
       expect(failed.status).toBe(504);
       const missing = await send(operator, "POST", "/servers/echo/tools/nope/call", {});
       expect(missing.status).toBe(404);
-      expect(await byRequest(call.id)).toEqual([expect.objectContaining({
-        actor: "ops", action: "tool.call", target: "server:echo", outcome: "ok", status: 200,
-        details: { tool: "echo", run_status: "success", runs: 1, first_run_id: call.body.run_id },
-      })]);
-      expect(await byRequest(failed.id)).toEqual([expect.objectContaining({
-        action: "tool.call", outcome: "error", status: 504, details: expect.objectContaining({ tool: "sleep", run_status: "timeout" }),
-      })]);
+      expect(await byRequest(call.id)).toEqual([
+        expect.objectContaining({
+          actor: "ops",
+          action: "tool.call",
+          target: "server:echo",
+          outcome: "ok",
+          status: 200,
+          details: { tool: "echo", run_status: "success", runs: 1, first_run_id: call.body.run_id },
+        }),
+      ]);
+      expect(await byRequest(failed.id)).toEqual([
+        expect.objectContaining({
+          action: "tool.call",
+          outcome: "error",
+          status: 504,
+          details: expect.objectContaining({ tool: "sleep", run_status: "timeout" }),
+        }),
+      ]);
       // Not sent (unknown tool): no run, an error entry all the same.
       expect(await byRequest(missing.id)).toEqual([expect.objectContaining({ action: "tool.call", outcome: "error", status: 404 })]);
-      expect(await byRequest(start.id)).toEqual([expect.objectContaining({ action: "process.start", target: "server:echo", outcome: "ok", status: 200 })]);
+      expect(await byRequest(start.id)).toEqual([
+        expect.objectContaining({ action: "process.start", target: "server:echo", outcome: "ok", status: 200 }),
+      ]);
       expect((await send(operator, "POST", "/servers/echo/process/stop")).status).toBe(200);
       expect(JSON.stringify(await entries())).not.toContain("confidential-argument-text");
     }, 60_000);
@@ -161,7 +225,9 @@ export function auditSuite(label: string, makeStore: AuditStoreFactory): void {
       expect(ops.length).toBeGreaterThan(100);
       expect(ops.every((e) => e.actor === "ops")).toBe(true);
       expect((await entries("&action=server.create&actor=bootstrap")).every((e) => e.action === "server.create")).toBe(true);
-      expect((await entries("&target=server:echo")).map((e) => e.action).sort()).toEqual(expect.arrayContaining(["process.start", "process.stop", "tool.call"]));
+      expect((await entries("&target=server:echo")).map((e) => e.action).sort()).toEqual(
+        expect.arrayContaining(["process.start", "process.stop", "tool.call"]),
+      );
       const newest = all[0].timestamp;
       expect((await entries(`&start=${encodeURIComponent(newest)}`)).every((e) => e.timestamp >= newest)).toBe(true);
       expect(await entries("&end=2000-01-01T00:00:00Z")).toEqual([]);
@@ -169,7 +235,10 @@ export function auditSuite(label: string, makeStore: AuditStoreFactory): void {
 
       expect((await send(ADMIN, "GET", "/audit/logs?limit=0")).status).toBe(422);
       expect((await send(ADMIN, "GET", "/audit/logs?start=nope")).body.detail[0].loc).toEqual(["query", "start"]);
-      expect(await send(ADMIN, "GET", "/audit/logs?start=2025-02-01&end=2025-01-01")).toMatchObject({ status: 400, body: { detail: "start must be before end" } });
+      expect(await send(ADMIN, "GET", "/audit/logs?start=2025-02-01&end=2025-01-01")).toMatchObject({
+        status: 400,
+        body: { detail: "start must be before end" },
+      });
       expect(await send(ADMIN, "GET", "/audit/logs?cursor=abc")).toMatchObject({ status: 400, body: { detail: "invalid cursor" } });
       expect((await send(operator, "GET", "/audit/logs")).status).toBe(403);
     }, 60_000);

@@ -15,7 +15,8 @@ describe("entries written in the transaction of the change", () => {
     const server = await startTestServer({ SERVICES: "api,providers,sessions,telemetry,routing" });
     const db = createKnex({ dbUrl: null, dbPath: path.join(server.dir, "console.db") });
     try {
-      const post = (p: string, json: unknown, id: string) => request(`${server.baseUrl}${p}`, { method: "POST", json, headers: { "x-request-id": id } });
+      const post = (p: string, json: unknown, id: string) =>
+        request(`${server.baseUrl}${p}`, { method: "POST", json, headers: { "x-request-id": id } });
       expect((await post("/servers", { id: "one", name: "One", command: "one" }, "w-1")).status).toBe(201);
       expect((await post("/providers/gemini/sessions", {}, "w-2")).status).toBe(200);
       expect((await post("/telemetry/runs", { provider_id: "gemini" }, "w-3")).status).toBe(201);
@@ -29,7 +30,9 @@ describe("entries written in the transaction of the change", () => {
       ]);
 
       // An entry that cannot be written rolls the change back with it.
-      await db.raw(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.request_id = 'w-5' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
+      await db.raw(
+        `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.request_id = 'w-5' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`,
+      );
       const refused = await post("/servers", { id: "two", name: "Two", command: "two" }, "w-5");
       expect(refused.status).toBe(500);
       expect((await request(`${server.baseUrl}/servers/two`)).status).toBe(404);
@@ -51,9 +54,15 @@ describe("process actions and pings: the entry is stored with the change", () =>
     const groups = new GroupWatch();
     try {
       const send = (method: string, p: string, id: string, json?: unknown) =>
-        request(`${server.baseUrl}${p}`, { method, headers: { "x-request-id": id, "content-type": "application/json" }, ...(json === undefined ? {} : { json }) });
+        request(`${server.baseUrl}${p}`, {
+          method,
+          headers: { "x-request-id": id, "content-type": "application/json" },
+          ...(json === undefined ? {} : { json }),
+        });
       const entriesOf = (id: string) => db("audit_log").where({ request_id: id }).select("action", "outcome", "status");
-      expect((await send("POST", "/servers", "c-1", { id: "aud", name: "Aud", command: process.execPath, args: [CONFIGURABLE_SERVER] })).status).toBe(201);
+      expect((await send("POST", "/servers", "c-1", { id: "aud", name: "Aud", command: process.execPath, args: [CONFIGURABLE_SERVER] })).status).toBe(
+        201,
+      );
 
       const started = await send("POST", "/servers/aud/process/start", "p-1");
       expect(started.status).toBe(200);
@@ -63,7 +72,9 @@ describe("process actions and pings: the entry is stored with the change", () =>
       expect(await entriesOf("p-2")).toEqual([{ action: "health.ping", outcome: "ok", status: 200 }]);
 
       // The stop's entry cannot be written: the stop is not made (desired and the process as they were).
-      await db.raw(`CREATE TRIGGER refuse_stop BEFORE INSERT ON audit_log WHEN NEW.request_id = 'p-3' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
+      await db.raw(
+        `CREATE TRIGGER refuse_stop BEFORE INSERT ON audit_log WHEN NEW.request_id = 'p-3' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`,
+      );
       expect((await send("POST", "/servers/aud/process/stop", "p-3")).status).toBe(500);
       const still = (await request(`${server.baseUrl}/servers/aud/process`)).body.process;
       expect(still).toMatchObject({ desired: "running", status: "running", pid: started.body.process.pid });
@@ -74,7 +85,9 @@ describe("process actions and pings: the entry is stored with the change", () =>
       expect(await entriesOf("p-4")).toEqual([{ action: "process.stop", outcome: "ok", status: 200 }]);
 
       // The start's entry cannot be written: what was begun is stopped again, nothing keeps running.
-      await db.raw(`CREATE TRIGGER refuse_start BEFORE INSERT ON audit_log WHEN NEW.request_id = 'p-5' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
+      await db.raw(
+        `CREATE TRIGGER refuse_start BEFORE INSERT ON audit_log WHEN NEW.request_id = 'p-5' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`,
+      );
       expect((await send("POST", "/servers/aud/process/start", "p-5")).status).toBe(500);
       const after = (await request(`${server.baseUrl}/servers/aud/process`)).body.process;
       expect(after).toMatchObject({ desired: "stopped", status: "stopped", pid: null });

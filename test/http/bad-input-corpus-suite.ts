@@ -33,21 +33,18 @@ function send(origin: URL, agent: http.Agent, r: CorpusRequest): Promise<Answer>
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...r.headers };
     if (r.body !== undefined) headers["content-length"] = r.body.length;
-    const req = http.request(
-      { host: origin.hostname, port: origin.port, method: r.method, path: r.path, headers, agent },
-      (res) => {
-        // GET /events answers a stream that does not end (runtime-contract §23.1): its headers are the answer.
-        if (res.statusCode === 200 && String(res.headers["content-type"]).startsWith("text/event-stream")) {
-          resolve({ status: 200, headers: res.headers, text: "" });
-          req.destroy();
-          return;
-        }
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
+    const req = http.request({ host: origin.hostname, port: origin.port, method: r.method, path: r.path, headers, agent }, (res) => {
+      // GET /events answers a stream that does not end (runtime-contract §23.1): its headers are the answer.
+      if (res.statusCode === 200 && String(res.headers["content-type"]).startsWith("text/event-stream")) {
+        resolve({ status: 200, headers: res.headers, text: "" });
+        req.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
     req.setTimeout(30000, () => req.destroy(new Error("no answer within 30 s")));
     req.on("error", reject);
     req.end(r.body);
@@ -172,7 +169,15 @@ export function badInputCorpusSuite(env: () => Record<string, string>, seed: num
     expect(metrics.status).toBe(200);
     const kept = await request(`${server.baseUrl}/telemetry/runs?provider_id=canary`);
     expect(kept.body.items).toEqual([
-      expect.objectContaining({ provider_id: "canary", route: "r", tokens_in: 7, cost_usd: 0.5, status: "success", ts: "2025-03-01T00:00:00Z", metadata: { k: "v" } }),
+      expect.objectContaining({
+        provider_id: "canary",
+        route: "r",
+        tokens_in: 7,
+        cost_usd: 0.5,
+        status: "success",
+        ts: "2025-03-01T00:00:00Z",
+        metadata: { k: "v" },
+      }),
     ]);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(RSS_GROWTH_LIMIT_BYTES);
     expect((await retainedBytes(gc)) - heapBefore).toBeLessThan(RETAINED_GROWTH_LIMIT_BYTES);

@@ -16,7 +16,11 @@ const TS = "2025-03-01T10:00:00Z";
 const WORDS = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
 /** The §10.2 label of each word: the error category of a run with it as status, the cost label of its route. */
 const LABELS = new Map([
-  ["constructor", "Constructor"], ["__proto__", "Proto"], ["toString", "Tostring"], ["hasOwnProperty", "Hasownproperty"], ["valueOf", "Valueof"],
+  ["constructor", "Constructor"],
+  ["__proto__", "Proto"],
+  ["toString", "Tostring"],
+  ["hasOwnProperty", "Hasownproperty"],
+  ["valueOf", "Valueof"],
 ]);
 const arrays = (depth: number, inner = "1") => "[".repeat(depth) + inner + "]".repeat(depth);
 const objects = (depth: number) => '{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1);
@@ -24,8 +28,13 @@ const cursorFor = (id: string, ts = "2025-01-01T00:00:00Z") => Buffer.from(`{"ts
 
 /** The read endpoints that take query parameters, with a parameter each accepts. */
 const READS = [
-  "telemetry/metrics", "telemetry/heatmap", "telemetry/timeseries", "telemetry/pareto", "telemetry/runs",
-  "telemetry/finops/sprints", "telemetry/finops/pull-requests",
+  "telemetry/metrics",
+  "telemetry/heatmap",
+  "telemetry/timeseries",
+  "telemetry/pareto",
+  "telemetry/runs",
+  "telemetry/finops/sprints",
+  "telemetry/finops/pull-requests",
 ];
 
 /**
@@ -85,10 +94,14 @@ function sendRaw(target: string, method: string, contentType: string | undefined
 /** A GET with a body (fetch cannot send one). */
 function getWithBody(target: string, body: string): Promise<{ status: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(target, { method: "GET", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
-    });
+    const req = http.request(
+      target,
+      { method: "GET", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -218,10 +231,16 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
 
     it("the route table has routes that take no body (the process actions, pings, deletes)", () => {
       const names = BODYLESS_ROUTES.map((r) => `${r.method} ${r.path}`);
-      expect(names).toEqual(expect.arrayContaining([
-        "POST /servers/:id/process/start", "POST /servers/:id/process/stop", "POST /servers/:id/process/restart",
-        "POST /servers/:id/health/ping", "DELETE /servers/:id", "DELETE /sessions/:session_id",
-      ]));
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "POST /servers/:id/process/start",
+          "POST /servers/:id/process/stop",
+          "POST /servers/:id/process/restart",
+          "POST /servers/:id/health/ping",
+          "DELETE /servers/:id",
+          "DELETE /sessions/:session_id",
+        ]),
+      );
     });
 
     it.each(BODY_METHOD_ROUTES.flatMap((r) => REFUSED_BODIES.map(([label, type, body]) => [`${r.method} ${r.path}`, label, r, type, body] as const)))(
@@ -266,7 +285,10 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
 
     it.each(PATH_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("%s with a%00b → a 4xx with the contract's body", async (_name, route) => {
       const target = url(routeUrl(route, () => "a%00b"));
-      const res = route.method === "GET" || route.method === "DELETE" ? await request(target, { method: route.method }) : await request(target, { method: route.method, json: {} });
+      const res =
+        route.method === "GET" || route.method === "DELETE"
+          ? await request(target, { method: route.method })
+          : await request(target, { method: route.method, json: {} });
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);
       expect(res.body).toHaveProperty("detail");
@@ -291,7 +313,9 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
       const start = await get(`telemetry/metrics?${"start=2000-01-01&".repeat(25)}start=2025-03-02`);
       expect(start.status).toBe(200);
       expect(start.body).toEqual((await get("telemetry/metrics?start=2025-03-02")).body);
-      const sprints = await get(`telemetry/finops/sprints?${"window_days=3&".repeat(30)}window_days=1&${"limit=2&".repeat(30)}limit=3&start=2025-03-01&end=2025-03-03`);
+      const sprints = await get(
+        `telemetry/finops/sprints?${"window_days=3&".repeat(30)}window_days=1&${"limit=2&".repeat(30)}limit=3&start=2025-03-01&end=2025-03-03`,
+      );
       expect(sprints.status).toBe(200);
       expect(sprints.body).toEqual((await get("telemetry/finops/sprints?window_days=1&limit=3&start=2025-03-01&end=2025-03-03")).body);
       const bad = await get(`telemetry/runs?${"limit=2&".repeat(25)}limit=0`);
@@ -302,9 +326,21 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
     it.each(READS)("GET %s ignores bracket, dotted and prototype keys (they are other, unlisted keys)", async (p) => {
       const expected = (await get(`${p}?start=2025-01-01&end=2025-04-01`)).body;
       const odd = [
-        "provider_id[]=codex", "provider_id[a]=codex", "provider_id[0]=codex", "provider_id.x=codex", "a[provider_id]=codex", "limit[]=1",
-        "start[0]=x", "__proto__=x", "__proto__[provider_id]=codex", "constructor=y", "constructor[prototype][limit]=1", "toString=1",
-        "hasOwnProperty=2", "valueOf=3", "%5F%5Fproto%5F%5F[limit]=1",
+        "provider_id[]=codex",
+        "provider_id[a]=codex",
+        "provider_id[0]=codex",
+        "provider_id.x=codex",
+        "a[provider_id]=codex",
+        "limit[]=1",
+        "start[0]=x",
+        "__proto__=x",
+        "__proto__[provider_id]=codex",
+        "constructor=y",
+        "constructor[prototype][limit]=1",
+        "toString=1",
+        "hasOwnProperty=2",
+        "valueOf=3",
+        "%5F%5Fproto%5F%5F[limit]=1",
       ].join("&");
       const res = await get(`${p}?${odd}&start=2025-01-01&end=2025-04-01`);
       expect(res.status).toBe(200);
@@ -394,14 +430,26 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
       expect(runs.status).toBe(200);
       expect(runs.body.items).toHaveLength(1);
       expect(runs.body.items[0]).toMatchObject({
-        provider_id: word, provider_name: word, tool: word, route: word, status: word.toLowerCase(), experiment_cohort: word,
-        experiment_tag: word, lane: null,
+        provider_id: word,
+        provider_name: word,
+        tool: word,
+        route: word,
+        status: word.toLowerCase(),
+        experiment_cohort: word,
+        experiment_tag: word,
+        lane: null,
       });
       const metrics = await get(`telemetry/metrics?provider_id=${q}`);
       expect(metrics.body.total_runs).toBe(1);
       expect(metrics.body.extended.error_breakdown).toEqual([{ category: LABELS.get(word), count: 1 }]);
       expect(metrics.body.extended.cost_breakdown).toEqual([expect.objectContaining({ label: LABELS.get(word), provider_id: word, cost_usd: 1 })]);
-      for (const p of ["telemetry/heatmap", "telemetry/timeseries", "telemetry/pareto", "telemetry/finops/sprints", "telemetry/finops/pull-requests"]) {
+      for (const p of [
+        "telemetry/heatmap",
+        "telemetry/timeseries",
+        "telemetry/pareto",
+        "telemetry/finops/sprints",
+        "telemetry/finops/pull-requests",
+      ]) {
         expect((await get(`${p}?provider_id=${q}&start=2025-02-20&end=2025-03-05`)).status).toBe(200);
       }
       for (const p of ["telemetry/timeseries", "telemetry/pareto", "telemetry/runs", "telemetry/finops/sprints", "telemetry/finops/pull-requests"]) {
@@ -413,7 +461,8 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
     });
 
     it("metadata whose keys are prototype words is kept as data", async () => {
-      const text = '{"provider_id":"meta-words","status":"failed","metadata":{"__proto__":{"error":"x"},"constructor":{"prototype":1},"error":{"__proto__":"y","toString":"z","hasOwnProperty":"w"}}}';
+      const text =
+        '{"provider_id":"meta-words","status":"failed","metadata":{"__proto__":{"error":"x"},"constructor":{"prototype":1},"error":{"__proto__":"y","toString":"z","hasOwnProperty":"w"}}}';
       expect((await postText("telemetry/runs", text)).status).toBe(201);
       const item = (await get("telemetry/runs?provider_id=meta-words")).body.items[0];
       expect(Object.keys(item.metadata)).toEqual(["__proto__", "constructor", "error"]);
@@ -489,17 +538,27 @@ export function badInputSuite(env: () => Record<string, string>, backend: Dialec
     });
 
     it.each(READS)("GET %s over the whole range of instants (years 0001–9999) answers", async (p) => {
-      for (const q of ["start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59.999Z", "start=-62135596800&end=253402300799999",
-        "start=9999-12-31T23:59:59.999Z", "end=0001-01-01", "start=0001-01-01&end=0001-01-01&window_days=90&limit=12"]) {
+      for (const q of [
+        "start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59.999Z",
+        "start=-62135596800&end=253402300799999",
+        "start=9999-12-31T23:59:59.999Z",
+        "end=0001-01-01",
+        "start=0001-01-01&end=0001-01-01&window_days=90&limit=12",
+      ]) {
         expect((await get(`${p}?${q}`)).status).toBe(200);
       }
     });
 
     it("runs and pull requests at the first and last instant are stored and reported", async () => {
-      const runs = [{ provider_id: "edge", ts: "0001-01-01T00:00:00Z" }, { provider_id: "edge", ts: "9999-12-31T23:59:59.999Z" }];
+      const runs = [
+        { provider_id: "edge", ts: "0001-01-01T00:00:00Z" },
+        { provider_id: "edge", ts: "9999-12-31T23:59:59.999Z" },
+      ];
       expect((await post("telemetry/runs", { runs })).status).toBe(201);
       for (const merged_at of ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"]) {
-        expect((await post("telemetry/finops/pull-requests", { id: `edge-${merged_at}`, title: "t", merged_at, provider_id: "edge" })).status).toBe(201);
+        expect((await post("telemetry/finops/pull-requests", { id: `edge-${merged_at}`, title: "t", merged_at, provider_id: "edge" })).status).toBe(
+          201,
+        );
       }
       const all = await get("telemetry/runs?provider_id=edge");
       expect(all.body.items.map((r: { ts: string }) => r.ts)).toEqual(["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z"]);

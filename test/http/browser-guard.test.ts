@@ -34,13 +34,15 @@ interface Report {
 /** A page that fires `attacks` (name → fetch arguments) and posts what it saw to `reportUrl`. */
 function attackPage(attacks: Record<string, { url: string; init: string }>, reportUrl: string): string {
   const calls = Object.entries(attacks)
-    .map(([name, a]) => `
+    .map(
+      ([name, a]) => `
       try {
         const r = await fetch(${JSON.stringify(a.url)}, ${a.init});
         results[${JSON.stringify(name)}] = { status: r.type === "opaque" ? "opaque" : r.status, body: r.type === "opaque" ? undefined : await r.text() };
       } catch (e) {
         results[${JSON.stringify(name)}] = { status: "failed: " + e };
-      }`)
+      }`,
+    )
     .join("\n");
   return `<!doctype html><html><body><script>
     (async () => {
@@ -85,10 +87,13 @@ class Attacker {
         return;
       }
       // After the rebinding: the same name and port now reach the console, headers (Host) untouched.
-      const upstream = http.request({ host: "127.0.0.1", port: this.proxyTo, method: req.method, path: req.url, headers: req.headers, setHost: false }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      const upstream = http.request(
+        { host: "127.0.0.1", port: this.proxyTo, method: req.method, path: req.url, headers: req.headers, setHost: false },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);
     });
@@ -131,9 +136,16 @@ async function visit(url: string, profile: string, done: () => boolean): Promise
   const browser: ChildProcess = spawn(
     CHROMIUM,
     [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--no-default-browser-check",
-      "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable", `--user-data-dir=${profile}`,
-      "--host-resolver-rules=MAP rebind.test 127.0.0.1", url,
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--no-first-run",
+      "--no-default-browser-check",
+      "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
+      `--user-data-dir=${profile}`,
+      "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+      url,
     ],
     { detached: true, stdio: "ignore" },
   );
@@ -167,7 +179,10 @@ describe("a headless browser against a console in open mode", () => {
 
   function manifest(): string {
     const file = path.join(dir, "servers.json");
-    fs.writeFileSync(file, JSON.stringify({ providers: [{ id: "victim", name: "Victim", transport: "stdio", command: process.execPath, args: [CONFIGURABLE_SERVER] }] }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ providers: [{ id: "victim", name: "Victim", transport: "stdio", command: process.execPath, args: [CONFIGURABLE_SERVER] }] }),
+    );
     return file;
   }
 
@@ -196,8 +211,14 @@ describe("a headless browser against a console in open mode", () => {
   const crossSiteAttacks = (consolePort: number) => {
     const api = `http://127.0.0.1:${consolePort}/api/v1`;
     return {
-      blob: { url: `${api}/servers`, init: `{ method: "POST", mode: "no-cors", body: new Blob([JSON.stringify({ id: "pwned-blob", name: "P", command: "touch /tmp/pwned" })]) }` },
-      text: { url: `${api}/servers`, init: `{ method: "POST", mode: "no-cors", headers: { "content-type": "text/plain" }, body: JSON.stringify({ id: "pwned-text", name: "P", command: "x" }) }` },
+      blob: {
+        url: `${api}/servers`,
+        init: `{ method: "POST", mode: "no-cors", body: new Blob([JSON.stringify({ id: "pwned-blob", name: "P", command: "touch /tmp/pwned" })]) }`,
+      },
+      text: {
+        url: `${api}/servers`,
+        init: `{ method: "POST", mode: "no-cors", headers: { "content-type": "text/plain" }, body: JSON.stringify({ id: "pwned-text", name: "P", command: "x" }) }`,
+      },
       start: { url: `${api}/servers/victim/process/start`, init: `{ method: "POST", mode: "no-cors" }` },
     };
   };
@@ -219,16 +240,23 @@ describe("a headless browser against a console in open mode", () => {
     expect((await request(`${guarded.baseUrl}/servers`)).body.servers.map((s: any) => s.id)).toEqual(["victim"]);
     expect((await request(`${guarded.baseUrl}/servers/victim/process`)).body.process).toMatchObject({ status: "stopped", pid: null });
     // The requests did reach the console, and were refused for their Origin.
-    const denied = (await request(`${guarded.baseUrl}/audit/logs?limit=100`)).body.items.filter((e: any) => e.details.origin === `http://127.0.0.1:${evil.port}`);
+    const denied = (await request(`${guarded.baseUrl}/audit/logs?limit=100`)).body.items.filter(
+      (e: any) => e.details.origin === `http://127.0.0.1:${evil.port}`,
+    );
     expect(denied.map((e: any) => [e.action, e.outcome, e.status]).sort()).toEqual([
-      ["process.start", "denied", 403], ["server.create", "denied", 403], ["server.create", "denied", 403],
+      ["process.start", "denied", 403],
+      ["server.create", "denied", 403],
+      ["server.create", "denied", 403],
     ]);
   }, 180_000);
 
   it("rebinding: without the guard (the name allowed) the page reads the catalog; with it, every request is refused by its Host", async () => {
     const rebindAttacks = {
       read: { url: "/api/v1/servers", init: "{}" },
-      create: { url: "/api/v1/servers", init: `{ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "pwned-rebind", name: "P", command: "x" }) }` },
+      create: {
+        url: "/api/v1/servers",
+        init: `{ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "pwned-rebind", name: "P", command: "x" }) }`,
+      },
       start: { url: "/api/v1/servers/victim/process/start", init: `{ method: "POST" }` },
     };
     const reports = await attacker(null);
@@ -249,7 +277,9 @@ describe("a headless browser against a console in open mode", () => {
     expect(reports.reports[1]).toEqual({ read: refused, create: refused, start: refused });
     expect((await request(`${guarded.baseUrl}/servers`)).body.servers.map((s: any) => s.id)).toEqual(["victim"]);
     expect((await request(`${guarded.baseUrl}/servers/victim/process`)).body.process.status).toBe("stopped");
-    const denied = (await request(`${guarded.baseUrl}/audit/logs?limit=100`)).body.items.filter((e: any) => e.details.host === `rebind.test:${name.port}`);
+    const denied = (await request(`${guarded.baseUrl}/audit/logs?limit=100`)).body.items.filter(
+      (e: any) => e.details.host === `rebind.test:${name.port}`,
+    );
     expect(denied.map((e: any) => e.action).sort()).toEqual(["process.start", "providers.servers", "server.create"]);
   }, 180_000);
 });

@@ -75,11 +75,13 @@ describeWithNetworkAddress("catalog writes from a non-loopback client address", 
   it("revealing a secret and creating the first key are loopback-only too; the secrets list is not", async () => {
     expect((await send("127.0.0.1", "127.0.0.1", "PUT", "/secrets/gemini", JSON.stringify({ value: "sk-remote-test" }))).status).toBe(200);
     expect(await send(address(), address(), "GET", "/secrets/gemini")).toEqual({
-      status: 403, body: { detail: DETAIL("GET", "/secrets/{id}") },
+      status: 403,
+      body: { detail: DETAIL("GET", "/secrets/{id}") },
     });
     expect((await send(address(), address(), "GET", "/secrets")).status).toBe(200);
     expect(await send(address(), address(), "POST", "/security/api-keys", JSON.stringify({ name: "taken-over", role: "admin" }))).toEqual({
-      status: 403, body: { detail: DETAIL("POST", "/security/api-keys") },
+      status: 403,
+      body: { detail: DETAIL("POST", "/security/api-keys") },
     });
     expect((await send(address(), address(), "GET", "/security/api-keys")).body).toEqual({ keys: [] });
   });

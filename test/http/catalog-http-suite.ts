@@ -14,20 +14,44 @@ const EXAMPLE_IDS = ["gemini", "codex", "glm46", "claude"];
 const EXAMPLE_PROVIDERS = {
   providers: [
     {
-      id: "gemini", name: "Gemini MCP", command: "~/.local/bin/gemini-mcp", description: "Google Gemini router exposed via local MCP bridge",
-      tags: ["llm", "google"], capabilities: ["chat", "tools"], transport: "stdio", is_available: true,
+      id: "gemini",
+      name: "Gemini MCP",
+      command: "~/.local/bin/gemini-mcp",
+      description: "Google Gemini router exposed via local MCP bridge",
+      tags: ["llm", "google"],
+      capabilities: ["chat", "tools"],
+      transport: "stdio",
+      is_available: true,
     },
     {
-      id: "codex", name: "Codex CLI", command: "~/.local/bin/codex-mcp", description: "OpenAI-compatible MCP CLI optimized for iterative coding",
-      tags: ["llm", "openai"], capabilities: ["chat", "exec"], transport: "stdio", is_available: true,
+      id: "codex",
+      name: "Codex CLI",
+      command: "~/.local/bin/codex-mcp",
+      description: "OpenAI-compatible MCP CLI optimized for iterative coding",
+      tags: ["llm", "openai"],
+      capabilities: ["chat", "exec"],
+      transport: "stdio",
+      is_available: true,
     },
     {
-      id: "glm46", name: "GLM-4.6", command: "~/.local/bin/glm46-mcp", description: "Zhipu AI GLM-4.6 stdio MCP server with guardrails",
-      tags: ["llm", "zhipu"], capabilities: ["chat", "embedding", "token_count"], transport: "stdio", is_available: true,
+      id: "glm46",
+      name: "GLM-4.6",
+      command: "~/.local/bin/glm46-mcp",
+      description: "Zhipu AI GLM-4.6 stdio MCP server with guardrails",
+      tags: ["llm", "zhipu"],
+      capabilities: ["chat", "embedding", "token_count"],
+      transport: "stdio",
+      is_available: true,
     },
     {
-      id: "claude", name: "Claude MCP", command: "~/.local/bin/claude-mcp", description: "Claude environment orchestration via CLI",
-      tags: ["llm", "anthropic"], capabilities: ["chat"], transport: "stdio", is_available: true,
+      id: "claude",
+      name: "Claude MCP",
+      command: "~/.local/bin/claude-mcp",
+      description: "Claude environment orchestration via CLI",
+      tags: ["llm", "anthropic"],
+      capabilities: ["chat"],
+      transport: "stdio",
+      is_available: true,
     },
   ],
 };
@@ -35,13 +59,26 @@ const EXAMPLE_PROVIDERS = {
 /** The runtime fields of a server that gives none (§17.2 defaults, §17.3). */
 function defaultsOf(id: string) {
   return {
-    args: [], env: {}, cwd: PROJECT_ROOT, autostart: false, startup_timeout_s: 30, secret_env: `${id.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`,
-    restart: "on-failure", max_restarts: 5, degraded_latency_ms: 1000, tool_timeout_s: 60,
+    args: [],
+    env: {},
+    cwd: PROJECT_ROOT,
+    autostart: false,
+    startup_timeout_s: 30,
+    secret_env: `${id.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`,
+    restart: "on-failure",
+    max_restarts: 5,
+    degraded_latency_ms: 1000,
+    tool_timeout_s: 60,
   };
 }
 
 /** A raw request (any method, any body bytes), for what fetch will not send. */
-function raw(url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+function raw(
+  url: string,
+  method: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
     const h: Record<string, string | number> = { ...headers };
     if (body !== undefined) h["content-length"] = Buffer.byteLength(body);
@@ -100,20 +137,41 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
     it("POST /servers: 201 with the Server; it follows the manifest's, in creation order", async () => {
       const res = await request(url("/servers"), {
         method: "POST",
-        json: { id: "files", name: "Files", command: "npx -y @modelcontextprotocol/server-filesystem /tmp", tags: ["fs"], env: { LOG: "1" }, autostart: true },
+        json: {
+          id: "files",
+          name: "Files",
+          command: "npx -y @modelcontextprotocol/server-filesystem /tmp",
+          tags: ["fs"],
+          env: { LOG: "1" },
+          autostart: true,
+        },
       });
       expect(res.status).toBe(201);
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
       expect(res.body).toEqual({
-        id: "files", name: "Files", command: "npx -y @modelcontextprotocol/server-filesystem /tmp", description: "", tags: ["fs"], capabilities: [],
-        transport: "stdio", ...defaultsOf("files"), env: { LOG: "1" }, autostart: true, source: "api",
-        created_at: res.body.created_at, updated_at: res.body.created_at,
+        id: "files",
+        name: "Files",
+        command: "npx -y @modelcontextprotocol/server-filesystem /tmp",
+        description: "",
+        tags: ["fs"],
+        capabilities: [],
+        transport: "stdio",
+        ...defaultsOf("files"),
+        env: { LOG: "1" },
+        autostart: true,
+        source: "api",
+        created_at: res.body.created_at,
+        updated_at: res.body.created_at,
       });
       const second = await request(url("/servers"), { method: "POST", json: { id: "A-first-by-name", name: "A", command: "a" } });
       expect(second.status).toBe(201);
       const list = await request(url("/servers"));
       expect(list.body.servers.map((s: { id: string }) => s.id)).toEqual([...EXAMPLE_IDS, "files", "A-first-by-name"]);
-      expect((await request(url("/providers"))).body.providers.map((p: { id: string }) => p.id)).toEqual([...EXAMPLE_IDS, "files", "A-first-by-name"]);
+      expect((await request(url("/providers"))).body.providers.map((p: { id: string }) => p.id)).toEqual([
+        ...EXAMPLE_IDS,
+        "files",
+        "A-first-by-name",
+      ]);
       expect((await request(url("/servers/files"))).body).toEqual(res.body);
     });
 
@@ -145,8 +203,14 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
 
     it("POST /servers: transport other than stdio says `only stdio is supported`; bodies that are not objects are 422", async () => {
       const res = await request(url("/servers"), { method: "POST", json: { id: "h", name: "H", command: "h", transport: "sse" } });
-      expect(res.body.detail[0]).toEqual({ type: "literal_error", loc: ["body", "transport"], msg: "only stdio is supported", input: "sse", ctx: { expected: "'stdio'" } });
-      for (const body of ["", "[]", "\"x\"", "{"]) {
+      expect(res.body.detail[0]).toEqual({
+        type: "literal_error",
+        loc: ["body", "transport"],
+        msg: "only stdio is supported",
+        input: "sse",
+        ctx: { expected: "'stdio'" },
+      });
+      for (const body of ["", "[]", '"x"', "{"]) {
         const r = await raw(url("/servers"), "POST", body, { "content-type": "application/json" });
         expect(r.status).toBe(422);
       }
@@ -157,11 +221,24 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
       const before = (await request(url("/servers/files"))).body;
       const res = await request(url("/servers/files"), {
         method: "PUT",
-        json: { id: "ignored", name: "Files v2", command: "npx -y @modelcontextprotocol/server-filesystem /srv", description: "d", tags: [], capabilities: ["tools"], transport: "stdio" },
+        json: {
+          id: "ignored",
+          name: "Files v2",
+          command: "npx -y @modelcontextprotocol/server-filesystem /srv",
+          description: "d",
+          tags: [],
+          capabilities: ["tools"],
+          transport: "stdio",
+        },
       });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
-        ...before, name: "Files v2", command: "npx -y @modelcontextprotocol/server-filesystem /srv", description: "d", tags: [], capabilities: ["tools"],
+        ...before,
+        name: "Files v2",
+        command: "npx -y @modelcontextprotocol/server-filesystem /srv",
+        description: "d",
+        tags: [],
+        capabilities: ["tools"],
         updated_at: res.body.updated_at,
       });
       expect(res.body.env).toEqual({ LOG: "1" });
@@ -176,7 +253,9 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
       expect(res.body).toMatchObject({ env: {}, autostart: false, description: "" });
       const bad = await request(url("/servers/files"), { method: "PUT", json: { name: null } });
       expect(bad.status).toBe(422);
-      expect(bad.body.detail).toEqual([{ type: "string_type", loc: ["body", "name"], msg: "Input should be a valid string (name cannot be reset)", input: null }]);
+      expect(bad.body.detail).toEqual([
+        { type: "string_type", loc: ["body", "name"], msg: "Input should be a valid string (name cannot be reset)", input: null },
+      ]);
     });
 
     it("PUT /servers/{id}: 404 unknown, 409 manifest (exact texts), 422 before both, the body required", async () => {
@@ -227,7 +306,11 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
     });
 
     it("405 with Allow for the methods a catalog path does not define", async () => {
-      for (const [method, p, allow] of [["PATCH", "/servers/x", "GET, PUT, DELETE"], ["POST", "/servers/x", "GET, PUT, DELETE"], ["PUT", "/servers", "GET, POST"]]) {
+      for (const [method, p, allow] of [
+        ["PATCH", "/servers/x", "GET, PUT, DELETE"],
+        ["POST", "/servers/x", "GET, PUT, DELETE"],
+        ["PUT", "/servers", "GET, POST"],
+      ]) {
         const res = await raw(url(p), method, "{}", { "content-type": "application/json" });
         expect(res.status).toBe(405);
         expect(res.headers.allow).toBe(allow);
@@ -238,7 +321,9 @@ export function catalogHttpSuite(title: string, env: () => Record<string, string
     it("CORS: PUT and DELETE are preflighted and allowed for an allowed origin, with the headers on every answer", async () => {
       const origin = "http://127.0.0.1:5173";
       const preflight = await raw(url("/servers/x"), "OPTIONS", undefined, {
-        origin, "access-control-request-method": "DELETE", "access-control-request-headers": "content-type, x-api-key",
+        origin,
+        "access-control-request-method": "DELETE",
+        "access-control-request-headers": "content-type, x-api-key",
       });
       expect(preflight.status).toBe(200);
       expect(String(preflight.headers["access-control-allow-methods"]).split(", ")).toEqual(expect.arrayContaining(["PUT", "DELETE", "POST"]));

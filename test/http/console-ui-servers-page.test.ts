@@ -58,7 +58,9 @@ function misfits(obj: unknown, spec: Record<string, readonly Kind[]>, where: str
   for (const key of Object.keys(spec)) {
     if (!(key in record)) out.push(`${where}.${key}: missing`);
     else if (!spec[key].some((k) => matches(record[key], k))) {
-      out.push(`${where}.${key}: ${JSON.stringify(record[key])} is not ${spec[key].map((k) => (typeof k === "object" ? k.oneOf.join("|") : k)).join(" or ")}`);
+      out.push(
+        `${where}.${key}: ${JSON.stringify(record[key])} is not ${spec[key].map((k) => (typeof k === "object" ? k.oneOf.join("|") : k)).join(" or ")}`,
+      );
     }
   }
   for (const key of Object.keys(record)) if (!(key in spec)) out.push(`${where}.${key}: not in the contract`);
@@ -220,8 +222,21 @@ describe("the console UI's Servers page, replayed from its origin against the de
     expect(processes[0]).toMatchObject({ desired: "running", status: "running", pid: autostarted.pid, node_id: server.broker.nodeID });
     // Never started: `stopped` with nulls.
     expect(processes[1]).toEqual({
-      server_id: "filesystem", desired: "stopped", status: "stopped", command: null, pid: null, node_id: null, started_at: null,
-      stopped_at: null, return_code: null, last_error: null, restarts: 0, server_info: null, tool_count: null, logs: [], cursor: null,
+      server_id: "filesystem",
+      desired: "stopped",
+      status: "stopped",
+      command: null,
+      pid: null,
+      node_id: null,
+      started_at: null,
+      stopped_at: null,
+      return_code: null,
+      last_error: null,
+      restarts: 0,
+      server_info: null,
+      tool_count: null,
+      logs: [],
+      cursor: null,
     });
 
     // --- Start: the UI reads only this answer -------------------------------------------------
@@ -231,7 +246,16 @@ describe("the console UI's Servers page, replayed from its origin against the de
     const running = started.body.process;
     watch(running);
     expect(processMisfits(running)).toEqual([]);
-    expect(running).toMatchObject({ server_id: "filesystem", desired: "running", status: "running", node_id: server.broker.nodeID, restarts: 0, last_error: null, stopped_at: null, return_code: null });
+    expect(running).toMatchObject({
+      server_id: "filesystem",
+      desired: "running",
+      status: "running",
+      node_id: server.broker.nodeID,
+      restarts: 0,
+      last_error: null,
+      stopped_at: null,
+      return_code: null,
+    });
     expect(running.pid).toBeGreaterThan(1);
     expect(liveMembers(running.pid)).toContain(running.pid);
     expect(running.command).toContain("server-filesystem");
@@ -251,7 +275,13 @@ describe("the console UI's Servers page, replayed from its origin against the de
     const reloaded = await ui("GET", "/servers/processes");
     const listed = (reloaded.body.processes as Record<string, any>[]).find((p) => p.server_id === "filesystem")!;
     expect(processMisfits(listed)).toEqual([]);
-    expect(listed).toMatchObject({ status: "running", pid: running.pid, node_id: running.node_id, started_at: running.started_at, tool_count: running.tool_count });
+    expect(listed).toMatchObject({
+      status: "running",
+      pid: running.pid,
+      node_id: running.node_id,
+      started_at: running.started_at,
+      tool_count: running.tool_count,
+    });
 
     // --- Log tail: a card without a cursor yet sends it empty (= not given, api-contract §1.1) ---
     const first = await ui("GET", "/servers/filesystem/process/logs?cursor=");

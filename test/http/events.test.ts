@@ -20,8 +20,12 @@ function manifest(dir: string): string {
   const providers = [
     { id: "echo", name: "Echo", command: node, args: [CONFIGURABLE_SERVER, "--name", "echo-events"], transport: "stdio" },
     {
-      id: "crashy", name: "Crashy", command: node, args: [CONFIGURABLE_SERVER, "--crash-after-list-ms", "150", "--exit-code", "3"],
-      transport: "stdio", max_restarts: 2,
+      id: "crashy",
+      name: "Crashy",
+      command: node,
+      args: [CONFIGURABLE_SERVER, "--crash-after-list-ms", "150", "--exit-code", "3"],
+      transport: "stdio",
+      max_restarts: 2,
     },
     { id: "flaky", name: "Flaky", command: node, args: [CONFIGURABLE_SERVER], transport: "stdio" },
     { id: "slow", name: "Slow", command: node, args: [CONFIGURABLE_SERVER, "--ping-delay-ms", "300"], transport: "stdio", degraded_latency_ms: 50 },
@@ -88,7 +92,8 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     expect(bad.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
     expect(bad.body.detail).toEqual([expect.objectContaining({ loc: ["query", "types"], input: "bogus" })]);
     const preflight = await request(url("/events"), {
-      method: "OPTIONS", headers: { origin: "http://localhost:5173", "access-control-request-method": "GET" },
+      method: "OPTIONS",
+      headers: { origin: "http://localhost:5173", "access-control-request-method": "GET" },
     });
     expect(preflight.status).toBe(200);
     const postEvents = await post("/events");
@@ -104,10 +109,7 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     const pid = started.body.process.pid;
     const stopped = await post("/servers/echo/process/stop");
     expect(stopped.body.process.status).toBe("stopped");
-    const events = await client.until(
-      (es) => es.some((e) => e.data.status === "stopped" && e.data.desired === "stopped"),
-      "echo stopped",
-    );
+    const events = await client.until((es) => es.some((e) => e.data.status === "stopped" && e.data.desired === "stopped"), "echo stopped");
     // Each stored change is an event (a start writes `starting` twice: before the spawn, then with the pid).
     const statuses = events.map((e) => e.data.status).filter((st, i, all) => i === 0 || all[i - 1] !== st);
     expect(statuses).toEqual(["starting", "running", "stopping", "stopped"]);
@@ -128,7 +130,10 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     await ensureRunning("echo");
     const call = await post("/servers/echo/tools/echo/call", { arguments: { text: "live" } });
     expect(call.status).toBe(200);
-    const ids = await ingest([{ provider_id: "p-run", tokens_in: 5, metadata: { k: 1 }, status: "ok" }, { provider_id: "p-run", status: "failed" }]);
+    const ids = await ingest([
+      { provider_id: "p-run", tokens_in: 5, metadata: { k: 1 }, status: "ok" },
+      { provider_id: "p-run", status: "failed" },
+    ]);
     const big = await ingest(Array.from({ length: 500 }, (_, i) => ({ provider_id: i % 5 === 0 ? "p-a" : "p-b" })));
     const events = await client.until((es) => es.some((e) => e.event === "runs"), "the runs summary");
     const runs = ofType(events, "run");
@@ -139,8 +144,16 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     const summaries = ofType(events, "runs");
     expect(summaries).toHaveLength(1);
     expect(summaries[0].data).toEqual({
-      count: 500, first_id: big[0], last_id: big[499], start: expect.any(String), end: expect.any(String),
-      providers: [{ provider_id: "p-b", count: 400 }, { provider_id: "p-a", count: 100 }], provider_count: 2,
+      count: 500,
+      first_id: big[0],
+      last_id: big[499],
+      start: expect.any(String),
+      end: expect.any(String),
+      providers: [
+        { provider_id: "p-b", count: 400 },
+        { provider_id: "p-a", count: 100 },
+      ],
+      provider_count: 2,
     });
     expect(events).toHaveLength(4);
     await post("/servers/echo/process/stop");
@@ -179,7 +192,10 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     await onlyA.until(done, "the marker on the server_id stream");
     const all = everything.events.filter((e) => e.event === "run" || e.event === "session");
     expect(all.map((e) => e.event)).toEqual(["run", "run", "session", "run"]);
-    expect(onlyA.events.map((e) => [e.event, e.data.provider_id])).toEqual([["run", "f-a"], ["run", "f-a"]]);
+    expect(onlyA.events.map((e) => [e.event, e.data.provider_id])).toEqual([
+      ["run", "f-a"],
+      ["run", "f-a"],
+    ]);
     await onlySessions.until((es) => es.length >= 1, "the session");
     expect(onlySessions.events.map((e) => e.event)).toEqual(["session"]);
   }, 30_000);
@@ -193,7 +209,10 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     const between = await ingest([{ provider_id: "resume" }, { provider_id: "resume" }]);
     const session = (await post("/providers/echo/sessions", {})).body.session.id;
     const between2 = await ingest([{ provider_id: "resume" }]);
-    for (const [query, headers] of [["?types=run,session", { "last-event-id": last }], [`?types=run,session&last_event_id=${last}`, {}]] as const) {
+    for (const [query, headers] of [
+      ["?types=run,session", { "last-event-id": last }],
+      [`?types=run,session&last_event_id=${last}`, {}],
+    ] as const) {
       const again = await open(query, headers);
       const live = (await ingest([{ provider_id: "resume" }]))[0];
       const events = await again.until((es) => es.some((e) => e.data.id === live), "the live run");
@@ -263,20 +282,28 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     // A crash loop: dies after each start; gives up after max_restarts (2).
     const crashy = await post("/servers/crashy/process/start");
     watch(crashy.body.process);
-    await eventually(async () => {
-      const p = (await request(url("/servers/crashy/process"))).body.process;
-      watch(p);
-      return p.status === "error";
-    }, 60_000, "crashy in error");
+    await eventually(
+      async () => {
+        const p = (await request(url("/servers/crashy/process"))).body.process;
+        watch(p);
+        return p.status === "error";
+      },
+      60_000,
+      "crashy in error",
+    );
     // A recovery: the process dies during a call and is restarted.
     const flaky = await post("/servers/flaky/process/start");
     watch(flaky.body.process);
     expect((await post("/servers/flaky/tools/exit/call", { arguments: { code: 1 } })).status).toBe(502);
-    await eventually(async () => {
-      const p = (await request(url("/servers/flaky/process"))).body.process;
-      watch(p);
-      return p.status === "running" && p.restarts === 1;
-    }, 60_000, "flaky running again");
+    await eventually(
+      async () => {
+        const p = (await request(url("/servers/flaky/process"))).body.process;
+        watch(p);
+        return p.status === "running" && p.restarts === 1;
+      },
+      60_000,
+      "flaky running again",
+    );
     // A degraded health check.
     const slow = await post("/servers/slow/process/start");
     watch(slow.body.process);
@@ -289,13 +316,15 @@ describe("GET /events and GET /notifications over HTTP (embedded)", () => {
     expect(res.status).toBe(200);
     const list = res.body.notifications as any[];
     const titles = list.map((n) => `${n.severity} ${n.title}`);
-    expect(titles).toEqual(expect.arrayContaining([
-      "critical Server 'crashy' failed",
-      "warning Server 'crashy' restarted after a failure",
-      "warning Server 'flaky' restarted after a failure",
-      "success Server 'flaky' recovered",
-      "warning Server 'slow' is degraded",
-    ]));
+    expect(titles).toEqual(
+      expect.arrayContaining([
+        "critical Server 'crashy' failed",
+        "warning Server 'crashy' restarted after a failure",
+        "warning Server 'flaky' restarted after a failure",
+        "success Server 'flaky' recovered",
+        "warning Server 'slow' is degraded",
+      ]),
+    );
     expect(titles.filter((t) => t === "warning Server 'crashy' restarted after a failure")).toHaveLength(2);
     for (const n of list) {
       expect(Object.keys(n).sort()).toEqual(["category", "id", "message", "severity", "tags", "timestamp", "title"]);
@@ -327,10 +356,15 @@ describe("GET /events: the client cap and a gateway that stops", () => {
     expect(refused.status).toBe(503);
     expect(refused.body.detail).toMatch(/Too many event streams on this gateway \(limit 2\)/);
     a.close();
-    await eventually(async () => (await openSse(`${server.baseUrl}/events`).then((c) => {
-      c.close();
-      return c.status;
-    })) === 200, 10_000, "a place freed");
+    await eventually(
+      async () =>
+        (await openSse(`${server.baseUrl}/events`).then((c) => {
+          c.close();
+          return c.status;
+        })) === 200,
+      10_000,
+      "a place freed",
+    );
     b.close();
   });
 

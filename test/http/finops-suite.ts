@@ -27,7 +27,14 @@ export async function getReport(server: TestServer, kind: "sprints" | "pull-requ
 /** The §12.1 worked example runs, on the given provider (its only route). */
 export function sprintExampleRuns(providerId: string): Record<string, unknown>[] {
   const run = (ts: string, cost: number | null, tin: number, tout: number, dur: number, status: string) => ({
-    provider_id: providerId, route: "chat", ts, cost_usd: cost, tokens_in: tin, tokens_out: tout, duration_ms: dur, status,
+    provider_id: providerId,
+    route: "chat",
+    ts,
+    cost_usd: cost,
+    tokens_in: tin,
+    tokens_out: tout,
+    duration_ms: dur,
+    status,
   });
   return [
     run("2025-04-08T10:00:00Z", 1.0, 1000, 500, 800, "success"),
@@ -62,17 +69,31 @@ export function finopsSuite(label: string, start: ServerFactory): void {
       const items = res.body.items;
       expect(items).toHaveLength(2);
       expect(items[0]).toMatchObject({
-        id: "sprint-2025-15-1", name: "Sprint 2025-15", period_start: "2025-04-10", period_end: "2025-04-11",
-        total_cost_usd: 1.75, total_tokens_in: 4400, total_tokens_out: 2000, status: "on_track",
+        id: "sprint-2025-15-1",
+        name: "Sprint 2025-15",
+        period_start: "2025-04-10",
+        period_end: "2025-04-11",
+        total_cost_usd: 1.75,
+        total_tokens_in: 4400,
+        total_tokens_out: 2000,
+        status: "on_track",
         summary: `Queda de 16.7% no custo versus sprint anterior e 0.01 mi tokens no período 2025-04-10 ${EN_DASH} 2025-04-11.`,
       });
       expect(items[0].avg_latency_ms).toBeCloseTo(2800 / 3, 9);
       expect(items[0].success_rate).toBeCloseTo(1 / 3, 12);
       expect(items[0].cost_delta).toBeCloseTo(-1 / 6, 12);
       expect(items[1]).toEqual({
-        id: "sprint-2025-15-2", name: "Sprint 2025-15", period_start: "2025-04-08", period_end: "2025-04-09",
-        total_cost_usd: 2.1, total_tokens_in: 2000, total_tokens_out: 1000, avg_latency_ms: 800, success_rate: 1,
-        cost_delta: 0, status: "on_track",
+        id: "sprint-2025-15-2",
+        name: "Sprint 2025-15",
+        period_start: "2025-04-08",
+        period_end: "2025-04-09",
+        total_cost_usd: 2.1,
+        total_tokens_in: 2000,
+        total_tokens_out: 1000,
+        avg_latency_ms: 800,
+        success_rate: 1,
+        cost_delta: 0,
+        status: "on_track",
         summary: `Custo estável no período 2025-04-08 ${EN_DASH} 2025-04-09 com 0.00 mi tokens processados.`,
       });
     });
@@ -81,12 +102,22 @@ export function finopsSuite(label: string, start: ServerFactory): void {
       const res = await getReport(server, "sprints", "start=2025-04-09T12:00:00Z&end=2025-04-11T12:00:00Z&window_days=3&limit=2");
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
-        items: [{
-          id: "sprint-2025-15-1", name: "Sprint 2025-15", period_start: "2025-04-09", period_end: "2025-04-11",
-          total_cost_usd: 2.85, total_tokens_in: 5400, total_tokens_out: 2500, avg_latency_ms: 900, success_rate: 0.5,
-          cost_delta: 0, status: "on_track",
-          summary: `Custo estável no período 2025-04-09 ${EN_DASH} 2025-04-11 com 0.01 mi tokens processados.`,
-        }],
+        items: [
+          {
+            id: "sprint-2025-15-1",
+            name: "Sprint 2025-15",
+            period_start: "2025-04-09",
+            period_end: "2025-04-11",
+            total_cost_usd: 2.85,
+            total_tokens_in: 5400,
+            total_tokens_out: 2500,
+            avg_latency_ms: 900,
+            success_rate: 0.5,
+            cost_delta: 0,
+            status: "on_track",
+            summary: `Custo estável no período 2025-04-09 ${EN_DASH} 2025-04-11 com 0.01 mi tokens processados.`,
+          },
+        ],
       });
     });
 
@@ -94,9 +125,7 @@ export function finopsSuite(label: string, start: ServerFactory): void {
       const res = await getReport(server, "sprints", "window_days=1&limit=12");
       expect(res.status).toBe(200);
       const items = res.body.items;
-      expect(items.map((i: { period_start: string }) => i.period_start)).toEqual([
-        "2025-04-11", "2025-04-10", "2025-04-09", "2025-04-08",
-      ]);
+      expect(items.map((i: { period_start: string }) => i.period_start)).toEqual(["2025-04-11", "2025-04-10", "2025-04-09", "2025-04-08"]);
       expect(items[0].total_cost_usd).toBe(0);
       expect(items[0].cost_delta).toBe(-1);
       expect(items[1].cost_delta).toBeCloseTo(0.65 / 1.1, 12);
@@ -131,7 +160,13 @@ export function finopsSuite(label: string, start: ServerFactory): void {
 
       const turbo = await getReport(server, "sprints", "lane=turbo&window_days=2");
       expect(turbo.body.items).toHaveLength(1);
-      expect(turbo.body.items[0]).toMatchObject({ period_start: "2025-04-10", period_end: "2025-04-11", total_cost_usd: 3, total_tokens_in: 20, success_rate: 1 });
+      expect(turbo.body.items[0]).toMatchObject({
+        period_start: "2025-04-10",
+        period_end: "2025-04-11",
+        total_cost_usd: 3,
+        total_tokens_in: 20,
+        success_rate: 1,
+      });
 
       for (const q of ["lane=economy", "lane=nonsense", "provider_id=gemini&lane=turbo", "provider_id=nobody", "provider_id=ghost&lane=balanced"]) {
         const res = await getReport(server, "sprints", q);
@@ -170,7 +205,13 @@ export function finopsSuite(label: string, start: ServerFactory): void {
 
     it("reproduces the pr-42 worked example", async () => {
       const chat = (ts: string, cost: number, tin: number, tout: number) => ({
-        provider_id: "gemini", route: "chat", ts, cost_usd: cost, tokens_in: tin, tokens_out: tout, status: "success",
+        provider_id: "gemini",
+        route: "chat",
+        ts,
+        cost_usd: cost,
+        tokens_in: tin,
+        tokens_out: tout,
+        status: "success",
       });
       await ingestRuns(server, [
         chat("2025-04-02T12:00:00Z", 9.99, 1, 1),
@@ -182,18 +223,34 @@ export function finopsSuite(label: string, start: ServerFactory): void {
         { provider_id: "gemini", route: "other", ts: "2025-04-09T12:00:00Z", cost_usd: 50, tokens_in: 5, tokens_out: 5 },
       ]);
       const created = await registerPr(server, {
-        id: "pr-42", title: "Cache de prompts", owner: "ana", merged_at: "2025-04-10T00:00:00Z", provider_id: "gemini", route: "chat",
+        id: "pr-42",
+        title: "Cache de prompts",
+        owner: "ana",
+        merged_at: "2025-04-10T00:00:00Z",
+        provider_id: "gemini",
+        route: "chat",
       });
       expect(created.status).toBe(201);
       const res = await getReport(server, "pull-requests", "start=2025-04-01T00:00:00Z&end=2025-04-30T00:00:00Z&window_days=7");
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
-        items: [{
-          id: "pr-42", provider_id: "gemini", provider_name: "Gemini MCP", route: "chat", lane: "balanced",
-          title: "Cache de prompts", owner: "ana", merged_at: "2025-04-10T00:00:00Z",
-          cost_impact_usd: -1, cost_delta: -0.25, tokens_impact: -1000, status: "on_track",
-          summary: "Queda de 25.0% no custo da rota chat (Gemini MCP) frente ao período anterior.",
-        }],
+        items: [
+          {
+            id: "pr-42",
+            provider_id: "gemini",
+            provider_name: "Gemini MCP",
+            route: "chat",
+            lane: "balanced",
+            title: "Cache de prompts",
+            owner: "ana",
+            merged_at: "2025-04-10T00:00:00Z",
+            cost_impact_usd: -1,
+            cost_delta: -0.25,
+            tokens_impact: -1000,
+            status: "on_track",
+            summary: "Queda de 25.0% no custo da rota chat (Gemini MCP) frente ao período anterior.",
+          },
+        ],
       });
     });
 
@@ -203,13 +260,27 @@ export function finopsSuite(label: string, start: ServerFactory): void {
         { provider_id: "ghost", ts: "2025-04-16T12:00:00Z", cost_usd: 0.5, tokens_in: 10, tokens_out: 0 },
         { provider_id: "ghost", route: "b", ts: "2025-04-15T12:00:00Z", cost_usd: 1.1, tokens_in: 20, tokens_out: 5 },
       ]);
-      expect((await registerPr(server, { id: "pr-7", title: "t", merged_at: "2025-04-15T00:00:00Z", provider_id: "ghost", route: "  " })).status).toBe(201);
+      expect(
+        (await registerPr(server, { id: "pr-7", title: "t", merged_at: "2025-04-15T00:00:00Z", provider_id: "ghost", route: "  " })).status,
+      ).toBe(201);
       const res = await getReport(server, "pull-requests", "start=2025-04-15&end=2025-04-15&window_days=3");
-      expect(res.body.items).toEqual([{
-        id: "pr-7", provider_id: "ghost", provider_name: "ghost", route: null, lane: null, title: "t", owner: "\u2014",
-        merged_at: "2025-04-15T00:00:00Z", cost_impact_usd: 0.6, cost_delta: expect.any(Number), tokens_impact: 25,
-        status: "regression", summary: "Alta de 60.0% no custo da rota default (ghost) em relação ao período anterior.",
-      }]);
+      expect(res.body.items).toEqual([
+        {
+          id: "pr-7",
+          provider_id: "ghost",
+          provider_name: "ghost",
+          route: null,
+          lane: null,
+          title: "t",
+          owner: "\u2014",
+          merged_at: "2025-04-15T00:00:00Z",
+          cost_impact_usd: 0.6,
+          cost_delta: expect.any(Number),
+          tokens_impact: 25,
+          status: "regression",
+          summary: "Alta de 60.0% no custo da rota default (ghost) em relação ao período anterior.",
+        },
+      ]);
       expect(res.body.items[0].cost_delta).toBeCloseTo(0.6, 12);
     });
 
@@ -237,8 +308,16 @@ export function finopsSuite(label: string, start: ServerFactory): void {
       expect(await ids(`end=2025-04-16T00:00:00Z&window_days=1&limit=3`)).toEqual(["pr-7"]);
       // pr-c's windows hold no runs: delta 0, stable.
       const c = (await getReport(server, "pull-requests", "provider_id=codex&start=2025-02-01&end=2025-03-02")).body.items;
-      expect(c).toEqual([expect.objectContaining({ id: "pr-c", cost_impact_usd: 0, cost_delta: 0, tokens_impact: 0, status: "on_track",
-        summary: "Custo estável para a rota default (Codex CLI) quando comparado ao período anterior." })]);
+      expect(c).toEqual([
+        expect.objectContaining({
+          id: "pr-c",
+          cost_impact_usd: 0,
+          cost_delta: 0,
+          tokens_impact: 0,
+          status: "on_track",
+          summary: "Custo estável para a rota default (Codex CLI) quando comparado ao período anterior.",
+        }),
+      ]);
     });
 
     it("orders PRs merged at the same instant by id in binary (UTF-16 code unit) order", async () => {
@@ -262,13 +341,26 @@ export function finopsSuite(label: string, start: ServerFactory): void {
         { provider_id: "claude", route: "live", ts: iso(now - 3_600_000), cost_usd: 2, tokens_in: 300, tokens_out: 0 },
         { provider_id: "claude", route: "live", ts: iso(now + 3_600_000), cost_usd: 100, tokens_in: 9999, tokens_out: 0 },
       ]);
-      expect((await registerPr(server, { id: "pr-live", title: "t", merged_at: iso(now - DAY), provider_id: "claude", route: "live" })).status).toBe(201);
-      expect((await registerPr(server, { id: "pr-old", title: "t", merged_at: iso(now - 29 * DAY), provider_id: "claude", route: "live" })).status).toBe(201);
-      expect((await registerPr(server, { id: "pr-future", title: "t", merged_at: iso(now + DAY), provider_id: "claude", route: "live" })).status).toBe(201);
+      expect((await registerPr(server, { id: "pr-live", title: "t", merged_at: iso(now - DAY), provider_id: "claude", route: "live" })).status).toBe(
+        201,
+      );
+      expect(
+        (await registerPr(server, { id: "pr-old", title: "t", merged_at: iso(now - 29 * DAY), provider_id: "claude", route: "live" })).status,
+      ).toBe(201);
+      expect(
+        (await registerPr(server, { id: "pr-future", title: "t", merged_at: iso(now + DAY), provider_id: "claude", route: "live" })).status,
+      ).toBe(201);
 
       const res = await getReport(server, "pull-requests", "provider_id=claude");
       expect(res.body.items.map((i: { id: string }) => i.id)).toEqual(["pr-live"]);
-      expect(res.body.items[0]).toMatchObject({ cost_impact_usd: 1, cost_delta: 1, tokens_impact: 200, status: "regression", lane: "balanced", provider_name: "Claude MCP" });
+      expect(res.body.items[0]).toMatchObject({
+        cost_impact_usd: 1,
+        cost_delta: 1,
+        tokens_impact: 200,
+        status: "regression",
+        lane: "balanced",
+        provider_name: "Claude MCP",
+      });
       expect(res.body.items[0].summary).toBe("Alta de 100.0% no custo da rota live (Claude MCP) em relação ao período anterior.");
 
       const wider = await getReport(server, "pull-requests", "provider_id=claude&window_days=8");
@@ -288,16 +380,27 @@ export function finopsSuite(label: string, start: ServerFactory): void {
 
     it("stores a record and answers 201 with it, normalised", async () => {
       const res = await registerPr(server, {
-        id: "  pr-1298 ", title: " Optimize prompt caching ", owner: null, merged_at: "2025-03-01T12:22:04.5-03:00",
-        provider_id: " glm46 ", route: " balanced ", extra: "ignored",
+        id: "  pr-1298 ",
+        title: " Optimize prompt caching ",
+        owner: null,
+        merged_at: "2025-03-01T12:22:04.5-03:00",
+        provider_id: " glm46 ",
+        route: " balanced ",
+        extra: "ignored",
       });
       expect(res.status).toBe(201);
       expect(res.body).toEqual({
-        id: "pr-1298", title: "Optimize prompt caching", owner: "\u2014", merged_at: "2025-03-01T15:22:04.500Z",
-        provider_id: "glm46", route: "balanced",
+        id: "pr-1298",
+        title: "Optimize prompt caching",
+        owner: "\u2014",
+        merged_at: "2025-03-01T15:22:04.500Z",
+        provider_id: "glm46",
+        route: "balanced",
       });
       const report = await getReport(server, "pull-requests", "start=2025-03-01&end=2025-03-02");
-      expect(report.body.items).toEqual([expect.objectContaining({ id: "pr-1298", owner: "\u2014", route: "balanced", lane: "turbo", provider_name: "GLM-4.6" })]);
+      expect(report.body.items).toEqual([
+        expect.objectContaining({ id: "pr-1298", owner: "\u2014", route: "balanced", lane: "turbo", provider_name: "GLM-4.6" }),
+      ]);
     });
 
     it("answers 409 for an existing id, also after trimming", async () => {
@@ -330,24 +433,58 @@ export function finopsSuite(label: string, start: ServerFactory): void {
         expect(res.status).toBe(422);
         return res.body.detail.map((d: { loc: unknown[] }) => d.loc);
       };
-      expect(await locs({})).toEqual([["body", "id"], ["body", "title"], ["body", "merged_at"], ["body", "provider_id"]]);
-      expect(await locs({ id: 5, title: true, merged_at: "not-a-date", provider_id: [], owner: 3, route: {} })).toEqual([
-        ["body", "id"], ["body", "title"], ["body", "owner"], ["body", "merged_at"], ["body", "provider_id"], ["body", "route"],
+      expect(await locs({})).toEqual([
+        ["body", "id"],
+        ["body", "title"],
+        ["body", "merged_at"],
+        ["body", "provider_id"],
       ]);
-      expect(await locs({ id: "   ", title: "t", merged_at: "2025-02-30T00:00:00Z", provider_id: "p" })).toEqual([["body", "id"], ["body", "merged_at"]]);
-      expect(await locs({ id: "x".repeat(101), title: "y".repeat(301), merged_at: "2025-01-01", provider_id: "p".repeat(201), owner: "o".repeat(201), route: "r".repeat(201) })).toEqual([
-        ["body", "id"], ["body", "title"], ["body", "owner"], ["body", "provider_id"], ["body", "route"],
+      expect(await locs({ id: 5, title: true, merged_at: "not-a-date", provider_id: [], owner: 3, route: {} })).toEqual([
+        ["body", "id"],
+        ["body", "title"],
+        ["body", "owner"],
+        ["body", "merged_at"],
+        ["body", "provider_id"],
+        ["body", "route"],
+      ]);
+      expect(await locs({ id: "   ", title: "t", merged_at: "2025-02-30T00:00:00Z", provider_id: "p" })).toEqual([
+        ["body", "id"],
+        ["body", "merged_at"],
+      ]);
+      expect(
+        await locs({
+          id: "x".repeat(101),
+          title: "y".repeat(301),
+          merged_at: "2025-01-01",
+          provider_id: "p".repeat(201),
+          owner: "o".repeat(201),
+          route: "r".repeat(201),
+        }),
+      ).toEqual([
+        ["body", "id"],
+        ["body", "title"],
+        ["body", "owner"],
+        ["body", "provider_id"],
+        ["body", "route"],
       ]);
       expect(await locs({ id: "ok", title: "t", merged_at: null, provider_id: "p" })).toEqual([["body", "merged_at"]]);
       expect(await locs({ id: "ok", title: "t", merged_at: true, provider_id: "p" })).toEqual([["body", "merged_at"]]);
       // Nothing was stored by the rejected bodies.
       expect((await registerPr(server, { id: "ok", title: "t", merged_at: 1743465600, provider_id: "p" })).body).toEqual({
-        id: "ok", title: "t", owner: "\u2014", merged_at: "2025-04-01T00:00:00Z", provider_id: "p", route: null,
+        id: "ok",
+        title: "t",
+        owner: "\u2014",
+        merged_at: "2025-04-01T00:00:00Z",
+        provider_id: "p",
+        route: null,
       });
     });
 
     it("handles merges and bounds at the ends of the datetime range", async () => {
-      for (const [id, merged] of [["pr-first", "0001-01-01T00:00:00Z"], ["pr-last", "9999-12-31T23:59:59Z"]]) {
+      for (const [id, merged] of [
+        ["pr-first", "0001-01-01T00:00:00Z"],
+        ["pr-last", "9999-12-31T23:59:59Z"],
+      ]) {
         expect((await registerPr(server, { id, title: id, merged_at: merged, provider_id: "edge" })).status).toBe(201);
       }
       await ingestRuns(server, [
@@ -372,7 +509,14 @@ export function finopsSuite(label: string, start: ServerFactory): void {
 
     it("accepts limits exactly at the bounds (characters, not UTF-16 units)", async () => {
       const id = "\u{1F680}".repeat(100); // 100 characters, 200 UTF-16 code units
-      const res = await registerPr(server, { id, title: "x".repeat(300), merged_at: "2025-01-01", provider_id: "p".repeat(200), owner: "o".repeat(200), route: "r".repeat(200) });
+      const res = await registerPr(server, {
+        id,
+        title: "x".repeat(300),
+        merged_at: "2025-01-01",
+        provider_id: "p".repeat(200),
+        owner: "o".repeat(200),
+        route: "r".repeat(200),
+      });
       expect(res.status).toBe(201);
       expect(res.body.id).toBe(id);
     });

@@ -167,7 +167,15 @@ describe("sessions", () => {
     // The path decides the provider, never a body key.
     expect(res.body.session).toMatchObject({ provider_id: "claude", reason: null, client: "ui" });
     expect(Object.keys(res.body.session).sort()).toEqual([
-      "call_count", "client", "closed_at", "created_at", "id", "last_call_at", "provider_id", "reason", "status",
+      "call_count",
+      "client",
+      "closed_at",
+      "created_at",
+      "id",
+      "last_call_at",
+      "provider_id",
+      "reason",
+      "status",
     ]);
     created.push(res.body.session.id);
   });
@@ -209,7 +217,10 @@ describe("sessions", () => {
   it("422 with one item per problem", async () => {
     const res = await request(url("/providers/gemini/sessions"), { method: "POST", json: { reason: 1, client: 2 } });
     expect(res.status).toBe(422);
-    expect(res.body.detail.map((i: { loc: unknown }) => i.loc)).toEqual([["body", "reason"], ["body", "client"]]);
+    expect(res.body.detail.map((i: { loc: unknown }) => i.loc)).toEqual([
+      ["body", "reason"],
+      ["body", "client"],
+    ]);
   });
 
   it.each([

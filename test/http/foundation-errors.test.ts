@@ -116,7 +116,11 @@ describe("body limit (1 MiB)", () => {
   });
 
   it("413 before validation: an oversized invalid body for an unknown provider", async () => {
-    const res = await request(url("/providers/nope/sessions"), { method: "POST", body: "[".repeat(LIMIT + 10), headers: { "content-type": "application/json" } });
+    const res = await request(url("/providers/nope/sessions"), {
+      method: "POST",
+      body: "[".repeat(LIMIT + 10),
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(413);
   });
 

@@ -97,7 +97,15 @@ describe("startup failures", () => {
 
   it("a manifest entry without a command exits 1 naming the file and the field", async () => {
     const manifest = path.join(dir, "broken-servers.json");
-    fs.writeFileSync(manifest, JSON.stringify({ providers: [{ id: "a", name: "A", command: "a" }, { id: "b", name: "B" }] }));
+    fs.writeFileSync(
+      manifest,
+      JSON.stringify({
+        providers: [
+          { id: "a", name: "A", command: "a" },
+          { id: "b", name: "B" },
+        ],
+      }),
+    );
     const out = await runToExit({ CONSOLE_MCP_SERVERS_PATH: manifest, CONSOLE_MCP_SERVER_PORT: "0" });
     expect(out.code).toBe(1);
     const all = lines(out.stdout + out.stderr);
@@ -108,7 +116,15 @@ describe("startup failures", () => {
 
   it("a duplicate id exits 1 naming the file and the field", async () => {
     const manifest = path.join(dir, "duplicate-servers.json");
-    fs.writeFileSync(manifest, JSON.stringify({ providers: [{ id: "a", name: "A", command: "a" }, { id: "a", name: "B", command: "b" }] }));
+    fs.writeFileSync(
+      manifest,
+      JSON.stringify({
+        providers: [
+          { id: "a", name: "A", command: "a" },
+          { id: "a", name: "B", command: "b" },
+        ],
+      }),
+    );
     const out = await runToExit({ CONSOLE_MCP_SERVERS_PATH: manifest, CONSOLE_MCP_SERVER_PORT: "0" });
     expect(out.code).toBe(1);
     const all = lines(out.stdout + out.stderr);

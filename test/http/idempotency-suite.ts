@@ -15,13 +15,7 @@ import http from "node:http";
 import path from "node:path";
 import type { Knex } from "knex";
 import type { Context } from "moleculer";
-import {
-  IDEMPOTENCY_TABLE,
-  IDEMPOTENCY_TTL_MS,
-  PURGE_INTERVAL_MS,
-  purgeExpiredKeys,
-  runIdempotent,
-} from "../../lib/store/idempotency";
+import { IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_MS, PURGE_INTERVAL_MS, purgeExpiredKeys, runIdempotent } from "../../lib/store/idempotency";
 import { insertTelemetryRows } from "../../services/telemetry/store/insert";
 import { rowFromRun } from "../../services/telemetry/store/run";
 import { ROUTES } from "../../services/api/routes";
@@ -52,7 +46,10 @@ function sendAndDrop(server: TestServer, pathname: string, body: unknown, key: s
   const text = JSON.stringify(body);
   return new Promise((resolve) => {
     const req = http.request({
-      host: url.hostname, port: url.port, path: url.pathname, method: "POST",
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: "POST",
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text), [HEADER]: key },
     });
     req.on("error", () => undefined);
@@ -134,12 +131,14 @@ export function idempotencySuite(label: string, makeStore: StoreFactory): void {
 
     it("the same JSON value is the same body, whatever the key order and spacing", async () => {
       const first = await request(`${server.baseUrl}/telemetry/runs`, {
-        method: "POST", headers: { "content-type": "application/json", [HEADER]: "order-1" },
+        method: "POST",
+        headers: { "content-type": "application/json", [HEADER]: "order-1" },
         body: '{"runs":[{"provider_id":"gemini","route":"order","tokens_in":1.0,"metadata":{"a":1,"b":2}}]}',
       });
       expect(first.status).toBe(201);
       const second = await request(`${server.baseUrl}/telemetry/runs`, {
-        method: "POST", headers: { "content-type": "application/json", [HEADER]: "order-1" },
+        method: "POST",
+        headers: { "content-type": "application/json", [HEADER]: "order-1" },
         body: '{ "runs": [ { "metadata": {"b": 2, "a": 1}, "tokens_in": 1, "route": "order", "provider_id": "gemini" } ] }',
       });
       expect(second.status).toBe(201);
@@ -256,7 +255,8 @@ export function idempotencySuite(label: string, makeStore: StoreFactory): void {
 
     it("only the flagged routes take the header: elsewhere it is ignored", async () => {
       expect(ROUTES.filter((r) => r.idempotencyKey).map((r) => `${r.method} ${r.path}`)).toEqual([
-        "POST /telemetry/runs", "POST /telemetry/finops/pull-requests",
+        "POST /telemetry/runs",
+        "POST /telemetry/finops/pull-requests",
       ]);
       const res = await post(server, "/routing/simulate", {}, "not a valid key");
       expect(res.status).toBe(200);
@@ -311,14 +311,27 @@ export function idempotencySuite(label: string, makeStore: StoreFactory): void {
       const T0 = Date.parse("2030-01-01T00:00:00Z");
       const write = (tag: string) => async (trx: Knex.Transaction) => {
         const row = rowFromRun(
-          { provider_id: "store", tool: "t", route: tag, tokens_in: 1, tokens_out: 0, duration_ms: 0, status: "success",
-            cost_usd: null, metadata: {}, ts_ms: T0, experiment_cohort: null, experiment_tag: null },
+          {
+            provider_id: "store",
+            tool: "t",
+            route: tag,
+            tokens_in: 1,
+            tokens_out: 0,
+            duration_ms: 0,
+            status: "success",
+            cost_usd: null,
+            metadata: {},
+            ts_ms: T0,
+            experiment_cohort: null,
+            experiment_tag: null,
+          },
           T0,
         );
         const ids = await insertTelemetryRows(trx, [row]);
         return { status: 201, body: { ids } };
       };
-      const runsOf = async (tag: string) => Number((await knex("telemetry_events").where({ route: tag }).count<{ n: number | string }[]>("* as n"))[0].n);
+      const runsOf = async (tag: string) =>
+        Number((await knex("telemetry_events").where({ route: tag }).count<{ n: number | string }[]>("* as n"))[0].n);
 
       it("a write that fails leaves neither its rows nor the key's record", async () => {
         const request = { route: "test", key: "atomic-1", body: { a: 1 }, nowMs: T0 };

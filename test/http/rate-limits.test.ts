@@ -40,12 +40,19 @@ describe("limits per key, and runs counted by runs", () => {
   let server: TestServer;
   const ADMIN = "rate-admin-key-0123456789";
   const keys: Record<string, string> = {};
-  const as = (name: string, init: RequestInit & { json?: unknown } = {}) => ({ ...init, headers: { "x-api-key": keys[name], ...(init.headers as Record<string, string>) } });
+  const as = (name: string, init: RequestInit & { json?: unknown } = {}) => ({
+    ...init,
+    headers: { "x-api-key": keys[name], ...(init.headers as Record<string, string>) },
+  });
 
   beforeAll(async () => {
     server = await startTestServer({ CONSOLE_MCP_ADMIN_KEY: ADMIN, CONSOLE_MCP_RATE_LIMIT_RUNS: "0.1" });
     keys.admin = ADMIN;
-    for (const [name, body] of [["slow", { rate_limit_rps: 0.1 }], ["free", {}], ["ingest", { rate_limit_rps: 0 }]] as const) {
+    for (const [name, body] of [
+      ["slow", { rate_limit_rps: 0.1 }],
+      ["free", {}],
+      ["ingest", { rate_limit_rps: 0 }],
+    ] as const) {
       const res = await request(`${server.baseUrl}/security/api-keys`, as("admin", { method: "POST", json: { name, role: "operator", ...body } }));
       expect(res.status).toBe(201);
       keys[name] = res.body.secret;
@@ -62,15 +69,22 @@ describe("limits per key, and runs counted by runs", () => {
   it("ingestion is counted by runs: 50 runs ask for ~500 s before the next; requests without runs go on", async () => {
     const runs = Array.from({ length: 50 }, () => ({ provider_id: "gemini", route: "rate" }));
     expect((await request(`${server.baseUrl}/telemetry/runs`, as("ingest", { method: "POST", json: { runs } }))).status).toBe(201);
-    const refused = await request(`${server.baseUrl}/telemetry/runs`, as("ingest", { method: "POST", json: { provider_id: "gemini", route: "refused" }, headers: { "x-request-id": "rate-refused" } }));
+    const refused = await request(
+      `${server.baseUrl}/telemetry/runs`,
+      as("ingest", { method: "POST", json: { provider_id: "gemini", route: "refused" }, headers: { "x-request-id": "rate-refused" } }),
+    );
     expect(refused).toMatchObject({ status: 429, body: LIMITED });
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(490);
     // The other key's runs have their own bucket; the key's other requests are not runs.
-    expect((await request(`${server.baseUrl}/telemetry/runs`, as("free", { method: "POST", json: { provider_id: "gemini", route: "other" } }))).status).toBe(201);
+    expect(
+      (await request(`${server.baseUrl}/telemetry/runs`, as("free", { method: "POST", json: { provider_id: "gemini", route: "other" } }))).status,
+    ).toBe(201);
     for (let i = 0; i < 5; i++) expect((await request(`${server.baseUrl}/sessions`, as("ingest"))).status).toBe(200);
     const stored = await request(`${server.baseUrl}/telemetry/runs?route=refused&start=2000-01-01`, as("free"));
     expect(stored.body.items).toEqual([]);
-    const audit = (await request(`${server.baseUrl}/audit/logs?limit=1000`, as("admin"))).body.items.filter((e: any) => e.request_id === "rate-refused");
+    const audit = (await request(`${server.baseUrl}/audit/logs?limit=1000`, as("admin"))).body.items.filter(
+      (e: any) => e.request_id === "rate-refused",
+    );
     expect(audit).toEqual([expect.objectContaining({ actor: "ingest", action: "telemetry.ingest", outcome: "denied", status: 429 })]);
   });
 });

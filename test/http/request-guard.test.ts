@@ -21,11 +21,14 @@ function raw(base: string, method: string, p: string, headers: Record<string, st
   return new Promise((resolve, reject) => {
     const h: Record<string, string | number> = { ...headers };
     if (body !== undefined) h["content-length"] = Buffer.byteLength(body);
-    const req = http.request({ host: url.hostname, port: url.port, method, path: `/api/v1${p}`, headers: h, setHost: headers.host === undefined }, (res) => {
-      let text = "";
-      res.on("data", (d: Buffer) => (text += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode as number, headers: res.headers, body: text === "" ? null : JSON.parse(text) }));
-    });
+    const req = http.request(
+      { host: url.hostname, port: url.port, method, path: `/api/v1${p}`, headers: h, setHost: headers.host === undefined },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode as number, headers: res.headers, body: text === "" ? null : JSON.parse(text) }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -62,18 +65,42 @@ describe("the guard in open mode", () => {
     const read = await raw(server.baseUrl, "GET", "/servers", { origin: EVIL });
     expect(read.status).toBe(200);
     expect(read.headers["access-control-allow-origin"]).toBeUndefined();
-    const ui = await raw(server.baseUrl, "POST", "/providers/gemini/sessions", { origin: "http://localhost:5173", "content-type": "application/json" }, "{}");
+    const ui = await raw(
+      server.baseUrl,
+      "POST",
+      "/providers/gemini/sessions",
+      { origin: "http://localhost:5173", "content-type": "application/json" },
+      "{}",
+    );
     expect(ui.status).toBe(200);
     expect(ui.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
-    const script = await raw(server.baseUrl, "POST", "/servers", { "content-type": "application/json" }, JSON.stringify({ id: "scripted", name: "S", command: "s" }));
+    const script = await raw(
+      server.baseUrl,
+      "POST",
+      "/servers",
+      { "content-type": "application/json" },
+      JSON.stringify({ id: "scripted", name: "S", command: "s" }),
+    );
     expect(script.status).toBe(201);
   });
 
   it("a Host that does not name this console is refused on every route, reads included", async () => {
     for (const host of [`evil.example:${port}`, `127.0.0.1.nip.io:${port}`, `localhost.evil.example:${port}`, "10.0.0.1"]) {
-      for (const [method, p] of [["GET", "/servers"], ["GET", "/secrets"], ["POST", "/servers/gemini/process/start"], ["GET", "/healthz"], ["GET", "/nothing"]]) {
+      for (const [method, p] of [
+        ["GET", "/servers"],
+        ["GET", "/secrets"],
+        ["POST", "/servers/gemini/process/start"],
+        ["GET", "/healthz"],
+        ["GET", "/nothing"],
+      ]) {
         const res = await raw(server.baseUrl, method, p, { host });
-        expect({ host, method, p, status: res.status, body: res.body }).toEqual({ host, method, p, status: 403, body: { detail: "Host not allowed" } });
+        expect({ host, method, p, status: res.status, body: res.body }).toEqual({
+          host,
+          method,
+          p,
+          status: 403,
+          body: { detail: "Host not allowed" },
+        });
       }
     }
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `console.localhost:${port}`]) {
@@ -85,12 +112,19 @@ describe("the guard in open mode", () => {
     const logs = (await request(`${server.baseUrl}/audit/logs?limit=1000`)).body.items;
     const denied = logs.filter((e: any) => e.outcome === "denied");
     expect(denied.find((e: any) => e.details.origin === EVIL && e.action === "server.create")).toMatchObject({
-      actor: "anonymous@127.0.0.1", role: null, status: 403, target: null, details: { method: "POST", path: "/servers" },
+      actor: "anonymous@127.0.0.1",
+      role: null,
+      status: 403,
+      target: null,
+      details: { method: "POST", path: "/servers" },
     });
     expect(denied.find((e: any) => e.details.host === `evil.example:${port}` && e.action === "process.start")).toMatchObject({
-      status: 403, target: "server:gemini",
+      status: 403,
+      target: "server:gemini",
     });
-    expect(denied.find((e: any) => e.details.host === "10.0.0.1" && e.action === "http.request")).toMatchObject({ details: { path: "/api/v1/nothing" } });
+    expect(denied.find((e: any) => e.details.host === "10.0.0.1" && e.action === "http.request")).toMatchObject({
+      details: { path: "/api/v1/nothing" },
+    });
   });
 });
 

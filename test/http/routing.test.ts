@@ -115,7 +115,11 @@ describe("with the example manifest", () => {
       const res = await simulate(server, { provider_ids: ["codex"], failover_provider_id: "codex" });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({
-        total_cost: 0, cost_per_million: 0, avg_latency: 0, reliability_score: 0, distribution: [],
+        total_cost: 0,
+        cost_per_million: 0,
+        avg_latency: 0,
+        reliability_score: 0,
+        distribution: [],
       });
       expect(res.body.excluded_route).toMatchObject({ id: "codex", lane: "balanced", cost_per_million: 19, capacity_score: 78 });
     });
@@ -125,7 +129,10 @@ describe("with the example manifest", () => {
       expect(res.status).toBe(200);
       expect(res.body.excluded_route).toBeNull();
       // balanced lane only: codex 78/174 = .448276, gemini 96/174 = .551724 (selection order kept)
-      expect(rows(res.body).map((r) => [r[0], r[1]])).toEqual([["codex", 0.4483], ["gemini", 0.5517]]);
+      expect(rows(res.body).map((r) => [r[0], r[1]])).toEqual([
+        ["codex", 0.4483],
+        ["gemini", 0.5517],
+      ]);
     });
 
     test("failover_provider_id is not checked against the manifest", async () => {
@@ -178,12 +185,18 @@ describe("with the example manifest", () => {
 
     test("the console's body: de-duplicated ids before the exclusion, the failover as sent", async () => {
       const res = await simulate(server, {
-        strategy: "finops", provider_ids: ["claude", "codex", "claude"], failover_provider_id: "codex",
-        volume_millions: "12", intents: [],
+        strategy: "finops",
+        provider_ids: ["claude", "codex", "claude"],
+        failover_provider_id: "codex",
+        volume_millions: "12",
+        intents: [],
       });
       expect(res.status).toBe(200);
       expect(res.body.context).toEqual({
-        strategy: "finops", provider_ids: ["claude", "codex"], provider_count: 2, volume_millions: 12,
+        strategy: "finops",
+        provider_ids: ["claude", "codex"],
+        provider_count: 2,
+        volume_millions: 12,
         failover_provider_id: "codex",
       });
       expect(res.body.excluded_route.id).toBe("codex");
@@ -360,10 +373,10 @@ describe("with the example manifest", () => {
     });
 
     test("several problems are all reported", async () => {
-      const detail = await expect422(
-        { provider_ids: "gemini", strategy: "x", failover_provider_id: 1, volume_millions: -3 },
-        ["body", "provider_ids"],
-      );
+      const detail = await expect422({ provider_ids: "gemini", strategy: "x", failover_provider_id: 1, volume_millions: -3 }, [
+        "body",
+        "provider_ids",
+      ]);
       expect(detail.map((d: any) => d.loc)).toEqual(
         expect.arrayContaining([
           ["body", "provider_ids"],
@@ -446,11 +459,22 @@ describe("with a manifest declaring an economy lane", () => {
     expect(res.status).toBe(200);
     // §5.1 lane override: codex economy → cost 12 × 1.00 = 12.0, latency 2400 × .99 = 2376
     expect(res.body.distribution[0].route).toMatchObject({
-      id: "codex", lane: "economy", cost_per_million: 12, latency_p95: 2376, reliability: 92.5, capacity_score: 78,
+      id: "codex",
+      lane: "economy",
+      cost_per_million: 12,
+      latency_p95: 2376,
+      reliability: 92.5,
+      capacity_score: 78,
     });
     expect(res.body.distribution[0].route.provider).toEqual({
-      id: "codex", name: "Codex CLI", command: "codex-mcp", description: "", tags: [], capabilities: [],
-      transport: "stdio", is_available: true,
+      id: "codex",
+      name: "Codex CLI",
+      command: "codex-mcp",
+      description: "",
+      tags: [],
+      capabilities: [],
+      transport: "stdio",
+      is_available: true,
     });
     // all lanes present, one route each: .55 / .35 / .10 of 3 → 1.65 × 12 = 19.8; 1.05 × 20.33 = 21.3465;
     // .3 × 36.8 = 11.04
@@ -470,10 +494,7 @@ describe("with a manifest declaring an economy lane", () => {
     const first = await simulate(server, { provider_ids: ["codex"] });
     expect(first.body.distribution[0].route.lane).toBe("economy");
 
-    fs.writeFileSync(
-      manifestPath,
-      JSON.stringify({ providers: providers.map((p) => (p.id === "codex" ? { ...p, lane: "turbo" } : p)) }),
-    );
+    fs.writeFileSync(manifestPath, JSON.stringify({ providers: providers.map((p) => (p.id === "codex" ? { ...p, lane: "turbo" } : p)) }));
     const deadline = Date.now() + 15_000;
     let lane = "economy";
     let body: any;
@@ -505,7 +526,12 @@ describe("with an empty manifest", () => {
     const res = await simulate(server, { strategy: "latency", failover_provider_id: "codex", volume_millions: 12 });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
-      total_cost: 0, cost_per_million: 0, avg_latency: 0, reliability_score: 0, distribution: [], excluded_route: null,
+      total_cost: 0,
+      cost_per_million: 0,
+      avg_latency: 0,
+      reliability_score: 0,
+      distribution: [],
+      excluded_route: null,
       context: { strategy: "latency", provider_ids: [], provider_count: 0, volume_millions: 12, failover_provider_id: "codex" },
       cost: { total_usd: 0, cost_per_million_usd: 0 },
       latency: { avg_latency_ms: 0, reliability_score: 0 },

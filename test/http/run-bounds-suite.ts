@@ -73,7 +73,8 @@ async function postRuns(server: TestServer, body: unknown) {
 
 async function postPullRequest(server: TestServer, id: string, mergedMs: number, route = "chat") {
   const res = await request(`${server.baseUrl}/telemetry/finops/pull-requests`, {
-    method: "POST", json: { id, title: id, merged_at: iso(mergedMs), provider_id: "gemini", route },
+    method: "POST",
+    json: { id, title: id, merged_at: iso(mergedMs), provider_id: "gemini", route },
   });
   expect(res.status).toBe(201);
 }
@@ -215,7 +216,11 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
     it("later runs of the same provider, day and route are stored and counted", async () => {
       for (let batch = 0; batch < 3; batch++) {
         const runs = Array.from({ length: 10 }, (_, k) => ({
-          provider_id: "gemini", route: "chat", ts: iso(D + 21 * HOUR_MS + batch * 100 + k), tokens_in: M, tokens_out: 1,
+          provider_id: "gemini",
+          route: "chat",
+          ts: iso(D + 21 * HOUR_MS + batch * 100 + k),
+          tokens_in: M,
+          tokens_out: 1,
         }));
         const res = await postRuns(server, { runs });
         expect(res.status).toBe(201);
@@ -248,8 +253,15 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
 
     it("one run with every summed value at its maximum is accepted and read back as sent", async () => {
       const res = await postRuns(server, {
-        provider_id: "gemini", route: "edge", ts: iso(D + HOUR_MS), status: "success", tokens_in: M, tokens_out: M, duration_ms: M,
-        cost_usd: COST_MAX, metadata: { cache: { hit: true, tokens: M } },
+        provider_id: "gemini",
+        route: "edge",
+        ts: iso(D + HOUR_MS),
+        status: "success",
+        tokens_in: M,
+        tokens_out: M,
+        duration_ms: M,
+        cost_usd: COST_MAX,
+        metadata: { cache: { hit: true, tokens: M } },
       });
       expect(res.status).toBe(201);
       const runs = await get(server, "telemetry/runs", { route: "edge" });
@@ -315,11 +327,22 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       for (let k = 0; k < 10; k++) minCached.push(D + 3 * HOUR_MS + k);
       const runs = [
         ...maxed.map((ts) => ({
-          provider_id: "gemini", route: "chat", ts: iso(ts), status: "success",
-          tokens_in: M, tokens_out: M, duration_ms: M, cost_usd: COST_MAX, metadata: { cache: { hit: true, tokens: M } },
+          provider_id: "gemini",
+          route: "chat",
+          ts: iso(ts),
+          status: "success",
+          tokens_in: M,
+          tokens_out: M,
+          duration_ms: M,
+          cost_usd: COST_MAX,
+          metadata: { cache: { hit: true, tokens: M } },
         })),
         ...minCached.map((ts) => ({
-          provider_id: "codex", route: "chat", ts: iso(ts), status: "success", cost_usd: 0,
+          provider_id: "codex",
+          route: "chat",
+          ts: iso(ts),
+          status: "success",
+          cost_usd: 0,
           metadata: { cache: { hit: true, tokens: -M } },
         })),
       ];
@@ -340,7 +363,10 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       const n = () => maxed.filter((ts) => inRange(range, ts)).length;
       const perDay = () =>
         [0, 1]
-          .map((d) => ({ day: iso(D + d * DAY_MS).slice(0, 10), n: maxed.filter((ts) => inRange(range, ts) && Math.floor((ts - D) / DAY_MS) === d).length }))
+          .map((d) => ({
+            day: iso(D + d * DAY_MS).slice(0, 10),
+            n: maxed.filter((ts) => inRange(range, ts) && Math.floor((ts - D) / DAY_MS) === d).length,
+          }))
           .filter((x) => x.n > 0);
 
       it("metrics: the totals, per provider too", async () => {
@@ -359,7 +385,10 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
         expectFigure("provider tokens_out", p.tokens_out, sum, true);
         expectNear("provider avg_latency_ms", p.avg_latency_ms, M);
         expect(body.extended).toMatchObject({
-          cache_hit_rate: 1, latency_p95_ms: M, latency_p99_ms: M, error_rate: 0,
+          cache_hit_rate: 1,
+          latency_p95_ms: M,
+          latency_p99_ms: M,
+          error_rate: 0,
           cost_breakdown: [{ label: "Chat", provider_id: "gemini", cost_usd: count * COST_MAX, run_count: count }],
         });
         expectFigure("cached_tokens", body.extended.cached_tokens, sum, true);
@@ -395,7 +424,12 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
         const body = await get(server, "telemetry/pareto", { ...rangeQuery(range), provider_id: "gemini" });
         expect(body.items).toHaveLength(1);
         expect(body.items[0]).toMatchObject({
-          id: "gemini:chat", provider_id: "gemini", route: "chat", run_count: count, cost_usd: count * COST_MAX, success_rate: 1,
+          id: "gemini:chat",
+          provider_id: "gemini",
+          route: "chat",
+          run_count: count,
+          cost_usd: count * COST_MAX,
+          success_rate: 1,
         });
         expectFigure("pareto tokens_in", body.items[0].tokens_in, BigInt(count) * MB, true);
         expectFigure("pareto tokens_out", body.items[0].tokens_out, BigInt(count) * MB, true);
@@ -487,8 +521,19 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       };
       await migrateBefore("004");
       const run = (ts: number, values: Partial<RunInput>): RunInput => ({
-        provider_id: "gemini", tool: "t", route: "chat", tokens_in: 0, tokens_out: 0, duration_ms: 0, status: "success",
-        cost_usd: null, metadata: {}, ts_ms: ts, experiment_cohort: null, experiment_tag: null, ...values,
+        provider_id: "gemini",
+        tool: "t",
+        route: "chat",
+        tokens_in: 0,
+        tokens_out: 0,
+        duration_ms: 0,
+        status: "success",
+        cost_usd: null,
+        metadata: {},
+        ts_ms: ts,
+        experiment_cohort: null,
+        experiment_tag: null,
+        ...values,
       });
       // 1,000 runs at 2^53 − 1 in one rollup row: 9.007e18, just below the bigint limit (9.223e18).
       for (let k = 0; k < 1000; k++) legacy.push(D + k * 86_000);
@@ -504,7 +549,9 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
       for (let k = 0; k < 1000; k++) roundedSum += M;
       expect(BigInt(roundedSum)).not.toBe(1000n * MB);
       const rounded = BigInt(roundedSum).toString();
-      await old("telemetry_daily").where({ route: "chat" }).update({ tokens_in: rounded, tokens_out: rounded, duration_sum: rounded, cached_tokens: rounded });
+      await old("telemetry_daily")
+        .where({ route: "chat" })
+        .update({ tokens_in: rounded, tokens_out: rounded, duration_sum: rounded, cached_tokens: rounded });
       await old.destroy();
 
       server = await startTestServer({ ...store.env, CONSOLE_MCP_DB_PATH: dbPath });
@@ -571,7 +618,12 @@ export function runBoundsSuite(label: string, makeStore: StoreFactory): void {
     it("new runs at the maximum on the same provider, day and route are stored (past the old bigint limit) and counted", async () => {
       const res = await postRuns(server, {
         runs: Array.from({ length: 100 }, (_, k) => ({
-          provider_id: "gemini", route: "chat", ts: iso(D + 13 * HOUR_MS + k), tokens_in: M, tokens_out: M, cost_usd: COST_MAX,
+          provider_id: "gemini",
+          route: "chat",
+          ts: iso(D + 13 * HOUR_MS + k),
+          tokens_in: M,
+          tokens_out: M,
+          cost_usd: COST_MAX,
         })),
       });
       expect(res.status).toBe(201);

@@ -71,7 +71,11 @@ export function runtimeDeleteSuite(label: string, makeStore: RuntimeStoreFactory
      * Polls `listed` until `done` settles; every time the server is missing from the list, records
      * the live members its group still has then (a list must never drop a server whose process lives).
      */
-    async function watchListing(listed: () => Promise<boolean>, pgid: number, done: Promise<unknown>): Promise<{ polls: number; violations: number[][] }> {
+    async function watchListing(
+      listed: () => Promise<boolean>,
+      pgid: number,
+      done: Promise<unknown>,
+    ): Promise<{ polls: number; violations: number[][] }> {
       let finished = false;
       const finish = () => (finished = true);
       done.then(finish, finish);
@@ -125,7 +129,10 @@ export function runtimeDeleteSuite(label: string, makeStore: RuntimeStoreFactory
     }, 60_000);
 
     it("DELETE of a stopped or never-started API server answers 204 (nothing to stop); 409 and 404 stop nothing", async () => {
-      const created = await request(url("/servers"), { method: "POST", json: { id: "idle", name: "Idle", command: node, args: [CONFIGURABLE_SERVER] } });
+      const created = await request(url("/servers"), {
+        method: "POST",
+        json: { id: "idle", name: "Idle", command: node, args: [CONFIGURABLE_SERVER] },
+      });
       expect(created.status).toBe(201);
       expect((await request(url("/servers/idle"), { method: "DELETE" })).status).toBe(204);
       expect((await request(url("/servers/idle"), { method: "DELETE" })).status).toBe(404);

@@ -34,7 +34,12 @@ describe("runtime hygiene through the HTTP API of an embedded backend", () => {
   beforeAll(async () => {
     dir = tempDir("console-mcp-hygiene-");
     const server = (id: string, restart: string) => ({
-      id, name: id, command: process.execPath, args: [RAW_SERVER], transport: "stdio", restart,
+      id,
+      name: id,
+      command: process.execPath,
+      args: [RAW_SERVER],
+      transport: "stdio",
+      restart,
     });
     fs.writeFileSync(path.join(dir, "servers.json"), JSON.stringify({ providers: [server("cycler", "on-failure"), server("victim", "never")] }));
     const port = await freePort();
@@ -121,10 +126,14 @@ describe("runtime hygiene through the HTTP API of an embedded backend", () => {
       process.kill(serverPid, "SIGKILL");
       // The crash is seen and the policy (restart: never) leaves the server in error.
       let crashed: Record<string, unknown> = running;
-      await eventually(async () => {
-        crashed = (await get("/servers/victim/process")).body.process;
-        return crashed.status !== "running";
-      }, 10_000, "the crash to be seen");
+      await eventually(
+        async () => {
+          crashed = (await get("/servers/victim/process")).body.process;
+          return crashed.status !== "running";
+        },
+        10_000,
+        "the crash to be seen",
+      );
       expect(crashed).toMatchObject({ status: "error", desired: "running", pid: null, return_code: -9 });
       expect(crashed.last_error).toMatch(/killed by signal SIGKILL unexpectedly/);
       const stopped = await post("/servers/victim/process/stop");

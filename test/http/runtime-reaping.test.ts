@@ -77,11 +77,15 @@ describe("runtime: leftovers of a killed backend", () => {
     // once it is gone (the reaping is part of the runtime's start).
     // Answers computed while the group still lived (it lived after they came): each must say so.
     const whileAlive: { status: number; runtime: unknown; missing: unknown }[] = [];
-    await waitUntil(async () => {
-      const res = await request(`${second.base}/readyz`);
-      if (liveMembers(oldPid).length > 0) whileAlive.push({ status: res.status, runtime: res.body.checks?.runtime, missing: res.body.missing });
-      return res.status === 200;
-    }, 60_000, "backend-2 ready");
+    await waitUntil(
+      async () => {
+        const res = await request(`${second.base}/readyz`);
+        if (liveMembers(oldPid).length > 0) whileAlive.push({ status: res.status, runtime: res.body.checks?.runtime, missing: res.body.missing });
+        return res.status === 200;
+      },
+      60_000,
+      "backend-2 ready",
+    );
     expect(liveMembers(oldPid)).toEqual([]);
     expect(whileAlive.length).toBeGreaterThan(0);
     for (const answer of whileAlive) {
@@ -91,11 +95,15 @@ describe("runtime: leftovers of a killed backend", () => {
       status: "ready",
       checks: { store: "ok", providers: "ok", sessions: "ok", telemetry: "ok", finops: "ok", routing: "ok", runtime: "ok" },
     });
-    await waitUntil(async () => {
-      const p = (await request(`${second.base}/servers/stubborn/process`)).body.process;
-      if (p.pid !== null) groups.add(p.pid);
-      return p.status === "running" && p.pid !== oldPid;
-    }, 60_000, "stubborn running again");
+    await waitUntil(
+      async () => {
+        const p = (await request(`${second.base}/servers/stubborn/process`)).body.process;
+        if (p.pid !== null) groups.add(p.pid);
+        return p.status === "running" && p.pid !== oldPid;
+      },
+      60_000,
+      "stubborn running again",
+    );
     expect(second.proc.output()).toMatch(/left by an earlier run/);
 
     // A graceful stop of the backend ends the group (SIGTERM ignored → SIGKILL after the grace).

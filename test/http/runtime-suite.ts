@@ -21,14 +21,24 @@ function manifest(dir: string): string {
   const file = path.join(dir, "servers.json");
   const providers = [
     {
-      id: "echo", name: "Echo", description: "test server", command: node,
+      id: "echo",
+      name: "Echo",
+      description: "test server",
+      command: node,
       args: [CONFIGURABLE_SERVER, "--name", "echo-test", "--stderr-line", "warn: disk almost full", "--stderr-line", "plain line"],
-      capabilities: ["tools"], tags: ["test"], transport: "stdio", tool_timeout_s: 20,
+      capabilities: ["tools"],
+      tags: ["test"],
+      transport: "stdio",
+      tool_timeout_s: 20,
     },
     { id: "missing", name: "Missing", command: "/nonexistent/bin/mcp-server --flag", transport: "stdio" },
     {
-      id: "crashy", name: "Crashy", command: node, args: [CONFIGURABLE_SERVER, "--crash-after-list-ms", "200", "--exit-code", "3"],
-      transport: "stdio", max_restarts: 1,
+      id: "crashy",
+      name: "Crashy",
+      command: node,
+      args: [CONFIGURABLE_SERVER, "--crash-after-list-ms", "200", "--exit-code", "3"],
+      transport: "stdio",
+      max_restarts: 1,
     },
     { id: "everything", name: "Everything", command: node, args: [EVERYTHING_SERVER, "stdio"], transport: "stdio" },
   ];
@@ -74,8 +84,21 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(res.status).toBe(200);
       expect(res.body.processes.map((p: any) => p.server_id)).toEqual(["echo", "missing", "crashy", "everything"]);
       expect(res.body.processes[0]).toEqual({
-        server_id: "echo", desired: "stopped", status: "stopped", command: null, pid: null, node_id: null, started_at: null,
-        stopped_at: null, return_code: null, last_error: null, restarts: 0, server_info: null, tool_count: null, logs: [], cursor: null,
+        server_id: "echo",
+        desired: "stopped",
+        status: "stopped",
+        command: null,
+        pid: null,
+        node_id: null,
+        started_at: null,
+        stopped_at: null,
+        return_code: null,
+        last_error: null,
+        restarts: 0,
+        server_info: null,
+        tool_count: null,
+        logs: [],
+        cursor: null,
       });
       expect((await request(url("/servers/nope/process"))).status).toBe(404);
     });
@@ -145,7 +168,10 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(unknown.body).toEqual({ detail: "Tool 'nope' not found on server 'echo'" });
       const bad = await post("/servers/echo/tools/echo/call", { arguments: [1], timeout_ms: 0 });
       expect(bad.status).toBe(422);
-      expect(bad.body.detail.map((i: any) => i.loc)).toEqual([["body", "arguments"], ["body", "timeout_ms"]]);
+      expect(bad.body.detail.map((i: any) => i.loc)).toEqual([
+        ["body", "arguments"],
+        ["body", "timeout_ms"],
+      ]);
       expect((await post("/servers/missing/tools/echo/call", {})).status).toBe(409);
     }, 60_000);
 
@@ -240,11 +266,15 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       expect(died.status).toBe(502);
       expect(died.body).toEqual({ detail: "Server 'echo' closed the connection during the call" });
       // on-failure: back to running with a new pid after the backoff.
-      await eventually(async () => {
-        const p = (await request(url("/servers/echo/process"))).body.process;
-        if (p.pid !== null) watch(p);
-        return p.status === "running" && p.pid !== before.pid && p.restarts === 1;
-      }, 20_000, "echo restarted");
+      await eventually(
+        async () => {
+          const p = (await request(url("/servers/echo/process"))).body.process;
+          if (p.pid !== null) watch(p);
+          return p.status === "running" && p.pid !== before.pid && p.restarts === 1;
+        },
+        20_000,
+        "echo restarted",
+      );
       const runs = (await request(url("/telemetry/runs?provider_id=echo&limit=50"))).body.items;
       expect(runs.some((r: any) => r.tool === "exit" && r.status === "error")).toBe(true);
       expect(liveMembers(before.pid)).toEqual([]);
@@ -267,8 +297,15 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const created = await request(url("/servers"), {
         method: "POST",
         json: {
-          id: "envy", name: "Envy", command: node, args: [CONFIGURABLE_SERVER, "--name", "envy"],
-          env: { GREETING: "${CONSOLE_MCP_TEST_SET_VAR}-${CONSOLE_MCP_TEST_UNSET_VAR}", OTHER: "${CONSOLE_MCP_TEST_UNSET_VAR}", PLAIN: "${CONSOLE_MCP_TEST_SET_VAR}" },
+          id: "envy",
+          name: "Envy",
+          command: node,
+          args: [CONFIGURABLE_SERVER, "--name", "envy"],
+          env: {
+            GREETING: "${CONSOLE_MCP_TEST_SET_VAR}-${CONSOLE_MCP_TEST_UNSET_VAR}",
+            OTHER: "${CONSOLE_MCP_TEST_UNSET_VAR}",
+            PLAIN: "${CONSOLE_MCP_TEST_SET_VAR}",
+          },
         },
       });
       expect(created.status).toBe(201);
@@ -298,11 +335,15 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const res = await post("/servers/crashy/process/start");
       expect(res.status).toBe(200);
       watch(res.body.process);
-      await eventually(async () => {
-        const p = (await request(url("/servers/crashy/process"))).body.process;
-        if (p.pid !== null) watch(p);
-        return p.status === "error";
-      }, 30_000, "crashy in error");
+      await eventually(
+        async () => {
+          const p = (await request(url("/servers/crashy/process"))).body.process;
+          if (p.pid !== null) watch(p);
+          return p.status === "error";
+        },
+        30_000,
+        "crashy in error",
+      );
       const p = (await request(url("/servers/crashy/process"))).body.process;
       expect(p.return_code).toBe(3);
       expect(p.last_error).toMatch(/code 3/);
@@ -314,11 +355,15 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const res = await post("/servers/everything/process/start?wait=false");
       expect(res.status).toBe(202);
       expect(res.body.process.status).toBe("starting");
-      await eventually(async () => {
-        const p = (await request(url("/servers/everything/process"))).body.process;
-        if (p.pid !== null) watch(p);
-        return p.status === "running";
-      }, 30_000, "everything running");
+      await eventually(
+        async () => {
+          const p = (await request(url("/servers/everything/process"))).body.process;
+          if (p.pid !== null) watch(p);
+          return p.status === "running";
+        },
+        30_000,
+        "everything running",
+      );
       const call = await post("/servers/everything/tools/echo/call", { arguments: { message: "from the console" } });
       expect(call.status).toBe(200);
       expect(JSON.stringify(call.body.result)).toContain("from the console");
@@ -331,7 +376,11 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
 
     it("concurrent starts, stops and restarts of one server leave desired, state, lease and process in step", async () => {
       const created = await post("/servers", {
-        id: "race", name: "Race", command: node, args: [CONFIGURABLE_SERVER, "--name", "race"], transport: "stdio",
+        id: "race",
+        name: "Race",
+        command: node,
+        args: [CONFIGURABLE_SERVER, "--name", "race"],
+        transport: "stdio",
       });
       expect(created.status).toBe(201);
       const seen = new Set<number>();
@@ -345,19 +394,21 @@ export function runtimeSuite(label: string, makeStore: RuntimeStoreFactory): voi
       const actions = ["start", "stop", "restart"];
       for (let round = 0; round < 6; round++) {
         // 30 requests at once, in a different order each round; each answers 200, 202 or a 409.
-        const answers = await Promise.all(
-          Array.from({ length: 30 }, (_, i) => post(`/servers/race/process/${actions[(i + round) % 3]}`)),
-        );
+        const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => post(`/servers/race/process/${actions[(i + round) % 3]}`)));
         for (const a of answers) {
           expect([200, 409]).toContain(a.status);
           note(a.body.process);
         }
         let settled: any;
-        await eventually(async () => {
-          settled = (await request(url("/servers/race/process"))).body.process;
-          note(settled);
-          return !["starting", "stopping", "backoff"].includes(settled.status);
-        }, 30_000, "race settled");
+        await eventually(
+          async () => {
+            settled = (await request(url("/servers/race/process"))).body.process;
+            note(settled);
+            return !["starting", "stopping", "backoff"].includes(settled.status);
+          },
+          30_000,
+          "race settled",
+        );
         if (settled.desired === "running") {
           // Wanted: exactly the process the state names runs, owned by this node.
           expect(settled).toMatchObject({ status: "running", node_id: server.broker.nodeID });

@@ -66,8 +66,21 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
       const file = path.join(dir, "servers.json");
       const common = { transport: "stdio", command: node, startup_timeout_s: 30 };
       const providers = [
-        { id: "vault", name: "Vault", ...common, args: [CONFIGURABLE_SERVER, "--env-tool", "--print-env", "VAULT_TOKEN"], secret_env: "VAULT_TOKEN", degraded_latency_ms: 60_000 },
-        { id: "locked", name: "Locked", ...common, args: [CONFIGURABLE_SERVER, "--require-env", `LOCKED_API_KEY=sha256:${sha256(GOOD)}`], degraded_latency_ms: 60_000 },
+        {
+          id: "vault",
+          name: "Vault",
+          ...common,
+          args: [CONFIGURABLE_SERVER, "--env-tool", "--print-env", "VAULT_TOKEN"],
+          secret_env: "VAULT_TOKEN",
+          degraded_latency_ms: 60_000,
+        },
+        {
+          id: "locked",
+          name: "Locked",
+          ...common,
+          args: [CONFIGURABLE_SERVER, "--require-env", `LOCKED_API_KEY=sha256:${sha256(GOOD)}`],
+          degraded_latency_ms: 60_000,
+        },
         { id: "slow", name: "Slow", ...common, args: [CONFIGURABLE_SERVER], degraded_latency_ms: 1 },
         { id: "other", name: "Other", ...common, args: [CONFIGURABLE_SERVER, "--env-tool"] },
       ];
@@ -127,7 +140,9 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
 
       const got = await call("GET", "/secrets/vault", undefined, { mayShowValue: true });
       expect(got).toMatchObject({ status: 200, body: { provider_id: "vault", value: VALUE, updated_at: put.body.updated_at } });
-      expect((await call("GET", "/secrets")).body).toEqual({ secrets: [{ provider_id: "vault", has_secret: true, updated_at: put.body.updated_at }] });
+      expect((await call("GET", "/secrets")).body).toEqual({
+        secrets: [{ provider_id: "vault", has_secret: true, updated_at: put.body.updated_at }],
+      });
 
       // Stored encrypted: the row holds no plaintext.
       const [row] = await db("secrets").where({ provider_id: "vault" });
@@ -163,7 +178,11 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
       const healthy = await call("POST", "/secrets/vault/test");
       expect(healthy.status).toBe(200);
       expect(healthy.body).toEqual({
-        provider_id: "vault", status: "healthy", latency_ms: expect.any(Number), tested_at: expect.stringMatching(/Z$/), message: null,
+        provider_id: "vault",
+        status: "healthy",
+        latency_ms: expect.any(Number),
+        tested_at: expect.stringMatching(/Z$/),
+        message: null,
       });
       // Not a supervised process: the server stays stopped.
       expect((await call("GET", "/servers/vault/process")).body.process.status).toBe("stopped");
@@ -191,7 +210,10 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
       const copied = await call("GET", "/secrets/other");
       expect(copied).toMatchObject({
         status: 500,
-        body: { detail: "Secret for provider 'other' cannot be decrypted: the stored value does not authenticate (it was altered, or copied from another server)" },
+        body: {
+          detail:
+            "Secret for provider 'other' cannot be decrypted: the stored value does not authenticate (it was altered, or copied from another server)",
+        },
       });
       // A start of that server fails the same way instead of running with a wrong value.
       const start = await call("POST", "/servers/other/process/start");
@@ -201,20 +223,28 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
 
       const body = Buffer.from(vault.ciphertext, "base64");
       body[3] ^= 0x20;
-      await db("secrets").where({ provider_id: "other" }).update({ ciphertext: body.toString("base64") });
+      await db("secrets")
+        .where({ provider_id: "other" })
+        .update({ ciphertext: body.toString("base64") });
       expect((await call("GET", "/secrets/other")).status).toBe(500);
       expect((await call("DELETE", "/secrets/other")).status).toBe(204);
       expect((await call("GET", "/secrets/other")).status).toBe(404);
     }, 60_000);
 
     it("npm run secrets -- rotate-key re-encrypts every value in one go; the running server keeps reading them", async () => {
-      const before = (await db("secrets").select("provider_id", "key_id", "nonce").orderBy("provider_id")) as { provider_id: string; key_id: string; nonce: string }[];
+      const before = (await db("secrets").select("provider_id", "key_id", "nonce").orderBy("provider_id")) as {
+        provider_id: string;
+        key_id: string;
+        nonce: string;
+      }[];
       const keyBefore = fs.readFileSync(env.CONSOLE_MCP_SECRETS_KEY_FILE, "utf8");
       const childEnv: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
       for (const name of ["CONSOLE_MCP_DB_URL", "CONSOLE_MCP_SECRETS_KEY_FILE"]) if (env[name] !== undefined) childEnv[name] = env[name];
       if (env.CONSOLE_MCP_DB_URL === undefined) childEnv.CONSOLE_MCP_DB_PATH = path.join(server.dir, "console.db");
       const out = await run(process.execPath, ["--import", "tsx", "bin/secrets.ts", "rotate-key"], { cwd: PROJECT_ROOT, env: childEnv });
-      expect(out.stdout).toMatch(new RegExp(`^Re-encrypted ${before.length} secrets from key [0-9a-f]{16} to key [0-9a-f]{16}; .*secrets.key holds the new key.\\n$`));
+      expect(out.stdout).toMatch(
+        new RegExp(`^Re-encrypted ${before.length} secrets from key [0-9a-f]{16} to key [0-9a-f]{16}; .*secrets.key holds the new key.\\n$`),
+      );
       const after = (await db("secrets").select("provider_id", "key_id", "nonce").orderBy("provider_id")) as typeof before;
       expect(after.map((r) => r.provider_id)).toEqual(before.map((r) => r.provider_id));
       for (let i = 0; i < after.length; i++) {
@@ -243,7 +273,9 @@ export function secretsSuite(label: string, makeStore: SecretsStoreFactory): voi
     it("no value appears in any log line, event, error body or other answer (nor in the SQLite file)", async () => {
       // The audit log (open mode: anyone on loopback may read it) holds the writes, never a value.
       const audit = await call("GET", "/audit/logs?limit=1000");
-      expect(audit.body.items.map((e: any) => e.action)).toEqual(expect.arrayContaining(["secret.put", "secret.delete", "secret.test", "secret.rotate_key"]));
+      expect(audit.body.items.map((e: any) => e.action)).toEqual(
+        expect.arrayContaining(["secret.put", "secret.delete", "secret.test", "secret.rotate_key"]),
+      );
       // The capture works: the run produced lines at several levels, and events of every kind.
       expect(lines.length).toBeGreaterThan(50);
       expect(lines.some((l) => l.startsWith("debug "))).toBe(true);

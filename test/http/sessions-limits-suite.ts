@@ -48,7 +48,9 @@ export function sessionsLimitsSuite(env: () => Record<string, string>, maxSeq: n
       expect(res.status).toBe(422);
       expect(res.body.detail).toEqual([
         {
-          type: "too_long", loc: ["body", "reason"], msg: "String should have at most 1000 characters",
+          type: "too_long",
+          loc: ["body", "reason"],
+          msg: "String should have at most 1000 characters",
           ctx: { max_length: 1000, actual_length: 1_000_000 },
         },
       ]);
@@ -93,7 +95,10 @@ export function sessionsLimitsSuite(env: () => Record<string, string>, maxSeq: n
     it("both fields too long → one item each; spaces count (stored verbatim)", async () => {
       const res = await create("gemini", { reason: " ".repeat(1001), client: `${"c".repeat(1000)} ` });
       expect(res.status).toBe(422);
-      expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc)).toEqual([["body", "reason"], ["body", "client"]]);
+      expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc)).toEqual([
+        ["body", "reason"],
+        ["body", "client"],
+      ]);
     });
 
     it("the length check is a validation error: 422 even for an unknown provider (§6.5)", async () => {
@@ -178,7 +183,8 @@ export function sessionsLimitsSuite(env: () => Record<string, string>, maxSeq: n
       expect(created.every((s) => s.status === "pending")).toBe(true);
       expect((await list("?status=pending")).body).toEqual({ sessions: created });
       expect((await list("?status=pending&provider_id=codex&limit=1000")).body).toEqual({
-        sessions: created.filter((s) => s.provider_id === "codex"), next_cursor: null,
+        sessions: created.filter((s) => s.provider_id === "codex"),
+        next_cursor: null,
       });
       for (const status of ["active", "closed", "PENDING", "anything"]) {
         expect((await list(`?status=${status}`)).body).toEqual({ sessions: [] });

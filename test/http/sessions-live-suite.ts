@@ -81,7 +81,15 @@ export function sessionsLiveHttpSuite(env: () => Record<string, string>): void {
       expect(Object.keys(all.body)).toEqual(["sessions"]);
       for (const s of all.body.sessions) {
         expect(Object.keys(s).sort()).toEqual([
-          "call_count", "client", "closed_at", "created_at", "id", "last_call_at", "provider_id", "reason", "status",
+          "call_count",
+          "client",
+          "closed_at",
+          "created_at",
+          "id",
+          "last_call_at",
+          "provider_id",
+          "reason",
+          "status",
         ]);
         expect(s.status === "closed").toBe(s.closed_at !== null);
       }

@@ -106,4 +106,3 @@ export function groupAlive(pgid: number): boolean {
     return false;
   }
 }
-

@@ -67,9 +67,7 @@ async function refuseMarkedRuns(knex: Knex): Promise<void> {
         IF NEW.tool = 'refused-by-store' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF;
         RETURN NEW;
       END $$ LANGUAGE plpgsql`);
-    await knex.raw(
-      "CREATE TRIGGER refuse_marked_runs BEFORE INSERT ON telemetry_events FOR EACH ROW EXECUTE FUNCTION refuse_marked_runs()",
-    );
+    await knex.raw("CREATE TRIGGER refuse_marked_runs BEFORE INSERT ON telemetry_events FOR EACH ROW EXECUTE FUNCTION refuse_marked_runs()");
   } else {
     await knex.raw(`CREATE TRIGGER refuse_marked_runs BEFORE INSERT ON telemetry_events
       WHEN NEW.tool = 'refused-by-store' BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END`);
@@ -160,9 +158,7 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
     it("refuses writes through the read pool", async () => {
       const { readKnex } = knexes(server);
       const before = await countRuns(readKnex);
-      await expect(readKnex("telemetry_events").insert(rowFromRun(ingestUnitRun("via-read-pool"), Date.now()))).rejects.toThrow(
-        /read-?only/i,
-      );
+      await expect(readKnex("telemetry_events").insert(rowFromRun(ingestUnitRun("via-read-pool"), Date.now()))).rejects.toThrow(/read-?only/i);
       await expect(readKnex("sessions").delete()).rejects.toThrow(/read-?only/i);
       expect(await countRuns(readKnex)).toBe(before);
     });
@@ -179,9 +175,7 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
           // Pairs of concurrent batches, so groups of several requests commit too.
           for (let k = 0; k < batches.length; k += 2) {
             const answers = await Promise.all(
-              [k, k + 1].map((j) =>
-                request(`${server.baseUrl}/telemetry/runs`, { method: "POST", json: { runs: snapshotBatch(batches[j], j) } }),
-              ),
+              [k, k + 1].map((j) => request(`${server.baseUrl}/telemetry/runs`, { method: "POST", json: { runs: snapshotBatch(batches[j], j) } })),
             );
             for (const a of answers) expect(a.status).toBe(201);
           }
@@ -251,7 +245,12 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
       const tags = Array.from({ length: 20 }, (_, k) => `group-${k}`);
       // Submitted in one go: the first request takes the writer, the others queue and share groups.
       const answers = await Promise.allSettled(
-        tags.map((tag, k) => server.broker.call<{ inserted: number; ids: number[] }, unknown>("telemetry.ingest", taggedBatch(tag, 12 + k, refused.has(k) ? [k % 12] : []))),
+        tags.map((tag, k) =>
+          server.broker.call<{ inserted: number; ids: number[] }, unknown>(
+            "telemetry.ingest",
+            taggedBatch(tag, 12 + k, refused.has(k) ? [k % 12] : []),
+          ),
+        ),
       );
       for (const [k, answer] of answers.entries()) {
         if (refused.has(k)) {
@@ -274,7 +273,7 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
 
     it("stores text and numbers exactly as sent, whatever characters the text holds (PostgreSQL binds them as arrays)", async () => {
       const { knex } = knexes(server);
-      const awkward = ['NULL', 'a,b', '{x}', 'say "hi"', 'back\\slash', "it's", "tab\tnew\nline", "ünï©ødé 🚀", "\\N", "a{b\"c}d"];
+      const awkward = ["NULL", "a,b", "{x}", 'say "hi"', "back\\slash", "it's", "tab\tnew\nline", "ünï©ødé 🚀", "\\N", 'a{b"c}d'];
       const runs = awkward.map((text, i) => ({
         provider_id: "gemini",
         tool: text,
@@ -403,7 +402,14 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
       const dir = tempDir("console-mcp-close-");
       const dbPath = path.join(dir, "console.db");
       const config = loadConfig(
-        { CONSOLE_MCP_DB_PATH: dbPath, CONSOLE_MCP_SEED: "none", CONSOLE_MCP_SERVER_PORT: "0", CONSOLE_MCP_SERVER_HOST: "127.0.0.1", CONSOLE_MCP_DB_READ_POOL: "4", ...store.env },
+        {
+          CONSOLE_MCP_DB_PATH: dbPath,
+          CONSOLE_MCP_SEED: "none",
+          CONSOLE_MCP_SERVER_PORT: "0",
+          CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
+          CONSOLE_MCP_DB_READ_POOL: "4",
+          ...store.env,
+        },
         "development",
       );
       const broker = createBroker(config, { logger: false });
@@ -436,8 +442,18 @@ export function storePoolsSuite(label: string, makeStore: StoreFactory): void {
 /** A run body in the validated form, for writes that bypass the API. */
 function ingestUnitRun(route: string) {
   return {
-    provider_id: "gemini", tool: "t", route, tokens_in: 1, tokens_out: 1, duration_ms: 1, status: "success",
-    cost_usd: null, metadata: {}, ts_ms: Date.parse("2025-05-02T12:00:00Z"), experiment_cohort: null, experiment_tag: null,
+    provider_id: "gemini",
+    tool: "t",
+    route,
+    tokens_in: 1,
+    tokens_out: 1,
+    duration_ms: 1,
+    status: "success",
+    cost_usd: null,
+    metadata: {},
+    ts_ms: Date.parse("2025-05-02T12:00:00Z"),
+    experiment_cohort: null,
+    experiment_tag: null,
   };
 }
 

@@ -63,17 +63,37 @@ export function ingestSuite(label: string, makeStore: StoreFactory): void {
 
     it("stores a single run with defaults and derived columns, answering 201 {inserted, ids}", async () => {
       const res = await postRuns(server, {
-        provider_id: " glm46 ", route: "balanced", tokens_in: 1289, tokens_out: 972.0, duration_ms: 842,
-        status: "Rate_Limit", cost_usd: 0.082, ts: "2025-03-07T21:45:12Z",
-        metadata: { error: { code: 429 }, cache: { hit: true, tokens: 150 }, project: "p" }, unknown_key: 1,
+        provider_id: " glm46 ",
+        route: "balanced",
+        tokens_in: 1289,
+        tokens_out: 972.0,
+        duration_ms: 842,
+        status: "Rate_Limit",
+        cost_usd: 0.082,
+        ts: "2025-03-07T21:45:12Z",
+        metadata: { error: { code: 429 }, cache: { hit: true, tokens: 150 }, project: "p" },
+        unknown_key: 1,
       });
       expect(res.status).toBe(201);
       expect(res.body).toEqual({ inserted: 1, ids: [expect.any(Number)] });
       const row = await knex("telemetry_events").where({ id: res.body.ids[0] }).first();
       expect(row).toMatchObject({
-        provider_id: "glm46", tool: "unknown", route: "balanced", tokens_in: 1289, tokens_out: 972, duration_ms: 842,
-        status: "rate_limit", cost_usd: 0.082, ts: "2025-03-07T21:45:12.000Z", day: "2025-03-07", is_success: 0,
-        error_category: "429", cache_hit: 1, cached_tokens: 150, experiment_cohort: null, experiment_tag: null,
+        provider_id: "glm46",
+        tool: "unknown",
+        route: "balanced",
+        tokens_in: 1289,
+        tokens_out: 972,
+        duration_ms: 842,
+        status: "rate_limit",
+        cost_usd: 0.082,
+        ts: "2025-03-07T21:45:12.000Z",
+        day: "2025-03-07",
+        is_success: 0,
+        error_category: "429",
+        cache_hit: 1,
+        cached_tokens: 150,
+        experiment_cohort: null,
+        experiment_tag: null,
       });
       expect(JSON.parse(row.metadata)).toEqual({ error: { code: 429 }, cache: { hit: true, tokens: 150 }, project: "p" });
     });
@@ -144,7 +164,9 @@ export function ingestSuite(label: string, makeStore: StoreFactory): void {
       const res = await postRuns(server, { provider_id: "gemini", tokens_out: "5", cost_usd: -1, status: 3 });
       expect(res.status).toBe(422);
       expect(res.body.detail.map((d: { loc: unknown }) => d.loc)).toEqual([
-        ["body", "tokens_out"], ["body", "status"], ["body", "cost_usd"],
+        ["body", "tokens_out"],
+        ["body", "status"],
+        ["body", "cost_usd"],
       ]);
       expect(await countRuns(knex)).toBe(before);
     });
@@ -189,7 +211,15 @@ export function ingestSuite(label: string, makeStore: StoreFactory): void {
     it("publishes telemetry.run.recorded with the Run item for each stored run, in order", async () => {
       const res = await postRuns(server, {
         runs: [
-          { provider_id: "gemini", route: "chat", ts: "2025-03-07T21:45:12.345Z", cost_usd: 0.1234567, status: "OK", tool: "t", metadata: { project: "x" } },
+          {
+            provider_id: "gemini",
+            route: "chat",
+            ts: "2025-03-07T21:45:12.345Z",
+            cost_usd: 0.1234567,
+            status: "OK",
+            tool: "t",
+            metadata: { project: "x" },
+          },
           { provider_id: "not-in-manifest", experiment_cohort: "a", experiment_tag: "b" },
         ],
       });
@@ -199,13 +229,32 @@ export function ingestSuite(label: string, makeStore: StoreFactory): void {
       await waitFor(() => mine().length >= 2);
       expect(mine()).toEqual([
         {
-          id: ids[0], provider_id: "gemini", provider_name: "Gemini MCP", route: "chat", lane: "balanced", tool: "t",
-          ts: "2025-03-07T21:45:12.345Z", tokens_in: 0, tokens_out: 0, duration_ms: 0, status: "success", cost_usd: 0.123457,
-          metadata: { project: "x" }, experiment_cohort: null, experiment_tag: null,
+          id: ids[0],
+          provider_id: "gemini",
+          provider_name: "Gemini MCP",
+          route: "chat",
+          lane: "balanced",
+          tool: "t",
+          ts: "2025-03-07T21:45:12.345Z",
+          tokens_in: 0,
+          tokens_out: 0,
+          duration_ms: 0,
+          status: "success",
+          cost_usd: 0.123457,
+          metadata: { project: "x" },
+          experiment_cohort: null,
+          experiment_tag: null,
         },
         expect.objectContaining({
-          id: ids[1], provider_id: "not-in-manifest", provider_name: "not-in-manifest", lane: null, status: "unknown",
-          cost_usd: 0, metadata: {}, experiment_cohort: "a", experiment_tag: "b",
+          id: ids[1],
+          provider_id: "not-in-manifest",
+          provider_name: "not-in-manifest",
+          lane: null,
+          status: "unknown",
+          cost_usd: 0,
+          metadata: {},
+          experiment_cohort: "a",
+          experiment_tag: "b",
         }),
       ]);
     });

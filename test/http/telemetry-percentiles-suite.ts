@@ -76,9 +76,18 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
       const rows = runs.map((r) =>
         rowFromRun(
           {
-            provider_id: r.provider_id, tool: "t", route: r.tsMs % 3 === 0 ? null : "chat", tokens_in: 1, tokens_out: 1,
-            duration_ms: r.duration_ms, status: r.tsMs % 7 === 0 ? "error" : "success", cost_usd: 0.001, metadata: {},
-            ts_ms: r.tsMs, experiment_cohort: null, experiment_tag: null,
+            provider_id: r.provider_id,
+            tool: "t",
+            route: r.tsMs % 3 === 0 ? null : "chat",
+            tokens_in: 1,
+            tokens_out: 1,
+            duration_ms: r.duration_ms,
+            status: r.tsMs % 7 === 0 ? "error" : "success",
+            cost_usd: 0.001,
+            metadata: {},
+            ts_ms: r.tsMs,
+            experiment_cohort: null,
+            experiment_tag: null,
           },
           FIRST_MS,
         ),
@@ -100,7 +109,8 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
     const matching = (q: RefQuery) =>
       runs.filter(
         (r) =>
-          (q.start === undefined || r.tsMs >= q.start) && (q.end === undefined || r.tsMs <= q.end) &&
+          (q.start === undefined || r.tsMs >= q.start) &&
+          (q.end === undefined || r.tsMs <= q.end) &&
           (q.provider_id === undefined || r.provider_id === q.provider_id),
       );
 
@@ -111,7 +121,10 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
       if (m.length === 0) return { n: 0, problems: [] };
       const durations = m.map((r) => r.duration_ms);
       const problems: unknown[] = [];
-      for (const [field, p] of [["latency_p95_ms", 0.95], ["latency_p99_ms", 0.99]] as const) {
+      for (const [field, p] of [
+        ["latency_p95_ms", 0.95],
+        ["latency_p99_ms", 0.99],
+      ] as const) {
         const exact = exactPercentile(durations, p);
         const got = body.extended[field];
         const ok = m.length <= 10_000 ? got === exact : within1pc(got, exact);
@@ -155,7 +168,9 @@ export function percentilesSuite(label: string, makeStore: StoreFactory): void {
     it("above 10,000 runs the percentiles come from the stored sketches, at or below from the raw rows", async () => {
       // Every sketch of the "equal" provider (all 1234 ms) replaced by one of as many runs at 2000 ms.
       for (const level of LEVELS) {
-        const rows = (await knex(level.table).where({ provider_id: "equal" }).select(level.bucketColumn, "route_key", "stripe", "run_count")) as Record<string, unknown>[];
+        const rows = (await knex(level.table)
+          .where({ provider_id: "equal" })
+          .select(level.bucketColumn, "route_key", "stripe", "run_count")) as Record<string, unknown>[];
         for (const r of rows) {
           await knex(level.table)
             .where({ [level.bucketColumn]: r[level.bucketColumn], provider_id: "equal", route_key: r.route_key, stripe: r.stripe })

@@ -22,12 +22,7 @@ export function writeReadsManifest(): { file: string; dir: string } {
   fs.writeFileSync(
     file,
     JSON.stringify({
-      providers: [
-        entry("gemini", "Gemini MCP"),
-        entry("codex", "Codex CLI", "economy"),
-        entry("glm46", "GLM-4.6"),
-        entry("claude", "Claude MCP"),
-      ],
+      providers: [entry("gemini", "Gemini MCP"), entry("codex", "Codex CLI", "economy"), entry("glm46", "GLM-4.6"), entry("claude", "Claude MCP")],
     }),
   );
   return { file, dir };
@@ -51,8 +46,15 @@ type Run = Record<string, unknown>;
  */
 export function sampleRuns(): Run[] {
   const run = (
-    ts: string, provider_id: string, route: string | null, tokens_in: number, tokens_out: number, duration_ms: number,
-    status: string, cost_usd: number | null, metadata: Record<string, unknown> = {},
+    ts: string,
+    provider_id: string,
+    route: string | null,
+    tokens_in: number,
+    tokens_out: number,
+    duration_ms: number,
+    status: string,
+    cost_usd: number | null,
+    metadata: Record<string, unknown> = {},
   ): Run => ({ ts, provider_id, route, tokens_in, tokens_out, duration_ms, status, cost_usd, metadata, tool: "chat.complete" });
   return [
     run("2025-04-01T10:00:00Z", "gemini", "chat", 100, 50, 1000, "success", 0.5, { cache: { hit: true, tokens: 150 }, project: "p1" }),
@@ -86,8 +88,16 @@ async function ok(server: TestServer, endpoint: string, query = ""): Promise<any
 }
 
 const EMPTY_METRICS = {
-  total_runs: 0, total_tokens_in: 0, total_tokens_out: 0, total_cost_usd: 0, avg_latency_ms: 0, success_rate: 0,
-  providers: [], extended: null, window_start: null, window_end: null,
+  total_runs: 0,
+  total_tokens_in: 0,
+  total_tokens_out: 0,
+  total_cost_usd: 0,
+  avg_latency_ms: 0,
+  success_rate: 0,
+  providers: [],
+  extended: null,
+  window_start: null,
+  window_end: null,
 };
 
 export function telemetryReadsSuite(label: string, start: ReadServerFactory): void {
@@ -174,14 +184,20 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
         expect(g.total_cost_usd).toBe(1.1);
         expect(g.start).toBe("2025-04-01T10:00:00Z");
         expect(g.end).toBe("2025-04-02T09:00:00Z");
-        expect(g.extended.error_breakdown).toEqual([{ category: "Timeout", count: 1 }, { category: "Rate Limit", count: 1 }]);
+        expect(g.extended.error_breakdown).toEqual([
+          { category: "Timeout", count: 1 },
+          { category: "Rate Limit", count: 1 },
+        ]);
         expect(g.extended.error_rate).toBe(0.4);
         expect(g.extended.cache_hit_rate).toBe(1);
         // durations 500 800 1000 1200 2000: p95 at 3.8 → 1200 + 0.8 × 800
         expect(g.extended.latency_p95_ms).toBeCloseTo(1840, 6);
 
         const chat = await ok(server, "metrics", "route=chat");
-        expect(chat.providers.map((p: any) => [p.provider_id, p.run_count])).toEqual([["gemini", 2], ["claude", 1]]);
+        expect(chat.providers.map((p: any) => [p.provider_id, p.run_count])).toEqual([
+          ["gemini", 2],
+          ["claude", 1],
+        ]);
         expect(chat.extended.cached_tokens).toBe(150);
         expect(chat.extended.cache_hit_rate).toBe(1);
 
@@ -196,7 +212,10 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
 
         // Runs 9 (Rate Limit) and 10 (Denied) share a ts: the smaller id came first.
         const tie = await ok(server, "metrics", "start=2025-04-03T06:00:00Z");
-        expect(tie.extended.error_breakdown).toEqual([{ category: "Rate Limit", count: 1 }, { category: "Denied", count: 1 }]);
+        expect(tie.extended.error_breakdown).toEqual([
+          { category: "Rate Limit", count: 1 },
+          { category: "Denied", count: 1 },
+        ]);
         expect(tie.extended.error_rate).toBe(1);
         expect(tie.extended.cache_hit_rate).toBeNull();
         expect(tie.extended.cached_tokens).toBeNull();
@@ -215,11 +234,15 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
 
       it("empty answer with the requested bounds normalised to UTC", async () => {
         expect(await ok(server, "metrics", "start=2030-01-01&end=2030-01-02T03:00:00%2B03:00")).toEqual({
-          ...EMPTY_METRICS, start: "2030-01-01T00:00:00Z", end: "2030-01-02T00:00:00Z",
+          ...EMPTY_METRICS,
+          start: "2030-01-01T00:00:00Z",
+          end: "2030-01-02T00:00:00Z",
         });
         expect(await ok(server, "metrics", "provider_id=nobody")).toEqual({ ...EMPTY_METRICS, start: null, end: null });
         expect(await ok(server, "metrics", "end=2000-01-01T00:00:00.5Z")).toEqual({
-          ...EMPTY_METRICS, start: null, end: "2000-01-01T00:00:00.500Z",
+          ...EMPTY_METRICS,
+          start: null,
+          end: "2000-01-01T00:00:00.500Z",
         });
       });
 
@@ -264,14 +287,77 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
       it("one item per UTC day and provider with sums, rounded cost and mean latency", async () => {
         expect(await ok(server, "timeseries")).toEqual({
           items: [
-            { day: "2025-04-01", provider_id: "gemini", run_count: 2, tokens_in: 300, tokens_out: 150, cost_usd: 0.75, avg_latency_ms: 1500, success_count: 1 },
-            { day: "2025-04-01", provider_id: "glm46", run_count: 1, tokens_in: 300, tokens_out: 150, cost_usd: 0.5, avg_latency_ms: 1500, success_count: 1 },
-            { day: "2025-04-02", provider_id: "codex", run_count: 1, tokens_in: 400, tokens_out: 200, cost_usd: 1, avg_latency_ms: 3000, success_count: 0 },
+            {
+              day: "2025-04-01",
+              provider_id: "gemini",
+              run_count: 2,
+              tokens_in: 300,
+              tokens_out: 150,
+              cost_usd: 0.75,
+              avg_latency_ms: 1500,
+              success_count: 1,
+            },
+            {
+              day: "2025-04-01",
+              provider_id: "glm46",
+              run_count: 1,
+              tokens_in: 300,
+              tokens_out: 150,
+              cost_usd: 0.5,
+              avg_latency_ms: 1500,
+              success_count: 1,
+            },
+            {
+              day: "2025-04-02",
+              provider_id: "codex",
+              run_count: 1,
+              tokens_in: 400,
+              tokens_out: 200,
+              cost_usd: 1,
+              avg_latency_ms: 3000,
+              success_count: 0,
+            },
             // runs 4, 5, 6: costs 0.25 + unknown + 0.1; latency 2500 / 3
-            { day: "2025-04-02", provider_id: "gemini", run_count: 3, tokens_in: 80, tokens_out: 80, cost_usd: 0.35, avg_latency_ms: 2500 / 3, success_count: 2 },
-            { day: "2025-04-03", provider_id: "claude", run_count: 1, tokens_in: 60, tokens_out: 40, cost_usd: 0.05, avg_latency_ms: 700, success_count: 0 },
-            { day: "2025-04-03", provider_id: "codex", run_count: 1, tokens_in: 1, tokens_out: 1, cost_usd: 0, avg_latency_ms: 900, success_count: 0 },
-            { day: "2025-04-03", provider_id: "ghost", run_count: 1, tokens_in: 5, tokens_out: 5, cost_usd: 0.2, avg_latency_ms: 100, success_count: 1 },
+            {
+              day: "2025-04-02",
+              provider_id: "gemini",
+              run_count: 3,
+              tokens_in: 80,
+              tokens_out: 80,
+              cost_usd: 0.35,
+              avg_latency_ms: 2500 / 3,
+              success_count: 2,
+            },
+            {
+              day: "2025-04-03",
+              provider_id: "claude",
+              run_count: 1,
+              tokens_in: 60,
+              tokens_out: 40,
+              cost_usd: 0.05,
+              avg_latency_ms: 700,
+              success_count: 0,
+            },
+            {
+              day: "2025-04-03",
+              provider_id: "codex",
+              run_count: 1,
+              tokens_in: 1,
+              tokens_out: 1,
+              cost_usd: 0,
+              avg_latency_ms: 900,
+              success_count: 0,
+            },
+            {
+              day: "2025-04-03",
+              provider_id: "ghost",
+              run_count: 1,
+              tokens_in: 5,
+              tokens_out: 5,
+              cost_usd: 0.2,
+              avg_latency_ms: 100,
+              success_count: 1,
+            },
           ],
           next_cursor: null,
         });
@@ -279,7 +365,10 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
 
       it("lane filter (declared lane, case-insensitive), lane with provider_id, route ignored", async () => {
         const economy = await ok(server, "timeseries", "lane=ECONOMY");
-        expect(economy.items.map((i: any) => [i.day, i.provider_id])).toEqual([["2025-04-02", "codex"], ["2025-04-03", "codex"]]);
+        expect(economy.items.map((i: any) => [i.day, i.provider_id])).toEqual([
+          ["2025-04-02", "codex"],
+          ["2025-04-03", "codex"],
+        ]);
         const turbo = await ok(server, "timeseries", "lane=turbo&provider_id=glm46");
         expect(turbo.items.map((i: any) => [i.day, i.provider_id])).toEqual([["2025-04-01", "glm46"]]);
         expect(await ok(server, "timeseries", "lane=turbo&provider_id=gemini")).toEqual({ items: [], next_cursor: null });
@@ -295,15 +384,119 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
         const base = { tokens_in: 0, tokens_out: 0 };
         expect(await ok(server, "pareto")).toEqual({
           items: [
-            { ...base, id: "codex:review", provider_id: "codex", provider_name: "Codex CLI", route: "review", lane: "economy", run_count: 1, tokens_in: 400, tokens_out: 200, cost_usd: 1, avg_latency_ms: 3000, success_rate: 0 },
-            { ...base, id: "gemini:chat", provider_id: "gemini", provider_name: "Gemini MCP", route: "chat", lane: "balanced", run_count: 2, tokens_in: 300, tokens_out: 150, cost_usd: 0.75, avg_latency_ms: 1500, success_rate: 0.5 },
-            { ...base, id: "glm46:balanced", provider_id: "glm46", provider_name: "GLM-4.6", route: "balanced", lane: "turbo", run_count: 1, tokens_in: 300, tokens_out: 150, cost_usd: 0.5, avg_latency_ms: 1500, success_rate: 1 },
-            { ...base, id: "gemini:balanced", provider_id: "gemini", provider_name: "Gemini MCP", route: "balanced", lane: "balanced", run_count: 1, tokens_in: 50, tokens_out: 50, cost_usd: 0.25, avg_latency_ms: 500, success_rate: 1 },
-            { ...base, id: "ghost:default", provider_id: "ghost", provider_name: "ghost", route: null, lane: "balanced", run_count: 1, tokens_in: 5, tokens_out: 5, cost_usd: 0.2, avg_latency_ms: 100, success_rate: 1 },
+            {
+              ...base,
+              id: "codex:review",
+              provider_id: "codex",
+              provider_name: "Codex CLI",
+              route: "review",
+              lane: "economy",
+              run_count: 1,
+              tokens_in: 400,
+              tokens_out: 200,
+              cost_usd: 1,
+              avg_latency_ms: 3000,
+              success_rate: 0,
+            },
+            {
+              ...base,
+              id: "gemini:chat",
+              provider_id: "gemini",
+              provider_name: "Gemini MCP",
+              route: "chat",
+              lane: "balanced",
+              run_count: 2,
+              tokens_in: 300,
+              tokens_out: 150,
+              cost_usd: 0.75,
+              avg_latency_ms: 1500,
+              success_rate: 0.5,
+            },
+            {
+              ...base,
+              id: "glm46:balanced",
+              provider_id: "glm46",
+              provider_name: "GLM-4.6",
+              route: "balanced",
+              lane: "turbo",
+              run_count: 1,
+              tokens_in: 300,
+              tokens_out: 150,
+              cost_usd: 0.5,
+              avg_latency_ms: 1500,
+              success_rate: 1,
+            },
+            {
+              ...base,
+              id: "gemini:balanced",
+              provider_id: "gemini",
+              provider_name: "Gemini MCP",
+              route: "balanced",
+              lane: "balanced",
+              run_count: 1,
+              tokens_in: 50,
+              tokens_out: 50,
+              cost_usd: 0.25,
+              avg_latency_ms: 500,
+              success_rate: 1,
+            },
+            {
+              ...base,
+              id: "ghost:default",
+              provider_id: "ghost",
+              provider_name: "ghost",
+              route: null,
+              lane: "balanced",
+              run_count: 1,
+              tokens_in: 5,
+              tokens_out: 5,
+              cost_usd: 0.2,
+              avg_latency_ms: 100,
+              success_rate: 1,
+            },
             // runs 5 (no route, unknown cost) and 6 (route "default"): one entry, route "default"
-            { ...base, id: "gemini:default", provider_id: "gemini", provider_name: "Gemini MCP", route: "default", lane: "balanced", run_count: 2, tokens_in: 30, tokens_out: 30, cost_usd: 0.1, avg_latency_ms: 1000, success_rate: 0.5 },
-            { ...base, id: "claude:chat", provider_id: "claude", provider_name: "Claude MCP", route: "chat", lane: "balanced", run_count: 1, tokens_in: 60, tokens_out: 40, cost_usd: 0.05, avg_latency_ms: 700, success_rate: 0 },
-            { ...base, id: "codex:default", provider_id: "codex", provider_name: "Codex CLI", route: null, lane: "economy", run_count: 1, tokens_in: 1, tokens_out: 1, cost_usd: 0, avg_latency_ms: 900, success_rate: 0 },
+            {
+              ...base,
+              id: "gemini:default",
+              provider_id: "gemini",
+              provider_name: "Gemini MCP",
+              route: "default",
+              lane: "balanced",
+              run_count: 2,
+              tokens_in: 30,
+              tokens_out: 30,
+              cost_usd: 0.1,
+              avg_latency_ms: 1000,
+              success_rate: 0.5,
+            },
+            {
+              ...base,
+              id: "claude:chat",
+              provider_id: "claude",
+              provider_name: "Claude MCP",
+              route: "chat",
+              lane: "balanced",
+              run_count: 1,
+              tokens_in: 60,
+              tokens_out: 40,
+              cost_usd: 0.05,
+              avg_latency_ms: 700,
+              success_rate: 0,
+            },
+            {
+              ...base,
+              id: "codex:default",
+              provider_id: "codex",
+              provider_name: "Codex CLI",
+              route: null,
+              lane: "economy",
+              run_count: 1,
+              tokens_in: 1,
+              tokens_out: 1,
+              cost_usd: 0,
+              avg_latency_ms: 900,
+              success_rate: 0,
+            },
           ],
           next_cursor: null,
         });
@@ -315,7 +508,9 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
         const gemini = await ok(server, "pareto", "provider_id=gemini&end=2025-04-02T08:00:00Z");
         // run 5 alone (before run 6 with the literal route): route stays null.
         expect(gemini.items.map((i: any) => [i.id, i.route, i.run_count])).toEqual([
-          ["gemini:chat", "chat", 2], ["gemini:balanced", "balanced", 1], ["gemini:default", null, 1],
+          ["gemini:chat", "chat", 2],
+          ["gemini:balanced", "balanced", 1],
+          ["gemini:default", null, 1],
         ]);
         expect(await ok(server, "pareto", "lane=unknown")).toEqual({ items: [], next_cursor: null });
         expect(await ok(server, "pareto", "provider_id=ghost&lane=balanced")).toEqual({ items: [], next_cursor: null });
@@ -329,9 +524,21 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
         // Runs 9 and 10 share a ts: id desc puts 10 first.
         expect(page.items.map((r: any) => r.id)).toEqual([...ids].reverse());
         expect(page.items[0]).toEqual({
-          id: ids[9], provider_id: "codex", provider_name: "Codex CLI", route: null, lane: "economy", tool: "chat.complete",
-          ts: "2025-04-03T06:00:00Z", tokens_in: 1, tokens_out: 1, duration_ms: 900, status: "denied", cost_usd: 0,
-          metadata: {}, experiment_cohort: null, experiment_tag: null,
+          id: ids[9],
+          provider_id: "codex",
+          provider_name: "Codex CLI",
+          route: null,
+          lane: "economy",
+          tool: "chat.complete",
+          ts: "2025-04-03T06:00:00Z",
+          tokens_in: 1,
+          tokens_out: 1,
+          duration_ms: 900,
+          status: "denied",
+          cost_usd: 0,
+          metadata: {},
+          experiment_cohort: null,
+          experiment_tag: null,
         });
         const ghost = page.items.find((r: any) => r.provider_id === "ghost");
         expect(ghost.lane).toBeNull();
@@ -399,7 +606,10 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
           await expect422(endpoint, `end=${encodeURIComponent(value)}`, ["query", "end"]);
         }
         const both = await get(server, endpoint, "start=x&end=y");
-        expect(both.body.detail.map((d: any) => d.loc)).toEqual([["query", "start"], ["query", "end"]]);
+        expect(both.body.detail.map((d: any) => d.loc)).toEqual([
+          ["query", "start"],
+          ["query", "end"],
+        ]);
       });
 
       it.each(["metrics", "heatmap", "timeseries", "pareto", "runs"])("%s: start > end → 400, start == end allowed", async (endpoint) => {
@@ -412,8 +622,14 @@ export function telemetryReadsSuite(label: string, start: ReadServerFactory): vo
       });
 
       it("malformed cursor → 400 invalid cursor; order 422, then start > end, then cursor", async () => {
-        for (const cursor of ["!!!", "abc=", "A".repeat(513), Buffer.from('{"ts":"x","id":1}').toString("base64url"),
-          Buffer.from('{"ts":"2025-04-01T00:00:00Z","id":-1}').toString("base64url"), Buffer.from("[1]").toString("base64url")]) {
+        for (const cursor of [
+          "!!!",
+          "abc=",
+          "A".repeat(513),
+          Buffer.from('{"ts":"x","id":1}').toString("base64url"),
+          Buffer.from('{"ts":"2025-04-01T00:00:00Z","id":-1}').toString("base64url"),
+          Buffer.from("[1]").toString("base64url"),
+        ]) {
           const res = await get(server, "runs", `cursor=${encodeURIComponent(cursor)}`);
           expect(res.status).toBe(400);
           expect(res.body).toEqual({ detail: "invalid cursor" });

@@ -80,11 +80,29 @@ function sampleRuns(): SampleRun[] {
         const ts = toStoredInstant(tsMs);
         runs.push({
           body: {
-            provider_id, route, tokens_in, tokens_out, duration_ms, status: success ? "success" : "error",
-            cost_usd: cost, metadata: cache === undefined ? {} : { cache }, ts, tool: "chat.complete",
+            provider_id,
+            route,
+            tokens_in,
+            tokens_out,
+            duration_ms,
+            status: success ? "success" : "error",
+            cost_usd: cost,
+            metadata: cache === undefined ? {} : { cache },
+            ts,
+            tool: "chat.complete",
           },
-          tsMs, ts, day: ts.slice(0, 10), provider_id, route, tokens_in, tokens_out, duration_ms, success, cost,
-          cacheHit: cache === undefined ? null : cache.hit, cachedTokens: cache?.hit ? 7 : 0,
+          tsMs,
+          ts,
+          day: ts.slice(0, 10),
+          provider_id,
+          route,
+          tokens_in,
+          tokens_out,
+          duration_ms,
+          success,
+          cost,
+          cacheHit: cache === undefined ? null : cache.hit,
+          cachedTokens: cache?.hit ? 7 : 0,
         });
       }
     });
@@ -127,7 +145,8 @@ function matching(runs: readonly SampleRun[], q: Query): SampleRun[] {
   const end = q.end === undefined ? Infinity : Date.parse(q.end);
   return runs.filter(
     (r) =>
-      r.tsMs >= start && r.tsMs <= end &&
+      r.tsMs >= start &&
+      r.tsMs <= end &&
       (q.provider_id === undefined || r.provider_id === q.provider_id) &&
       (q.lane === undefined || LANE_OF[r.provider_id] === q.lane) &&
       (q.route === undefined || r.route === q.route),
@@ -180,8 +199,14 @@ function expectedTimeseries(runs: readonly SampleRun[], q: Query) {
     .map((g) => {
       const s = sums(g);
       return {
-        day: g[0].day, provider_id: g[0].provider_id, run_count: s.n, tokens_in: s.tin, tokens_out: s.tout,
-        cost_usd: roundHalfEven(s.cost, 6), avg_latency_ms: s.dur / s.n, success_count: s.ok,
+        day: g[0].day,
+        provider_id: g[0].provider_id,
+        run_count: s.n,
+        tokens_in: s.tin,
+        tokens_out: s.tout,
+        cost_usd: roundHalfEven(s.cost, 6),
+        avg_latency_ms: s.dur / s.n,
+        success_count: s.ok,
       };
     })
     .sort((a, b) => cmp(a.day, b.day) || cmp(a.provider_id, b.provider_id));
@@ -195,13 +220,21 @@ function expectedPareto(runs: readonly SampleRun[], q: Query) {
       // No route and the literal "default" are one entry, "default" when any run carries it.
       const route = routeKey !== "default" ? routeKey : g.some((r) => r.route === "default") ? "default" : null;
       return {
-        id, provider_id: g[0].provider_id, route, run_count: s.n, tokens_in: s.tin, tokens_out: s.tout,
-        cost_usd: roundHalfEven(s.cost, 6), avg_latency_ms: s.dur / s.n, success_rate: s.ok / s.n,
+        id,
+        provider_id: g[0].provider_id,
+        route,
+        run_count: s.n,
+        tokens_in: s.tin,
+        tokens_out: s.tout,
+        cost_usd: roundHalfEven(s.cost, 6),
+        avg_latency_ms: s.dur / s.n,
+        success_rate: s.ok / s.n,
       };
     })
     .sort(
       (a, b) =>
-        b.cost_usd - a.cost_usd || cmp(a.provider_id, b.provider_id) ||
+        b.cost_usd - a.cost_usd ||
+        cmp(a.provider_id, b.provider_id) ||
         (a.route === null ? (b.route === null ? 0 : -1) : b.route === null ? 1 : cmp(a.route, b.route)),
     );
 }
@@ -229,8 +262,13 @@ function expectedMetrics(runs: readonly SampleRun[], q: Query) {
       .map((g) => {
         const p = sums(g);
         return {
-          provider_id: g[0].provider_id, run_count: p.n, tokens_in: p.tin, tokens_out: p.tout,
-          cost_usd: roundHalfEven(p.cost, 6), avg_latency_ms: p.dur / p.n, success_rate: p.ok / p.n,
+          provider_id: g[0].provider_id,
+          run_count: p.n,
+          tokens_in: p.tin,
+          tokens_out: p.tout,
+          cost_usd: roundHalfEven(p.cost, 6),
+          avg_latency_ms: p.dur / p.n,
+          success_rate: p.ok / p.n,
         };
       })
       .sort((a, b) => b.run_count - a.run_count || cmp(a.provider_id, b.provider_id)),
@@ -271,10 +309,17 @@ function expectedSingleSprint(runs: readonly SampleRun[], q: Query) {
   const s = sums(m);
   const days = m.map((r) => r.day).sort(cmp);
   const [first, last] = [days[0], days[days.length - 1]];
-  return [{
-    period_start: first, period_end: last, total_cost_usd: roundHalfEven(cost, 6), total_tokens_in: s.tin,
-    total_tokens_out: s.tout, avg_latency_ms: s.dur / s.n, success_rate: s.ok / s.n,
-  }];
+  return [
+    {
+      period_start: first,
+      period_end: last,
+      total_cost_usd: roundHalfEven(cost, 6),
+      total_tokens_in: s.tin,
+      total_tokens_out: s.tout,
+      avg_latency_ms: s.dur / s.n,
+      success_rate: s.ok / s.n,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,7 +336,17 @@ function freshAggregate(level: RollupLevel): string {
   FROM telemetry_events GROUP BY SUBSTR(ts, 1, ${level.prefixLength}), provider_id, route`;
 }
 
-const COUNTED = ["run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_count", "cache_samples", "cache_hits", "cached_tokens"];
+const COUNTED = [
+  "run_count",
+  "tokens_in",
+  "tokens_out",
+  "duration_sum",
+  "success_count",
+  "cost_count",
+  "cache_samples",
+  "cache_hits",
+  "cached_tokens",
+];
 
 function rowsOf(result: unknown): Record<string, unknown>[] {
   return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
@@ -342,7 +397,12 @@ function stripeOf(row: Record<string, unknown>): number {
 export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
   const counts: number[] = [];
   const runs = (await knex("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms", "error_category")) as {
-    id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string; error_category: string | null;
+    id: number | string;
+    ts: string;
+    provider_id: string;
+    route: string | null;
+    duration_ms: number | string;
+    error_category: string | null;
   }[];
   const badStripes = (rows: Record<string, unknown>[], keyOf: (r: Record<string, unknown>) => string) => {
     const seen = new Set<string>();
@@ -391,7 +451,10 @@ export async function expectRollupMatchesRuns(knex: Knex): Promise<number[]> {
     expect(sketches.length).toBe(durations.size);
     const fresh = rowsOf(await knex.raw(freshAggregate(level))).map((r) => normalised(r, r.bucket));
     for (const r of rollup) expect(r.route_key).toBe(r.route ?? "");
-    expect({ level: level.name, emptyRows: rollup.filter((r) => Number(r.run_count) <= 0).map(sumKey) }).toEqual({ level: level.name, emptyRows: [] });
+    expect({ level: level.name, emptyRows: rollup.filter((r) => Number(r.run_count) <= 0).map(sumKey) }).toEqual({
+      level: level.name,
+      emptyRows: [],
+    });
     const stored = mergeStripes(rollup.map((r) => normalised(r, r[level.bucketColumn])));
     const byKey = (a: { figures: Record<string, unknown> }, b: { figures: Record<string, unknown> }) =>
       cmp(String(a.figures.key), String(b.figures.key));
@@ -518,9 +581,13 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
             expect(pareto).toEqual(expectedPareto(runs, q));
             const body = await ok(server, "finops/sprints", `${qs}${qs === "" ? "" : "&"}window_days=90&limit=1`);
             const figures = body.items.map((sprint: any) => ({
-              period_start: sprint.period_start, period_end: sprint.period_end, total_cost_usd: sprint.total_cost_usd,
-              total_tokens_in: sprint.total_tokens_in, total_tokens_out: sprint.total_tokens_out,
-              avg_latency_ms: sprint.avg_latency_ms, success_rate: sprint.success_rate,
+              period_start: sprint.period_start,
+              period_end: sprint.period_end,
+              total_cost_usd: sprint.total_cost_usd,
+              total_tokens_in: sprint.total_tokens_in,
+              total_tokens_out: sprint.total_tokens_out,
+              avg_latency_ms: sprint.avg_latency_ms,
+              success_rate: sprint.success_rate,
             }));
             expect(figures).toEqual(expectedSingleSprint(runs, q));
           });
@@ -545,9 +612,7 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       }
       const body = await ok(server, "finops/pull-requests", "start=2025-05-02T00:00:00Z&end=2025-05-04T00:00:00Z&window_days=2&limit=12");
       const windowSums = (providerId: string, route: string | null, from: number, to: number) => {
-        const inWindow = runs.filter(
-          (r) => r.provider_id === providerId && (route === null || r.route === route) && r.tsMs >= from && r.tsMs <= to,
-        );
+        const inWindow = runs.filter((r) => r.provider_id === providerId && (route === null || r.route === route) && r.tsMs >= from && r.tsMs <= to);
         return { cost: roundHalfEven(sums(inWindow).cost, 6), tokens: inWindow.reduce((s, r) => s + r.tokens_in + r.tokens_out, 0) };
       };
       const expected = prs
@@ -582,7 +647,9 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       const tamperedKeys = [...new Map(rows.map((r) => [r.provider_id, r])).values()];
       expect(tamperedKeys.length).toBeGreaterThan(1);
       for (const key of tamperedKeys) {
-        await knex("telemetry_daily").where({ day: "2025-05-03", ...key }).update({ run_count: knex.raw("run_count + 1000") });
+        await knex("telemetry_daily")
+          .where({ day: "2025-05-03", ...key })
+          .update({ run_count: knex.raw("run_count + 1000") });
       }
       try {
         const tampered = (await ok(server, "heatmap", wholeDays)).buckets;
@@ -652,10 +719,18 @@ export function rollupSuite(label: string, makeStore: StoreFactory): void {
       const rows = sampleRuns().map((r) =>
         rowFromRun(
           {
-            provider_id: r.provider_id, tool: "t", route: r.route, tokens_in: r.tokens_in, tokens_out: r.tokens_out,
-            duration_ms: r.duration_ms, status: r.success ? "success" : "error", cost_usd: r.cost,
-            metadata: r.cacheHit === null ? {} : { cache: { hit: r.cacheHit, tokens: 7 } }, ts_ms: r.tsMs,
-            experiment_cohort: null, experiment_tag: null,
+            provider_id: r.provider_id,
+            tool: "t",
+            route: r.route,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            duration_ms: r.duration_ms,
+            status: r.success ? "success" : "error",
+            cost_usd: r.cost,
+            metadata: r.cacheHit === null ? {} : { cache: { hit: r.cacheHit, tokens: 7 } },
+            ts_ms: r.tsMs,
+            experiment_cohort: null,
+            experiment_tag: null,
           } as RunInput,
           nowMs,
         ),

@@ -31,7 +31,13 @@ import { rowFromRun } from "../../services/telemetry/store/run";
 import { ROLLUP_STRIPES, STRIPE_LOCK_CLASS, claimStripe } from "../../services/telemetry/store/stripes";
 import { TestServer, request, startTestServer, tempDir } from "../helpers/server";
 import {
-  RefQuery, RefRun, expectedHeatmap, expectedMetrics, expectedPareto, expectedSingleSprint, expectedTimeseries,
+  RefQuery,
+  RefRun,
+  expectedHeatmap,
+  expectedMetrics,
+  expectedPareto,
+  expectedSingleSprint,
+  expectedTimeseries,
   refQueryString,
 } from "../helpers/telemetry-reference";
 import type { StoreFactory } from "./telemetry-ingest-suite";
@@ -46,7 +52,11 @@ const DAY_MS = 86_400_000;
 const FIRST_MS = Date.parse("2025-07-01T00:00:00.000Z");
 const SPAN_DAYS = 2;
 /** The minutes most runs land in (as a live load's "now"): one per day, and two in one hour. */
-const HOT_MINUTES = [FIRST_MS + 13 * HOUR_MS + 5 * MINUTE_MS, FIRST_MS + 13 * HOUR_MS + 6 * MINUTE_MS, FIRST_MS + DAY_MS + 23 * HOUR_MS + 59 * MINUTE_MS];
+const HOT_MINUTES = [
+  FIRST_MS + 13 * HOUR_MS + 5 * MINUTE_MS,
+  FIRST_MS + 13 * HOUR_MS + 6 * MINUTE_MS,
+  FIRST_MS + DAY_MS + 23 * HOUR_MS + 59 * MINUTE_MS,
+];
 
 /** Half the runs in a hot minute, the others anywhere in the span. */
 function instant(rand: () => number): number {
@@ -108,8 +118,13 @@ async function expectReadsMatch(server: TestServer, runs: readonly RefRun[], que
         const pareto = (await ok(server, "pareto", qs)).items.map(({ provider_name: _n, lane: _l, ...rest }: any) => rest);
         expect({ q, body: pareto }).toEqual({ q, body: expectedPareto(runs, q) });
         const sprint = (await ok(server, "finops/sprints", refQueryString(q, { window_days: 90, limit: 1 }))).items.map((s: any) => ({
-          period_start: s.period_start, period_end: s.period_end, total_cost_usd: s.total_cost_usd, total_tokens_in: s.total_tokens_in,
-          total_tokens_out: s.total_tokens_out, avg_latency_ms: s.avg_latency_ms, success_rate: s.success_rate,
+          period_start: s.period_start,
+          period_end: s.period_end,
+          total_cost_usd: s.total_cost_usd,
+          total_tokens_in: s.total_tokens_in,
+          total_tokens_out: s.total_tokens_out,
+          avg_latency_ms: s.avg_latency_ms,
+          success_rate: s.success_rate,
         }));
         expect({ q, body: sprint }).toEqual({ q, body: expectedSingleSprint(runs, q) });
       }
@@ -167,24 +182,28 @@ export function stripesSuite(label: string, makeStore: StoreFactory): void {
       const writers: Promise<RefRun[]>[] = [];
       for (let w = 0; w < 4; w++) {
         const batches = batchesOf(rand, 150, 40);
-        writers.push((async () => {
-          const out: RefRun[] = [];
-          for (const batch of batches) out.push(...(await ingestHttp(server, batch)));
-          return out;
-        })());
+        writers.push(
+          (async () => {
+            const out: RefRun[] = [];
+            for (const batch of batches) out.push(...(await ingestHttp(server, batch)));
+            return out;
+          })(),
+        );
       }
       if (other !== undefined) {
         const replica = new RunIngestion(other, 4);
         for (let w = 0; w < 4; w++) {
           const batches = batchesOf(rand, 150, 40);
-          writers.push((async () => {
-            const out: RefRun[] = [];
-            for (const batch of batches) {
-              const outcome = await replica.ingest({ runs: batch.map((r) => r.body) });
-              out.push(...stored(batch, outcome.result.ids));
-            }
-            return out;
-          })());
+          writers.push(
+            (async () => {
+              const out: RefRun[] = [];
+              for (const batch of batches) {
+                const outcome = await replica.ingest({ runs: batch.map((r) => r.body) });
+                out.push(...stored(batch, outcome.result.ids));
+              }
+              return out;
+            })(),
+          );
         }
       }
       for (const written of await Promise.all(writers)) runs.push(...written);
@@ -215,18 +234,23 @@ export function stripesSuite(label: string, makeStore: StoreFactory): void {
         // Every run in the first hot minute: the same minute, hour and day rows for both writers.
         const sameKeys = () => Array.from({ length: 40 }, () => generateRun(rand, HOT_MINUTES[0] + Math.floor(rand() * MINUTE_MS)));
         const first = sameKeys();
-        const second = sameKeys().map((r, i) => ({ ...r, body: { ...r.body, provider_id: first[i].body.provider_id, route: first[i].body.route },
-          ref: { ...r.ref, provider_id: first[i].ref.provider_id, route: first[i].ref.route } }));
+        const second = sameKeys().map((r, i) => ({
+          ...r,
+          body: { ...r.body, provider_id: first[i].body.provider_id, route: first[i].body.route },
+          ref: { ...r.ref, provider_id: first[i].ref.provider_id, route: first[i].ref.route },
+        }));
         let secondDone = false;
         let secondDoneBeforeCommit = false;
         let secondIds: number[] = [];
         let written: Promise<void> = Promise.resolve();
         const firstIds = await knex.transaction(async (trx) => {
-          const ids = await insertTelemetryRows(trx, first.map((r) => rowFromRun(runInputOf(r), FIRST_MS)));
-          const held = (await trx.raw(
-            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = ?::int::oid",
-            [STRIPE_LOCK_CLASS],
-          )) as { rows: { objid: number }[] };
+          const ids = await insertTelemetryRows(
+            trx,
+            first.map((r) => rowFromRun(runInputOf(r), FIRST_MS)),
+          );
+          const held = (await trx.raw("SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = ?::int::oid", [
+            STRIPE_LOCK_CLASS,
+          ])) as { rows: { objid: number }[] };
           expect(held.rows.map((r) => Number(r.objid))).toEqual([0]);
           // The second writer, on the other handle, on the same keys, while this transaction is open.
           written = writeIngestGroup(db, [ingestUnit({ runs: second.map((r) => r.body) })]).then(([settled]) => {
@@ -253,7 +277,12 @@ export function stripesSuite(label: string, makeStore: StoreFactory): void {
           const again = first.map((r) => ({ ...r, body: { ...r.body, tokens_in: k } }));
           const [settled] = await writeIngestGroup(db, [ingestUnit({ runs: again.map((r) => r.body) })]);
           if (!settled.ok) throw settled.error;
-          runs.push(...stored(again.map((r) => ({ ...r, ref: { ...r.ref, tokens_in: k } })), settled.value.body.ids));
+          runs.push(
+            ...stored(
+              again.map((r) => ({ ...r, ref: { ...r.ref, tokens_in: k } })),
+              settled.value.body.ids,
+            ),
+          );
         }
         expect(await rollupRowsPerStripe(knex)).toEqual(before);
         await expectRollupMatchesRuns(knex);
@@ -312,10 +341,14 @@ export function stripesSuite(label: string, makeStore: StoreFactory): void {
         const generated = { k1: generateRun(rand, HOT_MINUTES[2]), k2: generateRun(rand, HOT_MINUTES[2] + 1) };
         const unit = (key: "k1" | "k2") => ingestUnit({ runs: [generated[key].body] }, { idempotencyKey: key, nowMs });
         const waiters = async () =>
-          Number((await knex.raw(
-            `SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          Number(
+            (
+              await knex.raw(
+                `SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE NOT l.granted AND a.datname = current_database()`,
-          )).rows[0].n);
+              )
+            ).rows[0].n,
+          );
         // A third transaction holds k1 (claimed, not committed) until it is released, then rolls back.
         let release: () => void = () => undefined;
         const released = new Promise<void>((r) => (release = r));
@@ -402,7 +435,10 @@ export function stripesSuite(label: string, makeStore: StoreFactory): void {
         for (const table of tables) {
           const all = (await k(table).select()) as Record<string, unknown>[];
           out[table] = all
-            .map(({ stripe: _s, ...rest }) => ({ ...rest, latency_sketch: rest.latency_sketch === undefined ? undefined : Buffer.from(rest.latency_sketch as Uint8Array).toString("hex") }))
+            .map(({ stripe: _s, ...rest }) => ({
+              ...rest,
+              latency_sketch: rest.latency_sketch === undefined ? undefined : Buffer.from(rest.latency_sketch as Uint8Array).toString("hex"),
+            }))
             .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
         }
         return out;

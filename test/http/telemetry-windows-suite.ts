@@ -25,8 +25,15 @@ import { rowFromRun, RunInput } from "../../services/telemetry/store/run";
 import { toStoredInstant } from "../../lib/time";
 import { TestServer, request, startTestServer, tempDir } from "../helpers/server";
 import {
-  RefQuery, RefRun, expectedHeatmap, expectedMetrics, expectedPareto, expectedSingleSprint, expectedTimeseries,
-  refQueryString, windowSums,
+  RefQuery,
+  RefRun,
+  expectedHeatmap,
+  expectedMetrics,
+  expectedPareto,
+  expectedSingleSprint,
+  expectedTimeseries,
+  refQueryString,
+  windowSums,
 } from "../helpers/telemetry-reference";
 import type { StoreFactory } from "./telemetry-ingest-suite";
 import { storeOf } from "./telemetry-ingest-suite";
@@ -95,9 +102,19 @@ export function generateRun(rand: () => number, tsMs: number): GeneratedRun {
   return {
     body: { provider_id, route, tool: "chat.complete", tokens_in, tokens_out, duration_ms, status: outcome.status, cost_usd: cost, metadata, ts },
     ref: {
-      tsMs, ts, day: ts.slice(0, 10), provider_id, route, tokens_in, tokens_out, duration_ms,
-      success: outcome.category === null, category: outcome.category, cost,
-      cacheHit: cache === undefined ? null : cache.hit, cachedTokens: cache?.hit ? (cache.tokens as number) : 0,
+      tsMs,
+      ts,
+      day: ts.slice(0, 10),
+      provider_id,
+      route,
+      tokens_in,
+      tokens_out,
+      duration_ms,
+      success: outcome.category === null,
+      category: outcome.category,
+      cost,
+      cacheHit: cache === undefined ? null : cache.hit,
+      cachedTokens: cache?.hit ? (cache.tokens as number) : 0,
     },
   };
 }
@@ -106,10 +123,18 @@ export function generateRun(rand: () => number, tsMs: number): GeneratedRun {
 export function runInputOf(run: GeneratedRun): RunInput {
   const b = run.body;
   return {
-    provider_id: b.provider_id as string, tool: b.tool as string, route: b.route as string | null,
-    tokens_in: b.tokens_in as number, tokens_out: b.tokens_out as number, duration_ms: b.duration_ms as number,
-    status: b.status as string, cost_usd: b.cost_usd as number | null, metadata: b.metadata as Record<string, unknown>,
-    ts_ms: run.ref.tsMs, experiment_cohort: null, experiment_tag: null,
+    provider_id: b.provider_id as string,
+    tool: b.tool as string,
+    route: b.route as string | null,
+    tokens_in: b.tokens_in as number,
+    tokens_out: b.tokens_out as number,
+    duration_ms: b.duration_ms as number,
+    status: b.status as string,
+    cost_usd: b.cost_usd as number | null,
+    metadata: b.metadata as Record<string, unknown>,
+    ts_ms: run.ref.tsMs,
+    experiment_cohort: null,
+    experiment_tag: null,
   };
 }
 
@@ -214,8 +239,13 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
           const pareto = (await ok(server, "pareto", refQueryString(q))).items.map(({ provider_name: _n, lane: _l, ...rest }: any) => rest);
           expect({ q, body: pareto }).toEqual({ q, body: expectedPareto(stored, q) });
           const sprint = (await ok(server, "finops/sprints", refQueryString(q, { window_days: 90, limit: 1 }))).items.map((s: any) => ({
-            period_start: s.period_start, period_end: s.period_end, total_cost_usd: s.total_cost_usd, total_tokens_in: s.total_tokens_in,
-            total_tokens_out: s.total_tokens_out, avg_latency_ms: s.avg_latency_ms, success_rate: s.success_rate,
+            period_start: s.period_start,
+            period_end: s.period_end,
+            total_cost_usd: s.total_cost_usd,
+            total_tokens_in: s.total_tokens_in,
+            total_tokens_out: s.total_tokens_out,
+            avg_latency_ms: s.avg_latency_ms,
+            success_rate: s.success_rate,
           }));
           expect({ q, body: sprint }).toEqual({ q, body: expectedSingleSprint(stored, q) });
         }
@@ -227,7 +257,7 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
       const prs = Array.from({ length: 10 }, (_, i) => ({
         id: `pr-${i}`,
         provider_id: PROVIDERS[i % PROVIDERS.length],
-        route: i % 3 === 0 ? null : ROUTES[i % ROUTES.length] ?? "chat",
+        route: i % 3 === 0 ? null : (ROUTES[i % ROUTES.length] ?? "chat"),
         merged_at: toStoredInstant(FIRST_MS + DAY_MS / 2 + Math.floor(prRand() * 2 * DAY_MS)),
       }));
       for (const pr of prs) {
@@ -245,7 +275,8 @@ export function windowsSuite(label: string, makeStore: StoreFactory): void {
           const before = windowSums(stored, pr.provider_id, pr.route, m - DAY_MS, m - 1);
           const after = windowSums(stored, pr.provider_id, pr.route, m, m + DAY_MS - 1);
           return {
-            id: pr.id, merged: m,
+            id: pr.id,
+            merged: m,
             cost_impact_usd: roundHalfEven(after.cost - before.cost, 6),
             cost_delta: before.cost > 0 ? (after.cost - before.cost) / before.cost : 0,
             tokens_impact: after.tokens - before.tokens,

@@ -65,7 +65,9 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
     const before = (await request(`${server.baseUrl}/telemetry/metrics`)).body.total_runs;
     const res = await request(`${server.baseUrl}/telemetry/runs`, { method: "POST", json: { runs: [{ provider_id: "ok" }, run] } });
     expect(res.status).toBe(422);
-    expect(res.body.detail).toContainEqual(expect.objectContaining({ type: "string_unicode", loc: ["body", "runs", 1, field], msg: expect.stringMatching(MESSAGE) }));
+    expect(res.body.detail).toContainEqual(
+      expect.objectContaining({ type: "string_unicode", loc: ["body", "runs", 1, field], msg: expect.stringMatching(MESSAGE) }),
+    );
     expect((await request(`${server.baseUrl}/telemetry/metrics`)).body.total_runs).toBe(before);
   });
 
@@ -87,7 +89,9 @@ export function unstorableTextSuite(env: () => Record<string, string>): void {
   ])("POST /telemetry/finops/pull-requests with unstorable text in %s → 422", async (field, body) => {
     const res = await request(`${server.baseUrl}/telemetry/finops/pull-requests`, { method: "POST", json: body });
     expect(res.status).toBe(422);
-    expect(res.body.detail).toContainEqual(expect.objectContaining({ type: "string_unicode", loc: ["body", field], msg: expect.stringMatching(MESSAGE) }));
+    expect(res.body.detail).toContainEqual(
+      expect.objectContaining({ type: "string_unicode", loc: ["body", field], msg: expect.stringMatching(MESSAGE) }),
+    );
   });
 
   it.each([

@@ -115,7 +115,9 @@ export function catalogReplicasSuite(
       expect(await ids(gw[1])).toEqual(order);
 
       // The same id through both at once: one 201, one 409.
-      const race = await Promise.all(gw.map((base) => request(`${base}/servers`, { method: "POST", json: { id: "api-race", name: "R", command: "r" } })));
+      const race = await Promise.all(
+        gw.map((base) => request(`${base}/servers`, { method: "POST", json: { id: "api-race", name: "R", command: "r" } })),
+      );
       expect(race.map((r) => r.status).sort()).toEqual([201, 409]);
 
       expect((await request(`${gw[0]}/servers/api-1`, { method: "DELETE" })).status).toBe(204);
@@ -124,14 +126,30 @@ export function catalogReplicasSuite(
     });
 
     it("a manifest change while both run reaches both, written once (the same instants on both)", async () => {
-      fs.writeFileSync(manifestPath, JSON.stringify({ providers: [MANIFEST[2], { ...MANIFEST[0], description: "changed" }, { id: "delta", name: "D", command: "d" }] }));
+      fs.writeFileSync(
+        manifestPath,
+        JSON.stringify({ providers: [MANIFEST[2], { ...MANIFEST[0], description: "changed" }, { id: "delta", name: "D", command: "d" }] }),
+      );
       await waitUntil(async () => (await ids(gw[0])).includes("delta") && (await ids(gw[1])).includes("delta"), 30000, "the change on both");
       const [a, b] = await Promise.all(gw.map((base) => request(`${base}/servers`)));
       expect(b.body).toEqual(a.body);
       const list = a.body.servers as { id: string; source: string; description: string; created_at: string; updated_at: string }[];
       // beta left the file and the catalog; the API servers follow the manifest's, untouched.
-      expect(list.slice(0, 3).map((s) => [s.id, s.source])).toEqual([["gamma", "manifest"], ["alpha", "manifest"], ["delta", "manifest"]]);
-      expect(list.slice(3).map((s) => [s.id, s.source]).sort()).toEqual([["api-2", "api"], ["api-3", "api"], ["api-race", "api"]]);
+      expect(list.slice(0, 3).map((s) => [s.id, s.source])).toEqual([
+        ["gamma", "manifest"],
+        ["alpha", "manifest"],
+        ["delta", "manifest"],
+      ]);
+      expect(
+        list
+          .slice(3)
+          .map((s) => [s.id, s.source])
+          .sort(),
+      ).toEqual([
+        ["api-2", "api"],
+        ["api-3", "api"],
+        ["api-race", "api"],
+      ]);
       expect(list[1].description).toBe("changed");
       expect(list[2].created_at).toBe(list[1].updated_at);
       noErrors();

@@ -61,7 +61,11 @@ export function chaosSuite(
         procs.filter(
           (p) => p.name.startsWith(service) && p.child.exitCode === null && p.child.signalCode === null && /started successfully/.test(p.output()),
         ).length;
-      await waitUntil(async () => started() === count && (await request(`${gw}/readyz`)).body?.checks?.[service] === "ok", 30000, `${count} ${service} node(s)`);
+      await waitUntil(
+        async () => started() === count && (await request(`${gw}/readyz`)).body?.checks?.[service] === "ok",
+        30000,
+        `${count} ${service} node(s)`,
+      );
       // A node announces itself (INFO) as it starts; give the announcement a moment to arrive.
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -50,7 +50,10 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     return c;
   };
   const ingest = async (base: string, n: number, provider = "nats-runs"): Promise<number[]> => {
-    const res = await request(`${base}/telemetry/runs`, { method: "POST", json: { runs: Array.from({ length: n }, () => ({ provider_id: provider })) } });
+    const res = await request(`${base}/telemetry/runs`, {
+      method: "POST",
+      json: { runs: Array.from({ length: n }, () => ({ provider_id: provider })) },
+    });
     expect(res.status).toBe(201);
     return res.body.ids;
   };
@@ -96,10 +99,7 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "via B" } } });
     expect(call.status).toBe(200);
     const session = (await request(`${gwA}/providers/echo/sessions`, { method: "POST", json: {} })).body.session;
-    const events = await onB.until(
-      (es) => es.some((e) => e.event === "session" && e.data.id === session.id),
-      "the session created through A",
-    );
+    const events = await onB.until((es) => es.some((e) => e.event === "session" && e.data.id === session.id), "the session created through A");
     const running = events.find((e) => e.event === "process" && e.data.status === "running");
     expect(running?.data).toMatchObject({ server_id: "echo", node_id: idA, pid: started.body.process.pid });
     expect(runIds(events)).toEqual([call.body.run_id]);
@@ -123,11 +123,15 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     expect(lastOnA).not.toBeNull();
     // Events after A's death: runs, and the echo server (owned by A) failing over to B.
     const after = await ingest(gwB, 25);
-    await waitUntil(async () => {
-      const p = (await request(`${gwB}/servers/echo/process`)).body.process;
-      if (p.pid !== null) groups.add(p.pid);
-      return p.status === "running" && p.node_id === idB;
-    }, 60_000, "echo running on B");
+    await waitUntil(
+      async () => {
+        const p = (await request(`${gwB}/servers/echo/process`)).body.process;
+        if (p.pid !== null) groups.add(p.pid);
+        return p.status === "running" && p.node_id === idB;
+      },
+      60_000,
+      "echo running on B",
+    );
     const marker = (await ingest(gwB, 1))[0];
     await reference.until((es) => runIds(es).includes(marker), "the marker on B's own client");
 

@@ -229,14 +229,18 @@ describeNats("the NATS transporter (lib/nats-transporter.ts)", () => {
     // a request to the node's subject would still be delivered (and lost). Wait until it answers
     // "no responders" to a plain request on that subject.
     const probe = await connect({ servers: nats.url });
-    await waitUntil(async () => {
-      try {
-        await probe.request(`MOL-${namespace}.REQ.${server.nodeID}`, new Uint8Array(), { timeout: 1000 });
-        return false;
-      } catch (err) {
-        return (err as { code?: string }).code === "503";
-      }
-    }, 20000, "the NATS server to drop the closed node's subscriptions");
+    await waitUntil(
+      async () => {
+        try {
+          await probe.request(`MOL-${namespace}.REQ.${server.nodeID}`, new Uint8Array(), { timeout: 1000 });
+          return false;
+        } catch (err) {
+          return (err as { code?: string }).code === "503";
+        }
+      },
+      20000,
+      "the NATS server to drop the closed node's subscriptions",
+    );
     await probe.close();
     // The caller's registry still lists the node (no DISCONNECT packet, heartbeats time out in 600 s).
     await expect(caller.call("echo.echo", { n: 2 }, { nodeID: server.nodeID })).rejects.toMatchObject({ name: "RequestRejectedError" });

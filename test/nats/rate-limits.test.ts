@@ -25,11 +25,19 @@ function sharedLimitSuite(title: string, store: (dir: string) => Promise<Record<
       for (const name of ["gateway-1", "gateway-2"]) {
         const port = await freePort();
         gw.push(`http://127.0.0.1:${port}/api/v1`);
-        procs.push(startServerProcess(name, {
-          TRANSPORTER: nats.url, NODE_ID: `${name}-${process.pid}`, SERVICES: "api,access,providers",
-          CONSOLE_MCP_SERVER_PORT: String(port), CONSOLE_MCP_SERVER_HOST: "127.0.0.1", CONSOLE_MCP_SEED: "none",
-          CONSOLE_MCP_RATE_LIMIT_RPS: "0.1", CONSOLE_MCP_SECRETS_KEY_FILE: path.join(dir, "secrets.key"), ...storeEnv,
-        }));
+        procs.push(
+          startServerProcess(name, {
+            TRANSPORTER: nats.url,
+            NODE_ID: `${name}-${process.pid}`,
+            SERVICES: "api,access,providers",
+            CONSOLE_MCP_SERVER_PORT: String(port),
+            CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
+            CONSOLE_MCP_SEED: "none",
+            CONSOLE_MCP_RATE_LIMIT_RPS: "0.1",
+            CONSOLE_MCP_SECRETS_KEY_FILE: path.join(dir, "secrets.key"),
+            ...storeEnv,
+          }),
+        );
       }
       try {
         // Each gateway sees both access services (the buckets and the key pushes go through the broker).
@@ -60,10 +68,14 @@ function sharedLimitSuite(title: string, store: (dir: string) => Promise<Record<
     it("a key created through one gateway is in force on the other when the creation answers", async () => {
       // Created from loopback in open mode (the rate limit counts it: wait for the bucket).
       let created: Awaited<ReturnType<typeof request>> | undefined;
-      await waitUntil(async () => {
-        created = await request(`${gw[0]}/security/api-keys`, { method: "POST", json: { name: "shared", role: "viewer", rate_limit_rps: 0 } });
-        return created.status === 201;
-      }, 30_000, "the key's creation");
+      await waitUntil(
+        async () => {
+          created = await request(`${gw[0]}/security/api-keys`, { method: "POST", json: { name: "shared", role: "viewer", rate_limit_rps: 0 } });
+          return created.status === 201;
+        },
+        30_000,
+        "the key's creation",
+      );
       const key = (created as { body: { secret: string } }).body.secret;
       expect((await request(`${gw[1]}/servers`)).status).toBe(401);
       for (let i = 0; i < 3; i++) expect((await request(`${gw[1]}/servers`, { headers: { "x-api-key": key } })).status).toBe(200);
@@ -72,12 +84,20 @@ function sharedLimitSuite(title: string, store: (dir: string) => Promise<Record<
 }
 
 describeNats("rate limits shared by two gateways over NATS", () => {
-  sharedLimitSuite("on one SQLite file", async (dir) => ({ CONSOLE_MCP_DB_PATH: path.join(dir, "console.db") }), async () => undefined);
+  sharedLimitSuite(
+    "on one SQLite file",
+    async (dir) => ({ CONSOLE_MCP_DB_PATH: path.join(dir, "console.db") }),
+    async () => undefined,
+  );
   if (PG_URL !== "") {
     let db: PgDatabase | undefined;
-    sharedLimitSuite("on PostgreSQL", async () => {
-      db = await createPgDatabase();
-      return { CONSOLE_MCP_DB_URL: db.url };
-    }, async () => db?.drop());
+    sharedLimitSuite(
+      "on PostgreSQL",
+      async () => {
+        db = await createPgDatabase();
+        return { CONSOLE_MCP_DB_URL: db.url };
+      },
+      async () => db?.drop(),
+    );
   }
 });

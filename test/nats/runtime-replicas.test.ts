@@ -135,12 +135,16 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     const before = (await request(`${gwB}/servers/echo/process`)).body.process;
     await nodeA.kill();
     let seenLost = false;
-    await waitUntil(async () => {
-      const p = (await request(`${gwB}/servers/echo/process`)).body.process;
-      if (p.last_error === `node ${idA} lost` || p.node_id === idB) seenLost = true;
-      if (p.pid !== null) groups.add(p.pid);
-      return p.status === "running" && p.node_id === idB;
-    }, 60_000, "echo running on B");
+    await waitUntil(
+      async () => {
+        const p = (await request(`${gwB}/servers/echo/process`)).body.process;
+        if (p.last_error === `node ${idA} lost` || p.node_id === idB) seenLost = true;
+        if (p.pid !== null) groups.add(p.pid);
+        return p.status === "running" && p.node_id === idB;
+      },
+      60_000,
+      "echo running on B",
+    );
     expect(seenLost).toBe(true);
     const after = (await request(`${gwB}/servers/echo/process`)).body.process;
     expect(after.pid).not.toBe(before.pid);

@@ -76,16 +76,27 @@ describe("open", () => {
   });
 
   it("fails with a clear message for a program that cannot start", async () => {
-    const launch = buildLaunch({ id: "x", command: "no-such-mcp-server-anywhere" }, { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null });
+    const launch = buildLaunch(
+      { id: "x", command: "no-such-mcp-server-anywhere" },
+      { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null },
+    );
     const err = await McpConnection.open(launch, { serverId: "x", startupTimeoutMs: 5000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartError);
-    expect((err as StartError).message).toBe("Cannot start 'no-such-mcp-server-anywhere': program not found (or working directory '" + PROJECT_ROOT + "' missing)");
+    expect((err as StartError).message).toBe(
+      "Cannot start 'no-such-mcp-server-anywhere': program not found (or working directory '" + PROJECT_ROOT + "' missing)",
+    );
   });
 
   it("fails when the process exits before the handshake, with the stderr tail and the secret masked", async () => {
     const secret = "tok-9f8e7d";
-    const err = await openFails(["--stderr-line", "loading config", "--print-env", "TEST_SECRET", "--crash-after-ms", "0", "--exit-code", "3", "--no-initialize"], {}, secret);
-    expect(err.message).toBe("The process exited with code 3 before the MCP handshake finished; last stderr lines:\nloading config\nerror: key *** rejected\ncrashing on cue");
+    const err = await openFails(
+      ["--stderr-line", "loading config", "--print-env", "TEST_SECRET", "--crash-after-ms", "0", "--exit-code", "3", "--no-initialize"],
+      {},
+      secret,
+    );
+    expect(err.message).toBe(
+      "The process exited with code 3 before the MCP handshake finished; last stderr lines:\nloading config\nerror: key *** rejected\ncrashing on cue",
+    );
     expect(err.exit?.returnCode).toBe(3);
     expect(err.stderrTail).not.toContain(secret);
   });
@@ -265,7 +276,10 @@ describe("ping (§20)", () => {
 
 describe("protocol corner cases (hand-written server)", () => {
   function rawLaunch(args: string[]) {
-    return buildLaunch({ id: "raw", command: process.execPath, args: [RAW_SERVER, ...args] }, { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null });
+    return buildLaunch(
+      { id: "raw", command: process.execPath, args: [RAW_SERVER, ...args] },
+      { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null },
+    );
   }
 
   it("a JSON-RPC error answer to tools/call is a ToolCallError (502); a malformed result too", async () => {
@@ -273,7 +287,11 @@ describe("protocol corner cases (hand-written server)", () => {
     expect(connection.serverInfo).toEqual({ name: "raw", version: "0.0.1", protocol_version: "2025-06-18" });
     const err = await connection.callTool("boom", {}, 10_000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ToolCallError);
-    expect(err).toMatchObject({ code: 502, rpcCode: -32603, message: "Server 'raw' answered the call of 'boom' with an error: MCP error -32603: internal failure in boom" });
+    expect(err).toMatchObject({
+      code: 502,
+      rpcCode: -32603,
+      message: "Server 'raw' answered the call of 'boom' with an error: MCP error -32603: internal failure in boom",
+    });
     const bad = await connection.callTool("malformed", {}, 10_000).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(ToolCallError);
     expect((bad as ToolCallError).message).toMatch(/^Server 'raw' answered the call of 'malformed' with an error: invalid result/);
@@ -296,7 +314,11 @@ describe("protocol corner cases (hand-written server)", () => {
   });
 
   it("refuses a protocol version the SDK does not support: handshake failed", async () => {
-    const err = await McpConnection.open(rawLaunch(["--protocol", "1999-01-01"]), { serverId: "raw", startupTimeoutMs: 20_000, onSpawn: (p) => watch.add(p.pgid) }).catch((e: unknown) => e);
+    const err = await McpConnection.open(rawLaunch(["--protocol", "1999-01-01"]), {
+      serverId: "raw",
+      startupTimeoutMs: 20_000,
+      onSpawn: (p) => watch.add(p.pgid),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartError);
     expect((err as StartError).message).toBe("The MCP handshake failed: Server's protocol version is not supported: 1999-01-01");
   });

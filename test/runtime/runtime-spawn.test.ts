@@ -47,7 +47,10 @@ describe("spawnServer", () => {
   });
 
   it("rejects with SpawnError for a program that does not exist, leaving nothing", async () => {
-    const launch = buildLaunch({ id: "x", command: "/nonexistent/mcp-server --flag" }, { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null });
+    const launch = buildLaunch(
+      { id: "x", command: "/nonexistent/mcp-server --flag" },
+      { backendEnv: testBackendEnv(), projectRoot: PROJECT_ROOT, secret: null },
+    );
     await expect(spawnServer(launch)).rejects.toThrow(SpawnError);
     await expect(spawnServer(launch)).rejects.toThrow("Cannot start '/nonexistent/mcp-server': program not found");
     const noCwd = { ...configurableLaunch(), cwd: "/nonexistent-dir" };

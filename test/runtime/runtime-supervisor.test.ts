@@ -158,7 +158,9 @@ describe("start and stop (§18.2, §18.5)", () => {
     h.add("bad", ["--stderr-line", "cannot open database", "--crash-after-ms", "0", "--exit-code", "3", "--no-initialize"]);
     const s = await h.sup.start("bad");
     expect(s).toMatchObject({ status: "error", desired: "running", return_code: 3, pid: null });
-    expect(s.last_error).toBe("The process exited with code 3 before the MCP handshake finished; last stderr lines:\ncannot open database\ncrashing on cue");
+    expect(s.last_error).toBe(
+      "The process exited with code 3 before the MCP handshake finished; last stderr lines:\ncannot open database\ncrashing on cue",
+    );
     expect(h.messages("bad", "stderr")).toEqual(["cannot open database", "crashing on cue"]);
     expect(h.messages("bad", "supervisor")).toContain(
       "start failed: The process exited with code 3 before the MCP handshake finished; last stderr lines: cannot open database | crashing on cue",
@@ -178,7 +180,10 @@ describe("start and stop (§18.2, §18.5)", () => {
   it("a program that cannot be spawned, or a command that cannot be split, ends in error", async () => {
     const h = harness();
     h.add("nope", [], { command: "/no/such/program", args: [] });
-    expect(await h.sup.start("nope")).toMatchObject({ status: "error", last_error: expect.stringContaining("Cannot start '/no/such/program': program not found") });
+    expect(await h.sup.start("nope")).toMatchObject({
+      status: "error",
+      last_error: expect.stringContaining("Cannot start '/no/such/program': program not found"),
+    });
     h.add("quote", [], { command: "node 'server.js", args: [] });
     expect(await h.sup.start("quote")).toMatchObject({ status: "error", last_error: "Cannot split the command: unbalanced single quote" });
   });
@@ -209,7 +214,12 @@ describe("start and stop (§18.2, §18.5)", () => {
     h.add("stubborn", ["--grandchild", "--ignore-sigterm"]);
     const s = await h.sup.start("stubborn");
     await eventually(() => h.messages("stubborn", "stderr").some((m) => m.startsWith("grandchild pid ")), 10_000, "the grandchild");
-    const gc = Number(h.messages("stubborn", "stderr").find((m) => m.startsWith("grandchild pid "))!.split(" ")[2]);
+    const gc = Number(
+      h
+        .messages("stubborn", "stderr")
+        .find((m) => m.startsWith("grandchild pid "))!
+        .split(" ")[2],
+    );
     watch.addPid(gc);
     expect(liveMembers(s.pid!).sort()).toEqual([s.pid, gc].sort());
     const stopped = await h.sup.stop("stubborn");
@@ -247,10 +257,10 @@ describe("unexpected exits and the restart policy (§18.3)", () => {
     await eventually(() => h.sup.get("crashy")?.status === "error", 60_000, "error after the restarts");
     const s = h.sup.get("crashy")!;
     expect(s).toMatchObject({ status: "error", desired: "running", restarts: 2, return_code: 2, pid: null });
-    expect(s.last_error).toBe("The process exited with code 2 unexpectedly; last stderr lines:\ncrashing on cue\n(gave up after 3 failures in a row)");
-    expect(steps(h.statuses("crashy"))).toEqual([
-      "starting", "running", "backoff", "starting", "running", "backoff", "starting", "running", "error",
-    ]);
+    expect(s.last_error).toBe(
+      "The process exited with code 2 unexpectedly; last stderr lines:\ncrashing on cue\n(gave up after 3 failures in a row)",
+    );
+    expect(steps(h.statuses("crashy"))).toEqual(["starting", "running", "backoff", "starting", "running", "backoff", "starting", "running", "error"]);
     const lines = h.messages("crashy", "supervisor");
     expect(lines).toContain("restart 1 of 2 in 0.1 s");
     expect(lines).toContain("restart 2 of 2 in 0.2 s");
@@ -265,7 +275,7 @@ describe("unexpected exits and the restart policy (§18.3)", () => {
     const h = harness({ backoffBaseMs: 400, random: () => 0 });
     h.add("once", ["--crash-after-list-ms", "100"], { max_restarts: 1 });
     const at: Record<string, number> = {};
-      h.onState = (snap) => {
+    h.onState = (snap) => {
       if (snap.status === "backoff" && at.backoff === undefined) at.backoff = Date.now();
       if (snap.status === "starting" && at.backoff !== undefined && at.restart === undefined) at.restart = Date.now();
     };
@@ -301,7 +311,12 @@ describe("unexpected exits and the restart policy (§18.3)", () => {
     h.add("victim", ["--grandchild"], { restart: "never" });
     const s = await h.sup.start("victim");
     await eventually(() => h.messages("victim", "stderr").some((m) => m.startsWith("grandchild pid ")), 10_000, "the grandchild");
-    const gc = Number(h.messages("victim", "stderr").find((m) => m.startsWith("grandchild pid "))!.split(" ")[2]);
+    const gc = Number(
+      h
+        .messages("victim", "stderr")
+        .find((m) => m.startsWith("grandchild pid "))!
+        .split(" ")[2],
+    );
     watch.addPid(gc);
     process.kill(s.pid!, "SIGKILL");
     await eventually(() => h.sup.get("victim")?.status === "error", 10_000, "the crash to be seen");
@@ -317,7 +332,13 @@ describe("health (§20)", () => {
     const h = harness();
     h.add("fast", []);
     h.add("slow", ["--ping-delay-ms", "200"], { degraded_latency_ms: 50 });
-    expect(await h.sup.ping("fast", "alice")).toMatchObject({ status: "error", message: "not running (status: stopped)", actor: "alice", latency_ms: null, plan_id: null });
+    expect(await h.sup.ping("fast", "alice")).toMatchObject({
+      status: "error",
+      message: "not running (status: stopped)",
+      actor: "alice",
+      latency_ms: null,
+      plan_id: null,
+    });
     await Promise.all([h.sup.start("fast"), h.sup.start("slow")]);
     expect(await h.sup.ping("fast", "alice")).toMatchObject({ status: "healthy", actor: "alice", message: null });
     const slow = await h.sup.ping("slow", null);

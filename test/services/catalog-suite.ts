@@ -125,12 +125,32 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         expect(new Set(servers.flatMap((s) => [s.created_at, s.updated_at])).size).toBe(1);
         expect(Date.parse(servers[0].created_at as string)).toBeGreaterThanOrEqual(startedAt - 1000);
         expect(servers[1]).toEqual({
-          id: "beta", name: "Beta", command: "npx", description: "", tags: [], capabilities: [], transport: "stdio",
-          args: ["-y", "beta-mcp"], env: { TOKEN_FILE: "${HOME}/.beta" }, cwd: PROJECT_ROOT, autostart: true, startup_timeout_s: 30,
-          secret_env: "BETA_API_KEY", restart: "always", max_restarts: 5, degraded_latency_ms: 1000, tool_timeout_s: 60, source: "manifest",
-          created_at: servers[0].created_at, updated_at: servers[0].created_at,
+          id: "beta",
+          name: "Beta",
+          command: "npx",
+          description: "",
+          tags: [],
+          capabilities: [],
+          transport: "stdio",
+          args: ["-y", "beta-mcp"],
+          env: { TOKEN_FILE: "${HOME}/.beta" },
+          cwd: PROJECT_ROOT,
+          autostart: true,
+          startup_timeout_s: 30,
+          secret_env: "BETA_API_KEY",
+          restart: "always",
+          max_restarts: 5,
+          degraded_latency_ms: 1000,
+          tool_timeout_s: 60,
+          source: "manifest",
+          created_at: servers[0].created_at,
+          updated_at: servers[0].created_at,
         });
-        expect(node.servers.map((e) => [e.action, e.server.id])).toEqual([["created", "alpha"], ["created", "beta"], ["created", "gamma"]]);
+        expect(node.servers.map((e) => [e.action, e.server.id])).toEqual([
+          ["created", "alpha"],
+          ["created", "beta"],
+          ["created", "gamma"],
+        ]);
         expect(node.servers[1].server).toEqual(servers[1]);
         expect(node.providers).toEqual([{ ids: ["alpha", "beta", "gamma"] }]);
         // The other views read the same catalog.
@@ -144,11 +164,25 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         node.providers.length = 0;
         const before = Date.now();
         const made = await node.broker.call<Entry, Entry>("providers.createServer", {
-          id: "mine", name: "  Mine  ", command: "mine-mcp", tags: ["x"], env: { B: "2", A: "1" }, max_restarts: 0, source: "manifest",
+          id: "mine",
+          name: "  Mine  ",
+          command: "mine-mcp",
+          tags: ["x"],
+          env: { B: "2", A: "1" },
+          max_restarts: 0,
+          source: "manifest",
         });
         expect(made).toMatchObject({
-          id: "mine", name: "Mine", command: "mine-mcp", tags: ["x"], env: { A: "1", B: "2" }, max_restarts: 0, source: "api", args: [],
-          secret_env: "MINE_API_KEY", cwd: PROJECT_ROOT,
+          id: "mine",
+          name: "Mine",
+          command: "mine-mcp",
+          tags: ["x"],
+          env: { A: "1", B: "2" },
+          max_restarts: 0,
+          source: "api",
+          args: [],
+          secret_env: "MINE_API_KEY",
+          cwd: PROJECT_ROOT,
         });
         expect(made.created_at).toBe(made.updated_at);
         expect(Date.parse(made.created_at as string)).toBeGreaterThanOrEqual(before - 1);
@@ -168,7 +202,9 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
       it("createServer refuses an existing id (manifest or API) with 409, and bad fields with 422 before that", async () => {
         for (const id of ["alpha", "mine"]) {
           expect(await failure(node.broker.call("providers.createServer", { id, name: "X", command: "x" }))).toMatchObject({
-            code: 409, type: "CONTRACT_ERROR", message: `Server '${id}' already exists`,
+            code: 409,
+            type: "CONTRACT_ERROR",
+            message: `Server '${id}' already exists`,
           });
         }
         const bad = await failure(node.broker.call("providers.createServer", { id: "alpha", name: "X", command: "x", transport: "http" }));
@@ -182,12 +218,26 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         node.servers.length = 0;
         await new Promise((r) => setTimeout(r, 5));
         const updated = await node.broker.call<Entry, Entry>("providers.updateServer", {
-          id: "mine", name: "Mine 2", command: "mine-mcp --v2", description: "d", tags: ["y"], capabilities: ["chat"], transport: "stdio",
+          id: "mine",
+          name: "Mine 2",
+          command: "mine-mcp --v2",
+          description: "d",
+          tags: ["y"],
+          capabilities: ["chat"],
+          transport: "stdio",
           max_restarts: null,
         });
         expect(updated).toMatchObject({
-          id: "mine", name: "Mine 2", command: "mine-mcp --v2", description: "d", tags: ["y"], capabilities: ["chat"], env: { A: "1", B: "2" },
-          max_restarts: 5, source: "api", created_at: before.created_at,
+          id: "mine",
+          name: "Mine 2",
+          command: "mine-mcp --v2",
+          description: "d",
+          tags: ["y"],
+          capabilities: ["chat"],
+          env: { A: "1", B: "2" },
+          max_restarts: 5,
+          source: "api",
+          created_at: before.created_at,
         });
         expect(Date.parse(updated.updated_at as string)).toBeGreaterThan(Date.parse(before.updated_at as string));
         expect(await node.broker.call("providers.server", { id: "mine" })).toEqual(updated);
@@ -209,10 +259,12 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         expect(await failure(node.broker.call("providers.updateServer", { id: "nope", name: null }))).toMatchObject({ code: 422 });
         expect(await failure(node.broker.call("providers.updateServer", { id: "alpha", restart: "x" }))).toMatchObject({ code: 422 });
         expect(await failure(node.broker.call("providers.updateServer", { id: "nope", name: "N" }))).toMatchObject({
-          code: 404, message: "Server 'nope' not found",
+          code: 404,
+          message: "Server 'nope' not found",
         });
         expect(await failure(node.broker.call("providers.updateServer", { id: "alpha", name: "N" }))).toMatchObject({
-          code: 409, message: "Server 'alpha' is defined in the manifest file; change the file instead",
+          code: 409,
+          message: "Server 'alpha' is defined in the manifest file; change the file instead",
         });
         expect((await node.broker.call<Entry, Entry>("providers.server", { id: "alpha" })).name).toBe("Alpha");
       });
@@ -227,9 +279,13 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         expect(node.providers).toEqual([{ ids: ["alpha", "beta", "gamma", "mine", "Zed"] }]);
         expect(await failure(node.broker.call("providers.server", { id: "aaa" }))).toMatchObject({ code: 404, message: "Server 'aaa' not found" });
         expect(await failure(node.broker.call("providers.get", { id: "aaa" }))).toMatchObject({ code: 404, message: "Provider 'aaa' not found" });
-        expect(await failure(node.broker.call("providers.deleteServer", { id: "aaa" }))).toMatchObject({ code: 404, message: "Server 'aaa' not found" });
+        expect(await failure(node.broker.call("providers.deleteServer", { id: "aaa" }))).toMatchObject({
+          code: 404,
+          message: "Server 'aaa' not found",
+        });
         expect(await failure(node.broker.call("providers.deleteServer", { id: "beta" }))).toMatchObject({
-          code: 409, message: "Server 'beta' is defined in the manifest file; change the file instead",
+          code: 409,
+          message: "Server 'beta' is defined in the manifest file; change the file instead",
         });
         expect(await failure(node.broker.call("providers.deleteServer", { id: "a\u0000b" }))).toMatchObject({ code: 404 });
       });
@@ -248,7 +304,11 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         await waitFor("the manifest change", () => (node.providers.length > 0 ? true : undefined));
         const { servers } = await node.broker.call<{ servers: Entry[] }>("providers.servers");
         expect(servers.map((s) => [s.id, s.source])).toEqual([
-          ["gamma", "manifest"], ["alpha", "manifest"], ["delta", "manifest"], ["Zed", "manifest"], ["mine", "api"],
+          ["gamma", "manifest"],
+          ["alpha", "manifest"],
+          ["delta", "manifest"],
+          ["Zed", "manifest"],
+          ["mine", "api"],
         ]);
         const byId = new Map(servers.map((s) => [s.id, s]));
         expect(byId.get("alpha")).toEqual(before.get("alpha"));
@@ -258,7 +318,12 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         expect(byId.get("delta")?.created_at).toBe(byId.get("gamma")?.updated_at);
         expect(byId.get("Zed")).toMatchObject({ name: "Zed from the file", created_at: before.get("Zed")?.created_at });
         expect(node.servers.map((e) => [e.action, e.server.id]).sort()).toEqual(
-          [["created", "delta"], ["deleted", "beta"], ["updated", "Zed"], ["updated", "gamma"]].sort(),
+          [
+            ["created", "delta"],
+            ["deleted", "beta"],
+            ["updated", "Zed"],
+            ["updated", "gamma"],
+          ].sort(),
         );
         expect(node.servers.find((e) => e.action === "deleted")?.server).toEqual(before.get("beta"));
         expect(node.providers).toEqual([{ ids: ["gamma", "alpha", "delta", "Zed", "mine"] }]);
@@ -303,7 +368,10 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         expect(await ids(a)).toEqual(expected);
         expect(await ids(b)).toEqual(expected);
         expect(await a.broker.call("providers.servers")).toEqual(await b.broker.call("providers.servers"));
-        const created = [...a.servers, ...b.servers].filter((e) => e.action === "created").map((e) => e.server.id).sort();
+        const created = [...a.servers, ...b.servers]
+          .filter((e) => e.action === "created")
+          .map((e) => e.server.id)
+          .sort();
         expect(created).toEqual(["beta", "epsilon", "zeta"]);
 
         // Both watch the file and write the same change at once: it is applied once.
@@ -314,7 +382,11 @@ export function catalogServicesSuite(title: string, newStore: StoreFactory): voi
         writeManifest([MANIFEST[1], MANIFEST[0], { id: "eta", name: "H", command: "h" }]);
         await waitFor("both replicas", async () => ((await ids(a)).includes("eta") && (await ids(b)).includes("eta") ? true : undefined));
         const events = [...a.servers, ...b.servers].map((e) => [e.action, e.server.id]).sort();
-        expect(events).toEqual([["created", "eta"], ["deleted", "epsilon"], ["deleted", "zeta"]]);
+        expect(events).toEqual([
+          ["created", "eta"],
+          ["deleted", "epsilon"],
+          ["deleted", "zeta"],
+        ]);
         expect(await a.broker.call("providers.servers")).toEqual(await b.broker.call("providers.servers"));
         expect(await ids(a)).toEqual(["beta", "alpha", "eta", "mine"]);
 

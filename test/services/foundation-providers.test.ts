@@ -42,7 +42,10 @@ describe("providers service", () => {
     fs.writeFileSync(manifestPath, JSON.stringify({ providers: EXAMPLE }));
     const config = loadConfig(
       {
-        SERVICES: "providers", CONSOLE_MCP_SERVERS_PATH: manifestPath, CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"), CONSOLE_MCP_SEED: "none",
+        SERVICES: "providers",
+        CONSOLE_MCP_SERVERS_PATH: manifestPath,
+        CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
+        CONSOLE_MCP_SEED: "none",
         LOG_LEVEL: "fatal",
       },
       "development",
@@ -71,8 +74,14 @@ describe("providers service", () => {
     expect(list[0]).toEqual({
       id: "gemini",
       summary: {
-        id: "gemini", name: "Gemini MCP", command: "g", description: "", tags: ["llm"], capabilities: ["chat", "tools"],
-        transport: "stdio", is_available: true,
+        id: "gemini",
+        name: "Gemini MCP",
+        command: "g",
+        description: "",
+        tags: ["llm"],
+        capabilities: ["chat", "tools"],
+        transport: "stdio",
+        is_available: true,
       },
       declared_lane: null,
       ...providerBaseline("gemini"),
@@ -97,7 +106,14 @@ describe("providers service", () => {
     const { providers } = await broker.call<{ providers: Record<string, unknown>[] }>("providers.catalog");
     expect(providers.map((p) => p.id)).toEqual(["gemini", "codex", "glm46"]);
     expect(providers[2]).toEqual({
-      id: "glm46", name: "GLM-4.6", command: "z", description: "zhipu", tags: [], capabilities: [], transport: "http", is_available: true,
+      id: "glm46",
+      name: "GLM-4.6",
+      command: "z",
+      description: "zhipu",
+      tags: [],
+      capabilities: [],
+      transport: "http",
+      is_available: true,
     });
     expect(providers.every((p) => !("lane" in p))).toBe(true);
   });
@@ -106,8 +122,26 @@ describe("providers service", () => {
     const { servers } = await broker.call<{ servers: Record<string, unknown>[] }>("providers.servers");
     expect(servers.map((s) => s.id)).toEqual(["gemini", "codex", "glm46"]);
     expect(Object.keys(servers[0]).sort()).toEqual([
-      "args", "autostart", "capabilities", "command", "created_at", "cwd", "degraded_latency_ms", "description", "env", "id", "max_restarts", "name",
-      "restart", "secret_env", "source", "startup_timeout_s", "tags", "tool_timeout_s", "transport", "updated_at",
+      "args",
+      "autostart",
+      "capabilities",
+      "command",
+      "created_at",
+      "cwd",
+      "degraded_latency_ms",
+      "description",
+      "env",
+      "id",
+      "max_restarts",
+      "name",
+      "restart",
+      "secret_env",
+      "source",
+      "startup_timeout_s",
+      "tags",
+      "tool_timeout_s",
+      "transport",
+      "updated_at",
     ]);
     expect(servers[0]).toMatchObject({ source: "manifest", args: [], env: {}, secret_env: "GEMINI_API_KEY" });
     const instants = new Set(servers.flatMap((s) => [s.created_at, s.updated_at]));
@@ -124,10 +158,7 @@ describe("providers service", () => {
     changes.length = 0;
 
     // A valid rewrite: new order, a provider removed, one added.
-    fs.writeFileSync(
-      manifestPath,
-      JSON.stringify({ providers: [{ id: "claude", name: "Claude MCP", command: "cl" }, EXAMPLE[0]] }),
-    );
+    fs.writeFileSync(manifestPath, JSON.stringify({ providers: [{ id: "claude", name: "Claude MCP", command: "cl" }, EXAMPLE[0]] }));
     const changed = await waitFor("providers.changed", () => changes[0]);
     expect(changed).toEqual({ ids: ["claude", "gemini"] });
     const list = await broker.call<{ id: string }[]>("providers.list");
@@ -145,7 +176,13 @@ describe("providers service", () => {
     // A broken rewrite (duplicate id) is ignored: the previous manifest stays, no event.
     fs.writeFileSync(
       manifestPath,
-      JSON.stringify({ providers: [{ id: "x", name: "X", command: "x" }, { id: "x", name: "X2", command: "x2" }, { id: "filler", name: "F", command: "f" }] }),
+      JSON.stringify({
+        providers: [
+          { id: "x", name: "X", command: "x" },
+          { id: "x", name: "X2", command: "x2" },
+          { id: "filler", name: "F", command: "f" },
+        ],
+      }),
     );
     await new Promise((r) => setTimeout(r, 2500));
     expect(changes).toHaveLength(1);
@@ -155,10 +192,7 @@ describe("providers service", () => {
     fs.writeFileSync(manifestPath, "{ not json");
     await new Promise((r) => setTimeout(r, 2500));
     expect(changes).toHaveLength(1);
-    expect((await broker.call<{ providers: { id: string }[] }>("providers.catalog")).providers.map((p) => p.id)).toEqual([
-      "claude",
-      "gemini",
-    ]);
+    expect((await broker.call<{ providers: { id: string }[] }>("providers.catalog")).providers.map((p) => p.id)).toEqual(["claude", "gemini"]);
 
     // A later valid rewrite is picked up again.
     fs.writeFileSync(manifestPath, JSON.stringify({ providers: [EXAMPLE[1]] }));

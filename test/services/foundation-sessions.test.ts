@@ -56,10 +56,11 @@ describe("sessions service", () => {
 
   it("creates a pending session and answers it with the provider summary", async () => {
     const before = Date.now();
-    const out = await broker.call<{ session: Session; provider: Record<string, unknown> }, Record<string, unknown>>(
-      "sessions.create",
-      { provider_id: "gemini", reason: "triage", client: "console" },
-    );
+    const out = await broker.call<{ session: Session; provider: Record<string, unknown> }, Record<string, unknown>>("sessions.create", {
+      provider_id: "gemini",
+      reason: "triage",
+      client: "console",
+    });
     expect(out.session).toEqual({
       id: expect.stringMatching(UUID_V4),
       provider_id: "gemini",
@@ -90,10 +91,21 @@ describe("sessions service", () => {
     const a = await broker.call<{ session: Session }, Record<string, unknown>>("sessions.create", { provider_id: "codex" });
     expect(a.session).toMatchObject({ provider_id: "codex", reason: null, client: null, status: "pending" });
     const b = await broker.call<{ session: Session }, Record<string, unknown>>("sessions.create", {
-      provider_id: "claude", reason: null, client: "cli", overrides: { temperature: 0.2 },
+      provider_id: "claude",
+      reason: null,
+      client: "cli",
+      overrides: { temperature: 0.2 },
     });
     expect(Object.keys(b.session).sort()).toEqual([
-      "call_count", "client", "closed_at", "created_at", "id", "last_call_at", "provider_id", "reason", "status",
+      "call_count",
+      "client",
+      "closed_at",
+      "created_at",
+      "id",
+      "last_call_at",
+      "provider_id",
+      "reason",
+      "status",
     ]);
     expect(b.session).toMatchObject({ provider_id: "claude", reason: null, client: "cli" });
   });
@@ -112,11 +124,15 @@ describe("sessions service", () => {
       code: 422,
       data: [expect.objectContaining({ loc: ["body", "reason"] })],
     });
-    const err = (await broker
-      .call("sessions.create", { provider_id: "gemini", reason: [], client: { a: 1 } })
-      .catch((e: unknown) => e)) as { code: number; data: { loc: unknown[] }[] };
+    const err = (await broker.call("sessions.create", { provider_id: "gemini", reason: [], client: { a: 1 } }).catch((e: unknown) => e)) as {
+      code: number;
+      data: { loc: unknown[] }[];
+    };
     expect(err.code).toBe(422);
-    expect(err.data.map((i) => i.loc)).toEqual([["body", "reason"], ["body", "client"]]);
+    expect(err.data.map((i) => i.loc)).toEqual([
+      ["body", "reason"],
+      ["body", "client"],
+    ]);
   });
 
   it("validates the body before looking the provider up (422, not 404)", async () => {

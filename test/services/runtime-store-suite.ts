@@ -124,7 +124,9 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
       it("reads null for a server never written, and writes and reads every field", async () => {
         expect(await readState(a, "demo")).toBeNull();
         expect(await readStates(reader)).toEqual([]);
-        expect(await writeState(a, stateOf("demo", { stopped_at: "2026-03-01T09:59:58.5+01:00", return_code: -15, restarts: 2 }), { nowMs: T0 + 5 })).toBe(true);
+        expect(
+          await writeState(a, stateOf("demo", { stopped_at: "2026-03-01T09:59:58.5+01:00", return_code: -15, restarts: 2 }), { nowMs: T0 + 5 }),
+        ).toBe(true);
         const expected = {
           server_id: "demo",
           desired: "stopped",
@@ -243,7 +245,10 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
         });
         const refused = await claimLease(b, { serverId: "demo", nodeId: "node-b", nowMs: T0 + TTL - 1, ttlMs: TTL });
         expect(refused).toEqual({ claimed: false, lease: claimed.lease });
-        expect(await claimLease(a, { serverId: "demo", nodeId: "node-a", nowMs: T0 + 1, ttlMs: TTL })).toEqual({ claimed: false, lease: claimed.lease });
+        expect(await claimLease(a, { serverId: "demo", nodeId: "node-a", nowMs: T0 + 1, ttlMs: TTL })).toEqual({
+          claimed: false,
+          lease: claimed.lease,
+        });
         // Dead nodes other than the owner change nothing; the owner among them does.
         expect((await claimLease(b, { serverId: "demo", nodeId: "node-b", nowMs: T0 + 1, ttlMs: TTL, deadNodes: ["node-c"] })).claimed).toBe(false);
         const takeover = await claimLease(b, { serverId: "demo", nodeId: "node-b", nowMs: T0 + 1, ttlMs: TTL, deadNodes: ["node-c", "node-a"] });
@@ -315,9 +320,7 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
               ["first", T0, 1],
               ["after expiry", T0 + TTL, 2],
             ] as const) {
-              const results = await Promise.all(
-                replicas.map((k, i) => claimLease(k, { serverId, nodeId: `node-${i}`, nowMs, ttlMs: TTL })),
-              );
+              const results = await Promise.all(replicas.map((k, i) => claimLease(k, { serverId, nodeId: `node-${i}`, nowMs, ttlMs: TTL })));
               const winners = results.filter((r) => r.claimed);
               expect({ round, phase, winners: winners.length }).toEqual({ round, phase, winners: 1 });
               const held = await readLease(a, serverId);
@@ -463,7 +466,10 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
         const SIZE = 7;
         const appends: Promise<{ replica: string; batch: number; entries: Awaited<ReturnType<typeof appendLogs>> }>[] = [];
         for (let batch = 0; batch < BATCHES; batch++) {
-          for (const [replica, k] of [["a", a], ["b", b]] as const) {
+          for (const [replica, k] of [
+            ["a", a],
+            ["b", b],
+          ] as const) {
             const input = lines(SIZE, `${replica}${batch}`);
             appends.push(appendLogs(k, "busy", input, 1000).then((entries) => ({ replica, batch, entries })));
             appends.push(appendLogs(k, "pruned", input, 50).then((entries) => ({ replica: `${replica}-pruned`, batch, entries })));
@@ -499,7 +505,10 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
         const fromA = Promise.all(lines(300, "a").map((l) => onA.append(l)));
         const fromB = Promise.all(lines(200, "b").map((l) => onB.append(l)));
         const [gotA, gotB] = await Promise.all([fromA, fromB]);
-        for (const [got, tag] of [[gotA, "a"], [gotB, "b"]] as const) {
+        for (const [got, tag] of [
+          [gotA, "a"],
+          [gotB, "b"],
+        ] as const) {
           const n = ids(got);
           expect(n).toEqual([...n].sort((x, y) => x - y));
           expect(got.map((e) => e.message)).toEqual(got.map((_, i) => `${tag} ${i}`));
@@ -536,15 +545,40 @@ export function runtimeStoreSuite(label: string, makeStore: () => Promise<Runtim
       it("keeps the newest 100 per server and reads them newest first", async () => {
         expect(await readHealthChecks(reader, "demo", 6)).toEqual([]);
         const first = await appendHealthCheck(a, "demo", check("healthy", T0));
-        expect(first).toEqual({ status: "healthy", checked_at: "2026-03-01T10:00:00Z", latency_ms: 12, message: null, actor: "scheduler", plan_id: null });
+        expect(first).toEqual({
+          status: "healthy",
+          checked_at: "2026-03-01T10:00:00Z",
+          latency_ms: 12,
+          message: null,
+          actor: "scheduler",
+          plan_id: null,
+        });
         for (let i = 1; i < 105; i++) await appendHealthCheck(i % 2 === 0 ? a : b, "demo", check("healthy", T0 + i * 1000, `check ${i}`));
         await appendHealthCheck(a, "other", check("error", T0, "no answer within 5000 ms"));
         const kept = await readHealthChecks(reader, "demo", 100);
-        expect(kept.map((c) => c.message)).toEqual(range(5, 104).reverse().map((i) => `check ${i}`));
-        expect((await readHealthChecks(reader, "demo", 6)).map((c) => c.message)).toEqual(["check 104", "check 103", "check 102", "check 101", "check 100", "check 99"]);
+        expect(kept.map((c) => c.message)).toEqual(
+          range(5, 104)
+            .reverse()
+            .map((i) => `check ${i}`),
+        );
+        expect((await readHealthChecks(reader, "demo", 6)).map((c) => c.message)).toEqual([
+          "check 104",
+          "check 103",
+          "check 102",
+          "check 101",
+          "check 100",
+          "check 99",
+        ]);
         expect(await a("runtime_health_checks").where({ server_id: "demo" }).count({ n: "*" })).toEqual([{ n: 100 }]);
         expect(await readHealthChecks(reader, "other", 100)).toEqual([
-          { status: "error", checked_at: "2026-03-01T10:00:00Z", latency_ms: null, message: "no answer within 5000 ms", actor: "scheduler", plan_id: null },
+          {
+            status: "error",
+            checked_at: "2026-03-01T10:00:00Z",
+            latency_ms: null,
+            message: "no answer within 5000 ms",
+            actor: "scheduler",
+            plan_id: null,
+          },
         ]);
         // A late check older than the 100 kept is not kept; one within them takes its place in order.
         await appendHealthCheck(a, "demo", check("healthy", T0, "late and old"));

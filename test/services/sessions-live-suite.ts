@@ -115,8 +115,7 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
       (await node.broker.call<{ session: Session }, { session_id: string }>("sessions.get", { session_id: id })).session;
     const record = (node: Node, id: unknown, providerId: unknown) =>
       node.broker.call<{ session: Session }, Record<string, unknown>>("sessions.recordCall", { session_id: id, provider_id: providerId });
-    const close = (node: Node, id: unknown) =>
-      node.broker.call<{ session: Session }, Record<string, unknown>>("sessions.close", { session_id: id });
+    const close = (node: Node, id: unknown) => node.broker.call<{ session: Session }, Record<string, unknown>>("sessions.close", { session_id: id });
     const eventsOf = (id: string) => [...a.events, ...b.events].filter((e) => e.id === id);
 
     beforeAll(async () => {
@@ -156,14 +155,16 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
 
     it("recordCall: 404 unknown, 409 another server's session, 409 closed — and nothing changes", async () => {
       expect(await failure(record(a, "00000000-0000-4000-8000-000000000000", "gemini"))).toMatchObject({
-        code: 404, message: "Session '00000000-0000-4000-8000-000000000000' not found",
+        code: 404,
+        message: "Session '00000000-0000-4000-8000-000000000000' not found",
       });
       expect(await failure(record(a, "a\u0000b", "gemini"))).toMatchObject({ code: 404 });
       expect(await failure(record(a, 42, "gemini"))).toMatchObject({ code: 404 });
 
       const s = await create(a, { provider_id: "glm46" });
       expect(await failure(record(a, s.id, "claude"))).toMatchObject({
-        code: 409, message: `Session '${s.id}' belongs to server 'glm46', not 'claude'`,
+        code: 409,
+        message: `Session '${s.id}' belongs to server 'glm46', not 'claude'`,
       });
       expect(await failure(record(a, s.id, "glm46\u0000"))).toMatchObject({ code: 409 });
       expect(await get(a, s.id)).toEqual(s);
@@ -247,10 +248,18 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
         await record(a, calledLongAgo.id, "gemini");
         await record(a, calledRecently.id, "gemini");
         await close(a, closedBefore.id);
-        await db("sessions").where({ id: never.id }).update({ created_at: ago(2 * DAY_MS) });
-        await db("sessions").where({ id: calledLongAgo.id }).update({ created_at: ago(3 * DAY_MS), last_call_at: ago(DAY_MS + 60_000) });
-        await db("sessions").where({ id: calledRecently.id }).update({ created_at: ago(3 * DAY_MS), last_call_at: ago(DAY_MS - 60_000) });
-        await db("sessions").where({ id: closedBefore.id }).update({ created_at: ago(5 * DAY_MS) });
+        await db("sessions")
+          .where({ id: never.id })
+          .update({ created_at: ago(2 * DAY_MS) });
+        await db("sessions")
+          .where({ id: calledLongAgo.id })
+          .update({ created_at: ago(3 * DAY_MS), last_call_at: ago(DAY_MS + 60_000) });
+        await db("sessions")
+          .where({ id: calledRecently.id })
+          .update({ created_at: ago(3 * DAY_MS), last_call_at: ago(DAY_MS - 60_000) });
+        await db("sessions")
+          .where({ id: closedBefore.id })
+          .update({ created_at: ago(5 * DAY_MS) });
         const closedBeforeRow = await get(a, closedBefore.id);
 
         const swept = await Promise.all([a, b].map((n) => n.broker.call<{ closed: number }>("sessions.sweepIdle")));
@@ -272,7 +281,9 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
       it("0 turns expiry off", async () => {
         const off = await startNode({ CONSOLE_MCP_SESSION_IDLE_S: "0" });
         const s = await create(off, { provider_id: "claude" });
-        await db("sessions").where({ id: s.id }).update({ created_at: toStoredInstant(Date.parse("2001-01-01T00:00:00Z")) });
+        await db("sessions")
+          .where({ id: s.id })
+          .update({ created_at: toStoredInstant(Date.parse("2001-01-01T00:00:00Z")) });
         expect(await off.broker.call("sessions.sweepIdle")).toEqual({ closed: 0 });
         expect(await get(off, s.id)).toMatchObject({ status: "pending", closed_at: null });
         await off.broker.stop();
@@ -316,7 +327,13 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
     it("pending stays pending and uncalled, closed gets closed_at = created_at, anything else becomes pending", async () => {
       await db.migrate.latest({ migrationSource: sourceOf(firstNew) });
       const row = (id: string, status: string, createdAt: string) => ({
-        id, provider_id: "gemini", created_at: createdAt, status, reason: null, client: null, options: "{}",
+        id,
+        provider_id: "gemini",
+        created_at: createdAt,
+        status,
+        reason: null,
+        client: null,
+        options: "{}",
       });
       await db("sessions").insert([
         row("s-pending", "pending", "2025-01-01T00:00:00.000Z"),
@@ -335,7 +352,10 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
     });
 
     it("the service answers those rows with the new fields", async () => {
-      const config = loadConfig({ SERVICES: "providers,sessions", CONSOLE_MCP_SEED: "none", LOG_LEVEL: "fatal", CONSOLE_MCP_SESSION_IDLE_S: "0", ...store.env }, "development");
+      const config = loadConfig(
+        { SERVICES: "providers,sessions", CONSOLE_MCP_SEED: "none", LOG_LEVEL: "fatal", CONSOLE_MCP_SESSION_IDLE_S: "0", ...store.env },
+        "development",
+      );
       const broker = createBroker(config, { logger: false });
       await broker.start();
       try {
@@ -346,8 +366,10 @@ export function sessionsLiveSuite(title: string, newStore: SessionsStoreFactory)
           ["s-odd", "pending", null, null, 0],
           ["s-active", "active", null, null, 0],
         ]);
-        expect((await broker.call<{ session: Session }, Record<string, string>>("sessions.recordCall", { session_id: "s-pending", provider_id: "gemini" })).session)
-          .toMatchObject({ status: "active", call_count: 1 });
+        expect(
+          (await broker.call<{ session: Session }, Record<string, string>>("sessions.recordCall", { session_id: "s-pending", provider_id: "gemini" }))
+            .session,
+        ).toMatchObject({ status: "active", call_count: 1 });
       } finally {
         await broker.stop();
       }

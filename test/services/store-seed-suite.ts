@@ -42,16 +42,34 @@ function shippedRunCount(): number {
 
 const SHIFT_RUNS = {
   runs: [
-    { provider_id: "codex", route: "economy", ts: "2025-03-07T20:15:12.250Z", tokens_in: 1, status: "tool_error",
-      metadata: { error: "Missing repo permissions" }, id: 99, provider_name: "ignored", lane: "turbo" },
+    {
+      provider_id: "codex",
+      route: "economy",
+      ts: "2025-03-07T20:15:12.250Z",
+      tokens_in: 1,
+      status: "tool_error",
+      metadata: { error: "Missing repo permissions" },
+      id: 99,
+      provider_name: "ignored",
+      lane: "turbo",
+    },
     { provider_id: "glm46", route: "balanced", ts: "2025-03-07T21:45:12Z", tokens_in: 2, cost_usd: 0.082 },
     { provider_id: "claude", route: "turbo", ts: "2025-03-05T21:43:48.001+02:00", tokens_in: 3, cost_usd: null },
   ],
 };
 const SHIFT_PRS = {
   items: [
-    { id: "pr-1298", title: "Optimize prompt caching", owner: "joana.santos", merged_at: "2025-03-01T15:22:04Z",
-      provider_id: "glm46", route: "balanced", cost_impact_usd: 3, status: "regression", summary: "ignored" },
+    {
+      id: "pr-1298",
+      title: "Optimize prompt caching",
+      owner: "joana.santos",
+      merged_at: "2025-03-01T15:22:04Z",
+      provider_id: "glm46",
+      route: "balanced",
+      cost_impact_usd: 3,
+      status: "regression",
+      summary: "ignored",
+    },
     { id: "pr-1291", title: "Failover", owner: null, merged_at: "2025-02-27T11:04:44.5Z", provider_id: "codex", route: " " },
   ],
 };
@@ -118,12 +136,22 @@ export function seedSuite(label: string, makeStore: StoreFactory): void {
         const prs = await knex("pull_requests").orderBy("id", "desc");
         expect(prs).toEqual([
           {
-            id: "pr-1298", title: "Optimize prompt caching", owner: "joana.santos", provider_id: "glm46", route: "balanced",
-            merged_at: new Date(Date.parse("2025-03-01T15:22:04Z") + offset).toISOString(), created_at: marker.applied_at,
+            id: "pr-1298",
+            title: "Optimize prompt caching",
+            owner: "joana.santos",
+            provider_id: "glm46",
+            route: "balanced",
+            merged_at: new Date(Date.parse("2025-03-01T15:22:04Z") + offset).toISOString(),
+            created_at: marker.applied_at,
           },
           {
-            id: "pr-1291", title: "Failover", owner: "\u2014", provider_id: "codex", route: null,
-            merged_at: new Date(Date.parse("2025-02-27T11:04:44.500Z") + offset).toISOString(), created_at: marker.applied_at,
+            id: "pr-1291",
+            title: "Failover",
+            owner: "\u2014",
+            provider_id: "codex",
+            route: null,
+            merged_at: new Date(Date.parse("2025-02-27T11:04:44.500Z") + offset).toISOString(),
+            created_at: marker.applied_at,
           },
         ]);
       } finally {
@@ -143,8 +171,7 @@ export function seedSuite(label: string, makeStore: StoreFactory): void {
         const prs = await knex("pull_requests").orderBy("merged_at", "desc");
         expect(prs.map((p) => p.merged_at)).toEqual([
           marker.applied_at,
-          new Date(Date.parse(marker.applied_at) - (Date.parse("2025-03-01T15:22:04Z") - Date.parse("2025-02-27T11:04:44.5Z")))
-            .toISOString(),
+          new Date(Date.parse(marker.applied_at) - (Date.parse("2025-03-01T15:22:04Z") - Date.parse("2025-02-27T11:04:44.5Z"))).toISOString(),
         ]);
       } finally {
         await server.stop();
@@ -198,7 +225,12 @@ export function seedSuite(label: string, makeStore: StoreFactory): void {
       const plain = await start(storeEnv, { CONSOLE_MCP_SEED: "none" });
       try {
         await storeOf(plain)("pull_requests").insert({
-          id: "pr-1", title: "t", owner: "o", merged_at: "2024-01-01T00:00:00.000Z", provider_id: "p", route: null,
+          id: "pr-1",
+          title: "t",
+          owner: "o",
+          merged_at: "2024-01-01T00:00:00.000Z",
+          provider_id: "p",
+          route: null,
           created_at: "2024-01-01T00:00:00.000Z",
         });
       } finally {
@@ -357,8 +389,7 @@ export function seedSuite(label: string, makeStore: StoreFactory): void {
           expect(await countRuns(knex)).toBe(shippedRunCount());
           expect(await markers(knex)).toHaveLength(1);
         }
-        const prCount = JSON.parse(fs.readFileSync(path.join(SHIPPED_FIXTURES, "finops_pull_requests.json"), "utf8"))
-          .pull_requests.length;
+        const prCount = JSON.parse(fs.readFileSync(path.join(SHIPPED_FIXTURES, "finops_pull_requests.json"), "utf8")).pull_requests.length;
         expect(await countRows(storeOf(servers[0]), "pull_requests")).toBe(prCount);
       } finally {
         for (const server of servers) await server.stop();

@@ -254,7 +254,15 @@ describe("telemetry ingestion on cached statements", () => {
   });
 
   const counts = async () => {
-    const tables = ["telemetry_events", "telemetry_daily", "telemetry_hourly", "telemetry_minutely", "telemetry_daily_errors", "telemetry_hourly_errors", "telemetry_minutely_errors"];
+    const tables = [
+      "telemetry_events",
+      "telemetry_daily",
+      "telemetry_hourly",
+      "telemetry_minutely",
+      "telemetry_daily_errors",
+      "telemetry_hourly_errors",
+      "telemetry_minutely_errors",
+    ];
     const out: Record<string, number> = {};
     for (const t of tables) out[t] = Number((await knex(t).count({ n: "*" }))[0].n);
     return out;

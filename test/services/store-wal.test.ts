@@ -17,7 +17,13 @@ async function walFrames(knex: Knex): Promise<number> {
 async function writeSessions(knex: Knex, n: number, from: number): Promise<void> {
   for (let i = from; i < from + n; i++) {
     await knex("sessions").insert({
-      id: `s-${i}`, provider_id: "p", created_at: "2025-05-01T00:00:00.000Z", status: "pending", reason: "x".repeat(500), client: null, options: "{}",
+      id: `s-${i}`,
+      provider_id: "p",
+      created_at: "2025-05-01T00:00:00.000Z",
+      status: "pending",
+      reason: "x".repeat(500),
+      client: null,
+      options: "{}",
     });
   }
 }

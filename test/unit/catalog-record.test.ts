@@ -27,8 +27,16 @@ const ROOT = "/srv/console";
 
 function fields(id: string, extra: Partial<ServerFields> = {}): ServerFields {
   return {
-    id, name: id.toUpperCase(), command: `run-${id}`, description: "", tags: [], capabilities: [], transport: "stdio", lane: null,
-    ...NO_RUNTIME_FIELDS, ...extra,
+    id,
+    name: id.toUpperCase(),
+    command: `run-${id}`,
+    description: "",
+    tags: [],
+    capabilities: [],
+    transport: "stdio",
+    lane: null,
+    ...NO_RUNTIME_FIELDS,
+    ...extra,
   };
 }
 
@@ -65,23 +73,57 @@ describe("toServer (§17.3)", () => {
   it("materialises every default: args [], env {}, cwd = project root, the §17.2 values, timestamps in output form", () => {
     const server = toServer(entry("gemini", "manifest", 0, { created_at: "2025-03-07T21:45:12.000Z", updated_at: "2025-03-08T01:02:03.456Z" }), ROOT);
     expect(server).toEqual({
-      id: "gemini", name: "GEMINI", command: "run-gemini", description: "", tags: [], capabilities: [], transport: "stdio",
-      args: [], env: {}, cwd: ROOT, autostart: false, startup_timeout_s: 30, secret_env: "GEMINI_API_KEY", restart: "on-failure",
-      max_restarts: 5, degraded_latency_ms: 1000, tool_timeout_s: 60, source: "manifest",
-      created_at: "2025-03-07T21:45:12Z", updated_at: "2025-03-08T01:02:03.456Z",
+      id: "gemini",
+      name: "GEMINI",
+      command: "run-gemini",
+      description: "",
+      tags: [],
+      capabilities: [],
+      transport: "stdio",
+      args: [],
+      env: {},
+      cwd: ROOT,
+      autostart: false,
+      startup_timeout_s: 30,
+      secret_env: "GEMINI_API_KEY",
+      restart: "on-failure",
+      max_restarts: 5,
+      degraded_latency_ms: 1000,
+      tool_timeout_s: 60,
+      source: "manifest",
+      created_at: "2025-03-07T21:45:12Z",
+      updated_at: "2025-03-08T01:02:03.456Z",
     });
     expect(Object.keys(server).slice(0, 7)).toEqual(["id", "name", "command", "description", "tags", "capabilities", "transport"]);
   });
 
   it("shows the stored values, and shares nothing with the entry", () => {
     const e = entry("x", "api", 3, {
-      args: ["--port", "1"], env: { A: "1" }, cwd: "~/work", autostart: true, startup_timeout_s: 2.5, secret_env: "TOKEN",
-      restart: "never", max_restarts: 0, degraded_latency_ms: 1, tool_timeout_s: 600, tags: ["t"],
+      args: ["--port", "1"],
+      env: { A: "1" },
+      cwd: "~/work",
+      autostart: true,
+      startup_timeout_s: 2.5,
+      secret_env: "TOKEN",
+      restart: "never",
+      max_restarts: 0,
+      degraded_latency_ms: 1,
+      tool_timeout_s: 600,
+      tags: ["t"],
     });
     const server = toServer(e, ROOT);
     expect(server).toMatchObject({
-      args: ["--port", "1"], env: { A: "1" }, cwd: "~/work", autostart: true, startup_timeout_s: 2.5, secret_env: "TOKEN",
-      restart: "never", max_restarts: 0, degraded_latency_ms: 1, tool_timeout_s: 600, source: "api",
+      args: ["--port", "1"],
+      env: { A: "1" },
+      cwd: "~/work",
+      autostart: true,
+      startup_timeout_s: 2.5,
+      secret_env: "TOKEN",
+      restart: "never",
+      max_restarts: 0,
+      degraded_latency_ms: 1,
+      tool_timeout_s: 600,
+      source: "api",
     });
     server.args.push("mutated");
     server.env.B = "2";
@@ -103,23 +145,63 @@ describe("serverFieldsToCreate: POST /servers (§17.4)", () => {
   it("takes id, name and command; everything else gets its default (absent or null); unknown keys are ignored", () => {
     expect(created(BASE)).toEqual({ ...fields("files"), name: "Files", command: BASE.command });
     const withNulls = created({
-      ...BASE, description: null, tags: null, capabilities: null, transport: null, args: null, env: null, cwd: null, autostart: null,
-      startup_timeout_s: null, secret_env: null, restart: null, max_restarts: null, degraded_latency_ms: null, tool_timeout_s: null,
-      source: "manifest", created_at: "x", lane: "turbo", overrides: { a: 1 },
+      ...BASE,
+      description: null,
+      tags: null,
+      capabilities: null,
+      transport: null,
+      args: null,
+      env: null,
+      cwd: null,
+      autostart: null,
+      startup_timeout_s: null,
+      secret_env: null,
+      restart: null,
+      max_restarts: null,
+      degraded_latency_ms: null,
+      tool_timeout_s: null,
+      source: "manifest",
+      created_at: "x",
+      lane: "turbo",
+      overrides: { a: 1 },
     });
     expect(withNulls).toEqual({ ...fields("files"), name: "Files", command: BASE.command });
   });
 
   it("keeps every field given", () => {
     const f = created({
-      ...BASE, name: "  Files  ", description: "d", tags: ["fs"], capabilities: ["tools"], transport: "stdio", args: ["-y", "pkg"],
+      ...BASE,
+      name: "  Files  ",
+      description: "d",
+      tags: ["fs"],
+      capabilities: ["tools"],
+      transport: "stdio",
+      args: ["-y", "pkg"],
       // As a JSON body holds it: "__proto__" an own key.
-      env: JSON.parse('{"ZED": "z", "ALPHA": "${HOME}/a", "__proto__": "p"}'), cwd: "~/x", autostart: true, startup_timeout_s: "12.5", secret_env: "FILES_TOKEN",
-      restart: "always", max_restarts: 100, degraded_latency_ms: 60000, tool_timeout_s: 1,
+      env: JSON.parse('{"ZED": "z", "ALPHA": "${HOME}/a", "__proto__": "p"}'),
+      cwd: "~/x",
+      autostart: true,
+      startup_timeout_s: "12.5",
+      secret_env: "FILES_TOKEN",
+      restart: "always",
+      max_restarts: 100,
+      degraded_latency_ms: 60000,
+      tool_timeout_s: 1,
     });
     expect(f).toMatchObject({
-      name: "Files", description: "d", tags: ["fs"], capabilities: ["tools"], args: ["-y", "pkg"], cwd: "~/x", autostart: true,
-      startup_timeout_s: 12.5, secret_env: "FILES_TOKEN", restart: "always", max_restarts: 100, degraded_latency_ms: 60000, tool_timeout_s: 1,
+      name: "Files",
+      description: "d",
+      tags: ["fs"],
+      capabilities: ["tools"],
+      args: ["-y", "pkg"],
+      cwd: "~/x",
+      autostart: true,
+      startup_timeout_s: 12.5,
+      secret_env: "FILES_TOKEN",
+      restart: "always",
+      max_restarts: 100,
+      degraded_latency_ms: 60000,
+      tool_timeout_s: 1,
     });
     // env: keys in code-point order, every key an own data property ("__proto__" is just a name).
     expect(Object.keys(f.env as object)).toEqual(["ALPHA", "ZED", "__proto__"]);
@@ -221,7 +303,13 @@ describe("serverFieldsToCreate: POST /servers (§17.4)", () => {
 
   it("reports every bad field at once", () => {
     const items = createItems({ id: "processes", name: "", command: 3, restart: "x", env: { "=": "1" } });
-    expect(items.map((i) => i.loc)).toEqual([["body", "id"], ["body", "name"], ["body", "command"], ["body", "env", "="], ["body", "restart"]]);
+    expect(items.map((i) => i.loc)).toEqual([
+      ["body", "id"],
+      ["body", "name"],
+      ["body", "command"],
+      ["body", "env", "="],
+      ["body", "restart"],
+    ]);
   });
 
   it("numbers at their bounds are accepted", () => {
@@ -232,7 +320,14 @@ describe("serverFieldsToCreate: POST /servers (§17.4)", () => {
 
 describe("serverFieldsToUpdate: PUT /servers/{id} (§17.4)", () => {
   const stored: ServerFields = {
-    ...fields("files"), description: "old", tags: ["a"], args: ["-y"], env: { A: "1" }, cwd: "/x", autostart: true, restart: "never",
+    ...fields("files"),
+    description: "old",
+    tags: ["a"],
+    args: ["-y"],
+    env: { A: "1" },
+    cwd: "/x",
+    autostart: true,
+    restart: "never",
   };
 
   function apply(body: Record<string, unknown>): ServerFields {
@@ -268,7 +363,10 @@ describe("serverFieldsToUpdate: PUT /servers/{id} (§17.4)", () => {
 
   it("checks the fields given like POST", () => {
     const r = serverFieldsToUpdate({ transport: "http", max_restarts: 1000, id: 5 });
-    expect("items" in r && r.items.map((i) => i.loc)).toEqual([["body", "transport"], ["body", "max_restarts"]]);
+    expect("items" in r && r.items.map((i) => i.loc)).toEqual([
+      ["body", "transport"],
+      ["body", "max_restarts"],
+    ]);
   });
 });
 
@@ -298,18 +396,43 @@ describe("the manifest's runtime fields (loadManifest)", () => {
 
   it("keeps the runtime fields given and writes them into the catalog fields; the rest stay not given", () => {
     const file = write([
-      { id: "fs", name: "FS", command: "npx", args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"], env: { B: "2", A: "1" }, autostart: true, restart: "always", tool_timeout_s: 5 },
+      {
+        id: "fs",
+        name: "FS",
+        command: "npx",
+        args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
+        env: { B: "2", A: "1" },
+        autostart: true,
+        restart: "always",
+        tool_timeout_s: 5,
+      },
       { id: "plain", name: "P", command: "p", cwd: null },
     ]);
     const [fsEntry, plain] = loadManifest(file).providers;
     expect(fsEntry).toEqual({
-      id: "fs", name: "FS", command: "npx", description: "", tags: [], capabilities: [], transport: "stdio",
-      args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"], env: { A: "1", B: "2" }, autostart: true, restart: "always", tool_timeout_s: 5,
+      id: "fs",
+      name: "FS",
+      command: "npx",
+      description: "",
+      tags: [],
+      capabilities: [],
+      transport: "stdio",
+      args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
+      env: { A: "1", B: "2" },
+      autostart: true,
+      restart: "always",
+      tool_timeout_s: 5,
     });
     expect(Object.keys(plain)).toEqual(["id", "name", "command", "description", "tags", "capabilities", "transport"]);
     expect(manifestServerFields(fsEntry)).toEqual({
-      ...fields("fs"), name: "FS", command: "npx", args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"], env: { A: "1", B: "2" },
-      autostart: true, restart: "always", tool_timeout_s: 5,
+      ...fields("fs"),
+      name: "FS",
+      command: "npx",
+      args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
+      env: { A: "1", B: "2" },
+      autostart: true,
+      restart: "always",
+      tool_timeout_s: 5,
     });
     expect(manifestServerFields(plain)).toEqual({ ...fields("plain"), name: "P", command: "p" });
   });
@@ -323,7 +446,10 @@ describe("the manifest's runtime fields (loadManifest)", () => {
     [{ max_restarts: 2.5 }, "providers[1].max_restarts"],
     [{ secret_env: "has space" }, "providers[1].secret_env"],
   ])("%j stops the load naming the file and %s", (extra, where) => {
-    const file = write([{ id: "a", name: "A", command: "a" }, { id: "b", name: "B", command: "b", ...extra }]);
+    const file = write([
+      { id: "a", name: "A", command: "a" },
+      { id: "b", name: "B", command: "b", ...extra },
+    ]);
     let err: unknown;
     try {
       loadManifest(file);
@@ -345,7 +471,10 @@ describe("planManifestSync (§17.1)", () => {
       ["b", 0, "manifest", NOW, NOW],
       ["a", 1, "manifest", NOW, NOW],
     ]);
-    expect(plan.changes.map((c) => [c.action, c.entry.id])).toEqual([["created", "b"], ["created", "a"]]);
+    expect(plan.changes.map((c) => [c.action, c.entry.id])).toEqual([
+      ["created", "b"],
+      ["created", "a"],
+    ]);
   });
 
   it("the same manifest again changes nothing (timestamps kept)", () => {
@@ -369,7 +498,10 @@ describe("planManifestSync (§17.1)", () => {
   it("a reordered file only moves entries: new positions, no change, timestamps kept", () => {
     const stored = [entry("a", "manifest", 0), entry("b", "manifest", 1)];
     const plan = planManifestSync(stored, [fields("b"), fields("a")], NOW);
-    expect(plan.moves).toEqual([{ id: "b", position: 0 }, { id: "a", position: 1 }]);
+    expect(plan.moves).toEqual([
+      { id: "b", position: 0 },
+      { id: "a", position: 1 },
+    ]);
     expect(plan.changes).toEqual([]);
     expect(planIsEmpty(plan)).toBe(false);
   });

@@ -59,7 +59,6 @@ class MemoryResponse implements StreamResponse {
   }
 }
 
-
 function run(id: number, provider = "a"): StreamEvent {
   return { type: "run", servers: [provider], data: { id, provider_id: provider } };
 }
@@ -79,7 +78,18 @@ describe("event ids", () => {
     const id = formatEventId({ ms: 1718000000123, seq: 42, tag });
     expect(id).toBe(`1718000000123-42-${tag}`);
     expect(parseEventId(id)).toEqual({ ms: 1718000000123, seq: 42, tag });
-    for (const bad of ["", "42", "1-2", "1-2-ABCDEFGH", "1-2-abc", "x-2-abcdefgh", "1-2-abcdefgh-3", `${"9".repeat(16)}-1-abcdefgh`, null, undefined]) {
+    for (const bad of [
+      "",
+      "42",
+      "1-2",
+      "1-2-ABCDEFGH",
+      "1-2-abc",
+      "x-2-abcdefgh",
+      "1-2-abcdefgh-3",
+      `${"9".repeat(16)}-1-abcdefgh`,
+      null,
+      undefined,
+    ]) {
       expect(parseEventId(bad as string)).toBeNull();
     }
   });
@@ -171,7 +181,10 @@ describe("EventHub", () => {
     h.open(logsOnly, parseStreamFilter({ types: "log" }), null);
     h.publish([run(1, "a"), run(2, "b"), log(1, "a"), { type: "runs", servers: null, data: { count: 500 } }]);
     await h.flushed();
-    expect(byServer.events().events.map((e) => [e.event, e.data.id ?? e.data.count])).toEqual([["run", 2], ["runs", 500]]);
+    expect(byServer.events().events.map((e) => [e.event, e.data.id ?? e.data.count])).toEqual([
+      ["run", 2],
+      ["runs", 500],
+    ]);
     expect(logsOnly.events().events.map((e) => e.event)).toEqual(["log"]);
   });
 
@@ -249,7 +262,12 @@ describe("EventHub", () => {
   it("another gateway's id: replays what arrived here since its instant less the overlap", () => {
     let now = 10_000;
     const h = hub({ now: () => now, resumeOverlapMs: 100 });
-    for (const [at, id] of [[10_000, 1], [10_500, 2], [10_950, 3], [11_200, 4]]) {
+    for (const [at, id] of [
+      [10_000, 1],
+      [10_500, 2],
+      [10_950, 3],
+      [11_200, 4],
+    ]) {
       now = at;
       h.publish([run(id)]);
     }
@@ -335,7 +353,14 @@ describe("STREAM_SOURCES", () => {
     expect(STREAM_SOURCES["servers.changed"]({ action: "created", server: { id: "x" } })[0]).toMatchObject({ type: "servers", servers: ["x"] });
     expect(STREAM_SOURCES["runtime.log.appended"]({ server_id: "e", entry: {} })[0]).toMatchObject({ type: "log", servers: ["e"] });
     expect(STREAM_SOURCES["runtime.health.checked"]({ server_id: "e", check: {} })[0]).toMatchObject({ type: "health", servers: ["e"] });
-    expect(STREAM_SOURCES["telemetry.runs.recorded"]({ runs: [{ id: 1, provider_id: "p" }, { id: 2, provider_id: "q" }] }).map((e) => e.servers)).toEqual([["p"], ["q"]]);
+    expect(
+      STREAM_SOURCES["telemetry.runs.recorded"]({
+        runs: [
+          { id: 1, provider_id: "p" },
+          { id: 2, provider_id: "q" },
+        ],
+      }).map((e) => e.servers),
+    ).toEqual([["p"], ["q"]]);
     const summary = { count: 500, providers: [{ provider_id: "p", count: 500 }], provider_count: 1 };
     expect(STREAM_SOURCES["telemetry.runs.recorded"]({ summary })).toEqual([{ type: "runs", servers: ["p"], data: summary }]);
     expect(STREAM_SOURCES["telemetry.runs.recorded"]({ summary: { ...summary, provider_count: 101 } })[0].servers).toBeNull();

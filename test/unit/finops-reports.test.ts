@@ -130,17 +130,31 @@ describe("sprint reports (§12.1 worked example)", () => {
     const r = sprintReports(dailyTotals(EXAMPLE), { startMs: undefined, endMs: undefined, windowDays: 2, limit: 3 });
     expect(r).toHaveLength(2);
     expect(r[0]).toMatchObject({
-      id: "sprint-2025-15-1", name: "Sprint 2025-15", period_start: "2025-04-10", period_end: "2025-04-11",
-      total_cost_usd: 1.75, total_tokens_in: 4400, total_tokens_out: 2000, status: "on_track",
+      id: "sprint-2025-15-1",
+      name: "Sprint 2025-15",
+      period_start: "2025-04-10",
+      period_end: "2025-04-11",
+      total_cost_usd: 1.75,
+      total_tokens_in: 4400,
+      total_tokens_out: 2000,
+      status: "on_track",
       summary: "Queda de 16.7% no custo versus sprint anterior e 0.01 mi tokens no período 2025-04-10 \u2013 2025-04-11.",
     });
     expect(r[0].avg_latency_ms).toBeCloseTo(933.3333333, 6);
     expect(r[0].success_rate).toBeCloseTo(1 / 3, 12);
     expect(r[0].cost_delta).toBeCloseTo(-1 / 6, 12);
     expect(r[1]).toEqual({
-      id: "sprint-2025-15-2", name: "Sprint 2025-15", period_start: "2025-04-08", period_end: "2025-04-09",
-      total_cost_usd: 2.1, total_tokens_in: 2000, total_tokens_out: 1000, avg_latency_ms: 800, success_rate: 1,
-      cost_delta: 0, status: "on_track",
+      id: "sprint-2025-15-2",
+      name: "Sprint 2025-15",
+      period_start: "2025-04-08",
+      period_end: "2025-04-09",
+      total_cost_usd: 2.1,
+      total_tokens_in: 2000,
+      total_tokens_out: 1000,
+      avg_latency_ms: 800,
+      success_rate: 1,
+      cost_delta: 0,
+      status: "on_track",
       summary: "Custo estável no período 2025-04-08 \u2013 2025-04-09 com 0.00 mi tokens processados.",
     });
   });
@@ -148,14 +162,27 @@ describe("sprint reports (§12.1 worked example)", () => {
   it("start/end with window_days=3, limit=2 clips the previous window", () => {
     // The store filters runs by start/end: the 04-08 run is before start.
     const r = sprintReports(dailyTotals(EXAMPLE.slice(1)), {
-      startMs: ms("2025-04-09T12:00:00Z"), endMs: ms("2025-04-11T12:00:00Z"), windowDays: 3, limit: 2,
+      startMs: ms("2025-04-09T12:00:00Z"),
+      endMs: ms("2025-04-11T12:00:00Z"),
+      windowDays: 3,
+      limit: 2,
     });
-    expect(r).toEqual([{
-      id: "sprint-2025-15-1", name: "Sprint 2025-15", period_start: "2025-04-09", period_end: "2025-04-11",
-      total_cost_usd: 2.85, total_tokens_in: 5400, total_tokens_out: 2500, avg_latency_ms: 900, success_rate: 0.5,
-      cost_delta: 0, status: "on_track",
-      summary: "Custo estável no período 2025-04-09 \u2013 2025-04-11 com 0.01 mi tokens processados.",
-    }]);
+    expect(r).toEqual([
+      {
+        id: "sprint-2025-15-1",
+        name: "Sprint 2025-15",
+        period_start: "2025-04-09",
+        period_end: "2025-04-11",
+        total_cost_usd: 2.85,
+        total_tokens_in: 5400,
+        total_tokens_out: 2500,
+        avg_latency_ms: 900,
+        success_rate: 0.5,
+        cost_delta: 0,
+        status: "on_track",
+        summary: "Custo estável no período 2025-04-09 \u2013 2025-04-11 com 0.01 mi tokens processados.",
+      },
+    ]);
   });
 
   it("window_days=1, limit=12 keeps the zero-cost day that has a run", () => {
@@ -209,7 +236,8 @@ describe("pull-request windows and reports (§12.2)", () => {
   it("defaults the selection window to E − W × limit days", () => {
     const now = ms("2025-04-30T00:00:00Z");
     expect(selectionRange(undefined, undefined, now, 7, 4)).toEqual({
-      from: "2025-04-02T00:00:00.000Z", to: "2025-04-30T00:00:00.000Z",
+      from: "2025-04-02T00:00:00.000Z",
+      to: "2025-04-30T00:00:00.000Z",
     });
     expect(selectionRange(undefined, ms("2025-04-10T00:00:00Z"), now, 1, 1)?.from).toBe("2025-04-09T00:00:00.000Z");
     expect(selectionRange(ms("2025-04-01T00:00:00Z"), undefined, now, 7, 4)?.from).toBe("2025-04-01T00:00:00.000Z");
@@ -224,7 +252,8 @@ describe("pull-request windows and reports (§12.2)", () => {
       after: { from: "2025-04-10T00:00:00.000Z", to: "2025-04-16T23:59:59.999Z" },
     });
     expect(impactWindows(m, 7, ms("2025-04-12T08:00:00Z")).after).toEqual({
-      from: "2025-04-10T00:00:00.000Z", to: "2025-04-12T08:00:00.000Z",
+      from: "2025-04-10T00:00:00.000Z",
+      to: "2025-04-12T08:00:00.000Z",
     });
     expect(impactWindows(m, 7, m - 1).after).toBeNull();
   });
@@ -237,8 +266,17 @@ describe("pull-request windows and reports (§12.2)", () => {
       { name: "Gemini MCP", lane: "balanced" },
     );
     expect(report).toEqual({
-      id: "pr-42", provider_id: "gemini", provider_name: "Gemini MCP", route: "chat", lane: "balanced", title: "t",
-      owner: "o", merged_at: "2025-04-10T00:00:00Z", cost_impact_usd: -1, cost_delta: -0.25, tokens_impact: -1000,
+      id: "pr-42",
+      provider_id: "gemini",
+      provider_name: "Gemini MCP",
+      route: "chat",
+      lane: "balanced",
+      title: "t",
+      owner: "o",
+      merged_at: "2025-04-10T00:00:00Z",
+      cost_impact_usd: -1,
+      cost_delta: -0.25,
+      tokens_impact: -1000,
       status: "on_track",
       summary: "Queda de 25.0% no custo da rota chat (Gemini MCP) frente ao período anterior.",
     });

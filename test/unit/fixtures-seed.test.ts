@@ -62,7 +62,8 @@ describe("shipped seed fixtures", () => {
       // Mean cost per token over 7 days before vs after the merge (after clipped at the newest run).
       const perToken = (from: number, to: number) => {
         const sel = runs.filter(
-          (r) => r.provider_id === pr.provider_id && (pr.route === null || r.route === pr.route) && r.ts_ms >= from && r.ts_ms < to && r.cost_usd !== null,
+          (r) =>
+            r.provider_id === pr.provider_id && (pr.route === null || r.route === pr.route) && r.ts_ms >= from && r.ts_ms < to && r.cost_usd !== null,
         );
         return sel.reduce((s, r) => s + (r.cost_usd as number), 0) / sel.reduce((s, r) => s + r.tokens_in + r.tokens_out, 0);
       };

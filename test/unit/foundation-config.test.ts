@@ -113,9 +113,10 @@ describe("CONSOLE_MCP_CORS_ORIGINS", () => {
   });
 
   it("splits on commas, trims, drops empty items and keeps the rest verbatim", () => {
-    expect(
-      loadConfig({ CONSOLE_MCP_CORS_ORIGINS: " https://a.example ,,http://B.example:8080/ , " }).corsOrigins,
-    ).toEqual(["https://a.example", "http://B.example:8080/"]);
+    expect(loadConfig({ CONSOLE_MCP_CORS_ORIGINS: " https://a.example ,,http://B.example:8080/ , " }).corsOrigins).toEqual([
+      "https://a.example",
+      "http://B.example:8080/",
+    ]);
   });
 
   it('" , " allows nothing (an empty list, not the defaults)', () => {

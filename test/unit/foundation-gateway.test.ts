@@ -18,10 +18,7 @@ describe("allowedOrigins", () => {
   });
 
   it("maps 0.0.0.0 and :: to 127.0.0.1", () => {
-    expect(allowedOrigins({ ...defaults, frontendHost: "0.0.0.0", frontendPort: 3000 })).toEqual([
-      "http://127.0.0.1:3000",
-      "http://localhost:3000",
-    ]);
+    expect(allowedOrigins({ ...defaults, frontendHost: "0.0.0.0", frontendPort: 3000 })).toEqual(["http://127.0.0.1:3000", "http://localhost:3000"]);
     expect(allowedOrigins({ ...defaults, frontendHost: "::" })).toEqual(["http://127.0.0.1:5173", "http://localhost:5173"]);
   });
 
@@ -37,10 +34,7 @@ describe("allowedOrigins", () => {
   });
 
   it("uses the fallback port when the frontend port is invalid", () => {
-    expect(allowedOrigins(loadConfig({ CONSOLE_MCP_FRONTEND_PORT: "99999" }))).toEqual([
-      "http://127.0.0.1:5173",
-      "http://localhost:5173",
-    ]);
+    expect(allowedOrigins(loadConfig({ CONSOLE_MCP_FRONTEND_PORT: "99999" }))).toEqual(["http://127.0.0.1:5173", "http://localhost:5173"]);
   });
 
   it("an explicit list replaces the defaults", () => {
@@ -103,27 +97,57 @@ describe("allowedMethods", () => {
     const table = ROUTES.map((r) => `${r.method} ${fullPath(r)}`.replace(" /api/v1/", " /"));
     expect(table).toEqual(
       expect.arrayContaining([
-        "GET /healthz", "GET /readyz", "GET /providers", "GET /servers", "GET /secrets",
-        "POST /providers/:provider_id/sessions", "GET /sessions", "GET /sessions/:session_id",
-        "GET /telemetry/metrics", "GET /telemetry/heatmap", "GET /telemetry/timeseries", "GET /telemetry/pareto",
-        "GET /telemetry/runs", "POST /telemetry/runs", "GET /telemetry/finops/sprints",
-        "GET /telemetry/finops/pull-requests", "POST /telemetry/finops/pull-requests", "POST /routing/simulate",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /providers",
+        "GET /servers",
+        "GET /secrets",
+        "POST /providers/:provider_id/sessions",
+        "GET /sessions",
+        "GET /sessions/:session_id",
+        "GET /telemetry/metrics",
+        "GET /telemetry/heatmap",
+        "GET /telemetry/timeseries",
+        "GET /telemetry/pareto",
+        "GET /telemetry/runs",
+        "POST /telemetry/runs",
+        "GET /telemetry/finops/sprints",
+        "GET /telemetry/finops/pull-requests",
+        "POST /telemetry/finops/pull-requests",
+        "POST /routing/simulate",
         // runtime-contract §17.4
-        "POST /servers", "GET /servers/:id", "PUT /servers/:id", "DELETE /servers/:id",
+        "POST /servers",
+        "GET /servers/:id",
+        "PUT /servers/:id",
+        "DELETE /servers/:id",
         // runtime-contract §18.5, §19, §20, §21
-        "GET /servers/processes", "GET /servers/:id/process", "POST /servers/:id/process/start",
-        "POST /servers/:id/process/stop", "POST /servers/:id/process/restart", "GET /servers/:id/process/logs",
-        "GET /servers/:id/health", "POST /servers/:id/health/ping", "GET /servers/:id/tools",
+        "GET /servers/processes",
+        "GET /servers/:id/process",
+        "POST /servers/:id/process/start",
+        "POST /servers/:id/process/stop",
+        "POST /servers/:id/process/restart",
+        "GET /servers/:id/process/logs",
+        "GET /servers/:id/health",
+        "POST /servers/:id/health/ping",
+        "GET /servers/:id/tools",
         "POST /servers/:id/tools/:tool/call",
         // runtime-contract §22
         "DELETE /sessions/:session_id",
         // runtime-contract §23
-        "GET /events", "GET /notifications",
+        "GET /events",
+        "GET /notifications",
         // runtime-contract §24
-        "GET /secrets/:id", "PUT /secrets/:id", "DELETE /secrets/:id", "POST /secrets/:id/test",
+        "GET /secrets/:id",
+        "PUT /secrets/:id",
+        "DELETE /secrets/:id",
+        "POST /secrets/:id/test",
         // runtime-contract §25
-        "GET /security/api-keys", "POST /security/api-keys", "POST /security/api-keys/:id/rotate", "DELETE /security/api-keys/:id",
-        "GET /security/roles", "GET /audit/logs",
+        "GET /security/api-keys",
+        "POST /security/api-keys",
+        "POST /security/api-keys/:id/rotate",
+        "DELETE /security/api-keys/:id",
+        "GET /security/roles",
+        "GET /audit/logs",
         // runtime-contract §27, outside /api/v1 (its /api/v1 twin would read "GET /metrics" too)
         "GET /metrics",
         "GET /openapi.json",
@@ -137,7 +161,9 @@ describe("allowedMethods", () => {
 describe("httpErrorAnswer", () => {
   it("keeps contract errors", () => {
     expect(httpErrorAnswer(notFound("Session 'x' not found"), "GET", "/api/v1/sessions/x")).toEqual({
-      status: 404, body: { detail: "Session 'x' not found" }, headers: {},
+      status: 404,
+      body: { detail: "Session 'x' not found" },
+      headers: {},
     });
     const items = [{ type: "missing", loc: ["body"], msg: "Field required" }];
     expect(httpErrorAnswer(validationFailed(items), "POST", "/x")).toEqual({ status: 422, body: { detail: items }, headers: {} });
@@ -146,7 +172,9 @@ describe("httpErrorAnswer", () => {
   it("turns a routing miss into 405 with Allow on a known path, else 404", () => {
     const miss = new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
     expect(httpErrorAnswer(miss, "DELETE", "/api/v1/sessions")).toEqual({
-      status: 405, body: { detail: "Method Not Allowed" }, headers: { Allow: "GET" },
+      status: 405,
+      body: { detail: "Method Not Allowed" },
+      headers: { Allow: "GET" },
     });
     expect(httpErrorAnswer(miss, "GET", "/api/v1/nothing")).toEqual({ status: 404, body: { detail: "Not Found" }, headers: {} });
   });
@@ -159,7 +187,9 @@ describe("httpErrorAnswer", () => {
 
   it("anything else is an opaque 500", () => {
     expect(httpErrorAnswer(new Error("secret detail"), "GET", "/x")).toEqual({
-      status: 500, body: { detail: "Internal Server Error" }, headers: {},
+      status: 500,
+      body: { detail: "Internal Server Error" },
+      headers: {},
     });
   });
 });

@@ -13,7 +13,20 @@ const M = (s: string, n: number) => referenceHash(s) % n;
 
 /** The §5.1 table: seeds and resulting values, as published in the contract. */
 const TABLE = [
-  { id: "gemini", laneSeed: 80, lane: "balanced", cost: 25, lat: 39, rel: 8, rel2: 5, cap: 36, cpm: 20.33, p95: 1755, reliability: 98.5, capacity: 96 },
+  {
+    id: "gemini",
+    laneSeed: 80,
+    lane: "balanced",
+    cost: 25,
+    lat: 39,
+    rel: 8,
+    rel2: 5,
+    cap: 36,
+    cpm: 20.33,
+    p95: 1755,
+    reliability: 98.5,
+    capacity: 96,
+  },
   { id: "codex", laneSeed: 58, lane: "balanced", cost: 18, lat: 21, rel: 2, rel2: 5, cap: 18, cpm: 19.0, p95: 1485, reliability: 92.5, capacity: 78 },
   { id: "glm46", laneSeed: 83, lane: "turbo", cost: 33, lat: 4, rel: 2, rel2: 2, cap: 1, cpm: 36.8, p95: 640, reliability: 92.2, capacity: 61 },
   { id: "claude", laneSeed: 79, lane: "balanced", cost: 9, lat: 16, rel: 4, rel2: 2, cap: 3, cpm: 17.29, p95: 1410, reliability: 94.2, capacity: 63 },

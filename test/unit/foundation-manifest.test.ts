@@ -40,16 +40,24 @@ describe("loadManifest: valid manifests", () => {
     const m = loadManifest(file, 1234);
     expect(m.path).toBe(file);
     expect(m.loadedAtMs).toBe(1234);
-    expect(m.providers).toEqual([
-      { id: "a", name: "A", command: "run-a", description: "", tags: [], capabilities: [], transport: "stdio" },
-    ]);
+    expect(m.providers).toEqual([{ id: "a", name: "A", command: "run-a", description: "", tags: [], capabilities: [], transport: "stdio" }]);
     expect("lane" in m.providers[0]).toBe(false);
   });
 
   it("keeps the given values, the declared lane and the manifest order; ignores unknown keys", () => {
     const file = writeManifest({
       providers: [
-        { id: "zeta", name: "Z", command: "z", description: "last letter", tags: ["t1", "t2"], capabilities: ["chat"], transport: "http", lane: "turbo", extra: 1 },
+        {
+          id: "zeta",
+          name: "Z",
+          command: "z",
+          description: "last letter",
+          tags: ["t1", "t2"],
+          capabilities: ["chat"],
+          transport: "http",
+          lane: "turbo",
+          extra: 1,
+        },
         { id: "alpha", name: "A", command: "a", lane: "economy" },
         { id: "mid", name: "M", command: "m" },
       ],
@@ -57,7 +65,14 @@ describe("loadManifest: valid manifests", () => {
     const m = loadManifest(file);
     expect(m.providers.map((p) => p.id)).toEqual(["zeta", "alpha", "mid"]);
     expect(m.providers[0]).toEqual({
-      id: "zeta", name: "Z", command: "z", description: "last letter", tags: ["t1", "t2"], capabilities: ["chat"], transport: "http", lane: "turbo",
+      id: "zeta",
+      name: "Z",
+      command: "z",
+      description: "last letter",
+      tags: ["t1", "t2"],
+      capabilities: ["chat"],
+      transport: "http",
+      lane: "turbo",
     });
     expect(m.providers[1].lane).toBe("economy");
   });
@@ -168,12 +183,26 @@ describe("loadManifest: broken manifests name the file and the field", () => {
 
 describe("views", () => {
   const provider = {
-    id: "codex", name: "Codex CLI", command: "c", description: "d", tags: ["x"], capabilities: ["chat"], transport: "stdio", lane: "economy" as const,
+    id: "codex",
+    name: "Codex CLI",
+    command: "c",
+    description: "d",
+    tags: ["x"],
+    capabilities: ["chat"],
+    transport: "stdio",
+    lane: "economy" as const,
   };
 
   it("ProviderSummary: the seven fields plus is_available, no lane", () => {
     expect(toSummary(provider)).toEqual({
-      id: "codex", name: "Codex CLI", command: "c", description: "d", tags: ["x"], capabilities: ["chat"], transport: "stdio", is_available: true,
+      id: "codex",
+      name: "Codex CLI",
+      command: "c",
+      description: "d",
+      tags: ["x"],
+      capabilities: ["chat"],
+      transport: "stdio",
+      is_available: true,
     });
     const summary = toSummary(provider);
     summary.tags.push("mutated");

@@ -11,8 +11,21 @@ describe("isLoopbackAddress", () => {
   });
 
   it.each([
-    "10.200.0.1", "192.0.2.2", "0.0.0.0", "128.0.0.1", "126.255.255.255", "::", "::2", "::ffff:10.0.0.1", "fe80::1", "2001:db8::1",
-    "localhost", "", "127.0.0.1.evil", "127.1", undefined,
+    "10.200.0.1",
+    "192.0.2.2",
+    "0.0.0.0",
+    "128.0.0.1",
+    "126.255.255.255",
+    "::",
+    "::2",
+    "::ffff:10.0.0.1",
+    "fe80::1",
+    "2001:db8::1",
+    "localhost",
+    "",
+    "127.0.0.1.evil",
+    "127.1",
+    undefined,
   ])("%s is not", (a) => {
     expect(isLoopbackAddress(a)).toBe(false);
   });
@@ -23,7 +36,11 @@ describe("openModeDenial", () => {
 
   it("flags exactly the catalog writes, revealing a secret, and creating a key (which would end open mode)", () => {
     expect(ROUTES.filter((r) => r.loopbackOnlyInOpenMode).map((r) => `${r.method} ${r.path}`)).toEqual([
-      "POST /servers", "PUT /servers/:id", "DELETE /servers/:id", "GET /secrets/:id", "POST /security/api-keys",
+      "POST /servers",
+      "PUT /servers/:id",
+      "DELETE /servers/:id",
+      "GET /secrets/:id",
+      "POST /security/api-keys",
     ]);
   });
 

@@ -22,8 +22,13 @@ function req(headers: Record<string, string>, method = "GET"): IncomingMessage {
 
 describe("hostOf", () => {
   it.each([
-    ["localhost:8000", "localhost"], ["LOCALHOST", "localhost"], ["127.0.0.1:8000", "127.0.0.1"], ["[::1]:8000", "::1"], ["[::1]", "::1"],
-    ["console.example.", "console.example"], ["a.b.c:1", "a.b.c"],
+    ["localhost:8000", "localhost"],
+    ["LOCALHOST", "localhost"],
+    ["127.0.0.1:8000", "127.0.0.1"],
+    ["[::1]:8000", "::1"],
+    ["[::1]", "::1"],
+    ["console.example.", "console.example"],
+    ["a.b.c:1", "a.b.c"],
   ])("%s → %s", (value, host) => {
     expect(hostOf(value)).toBe(host);
   });
@@ -48,14 +53,18 @@ describe("the Host rule", () => {
     const allowed = loadConfig({ CONSOLE_MCP_ALLOWED_HOSTS: " Console.Example , 192.0.2.7 ,[2001:db8::1]" }).access.allowedHosts;
     expect(allowed).toEqual({ any: false, names: ["console.example", "192.0.2.7", "2001:db8::1"] });
     const guard = new RequestGuard({ bindHost: "10.1.2.3", allowedHosts: allowed, cors });
-    for (const host of ["10.1.2.3:8000", "console.example", "CONSOLE.EXAMPLE:443", "192.0.2.7:1", "[2001:db8::1]:8000"]) expect(guard.hostAllowed(host)).toBe(true);
+    for (const host of ["10.1.2.3:8000", "console.example", "CONSOLE.EXAMPLE:443", "192.0.2.7:1", "[2001:db8::1]:8000"])
+      expect(guard.hostAllowed(host)).toBe(true);
     expect(guard.hostAllowed("other.example")).toBe(false);
     expect(guard.hostAllowed("10.1.2.4:8000")).toBe(false);
   });
 
   it("bound to every interface: this machine's addresses pass, names still need the list", () => {
     const guard = new RequestGuard({ bindHost: "0.0.0.0", allowedHosts: none, cors });
-    const mine = Object.values(os.networkInterfaces()).flat().map((i) => i?.address).filter((a): a is string => a !== undefined && !a.includes("%"));
+    const mine = Object.values(os.networkInterfaces())
+      .flat()
+      .map((i) => i?.address)
+      .filter((a): a is string => a !== undefined && !a.includes("%"));
     for (const address of mine) expect(guard.hostAllowed(address.includes(":") ? `[${address}]:8000` : `${address}:8000`)).toBe(true);
     expect(guard.hostAllowed("192.0.2.200:8000")).toBe(false);
     expect(guard.hostAllowed(`${os.hostname()}.invalid:8000`)).toBe(false);
@@ -85,7 +94,13 @@ describe("the Origin rule", () => {
 
 describe("Keyring", () => {
   const key = (id: string, text: string, role: "viewer" | "operator" | "admin", expires: number | null = null) => ({
-    id, name: `${id}-name`, role, hash: hashApiKey(text), expires_at_ms: expires, rate_limit_rps: null, rate_limit_runs: 7,
+    id,
+    name: `${id}-name`,
+    role,
+    hash: hashApiKey(text),
+    expires_at_ms: expires,
+    rate_limit_rps: null,
+    rate_limit_runs: 7,
   });
 
   it("open until a key exists; a key is found by its hash, an expired or unknown one is not", () => {
@@ -109,7 +124,13 @@ describe("Keyring", () => {
     const ring = new Keyring("the-admin-key-0123456789");
     expect(ring.loaded).toBe(false);
     expect(ring.keyed()).toBe(true);
-    expect(ring.authenticate("the-admin-key-0123456789")).toEqual({ id: null, name: "bootstrap", role: "admin", rateLimitRps: null, rateLimitRuns: null });
+    expect(ring.authenticate("the-admin-key-0123456789")).toEqual({
+      id: null,
+      name: "bootstrap",
+      role: "admin",
+      rateLimitRps: null,
+      rateLimitRuns: null,
+    });
     expect(ring.authenticate("the-admin-key-012345678")).toBeNull();
   });
 });

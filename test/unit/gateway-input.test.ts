@@ -10,14 +10,7 @@ import { MAX_SERIAL_ID } from "../../lib/store/columns";
 import { normaliseStatus } from "../../services/telemetry/store/run";
 import { INVALID_QUERY_ENCODING, QueryReader } from "../../lib/validation";
 import { jsonNestingDepth, MAX_JSON_DEPTH, NO_BODY, parseJsonBody } from "../../services/api/body";
-import {
-  answerClientError,
-  echoValue,
-  errorAnswerText,
-  httpErrorAnswer,
-  MAX_ECHO_CHARS,
-  writeErrorAnswer,
-} from "../../services/api/http-errors";
+import { answerClientError, echoValue, errorAnswerText, httpErrorAnswer, MAX_ECHO_CHARS, writeErrorAnswer } from "../../services/api/http-errors";
 import { decodeQueryComponent, parseQuery, splitRequestUrl } from "../../services/api/query";
 import { decodeCursor } from "../../services/telemetry/cursor";
 import { parseReadQuery, TELEMETRY_QUERIES } from "../../services/telemetry/filters";
@@ -92,7 +85,11 @@ describe("parseJsonBody: nesting (§6.3)", () => {
   });
 
   it("refuses bytes that are not UTF-8 instead of replacing them", () => {
-    for (const bytes of [[0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d], [0x22, 0xed, 0xa0, 0x80, 0x22], [0x22, 0xc0, 0x80, 0x22]]) {
+    for (const bytes of [
+      [0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d],
+      [0x22, 0xed, 0xa0, 0x80, 0x22],
+      [0x22, 0xc0, 0x80, 0x22],
+    ]) {
       const items = itemsOf(() => parseJsonBody(Buffer.from(bytes), undefined));
       expect(items).toEqual([expect.objectContaining({ type: "json_invalid", loc: ["body"] })]);
     }
@@ -124,9 +121,27 @@ describe("echoValue: a bounded copy of an echoed input", () => {
   it("gives up (undefined) instead of throwing on what cannot be echoed", () => {
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
-    const throwing = Object.defineProperty({}, "x", { enumerable: true, get: () => { throw new Error("getter"); } });
-    for (const value of [deepValue(5000), deepValue(65), cycle, 10n, [1n], NaN, Infinity, () => 1, Symbol("s"), new Date(0), throwing,
-      "x".repeat(MAX_ECHO_CHARS + 1), new Array(1e9)]) {
+    const throwing = Object.defineProperty({}, "x", {
+      enumerable: true,
+      get: () => {
+        throw new Error("getter");
+      },
+    });
+    for (const value of [
+      deepValue(5000),
+      deepValue(65),
+      cycle,
+      10n,
+      [1n],
+      NaN,
+      Infinity,
+      () => 1,
+      Symbol("s"),
+      new Date(0),
+      throwing,
+      "x".repeat(MAX_ECHO_CHARS + 1),
+      new Array(1e9),
+    ]) {
       expect(echoValue(value)).toBeUndefined();
     }
     expect(echoValue(deepValue(64))).toEqual(deepValue(64));
@@ -163,13 +178,22 @@ describe("the error answer cannot throw", () => {
   });
 
   it("an error object that throws when read is a plain 500", () => {
-    const hostile = new Proxy({}, { get: () => { throw new Error("trap"); } });
+    const hostile = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error("trap");
+        },
+      },
+    );
     expect(httpErrorAnswer(hostile, "GET", "/x")).toEqual({ status: 500, body: { detail: "Internal Server Error" }, headers: {} });
   });
 
   it("a body JSON cannot write becomes the fixed 500 text", () => {
     expect(errorAnswerText({ status: 422, body: { detail: [10n] }, headers: {} })).toEqual({
-      status: 500, headers: {}, text: '{"detail":"Internal Server Error"}',
+      status: 500,
+      headers: {},
+      text: '{"detail":"Internal Server Error"}',
     });
   });
 
@@ -250,13 +274,19 @@ describe("QueryReader with the parser's values", () => {
   it("a malformed listed parameter is a 422 naming it; an unlisted one is ignored", () => {
     const query = parseQuery("provider_id=%E9&limit=%zz&start=%&other=%zz&route=ok");
     const items = itemsOf(() => parseReadQuery(query, TELEMETRY_QUERIES.runs));
-    expect(items.map((i) => i.loc)).toEqual([["query", "start"], ["query", "provider_id"], ["query", "limit"]]);
+    expect(items.map((i) => i.loc)).toEqual([
+      ["query", "start"],
+      ["query", "provider_id"],
+      ["query", "limit"],
+    ]);
     expect(items.every((i) => i.type === "value_error")).toBe(true);
   });
 
   it("the last occurrence decides: a malformed value followed by a good one is fine, and the reverse is not", () => {
     expect(parseReadQuery(parseQuery("provider_id=%E9&provider_id=gemini"), TELEMETRY_QUERIES.metrics).providerId).toBe("gemini");
-    expect(itemsOf(() => parseReadQuery(parseQuery("provider_id=gemini&provider_id=%E9"), TELEMETRY_QUERIES.metrics)).map((i) => i.loc)).toEqual([["query", "provider_id"]]);
+    expect(itemsOf(() => parseReadQuery(parseQuery("provider_id=gemini&provider_id=%E9"), TELEMETRY_QUERIES.metrics)).map((i) => i.loc)).toEqual([
+      ["query", "provider_id"],
+    ]);
   });
 
   it("reads own keys only", () => {

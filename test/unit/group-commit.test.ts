@@ -25,7 +25,9 @@ function harness(options: Partial<GroupCommitOptions<Unit>> = {}) {
       await new Promise<void>((resolve) => releases.push(resolve));
       inFlight -= 1;
       if (units.some((u) => u.name === "explode")) throw new Error("group failed");
-      return units.map((u): Settled<string> => (u.fail ? { ok: false, error: new Error(`${u.name} refused`) } : { ok: true, value: `${u.name} written` }));
+      return units.map(
+        (u): Settled<string> => (u.fail ? { ok: false, error: new Error(`${u.name} refused`) } : { ok: true, value: `${u.name} written` }),
+      );
     },
     { concurrency: 1, maxUnits: 100, sizeOf: (u) => u.size ?? 1, maxSize: 1000, conflictKey: (u) => u.key, ...options },
   );

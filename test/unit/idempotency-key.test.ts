@@ -25,8 +25,21 @@ test.each([["a"], ["~"], ["550e8400-e29b-41d4-a716-446655440000"], ["k".repeat(1
 );
 
 test.each([
-  [""], [" "], [" lead"], ["trail "], ["in side"], ["tab\there"], ["k".repeat(129)], ["caf\u00e9"], ["\u0000"], ["\u007f"],
-  ["emoji\u{1F680}"], [12], [["a", "b"]], [{}], [true],
+  [""],
+  [" "],
+  [" lead"],
+  ["trail "],
+  ["in side"],
+  ["tab\there"],
+  ["k".repeat(129)],
+  ["caf\u00e9"],
+  ["\u0000"],
+  ["\u007f"],
+  ["emoji\u{1F680}"],
+  [12],
+  [["a", "b"]],
+  [{}],
+  [true],
 ])("%j → 422 at [header, idempotency-key] echoing the value", (raw) => {
   expect(refused(raw)).toEqual([expect.objectContaining({ loc: ["header", "idempotency-key"], input: raw })]);
 });
@@ -43,7 +56,12 @@ describe("body hash", () => {
       { runs: [{ provider_id: "b" }, { provider_id: "a", tokens_in: 1 }] },
       { runs: [{ provider_id: "a", tokens_in: 2 }, { provider_id: "b" }] },
       { runs: [{ provider_id: "a", tokens_in: "1" }, { provider_id: "b" }] },
-      { runs: [{ provider_id: "a", tokens_in: 1 }, { provider_id: "b", tool: null }] },
+      {
+        runs: [
+          { provider_id: "a", tokens_in: 1 },
+          { provider_id: "b", tool: null },
+        ],
+      },
       { runs: [{ provider_id: "a", tokens_in: 1 }, { provider_id: "b" }], extra: true },
       { runs: { 0: { provider_id: "a", tokens_in: 1 }, 1: { provider_id: "b" } } },
     ]) {

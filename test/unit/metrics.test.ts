@@ -205,7 +205,12 @@ describe("the tool label's bounds", () => {
     expect(grow).toHaveLength(MAX_TOOL_LABELS + 1);
     expect(grow).toContainEqual({ value: 50, labels: { server: "grow", tool: OTHER_TOOL, status: "success" } });
     expect(grow).toContainEqual({ value: 2, labels: { server: "grow", tool: "tool_0", status: "success" } });
-    expect(calls.filter((v) => v.labels.server === "long").map((v) => v.labels.tool).sort()).toEqual(["L".repeat(MAX_TOOL_LABEL_LENGTH), OTHER_TOOL]);
+    expect(
+      calls
+        .filter((v) => v.labels.server === "long")
+        .map((v) => v.labels.tool)
+        .sort(),
+    ).toEqual(["L".repeat(MAX_TOOL_LABEL_LENGTH), OTHER_TOOL]);
     runtime.forgetServer("grow");
     runtime.toolCall("grow", "fresh", "success", 1); // a server created again starts with no labels
     const again = (await metrics.collect()).find((f) => f.name === "console_mcp_tool_calls_total")?.values ?? [];

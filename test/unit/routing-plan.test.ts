@@ -3,23 +3,9 @@
  * computed by hand in the comments next to each case.
  */
 import type { Lane } from "../../lib/lanes";
-import {
-  computePlan,
-  PlanProvider,
-  RoutingPlan,
-  STRATEGY_LANE_WEIGHTS,
-  Strategy,
-  toRouteProfile,
-} from "../../services/routing/plan";
+import { computePlan, PlanProvider, RoutingPlan, STRATEGY_LANE_WEIGHTS, Strategy, toRouteProfile } from "../../services/routing/plan";
 
-function provider(
-  id: string,
-  lane: Lane,
-  cost_per_million: number,
-  latency_p95: number,
-  reliability: number,
-  capacity_score: number,
-): PlanProvider {
+function provider(id: string, lane: Lane, cost_per_million: number, latency_p95: number, reliability: number, capacity_score: number): PlanProvider {
   return {
     id,
     lane,
@@ -53,10 +39,7 @@ const B1 = provider("b1", "balanced", 20, 1000, 95, 100);
 const B2 = provider("b2", "balanced", 20, 1200, 97, 100);
 const T1 = provider("t1", "turbo", 40, 500, 99, 80);
 
-function plan(
-  providers: PlanProvider[],
-  options: { strategy?: Strategy; failover?: string | null; volume?: number } = {},
-): RoutingPlan {
+function plan(providers: PlanProvider[], options: { strategy?: Strategy; failover?: string | null; volume?: number } = {}): RoutingPlan {
   return computePlan({
     providers,
     strategy: options.strategy ?? "balanced",
@@ -121,7 +104,11 @@ describe("worked examples of §13 (example manifest)", () => {
       distribution: [],
       excluded_route: toRouteProfile(codex),
       context: {
-        strategy: "balanced", provider_ids: ["codex"], provider_count: 1, volume_millions: 10, failover_provider_id: "codex",
+        strategy: "balanced",
+        provider_ids: ["codex"],
+        provider_count: 1,
+        volume_millions: 10,
+        failover_provider_id: "codex",
       },
       cost: { total_usd: 0, cost_per_million_usd: 0 },
       latency: { avg_latency_ms: 0, reliability_score: 0 },
@@ -162,8 +149,14 @@ describe("strategies over all three lanes (E1 economy, B1+B2 balanced with equal
     [
       "balanced", // E .30, B .25 + .25, T .20
       {
-        rows: [["e1", 0.3, 3, 30], ["b1", 0.25, 2.5, 50], ["b2", 0.25, 2.5, 50], ["t1", 0.2, 2, 80]],
-        total: 210, cpm: 21,
+        rows: [
+          ["e1", 0.3, 3, 30],
+          ["b1", 0.25, 2.5, 50],
+          ["b2", 0.25, 2.5, 50],
+          ["t1", 0.2, 2, 80],
+        ],
+        total: 210,
+        cpm: 21,
         lat: 1250, // 2000×.3 + 1000×.25 + 1200×.25 + 500×.2 = 600 + 250 + 300 + 100
         rel: 94.8, // 90×.3 + 95×.25 + 97×.25 + 99×.2 = 27 + 23.75 + 24.25 + 19.8
       },
@@ -171,8 +164,14 @@ describe("strategies over all three lanes (E1 economy, B1+B2 balanced with equal
     [
       "finops", // E .55, B .175 + .175, T .10
       {
-        rows: [["e1", 0.55, 5.5, 55], ["b1", 0.175, 1.75, 35], ["b2", 0.175, 1.75, 35], ["t1", 0.1, 1, 40]],
-        total: 165, cpm: 16.5,
+        rows: [
+          ["e1", 0.55, 5.5, 55],
+          ["b1", 0.175, 1.75, 35],
+          ["b2", 0.175, 1.75, 35],
+          ["t1", 0.1, 1, 40],
+        ],
+        total: 165,
+        cpm: 16.5,
         lat: 1535, // 1100 + 175 + 210 + 50
         rel: 93, // 49.5 + 16.625 + 16.975 + 9.9
       },
@@ -180,8 +179,14 @@ describe("strategies over all three lanes (E1 economy, B1+B2 balanced with equal
     [
       "latency", // E .10, B .175 + .175, T .55
       {
-        rows: [["e1", 0.1, 1, 10], ["b1", 0.175, 1.75, 35], ["b2", 0.175, 1.75, 35], ["t1", 0.55, 5.5, 220]],
-        total: 300, cpm: 30,
+        rows: [
+          ["e1", 0.1, 1, 10],
+          ["b1", 0.175, 1.75, 35],
+          ["b2", 0.175, 1.75, 35],
+          ["t1", 0.55, 5.5, 220],
+        ],
+        total: 300,
+        cpm: 30,
         lat: 860, // 200 + 175 + 210 + 275
         rel: 97.05, // 9 + 16.625 + 16.975 + 54.45
       },
@@ -189,8 +194,14 @@ describe("strategies over all three lanes (E1 economy, B1+B2 balanced with equal
     [
       "resilience", // E .25, B .225 + .225, T .30
       {
-        rows: [["e1", 0.25, 2.5, 25], ["b1", 0.225, 2.25, 45], ["b2", 0.225, 2.25, 45], ["t1", 0.3, 3, 120]],
-        total: 235, cpm: 23.5,
+        rows: [
+          ["e1", 0.25, 2.5, 25],
+          ["b1", 0.225, 2.25, 45],
+          ["b2", 0.225, 2.25, 45],
+          ["t1", 0.3, 3, 120],
+        ],
+        total: 235,
+        cpm: 23.5,
         lat: 1145, // 500 + 225 + 270 + 150
         rel: 95.4, // 22.5 + 21.375 + 21.825 + 29.7
       },
@@ -416,7 +427,10 @@ describe("§26: context, cost and latency repeat the plan for the newer console"
   });
 
   test.each([
-    ["balanced", 10], ["finops", 0], ["latency", 3.5], ["resilience", 1e9],
+    ["balanced", 10],
+    ["finops", 0],
+    ["latency", 3.5],
+    ["resilience", 1e9],
   ] as [Strategy, number][])("%s at volume %p: cost and latency equal the §13 fields", (strategy, volume) => {
     const p = plan([E1, B1, B2, T1], { strategy, volume });
     expect(p.cost).toEqual({ total_usd: p.total_cost, cost_per_million_usd: p.cost_per_million });

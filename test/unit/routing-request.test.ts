@@ -15,15 +15,23 @@ function problems(body: Record<string, unknown>): { type: string; loc: (string |
 
 test("defaults: every provider, balanced, no failover, 10 million tokens", () => {
   expect(parseSimulationRequest({})).toEqual({
-    providerIds: [], strategy: "balanced", failoverProviderId: null, volumeMillions: 10,
+    providerIds: [],
+    strategy: "balanced",
+    failoverProviderId: null,
+    volumeMillions: 10,
   });
 });
 
 test("extra keys are ignored and values are kept as sent", () => {
   expect(
     parseSimulationRequest({
-      provider_ids: ["b", "a", "b"], strategy: "resilience", failover_provider_id: "a", volume_millions: 12,
-      intents: [], custom_rules: [{ x: 1 }], overrides: null,
+      provider_ids: ["b", "a", "b"],
+      strategy: "resilience",
+      failover_provider_id: "a",
+      volume_millions: 12,
+      intents: [],
+      custom_rules: [{ x: 1 }],
+      overrides: null,
     }),
   ).toEqual({ providerIds: ["b", "a", "b"], strategy: "resilience", failoverProviderId: "a", volumeMillions: 12 });
 });
@@ -41,16 +49,16 @@ test.each([
   expect(parseSimulationRequest({ volume_millions: raw }).volumeMillions).toBe(expected);
 });
 
-test.each([["0x10"], ["Infinity"], ["NaN"], ["1,5"], ["1e400"], ["-1"], ["1000000000.5"]])(
-  "volume string %j is rejected",
-  (raw) => {
-    expect(problems({ volume_millions: raw }).map((p) => p.loc)).toEqual([["body", "volume_millions"]]);
-  },
-);
+test.each([["0x10"], ["Infinity"], ["NaN"], ["1,5"], ["1e400"], ["-1"], ["1000000000.5"]])("volume string %j is rejected", (raw) => {
+  expect(problems({ volume_millions: raw }).map((p) => p.loc)).toEqual([["body", "volume_millions"]]);
+});
 
 test("problem types follow the recommended names", () => {
   const found = problems({
-    provider_ids: [1], strategy: "x", failover_provider_id: false, volume_millions: 2e9,
+    provider_ids: [1],
+    strategy: "x",
+    failover_provider_id: false,
+    volume_millions: 2e9,
   });
   expect(found.map((p) => [p.type, p.loc])).toEqual(
     expect.arrayContaining([
@@ -73,21 +81,22 @@ test("null is refused where the contract says so, accepted for failover_provider
 });
 
 describe("an unknown strategy: the submitted value is the input, the allowed list the ctx", () => {
-  test.each([["cheap"], ["Balanced"], [5], [true], [null], [["finops"]], [{ strategy: "finops" }]])(
-    "strategy %j",
-    (value) => {
-      const found = problems({ strategy: value }) as unknown as {
-        type: string; loc: unknown[]; msg: string; input: unknown; ctx: Record<string, unknown>;
-      }[];
-      expect(found).toEqual([
-        {
-          type: "literal_error",
-          loc: ["body", "strategy"],
-          msg: "Input should be one of balanced, finops, latency, resilience",
-          input: value,
-          ctx: { expected: "balanced, finops, latency, resilience" },
-        },
-      ]);
-    },
-  );
+  test.each([["cheap"], ["Balanced"], [5], [true], [null], [["finops"]], [{ strategy: "finops" }]])("strategy %j", (value) => {
+    const found = problems({ strategy: value }) as unknown as {
+      type: string;
+      loc: unknown[];
+      msg: string;
+      input: unknown;
+      ctx: Record<string, unknown>;
+    }[];
+    expect(found).toEqual([
+      {
+        type: "literal_error",
+        loc: ["body", "strategy"],
+        msg: "Input should be one of balanced, finops, latency, resilience",
+        input: value,
+        ctx: { expected: "balanced, finops, latency, resilience" },
+      },
+    ]);
+  });
 });

@@ -38,14 +38,7 @@ describe("splitCommand (POSIX shell words, no shell)", () => {
   }
 
   it("expands an unquoted leading ~ when a home is given, nothing else", () => {
-    expect(splitCommand("~/bin/srv ~ '~/x' \"~/y\" a~/z ~user", "/home/op")).toEqual([
-      "/home/op/bin/srv",
-      "/home/op",
-      "~/x",
-      "~/y",
-      "a~/z",
-      "~user",
-    ]);
+    expect(splitCommand("~/bin/srv ~ '~/x' \"~/y\" a~/z ~user", "/home/op")).toEqual(["/home/op/bin/srv", "/home/op", "~/x", "~/y", "a~/z", "~user"]);
     expect(splitCommand("~/bin/srv")).toEqual(["~/bin/srv"]);
   });
 
@@ -84,7 +77,10 @@ describe("buildLaunch", () => {
   });
 
   it("with args, runs command as the program (~ expanded) and args as written", () => {
-    const l = buildLaunch({ id: "s", command: "~/bin/my server", args: ["~/a", "$X", "a b"] }, { backendEnv: BACKEND, projectRoot: ROOT, secret: null });
+    const l = buildLaunch(
+      { id: "s", command: "~/bin/my server", args: ["~/a", "$X", "a b"] },
+      { backendEnv: BACKEND, projectRoot: ROOT, secret: null },
+    );
     expect(l.file).toBe("/home/op/bin/my server");
     expect(l.args).toEqual(["~/a", "$X", "a b"]);
   });

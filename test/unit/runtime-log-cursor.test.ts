@@ -34,8 +34,25 @@ describe("log cursor (§19)", () => {
 
   it("answers 400 'Cursor must be an integer' for anything else", () => {
     const bad: unknown[] = [
-      " ", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "1234567890123456789", "١٢", "１", "abc", "null",
-      "1\u0000", ["1", "2"], 5, true, {}, "9".repeat(19),
+      " ",
+      " 1",
+      "1 ",
+      "+1",
+      "-1",
+      "1.0",
+      "1e3",
+      "0x10",
+      "1234567890123456789",
+      "١٢",
+      "１",
+      "abc",
+      "null",
+      "1\u0000",
+      ["1", "2"],
+      5,
+      true,
+      {},
+      "9".repeat(19),
     ];
     for (const raw of bad) expect({ raw, rejected: rejection(raw) }).toEqual({ raw, rejected: { code: 400, message: BAD_LOG_CURSOR } });
     expect(BAD_LOG_CURSOR).toBe("Cursor must be an integer");

@@ -6,7 +6,30 @@ import { parseProcStat, returnCode, signalNumber } from "../../services/runtime/
 function statLine(comm: string, state = "S", pgid = 4242, start = 987654): string {
   // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
   // cutime cstime priority nice num_threads itrealvalue starttime …
-  const after = [state, "1", String(pgid), "4242", "0", "-1", "4194560", "1", "0", "0", "0", "2", "3", "0", "0", "20", "0", "1", "0", String(start), "123", "456"];
+  const after = [
+    state,
+    "1",
+    String(pgid),
+    "4242",
+    "0",
+    "-1",
+    "4194560",
+    "1",
+    "0",
+    "0",
+    "0",
+    "2",
+    "3",
+    "0",
+    "0",
+    "20",
+    "0",
+    "1",
+    "0",
+    String(start),
+    "123",
+    "456",
+  ];
   return `4242 (${comm}) ${after.join(" ")}\n`;
 }
 

@@ -186,7 +186,12 @@ describe("operator actions (§18.5)", () => {
 
   it("a stop that was asked for ends stopped whatever the exit (§18.2)", () => {
     const stopping = transition(state("running"), { type: "stop" }, policy).state;
-    for (const [code, signal] of [[0, null], [1, null], [null, "SIGKILL"], [null, "SIGTERM"]] as const) {
+    for (const [code, signal] of [
+      [0, null],
+      [1, null],
+      [null, "SIGKILL"],
+      [null, "SIGTERM"],
+    ] as const) {
       const t = transition(stopping, { type: "exited", code, signal, asked: true, now: NOW }, policy);
       expect(t.state).toMatchObject({ status: "stopped", desired: "stopped" });
       expect(t.effects).toEqual([]);
@@ -219,7 +224,12 @@ describe("restart policy (§18.3)", () => {
   const crash = (code: number | null, signal: string | null, now = NOW): MachineEvent => ({ type: "exited", code, signal, asked: false, now });
 
   it("on-failure restarts after a non-zero code or a signal the runtime did not send", () => {
-    for (const [code, signal] of [[1, null], [137, null], [null, "SIGKILL"], [null, "SIGSEGV"]] as const) {
+    for (const [code, signal] of [
+      [1, null],
+      [137, null],
+      [null, "SIGKILL"],
+      [null, "SIGSEGV"],
+    ] as const) {
       const t = transition(state("running"), crash(code, signal), policy);
       expect(t.state).toMatchObject({ status: "backoff", desired: "running", failures: 1 });
       expect(t.effects).toEqual([{ type: "schedule_backoff", delayMs: 1000, attempt: 1 }]);
@@ -340,7 +350,11 @@ describe("backoff delay (§18.3)", () => {
   });
 
   it("the delay the machine schedules is the one of the attempt", () => {
-    const t = transition(state("running", { failures: 3 }), { type: "exited", code: 1, signal: null, asked: false, now: NOW }, { ...policy, random: () => 0 });
+    const t = transition(
+      state("running", { failures: 3 }),
+      { type: "exited", code: 1, signal: null, asked: false, now: NOW },
+      { ...policy, random: () => 0 },
+    );
     expect(t.effects).toEqual([{ type: "schedule_backoff", delayMs: 6400, attempt: 4 }]);
   });
 });

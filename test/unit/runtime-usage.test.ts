@@ -5,7 +5,11 @@ import { protocolErrorSummary, usageOf } from "../../services/runtime/connection
 
 describe("usageOf", () => {
   it("reads input_tokens, output_tokens and cost_usd", () => {
-    expect(usageOf({ _meta: { usage: { input_tokens: 12, output_tokens: 34, cost_usd: 0.0056 } } })).toEqual({ tokens_in: 12, tokens_out: 34, cost_usd: 0.0056 });
+    expect(usageOf({ _meta: { usage: { input_tokens: 12, output_tokens: 34, cost_usd: 0.0056 } } })).toEqual({
+      tokens_in: 12,
+      tokens_out: 34,
+      cost_usd: 0.0056,
+    });
   });
 
   it("0 tokens and null cost when absent", () => {
@@ -15,7 +19,11 @@ describe("usageOf", () => {
   });
 
   it("ignores malformed values (negative, not finite, not numbers) and rounds token counts", () => {
-    expect(usageOf({ _meta: { usage: { input_tokens: -1, output_tokens: "7", cost_usd: Infinity } } })).toEqual({ tokens_in: 0, tokens_out: 0, cost_usd: null });
+    expect(usageOf({ _meta: { usage: { input_tokens: -1, output_tokens: "7", cost_usd: Infinity } } })).toEqual({
+      tokens_in: 0,
+      tokens_out: 0,
+      cost_usd: null,
+    });
     expect(usageOf({ _meta: { usage: { input_tokens: 2.6, output_tokens: 0, cost_usd: 0 } } })).toEqual({ tokens_in: 3, tokens_out: 0, cost_usd: 0 });
     expect(usageOf({ _meta: "usage" })).toEqual({ tokens_in: 0, tokens_out: 0, cost_usd: null });
   });

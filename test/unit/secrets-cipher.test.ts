@@ -53,7 +53,9 @@ describe("seal / open", () => {
     const sealed = seal(key, "gemini", "sk-gemini");
     const err = decryptError(() => open(key, "codex", sealed));
     expect(err.reason).toBe("altered");
-    expect(err.message).toBe("Secret for provider 'codex' cannot be decrypted: the stored value does not authenticate (it was altered, or copied from another server)");
+    expect(err.message).toBe(
+      "Secret for provider 'codex' cannot be decrypted: the stored value does not authenticate (it was altered, or copied from another server)",
+    );
     expect(err.message).not.toContain("sk-gemini");
   });
 
@@ -176,9 +178,7 @@ describe("CONSOLE_MCP_SECRETS_KEY and the other keys in the configuration", () =
       OTHER: "kept",
     });
     expect(config.runtime.backendEnv.OTHER).toBe("kept");
-    expect(Object.keys(config.runtime.backendEnv)).not.toEqual(
-      expect.arrayContaining(["CONSOLE_MCP_SECRETS_KEY"]),
-    );
+    expect(Object.keys(config.runtime.backendEnv)).not.toEqual(expect.arrayContaining(["CONSOLE_MCP_SECRETS_KEY"]));
     expect(config.runtime.backendEnv.CONSOLE_MCP_ADMIN_KEY).toBeUndefined();
     expect(config.runtime.backendEnv.CONSOLE_MCP_SECRETS_NEW_KEY).toBeUndefined();
   });

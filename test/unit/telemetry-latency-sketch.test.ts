@@ -5,7 +5,15 @@
  */
 import { seededRandom } from "../../lib/prng";
 import {
-  SketchBins, SketchMerger, decodeSketch, encodeSketch, mergeEncoded, newSketch, sketchOf, sketchPercentile, valueAtRank,
+  SketchBins,
+  SketchMerger,
+  decodeSketch,
+  encodeSketch,
+  mergeEncoded,
+  newSketch,
+  sketchOf,
+  sketchPercentile,
+  valueAtRank,
 } from "../../services/telemetry/store/latency-sketch";
 import { percentile } from "../../services/telemetry/percentile";
 
@@ -73,9 +81,7 @@ describe("latency sketch", () => {
 
   it("the read path's merger gives the sketch of all the values, whatever the order of the ranges it grows to", () => {
     const rand = seededRandom(9);
-    const values = Array.from({ length: 20_000 }, (_, i) =>
-      i % 10 === 0 ? 0 : Math.floor(Math.exp(rand() * (i % 3 === 0 ? Math.log(M) : 8))),
-    );
+    const values = Array.from({ length: 20_000 }, (_, i) => (i % 10 === 0 ? 0 : Math.floor(Math.exp(rand() * (i % 3 === 0 ? Math.log(M) : 8)))));
     for (const parts of [1, 3, 50, 400]) {
       const merger = new SketchMerger();
       for (let k = 0; k < parts; k++) merger.add(encodeSketch(sketchOf(values.filter((_, i) => i % parts === k))));

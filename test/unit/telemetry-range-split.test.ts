@@ -6,9 +6,7 @@
  * precision, checked piece by piece.
  */
 import { seededRandom } from "../../lib/prng";
-import {
-  BucketSpan, DAY_LEVEL, InstantRange, LEVELS, RollupLevel, splitRange,
-} from "../../services/telemetry/store/levels";
+import { BucketSpan, DAY_LEVEL, InstantRange, LEVELS, RollupLevel, splitRange } from "../../services/telemetry/store/levels";
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, toStoredInstant } from "../../lib/time";
 
 const DAY = 86_400_000;
@@ -100,9 +98,7 @@ describe("splitRange over the day level alone", () => {
     // Instants around three midnights; each range is checked instant by instant at the points
     // where a mistake could show: every bound, midnight ± 1 ms and noon of every day involved.
     const base = Date.parse("2025-05-02T00:00:00.000Z");
-    const points = [-1, 0, 1, DAY / 2, DAY - 1, DAY, DAY + 1, 1.5 * DAY, 2 * DAY - 1, 2 * DAY, 2 * DAY + 1, 3 * DAY - 1].map(
-      (o) => base + o,
-    );
+    const points = [-1, 0, 1, DAY / 2, DAY - 1, DAY, DAY + 1, 1.5 * DAY, 2 * DAY - 1, 2 * DAY, 2 * DAY + 1, 3 * DAY - 1].map((o) => base + o);
     const probes = [...new Set(points.flatMap((p) => [p - DAY, p - 1, p, p + 1, p + DAY]))];
     const bounds: (number | undefined)[] = [undefined, ...points];
     for (const s of bounds) {
@@ -117,16 +113,16 @@ describe("splitRange over the day level alone", () => {
           const inRange = (s === undefined || p >= s) && (e === undefined || p <= e);
           const day = ts.slice(0, 10);
           const w = split.wholeDays;
-          const inDays =
-            w !== null && (w.firstDay === undefined || day >= w.firstDay) && (w.lastDay === undefined || day <= w.lastDay);
-          const inEdges = split.edges.filter(
-            (g) => (g.startTs === undefined || ts >= g.startTs) && (g.endTs === undefined || ts <= g.endTs),
-          ).length;
+          const inDays = w !== null && (w.firstDay === undefined || day >= w.firstDay) && (w.lastDay === undefined || day <= w.lastDay);
+          const inEdges = split.edges.filter((g) => (g.startTs === undefined || ts >= g.startTs) && (g.endTs === undefined || ts <= g.endTs)).length;
           if (inDays) {
             // A rollup day must lie wholly inside the range.
             const dayStart = Date.parse(`${day}T00:00:00.000Z`);
-            expect({ range, day, whole: (s === undefined || dayStart >= s) && (e === undefined || dayStart + DAY - 1 <= e) })
-              .toEqual({ range, day, whole: true });
+            expect({ range, day, whole: (s === undefined || dayStart >= s) && (e === undefined || dayStart + DAY - 1 <= e) }).toEqual({
+              range,
+              day,
+              whole: true,
+            });
           }
           expect({ range, ts, count: (inDays ? 1 : 0) + inEdges }).toEqual({ range, ts, count: inRange ? 1 : 0 });
         }

@@ -11,8 +11,19 @@ const D = Date.parse("2025-05-10T00:00:00.000Z");
 
 function run(tsMs: number, values: Partial<RunInput>): RunInput {
   return {
-    provider_id: "gemini", tool: "t", route: "chat", tokens_in: 0, tokens_out: 0, duration_ms: 0, status: "success",
-    cost_usd: null, metadata: {}, ts_ms: tsMs, experiment_cohort: null, experiment_tag: null, ...values,
+    provider_id: "gemini",
+    tool: "t",
+    route: "chat",
+    tokens_in: 0,
+    tokens_out: 0,
+    duration_ms: 0,
+    status: "success",
+    cost_usd: null,
+    metadata: {},
+    ts_ms: tsMs,
+    experiment_cohort: null,
+    experiment_tag: null,
+    ...values,
   };
 }
 

@@ -14,7 +14,11 @@ function rows(n: number, provider: (i: number) => string, metadata: Record<strin
 describe("runsRecordedPayload", () => {
   it("carries the Run items of a small transaction", () => {
     const r = rows(RUN_EVENTS_MAX, (i) => `p${i % 2}`);
-    const payload = runsRecordedPayload(r, r.map((_, i) => i + 10), new Map());
+    const payload = runsRecordedPayload(
+      r,
+      r.map((_, i) => i + 10),
+      new Map(),
+    );
     expect("runs" in payload && payload.runs).toHaveLength(RUN_EVENTS_MAX);
     if (!("runs" in payload)) throw new Error("expected runs");
     expect(payload.runs[1]).toMatchObject({ id: 11, provider_id: "p1", provider_name: "p1", ts: "2026-01-02T00:00:01Z" });
@@ -34,7 +38,12 @@ describe("runsRecordedPayload", () => {
     const payload = runsRecordedPayload(r, ids, new Map());
     if (!("summary" in payload)) throw new Error("expected a summary");
     expect(payload.summary).toMatchObject({
-      count: 5000, first_id: 1, last_id: 5000, start: "2026-01-02T00:00:00Z", end: "2026-01-02T01:23:19Z", provider_count: 151,
+      count: 5000,
+      first_id: 1,
+      last_id: 5000,
+      start: "2026-01-02T00:00:00Z",
+      end: "2026-01-02T01:23:19Z",
+      provider_count: 151,
     });
     expect(payload.summary.providers).toHaveLength(SUMMARY_PROVIDERS_MAX);
     expect(payload.summary.providers[0]).toEqual({ provider_id: "big", count: 4000 });

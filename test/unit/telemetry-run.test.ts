@@ -48,14 +48,28 @@ function ingestProblems(body: unknown): ValidationItem[] {
 describe("validateRun (§11.2)", () => {
   it("applies every default to a run with only provider_id", () => {
     expect(valid({ provider_id: "gemini" })).toEqual({
-      provider_id: "gemini", tool: "unknown", route: null, tokens_in: 0, tokens_out: 0, duration_ms: 0,
-      status: "unknown", cost_usd: null, metadata: {}, ts_ms: NOW, experiment_cohort: null, experiment_tag: null,
+      provider_id: "gemini",
+      tool: "unknown",
+      route: null,
+      tokens_in: 0,
+      tokens_out: 0,
+      duration_ms: 0,
+      status: "unknown",
+      cost_usd: null,
+      metadata: {},
+      ts_ms: NOW,
+      experiment_cohort: null,
+      experiment_tag: null,
     });
   });
 
   it("trims strings; blank optional strings become their defaults", () => {
     const run = valid({
-      provider_id: "  codex ", tool: "  ", route: " \t", experiment_cohort: " a ", experiment_tag: "",
+      provider_id: "  codex ",
+      tool: "  ",
+      route: " \t",
+      experiment_cohort: " a ",
+      experiment_tag: "",
       status: "   ",
     });
     expect(run.provider_id).toBe("codex");
@@ -80,13 +94,17 @@ describe("validateRun (§11.2)", () => {
   });
 
   it("checks the length limits of the optional strings", () => {
-    for (const [field, max] of [["tool", 200], ["route", 200], ["status", 100], ["experiment_cohort", 200], ["experiment_tag", 200]] as const) {
+    for (const [field, max] of [
+      ["tool", 200],
+      ["route", 200],
+      ["status", 100],
+      ["experiment_cohort", 200],
+      ["experiment_tag", 200],
+    ] as const) {
       expect(problemsOf({ provider_id: "p", [field]: "a".repeat(max + 1) })).toEqual([
         expect.objectContaining({ type: "too_long", loc: ["body", field] }),
       ]);
-      expect(problemsOf({ provider_id: "p", [field]: 5 })).toEqual([
-        expect.objectContaining({ type: "string_type", loc: ["body", field] }),
-      ]);
+      expect(problemsOf({ provider_id: "p", [field]: 5 })).toEqual([expect.objectContaining({ type: "string_type", loc: ["body", field] })]);
       valid({ provider_id: "p", [field]: "a".repeat(max) });
     }
   });
@@ -98,13 +116,9 @@ describe("validateRun (§11.2)", () => {
     expect(run.duration_ms).toBe(2 ** 53 - 1);
     for (const field of ["tokens_in", "tokens_out", "duration_ms"]) {
       for (const bad of [5.5, "5", null, true, [], {}]) {
-        expect(problemsOf({ provider_id: "p", [field]: bad })).toEqual([
-          expect.objectContaining({ type: "int_parsing", loc: ["body", field] }),
-        ]);
+        expect(problemsOf({ provider_id: "p", [field]: bad })).toEqual([expect.objectContaining({ type: "int_parsing", loc: ["body", field] })]);
       }
-      expect(problemsOf({ provider_id: "p", [field]: -1 })).toEqual([
-        expect.objectContaining({ type: "greater_than_equal", loc: ["body", field] }),
-      ]);
+      expect(problemsOf({ provider_id: "p", [field]: -1 })).toEqual([expect.objectContaining({ type: "greater_than_equal", loc: ["body", field] })]);
       // Every value the contract allows is accepted, 10^9 (an earlier, narrower bound) included.
       for (const accepted of [1_000_000_001, 2 ** 53 - 1]) {
         expect(valid({ provider_id: "p", [field]: accepted })[field as "tokens_in"]).toBe(accepted);
@@ -112,8 +126,11 @@ describe("validateRun (§11.2)", () => {
       for (const tooLarge of [2 ** 53, 1e300]) {
         expect(problemsOf({ provider_id: "p", [field]: tooLarge })).toEqual([
           {
-            type: "less_than_equal", loc: ["body", field], msg: "Input should be less than or equal to 9007199254740991",
-            input: tooLarge, ctx: { le: 2 ** 53 - 1 },
+            type: "less_than_equal",
+            loc: ["body", field],
+            msg: "Input should be less than or equal to 9007199254740991",
+            input: tooLarge,
+            ctx: { le: 2 ** 53 - 1 },
           },
         ]);
       }
@@ -123,11 +140,19 @@ describe("validateRun (§11.2)", () => {
   it("bounds cost_usd at 10^6 USD per run (issue 7: no cost sum can reach Infinity)", () => {
     expect(MAX_RUN_COST_USD).toBe(1e6);
     const atMax = valid({
-      provider_id: "p", tokens_in: 2 ** 53 - 1, tokens_out: 2 ** 53 - 1, duration_ms: 2 ** 53 - 1, cost_usd: 1e6,
+      provider_id: "p",
+      tokens_in: 2 ** 53 - 1,
+      tokens_out: 2 ** 53 - 1,
+      duration_ms: 2 ** 53 - 1,
+      cost_usd: 1e6,
       metadata: { cache: { hit: true, tokens: 2 ** 53 - 1 } },
     });
     expect(rowFromRun(atMax, 0)).toMatchObject({
-      tokens_in: 2 ** 53 - 1, tokens_out: 2 ** 53 - 1, duration_ms: 2 ** 53 - 1, cost_usd: 1e6, cached_tokens: 2 ** 53 - 1,
+      tokens_in: 2 ** 53 - 1,
+      tokens_out: 2 ** 53 - 1,
+      duration_ms: 2 ** 53 - 1,
+      cost_usd: 1e6,
+      cached_tokens: 2 ** 53 - 1,
     });
     expect(valid({ provider_id: "p", cost_usd: "1000000" }).cost_usd).toBe(1e6);
     for (const cost of [1_000_000.01, "1000001", 1e308]) {
@@ -191,15 +216,16 @@ describe("validateRun (§11.2)", () => {
     for (const bad of ["not-a-date", "2025-02-30T00:00:00Z", "", true, {}]) {
       expect(problemsOf({ provider_id: "p", ts: bad })[0]).toMatchObject({ type: "datetime_parsing", loc: ["body", "ts"] });
     }
-    expect(problemsOf({ provider_id: "p" }, { requireTs: true })).toEqual([
-      expect.objectContaining({ type: "missing", loc: ["body", "ts"] }),
-    ]);
+    expect(problemsOf({ provider_id: "p" }, { requireTs: true })).toEqual([expect.objectContaining({ type: "missing", loc: ["body", "ts"] })]);
   });
 
   it("reports one item per problem and ignores unknown keys", () => {
     const problems = problemsOf({ provider_id: 1, tokens_in: 1.5, ts: "x", metadata: [], extra: "ignored" });
     expect(problems.map((p) => p.loc)).toEqual([
-      ["body", "provider_id"], ["body", "tokens_in"], ["body", "metadata"], ["body", "ts"],
+      ["body", "provider_id"],
+      ["body", "tokens_in"],
+      ["body", "metadata"],
+      ["body", "ts"],
     ]);
     expect(problemsOf("a run?")).toEqual([expect.objectContaining({ type: "model_type", loc: ["body"] })]);
   });
@@ -207,10 +233,24 @@ describe("validateRun (§11.2)", () => {
 
 describe("status normalisation", () => {
   it.each([
-    ["ok", "success"], ["Completed", "success"], [" SUCCESS ", "success"], ["succeeded", "success"],
-    ["pass", "success"], ["passed", "success"], ["failed", "error"], ["Failure", "error"], ["ERROR", "error"],
-    ["exception", "error"], ["blocked", "denied"], ["Denied", "denied"], ["", "unknown"], ["  ", "unknown"],
-    ["Retry", "retry"], ["tool_error", "tool_error"], ["TIMEOUT", "timeout"], ["Rate_Limit", "rate_limit"],
+    ["ok", "success"],
+    ["Completed", "success"],
+    [" SUCCESS ", "success"],
+    ["succeeded", "success"],
+    ["pass", "success"],
+    ["passed", "success"],
+    ["failed", "error"],
+    ["Failure", "error"],
+    ["ERROR", "error"],
+    ["exception", "error"],
+    ["blocked", "denied"],
+    ["Denied", "denied"],
+    ["", "unknown"],
+    ["  ", "unknown"],
+    ["Retry", "retry"],
+    ["tool_error", "tool_error"],
+    ["TIMEOUT", "timeout"],
+    ["Rate_Limit", "rate_limit"],
   ])("%j → %j", (input, expected) => {
     expect(normaliseStatus(input)).toBe(expected);
   });
@@ -242,8 +282,7 @@ describe("error category (§10.2)", () => {
   it("uses numbers in their shortest decimal form and skips null, booleans, objects, arrays and blanks", () => {
     expect(errorCategory("rate_limit", { error: { code: 429 } })).toBe("429");
     expect(errorCategory("error", { error: { code: 1.5 } })).toBe("1.5");
-    expect(errorCategory("error", { error: { category: null, type: true, code: { x: 1 }, name: ["a"], kind: "  " }, error_code: 503 }))
-      .toBe("503");
+    expect(errorCategory("error", { error: { category: null, type: true, code: { x: 1 }, name: ["a"], kind: "  " }, error_code: 503 })).toBe("503");
     expect(errorCategory("error", { error: { category: false }, errorCategory: "disk_full" })).toBe("Disk Full");
   });
 
@@ -253,9 +292,7 @@ describe("error category (§10.2)", () => {
   });
 
   it("takes the top-level keys in the contract's order", () => {
-    const keys = [
-      "error_category", "errorCategory", "error_type", "errorType", "error_code", "errorCode", "failure_reason", "failureReason",
-    ];
+    const keys = ["error_category", "errorCategory", "error_type", "errorType", "error_code", "errorCode", "failure_reason", "failureReason"];
     for (let i = 0; i < keys.length; i++) {
       const metadata: Record<string, unknown> = {};
       for (let j = keys.length - 1; j >= i; j--) metadata[keys[j]] = `value_${j}`;
@@ -379,14 +416,26 @@ describe("rows and Run items", () => {
   it("derives day, success flag, error category and cache values", () => {
     const failed = rowFromRun(
       valid({
-        provider_id: "glm46", route: "balanced", status: "RATE_LIMIT", ts: "2025-03-07T23:59:59.999-01:00",
-        tokens_out: 70, metadata: { error: { code: 429 }, cache: { hit: "yes" } }, cost_usd: 0.5,
+        provider_id: "glm46",
+        route: "balanced",
+        status: "RATE_LIMIT",
+        ts: "2025-03-07T23:59:59.999-01:00",
+        tokens_out: 70,
+        metadata: { error: { code: 429 }, cache: { hit: "yes" } },
+        cost_usd: 0.5,
       }),
       NOW,
     );
     expect(failed).toMatchObject({
-      status: "rate_limit", ts: "2025-03-08T00:59:59.999Z", day: "2025-03-08", ingested_at: "2025-04-10T12:00:00.000Z",
-      is_success: 0, error_category: "429", cache_hit: 1, cached_tokens: 70, cost_usd: 0.5,
+      status: "rate_limit",
+      ts: "2025-03-08T00:59:59.999Z",
+      day: "2025-03-08",
+      ingested_at: "2025-04-10T12:00:00.000Z",
+      is_success: 0,
+      error_category: "429",
+      cache_hit: 1,
+      cached_tokens: 70,
+      cost_usd: 0.5,
       metadata: JSON.stringify({ error: { code: 429 }, cache: { hit: "yes" } }),
     });
     const ok = rowFromRun(valid({ provider_id: "glm46", status: "passed", metadata: { error: "ignored" } }), NOW);
@@ -400,9 +449,21 @@ describe("rows and Run items", () => {
     };
     const providers = new Map([["gemini", { lane: "balanced" as const, summary: { name: "Gemini MCP" } }]]);
     expect(runItemFromRow(row, providers)).toEqual({
-      id: 7, provider_id: "gemini", provider_name: "Gemini MCP", route: null, lane: "balanced", tool: "unknown",
-      ts: "2025-03-07T21:45:12Z", tokens_in: 0, tokens_out: 0, duration_ms: 0, status: "unknown", cost_usd: 0.123456,
-      metadata: { project: "x" }, experiment_cohort: null, experiment_tag: null,
+      id: 7,
+      provider_id: "gemini",
+      provider_name: "Gemini MCP",
+      route: null,
+      lane: "balanced",
+      tool: "unknown",
+      ts: "2025-03-07T21:45:12Z",
+      tokens_in: 0,
+      tokens_out: 0,
+      duration_ms: 0,
+      status: "unknown",
+      cost_usd: 0.123456,
+      metadata: { project: "x" },
+      experiment_cohort: null,
+      experiment_tag: null,
     });
     const unknown = runItemFromRow({ ...row, provider_id: "local", cost_usd: null, ts: "2025-03-07T21:45:12.345Z" }, providers);
     expect(unknown).toMatchObject({ provider_name: "local", lane: null, cost_usd: 0, ts: "2025-03-07T21:45:12.345Z" });

@@ -42,7 +42,10 @@ describe("metrics cost breakdown", () => {
   const lanes: Record<string, Lane> = { glm46: "turbo", gemini: "balanced", codex: "balanced", claude: "balanced" };
   const laneOf = (id: string): Lane | null => lanes[id] ?? null;
   const group = (provider_id: string, route: string | null, cost: number, run_count = 1): CostGroup => ({
-    provider_id, route, cost, run_count,
+    provider_id,
+    route,
+    cost,
+    run_count,
   });
 
   it("merges the contract's example into one Balanced entry", () => {
@@ -53,12 +56,7 @@ describe("metrics cost breakdown", () => {
 
   it("labels by route, else effective lane, else provider id; keeps single-provider ids", () => {
     const entries = costBreakdown(
-      [
-        group("gemini", "chat_completions", 1.5, 3),
-        group("gemini", null, 0.4, 2),
-        group("ghost", null, 0.3, 1),
-        group("ghost", "  ", 0.2, 1),
-      ],
+      [group("gemini", "chat_completions", 1.5, 3), group("gemini", null, 0.4, 2), group("ghost", null, 0.3, 1), group("ghost", "  ", 0.2, 1)],
       laneOf,
     );
     expect(entries).toEqual([
@@ -99,10 +97,7 @@ describe("metrics cost breakdown", () => {
   });
 
   it("sums unrounded group costs before rounding once", () => {
-    const entries = costBreakdown(
-      [group("gemini", "x", 0.0000004), group("claude", "x", 0.0000004), group("codex", "x", 0.0000004)],
-      laneOf,
-    );
+    const entries = costBreakdown([group("gemini", "x", 0.0000004), group("claude", "x", 0.0000004), group("codex", "x", 0.0000004)], laneOf);
     expect(entries).toHaveLength(1);
     expect(entries[0].cost_usd).toBe(0.000001);
     expect(entries[0].run_count).toBe(3);
@@ -111,9 +106,20 @@ describe("metrics cost breakdown", () => {
 
 function totals(provider_id: string, route: string | null, fields: Partial<ProviderRouteTotals>): ProviderRouteTotals {
   return {
-    provider_id, route, run_count: 1, tokens_in: 0, tokens_out: 0, duration_sum: 0, success_count: 0, cost: 0,
-    cache_samples: 0, cache_hits: 0, cached_tokens: 0, first_ts: "2025-01-01T00:00:00.000Z",
-    last_ts: "2025-01-01T00:00:00.000Z", ...fields,
+    provider_id,
+    route,
+    run_count: 1,
+    tokens_in: 0,
+    tokens_out: 0,
+    duration_sum: 0,
+    success_count: 0,
+    cost: 0,
+    cache_samples: 0,
+    cache_hits: 0,
+    cached_tokens: 0,
+    first_ts: "2025-01-01T00:00:00.000Z",
+    last_ts: "2025-01-01T00:00:00.000Z",
+    ...fields,
   };
 }
 
@@ -152,8 +158,10 @@ describe("metrics providers and error breakdown", () => {
 });
 
 describe("pareto entries", () => {
-  const providers = new Map([["gemini", { lane: "balanced" as Lane, summary: { name: "Gemini MCP" } }],
-    ["glm46", { lane: "turbo" as Lane, summary: { name: "GLM-4.6" } }]]);
+  const providers = new Map([
+    ["gemini", { lane: "balanced" as Lane, summary: { name: "Gemini MCP" } }],
+    ["glm46", { lane: "turbo" as Lane, summary: { name: "GLM-4.6" } }],
+  ]);
 
   it("merges no route and the literal default route of a provider into <provider>:default", () => {
     const items = paretoItems(
@@ -168,16 +176,43 @@ describe("pareto entries", () => {
     expect(items).toEqual([
       // 0.1 + 0.2 rounds to 0.3 like ghost's cost: the tie goes to provider_id order.
       {
-        id: "gemini:default", provider_id: "gemini", provider_name: "Gemini MCP", route: "default", lane: "balanced",
-        run_count: 4, tokens_in: 40, tokens_out: 4, cost_usd: 0.3, avg_latency_ms: 250, success_rate: 0.5,
+        id: "gemini:default",
+        provider_id: "gemini",
+        provider_name: "Gemini MCP",
+        route: "default",
+        lane: "balanced",
+        run_count: 4,
+        tokens_in: 40,
+        tokens_out: 4,
+        cost_usd: 0.3,
+        avg_latency_ms: 250,
+        success_rate: 0.5,
       },
       {
-        id: "ghost:chat", provider_id: "ghost", provider_name: "ghost", route: "chat", lane: "balanced", run_count: 1,
-        tokens_in: 0, tokens_out: 0, cost_usd: 0.3, avg_latency_ms: 50, success_rate: 0,
+        id: "ghost:chat",
+        provider_id: "ghost",
+        provider_name: "ghost",
+        route: "chat",
+        lane: "balanced",
+        run_count: 1,
+        tokens_in: 0,
+        tokens_out: 0,
+        cost_usd: 0.3,
+        avg_latency_ms: 50,
+        success_rate: 0,
       },
       {
-        id: "glm46:default", provider_id: "glm46", provider_name: "GLM-4.6", route: null, lane: "turbo", run_count: 2,
-        tokens_in: 0, tokens_out: 0, cost_usd: 0.05, avg_latency_ms: 250, success_rate: 1,
+        id: "glm46:default",
+        provider_id: "glm46",
+        provider_name: "GLM-4.6",
+        route: null,
+        lane: "turbo",
+        run_count: 2,
+        tokens_in: 0,
+        tokens_out: 0,
+        cost_usd: 0.05,
+        avg_latency_ms: 250,
+        success_rate: 1,
       },
     ]);
   });

@@ -11,8 +11,18 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable("telemetry_events", (t) => {
     t.index(
       [
-        "provider_id", "route", "ts", "day", "is_success", "error_category", "cache_hit", "cached_tokens",
-        "tokens_in", "tokens_out", "duration_ms", "cost_usd",
+        "provider_id",
+        "route",
+        "ts",
+        "day",
+        "is_success",
+        "error_category",
+        "cache_hit",
+        "cached_tokens",
+        "tokens_in",
+        "tokens_out",
+        "duration_ms",
+        "cost_usd",
       ],
       "telemetry_events_provider_route_covering",
     );

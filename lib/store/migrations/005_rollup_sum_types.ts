@@ -48,8 +48,7 @@ export async function up(knex: Knex): Promise<void> {
 
   // Exact integer sums: numeric on PostgreSQL; on SQLite two halves that cannot overflow, put back
   // together with integer arithmetic (exact within int64, the nearest double beyond).
-  const sum = (column: string) =>
-    isPg(knex) ? `SUM(${column})` : `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`;
+  const sum = (column: string) => (isPg(knex) ? `SUM(${column})` : `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`);
   await knex("telemetry_daily").delete();
   await knex.raw(`
     INSERT INTO telemetry_daily (

@@ -26,8 +26,7 @@ function isPg(knex: Knex): boolean {
 
 export async function up(knex: Knex): Promise<void> {
   const pg = isPg(knex);
-  const sum = (column: string) =>
-    pg ? `SUM(${column})` : `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`;
+  const sum = (column: string) => (pg ? `SUM(${column})` : `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`);
   for (const level of LEVELS) {
     await knex.schema.createTable(level.table, (t) => {
       t.string(level.column, level.length).notNullable();

@@ -21,7 +21,10 @@ export async function up(knex: Knex): Promise<void> {
     t.index(["status", "seq"], "sessions_status_seq");
   });
   await knex("sessions").whereNotIn("status", ["pending", "active", "closed"]).update({ status: "pending" });
-  await knex("sessions").where("status", "closed").whereNull("closed_at").update({ closed_at: knex.ref("created_at") });
+  await knex("sessions")
+    .where("status", "closed")
+    .whereNull("closed_at")
+    .update({ closed_at: knex.ref("created_at") });
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -29,7 +29,9 @@ export interface StreamFilter {
  */
 export const EVENTS_QUERY = {
   types: {
-    kind: "list", values: EVENT_TYPES, itemName: "event type",
+    kind: "list",
+    values: EVENT_TYPES,
+    itemName: "event type",
     description: `A comma list of event types (default: every type but \`log\`; \`run\` selects \`runs\` too). An unknown name → 422.`,
   },
   server_id: { kind: "filter", description: "Only the events of this server (an empty value = not given)." },

@@ -172,9 +172,13 @@ export class EventHub {
 
   stats(): EventHubStats {
     return {
-      clients: this.clients.size, events: this.seq, held: this.main.size, heldLogs: this.logs.size,
+      clients: this.clients.size,
+      events: this.seq,
+      held: this.main.size,
+      heldLogs: this.logs.size,
       heldBytes: this.main.bytes + this.logs.bytes,
-      slowDisconnects: this.slowDisconnects, refused: this.refused,
+      slowDisconnects: this.slowDisconnects,
+      refused: this.refused,
     };
   }
 
@@ -308,7 +312,10 @@ export class EventHub {
       } else {
         // Opened during this turn: its replay already holds the events up to its sentSeq.
         const after = client.sentSeq;
-        bytes = framesFor(entries.filter((e) => e.seq > after), client.filter);
+        bytes = framesFor(
+          entries.filter((e) => e.seq > after),
+          client.filter,
+        );
       }
       client.sentSeq = last;
       if (bytes !== null) this.send(client, bytes);

@@ -30,7 +30,10 @@ export class EventRing {
    * `capacity` entries at most, and at most `maxBytes` of frames (the oldest go first; the newest
    * entry is always kept): events are small, but a run may carry a large metadata object.
    */
-  constructor(readonly capacity: number, readonly maxBytes = Infinity) {
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = Infinity,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
     this.slots = new Array(capacity);
   }

@@ -74,7 +74,9 @@ export function errorRollupRows(level: RollupLevel, rows: readonly TelemetryRowI
   });
   return [...groups.values()].sort(
     (a, b) =>
-      compareText(a.bucket, b.bucket) || compareText(a.provider_id, b.provider_id) || compareText(a.route_key, b.route_key) ||
+      compareText(a.bucket, b.bucket) ||
+      compareText(a.provider_id, b.provider_id) ||
+      compareText(a.route_key, b.route_key) ||
       compareText(a.category, b.category),
   );
 }

@@ -24,10 +24,24 @@ export const PG_INSERT_CHUNK_ROWS = 5000;
  * PostgreSQL types (migration 002).
  */
 const INSERT_COLUMNS: readonly [keyof TelemetryRowInsert, string][] = [
-  ["provider_id", "text"], ["tool", "text"], ["route", "text"], ["tokens_in", "int8"], ["tokens_out", "int8"],
-  ["duration_ms", "int8"], ["status", "text"], ["cost_usd", "float8"], ["metadata", "text"], ["ts", "varchar"],
-  ["ingested_at", "varchar"], ["experiment_cohort", "text"], ["experiment_tag", "text"], ["day", "varchar"],
-  ["is_success", "int4"], ["error_category", "text"], ["cache_hit", "int4"], ["cached_tokens", "int8"],
+  ["provider_id", "text"],
+  ["tool", "text"],
+  ["route", "text"],
+  ["tokens_in", "int8"],
+  ["tokens_out", "int8"],
+  ["duration_ms", "int8"],
+  ["status", "text"],
+  ["cost_usd", "float8"],
+  ["metadata", "text"],
+  ["ts", "varchar"],
+  ["ingested_at", "varchar"],
+  ["experiment_cohort", "text"],
+  ["experiment_tag", "text"],
+  ["day", "varchar"],
+  ["is_success", "int4"],
+  ["error_category", "text"],
+  ["cache_hit", "int4"],
+  ["cached_tokens", "int8"],
 ];
 const COLUMN_LIST = INSERT_COLUMNS.map(([c]) => c).join(", ");
 const ROW_PLACEHOLDERS = `(${INSERT_COLUMNS.map(() => "?").join(", ")})`;

@@ -68,7 +68,10 @@ export class SketchBins {
 
   /** The stored form; equal to encodeSketch of a DDSketch of the same values. */
   encode(): Buffer {
-    return encodeBins(this.zeroCount, [...this.bins.entries()].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]));
+    return encodeBins(
+      this.zeroCount,
+      [...this.bins.entries()].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]),
+    );
   }
 }
 

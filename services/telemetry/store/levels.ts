@@ -32,13 +32,27 @@ export interface RollupLevel {
 }
 
 export const DAY_LEVEL: RollupLevel = {
-  name: "day", table: "telemetry_daily", bucketColumn: "day", prefixLength: 10, ms: 86_400_000, errorsTable: "telemetry_daily_errors",
+  name: "day",
+  table: "telemetry_daily",
+  bucketColumn: "day",
+  prefixLength: 10,
+  ms: 86_400_000,
+  errorsTable: "telemetry_daily_errors",
 };
 export const HOUR_LEVEL: RollupLevel = {
-  name: "hour", table: "telemetry_hourly", bucketColumn: "hour", prefixLength: 13, ms: 3_600_000, errorsTable: "telemetry_hourly_errors",
+  name: "hour",
+  table: "telemetry_hourly",
+  bucketColumn: "hour",
+  prefixLength: 13,
+  ms: 3_600_000,
+  errorsTable: "telemetry_hourly_errors",
 };
 export const MINUTE_LEVEL: RollupLevel = {
-  name: "minute", table: "telemetry_minutely", bucketColumn: "minute", prefixLength: 16, ms: 60_000,
+  name: "minute",
+  table: "telemetry_minutely",
+  bucketColumn: "minute",
+  prefixLength: 16,
+  ms: 60_000,
   errorsTable: "telemetry_minutely_errors",
 };
 
@@ -123,11 +137,7 @@ export function splitRange(range: InstantRange, levels: readonly RollupLevel[] =
     if (startMs !== undefined && spanStartMs !== undefined && startMs < spanStartMs) split(startMs, spanStartMs - 1, index + 1);
     if (endMs !== undefined && spanEndMs !== undefined && endMs > spanEndMs) split(spanEndMs + 1, endMs, index + 1);
   };
-  split(
-    range.startTs === undefined ? undefined : storedToMs(range.startTs),
-    range.endTs === undefined ? undefined : storedToMs(range.endTs),
-    0,
-  );
+  split(range.startTs === undefined ? undefined : storedToMs(range.startTs), range.endTs === undefined ? undefined : storedToMs(range.endTs), 0);
   for (const level of levels) {
     const spans = spansOf.get(level);
     if (spans !== undefined) out.levels.push({ level, spans });

@@ -84,8 +84,10 @@ export async function readRanges(db: Db, requests: readonly { range: InstantRang
     const tag = db.raw(`${index} AS range_index`);
     const split = splitRange(range);
     for (const { level, spans } of split.levels) {
-      const qb = db(read.tables === "rollup" ? level.table : level.errorsTable)
-        .select([tag, ...read.columns.map((c) => db.raw(`${sqlOf(c.level, level)} AS ${c.alias}`))]);
+      const qb = db(read.tables === "rollup" ? level.table : level.errorsTable).select([
+        tag,
+        ...read.columns.map((c) => db.raw(`${sqlOf(c.level, level)} AS ${c.alias}`)),
+      ]);
       whereBuckets(qb, level.bucketColumn, spans);
       read.whereLevel(qb, level);
       if (read.groupBy !== undefined) qb.groupByRaw(sqlOf(read.groupBy.level, level));

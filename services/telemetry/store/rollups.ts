@@ -75,13 +75,34 @@ export interface RollupRow {
 
 /** The columns after the bucket column, in the order the upsert binds them. */
 const ROW_COLUMNS: readonly (keyof RollupRow)[] = [
-  "provider_id", "route_key", "route", "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count",
-  "cost_sum", "cost_count", "cache_samples", "cache_hits", "cached_tokens", "first_ts", "last_ts",
+  "provider_id",
+  "route_key",
+  "route",
+  "run_count",
+  "tokens_in",
+  "tokens_out",
+  "duration_sum",
+  "success_count",
+  "cost_sum",
+  "cost_count",
+  "cache_samples",
+  "cache_hits",
+  "cached_tokens",
+  "first_ts",
+  "last_ts",
 ];
 
 const ADDED_COLUMNS = [
-  "run_count", "tokens_in", "tokens_out", "duration_sum", "success_count", "cost_sum", "cost_count", "cache_samples",
-  "cache_hits", "cached_tokens",
+  "run_count",
+  "tokens_in",
+  "tokens_out",
+  "duration_sum",
+  "success_count",
+  "cost_sum",
+  "cost_count",
+  "cache_samples",
+  "cache_hits",
+  "cached_tokens",
 ] as const;
 
 /** The rollup rows of a batch of runs at one level, one per (bucket, provider_id, route), in key order. */
@@ -94,9 +115,23 @@ export function rollupRows(level: RollupLevel, rows: readonly TelemetryRowInsert
     let g = groups.get(key);
     if (g === undefined) {
       g = {
-        bucket, provider_id: r.provider_id, route_key: routeKey, route: r.route, run_count: 0, tokens_in: 0,
-        tokens_out: 0, duration_sum: 0, success_count: 0, cost_sum: 0, cost_count: 0, cache_samples: 0, cache_hits: 0,
-        cached_tokens: 0, first_ts: r.ts, last_ts: r.ts, latency: new SketchBins(),
+        bucket,
+        provider_id: r.provider_id,
+        route_key: routeKey,
+        route: r.route,
+        run_count: 0,
+        tokens_in: 0,
+        tokens_out: 0,
+        duration_sum: 0,
+        success_count: 0,
+        cost_sum: 0,
+        cost_count: 0,
+        cache_samples: 0,
+        cache_hits: 0,
+        cached_tokens: 0,
+        first_ts: r.ts,
+        last_ts: r.ts,
+        latency: new SketchBins(),
       };
       groups.set(key, g);
     }
@@ -145,11 +180,15 @@ function upsertSql(level: RollupLevel, rowCount: number, withSketch = false): st
   ].join(", ");
   const columns = [level.bucketColumn, "stripe", ...ROW_COLUMNS, ...(withSketch ? ["latency_sketch"] : [])];
   const placeholders = `(${columns.map(() => "?").join(", ")})`;
-  return `INSERT INTO ${t} (${columns.join(", ")})
+  return (
+    `INSERT INTO ${t} (${columns.join(", ")})
     VALUES ${Array.from({ length: rowCount }, () => placeholders).join(", ")}
     ON CONFLICT (${level.bucketColumn}, provider_id, route_key, stripe) DO UPDATE SET ${set}` +
-    (withSketch ? "" : `
-    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`);
+    (withSketch
+      ? ""
+      : `
+    RETURNING ${level.bucketColumn} AS bucket, provider_id, route_key, latency_sketch`)
+  );
 }
 
 const keyOf = (bucket: unknown, providerId: unknown, routeKey: unknown) => `${String(bucket)}\u0000${String(providerId)}\u0000${String(routeKey)}`;
@@ -168,7 +207,12 @@ interface SketchWrite {
  * spelled out). With a stripe, the rows of that stripe; without, every row of each key (the rebuild,
  * whose keys have one row each — and migration 008, which runs before the stripe column exists).
  */
-function sketchStatements(pg: boolean, level: RollupLevel, writes: readonly SketchWrite[], stripe?: number): { sql: string; bindings: Knex.RawBinding[] }[] {
+function sketchStatements(
+  pg: boolean,
+  level: RollupLevel,
+  writes: readonly SketchWrite[],
+  stripe?: number,
+): { sql: string; bindings: Knex.RawBinding[] }[] {
   const t = level.table;
   const value = pg ? "(?, ?, ?, ?::bytea)" : "(?, ?, ?, ?)";
   const statements: { sql: string; bindings: Knex.RawBinding[] }[] = [];
@@ -238,7 +282,11 @@ const SKETCH_READ_CHUNK_KEYS = 1000;
  * level then key (a key without a row, or with a null sketch, is absent): one statement per
  * SKETCH_READ_CHUNK_KEYS keys, all levels together, each read by its primary key.
  */
-async function readStoredSketches(trx: Knex.Transaction, groups: readonly (readonly RollupRow[])[], stripe: number): Promise<Map<string, Uint8Array>[]> {
+async function readStoredSketches(
+  trx: Knex.Transaction,
+  groups: readonly (readonly RollupRow[])[],
+  stripe: number,
+): Promise<Map<string, Uint8Array>[]> {
   const stored = LEVELS.map(() => new Map<string, Uint8Array>());
   const keys = groups.flatMap((rows, level) => rows.map((g) => ({ level, g })));
   for (let start = 0; start < keys.length; start += SKETCH_READ_CHUNK_KEYS) {
@@ -377,8 +425,9 @@ export async function rebuildLatencySketches(db: Knex | Knex.Transaction): Promi
   for (;;) {
     const qb = db("telemetry_events").select("id", "ts", "provider_id", "route", "duration_ms");
     if (after !== undefined) qb.whereRaw("(ts, id) > (?, ?)", [after.ts, after.id]);
-    const rows: { id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string }[] =
-      await qb.orderBy([{ column: "ts" }, { column: "id" }]).limit(SKETCH_SCAN_ROWS);
+    const rows: { id: number | string; ts: string; provider_id: string; route: string | null; duration_ms: number | string }[] = await qb
+      .orderBy([{ column: "ts" }, { column: "id" }])
+      .limit(SKETCH_SCAN_ROWS);
     for (const r of rows) {
       const rowDay = r.ts.slice(0, 10);
       if (rowDay !== day) {

@@ -33,7 +33,5 @@ export function overflowFreeSum(db: Knex | Knex.Transaction, expression: string)
  * column of values within ±2^53 and up to 2^31 rows per group.
  */
 export function storedIntegerSum(db: Knex | Knex.Transaction, column: string): string {
-  return dialectOf(db as Knex) === "sqlite"
-    ? `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))`
-    : `SUM(${column})`;
+  return dialectOf(db as Knex) === "sqlite" ? `(SUM(${column} >> 32) * 4294967296 + SUM(${column} & 4294967295))` : `SUM(${column})`;
 }

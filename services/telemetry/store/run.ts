@@ -161,12 +161,22 @@ function numberValue(value: unknown): number | null {
 
 /** Longest text of each text field of a run, in characters (code points) after trimming (§11.2). */
 export const RUN_TEXT_LIMITS = {
-  provider_id: 200, tool: 200, route: 200, status: 100, experiment_cohort: 200, experiment_tag: 200,
+  provider_id: 200,
+  tool: 200,
+  route: 200,
+  status: 100,
+  experiment_cohort: 200,
+  experiment_tag: 200,
 } as const;
 
 const runText = (field: keyof typeof RUN_TEXT_LIMITS): JsonSchema => nullable({ type: "string", maxLength: RUN_TEXT_LIMITS[field] });
 // Defaults are said in the descriptions: a `default` keyword makes some client generators treat the field as always present.
-const runCount = (description: string): JsonSchema => ({ type: "integer", minimum: 0, maximum: MAX_RUN_INTEGER, description: `${description} Absent: 0.` });
+const runCount = (description: string): JsonSchema => ({
+  type: "integer",
+  minimum: 0,
+  maximum: MAX_RUN_INTEGER,
+  description: `${description} Absent: 0.`,
+});
 
 /**
  * The JSON Schema of one run as validateRun accepts it (§11.2), from the same limits: the OpenAPI
@@ -185,7 +195,10 @@ export const RUN_INPUT_SCHEMA: JsonSchema = {
     tokens_out: runCount("Output tokens."),
     duration_ms: runCount("Duration in milliseconds."),
     status: { ...runText("status"), description: "Outcome; `ok`, `completed`, `failed`… are normalised (§11.2); null or blank: `unknown`." },
-    cost_usd: { ...nullable({ type: "number", minimum: 0, maximum: MAX_RUN_COST_USD }), description: "Cost in USD; null: computed from the provider's rates." },
+    cost_usd: {
+      ...nullable({ type: "number", minimum: 0, maximum: MAX_RUN_COST_USD }),
+      description: "Cost in USD; null: computed from the provider's rates.",
+    },
     metadata: { ...nullable({ type: "object" }), description: "Free JSON object (cache and error details, §11.2)." },
     ts: { ...nullable(DATETIME_INPUT_SCHEMA), description: "When the run happened; null or absent: the request time." },
     experiment_cohort: runText("experiment_cohort"),
@@ -218,12 +231,7 @@ export interface ValidateRunOptions {
  * Validates one run. Every problem is pushed to `problems` with a loc starting with `loc`
  * (e.g. ["body"] or ["body", "runs", 3]). Returns the normalised run, or null when invalid.
  */
-export function validateRun(
-  input: unknown,
-  loc: (string | number)[],
-  options: ValidateRunOptions,
-  problems: ValidationItem[] = [],
-): RunInput | null {
+export function validateRun(input: unknown, loc: (string | number)[], options: ValidateRunOptions, problems: ValidationItem[] = []): RunInput | null {
   if (!isPlainObject(input)) {
     problems.push({ type: "model_type", loc, msg: "Input should be a JSON object", input });
     return null;
@@ -248,14 +256,20 @@ export function validateRun(
     const trimmed = value.trim();
     if (required && trimmed === "") {
       problems.push({
-        type: "too_short", loc: at(field), msg: "String should have at least 1 character", input: value,
+        type: "too_short",
+        loc: at(field),
+        msg: "String should have at least 1 character",
+        input: value,
         ctx: { min_length: 1 },
       });
       return null;
     }
     if (charCount(trimmed) > max) {
       problems.push({
-        type: "too_long", loc: at(field), msg: `String should have at most ${max} characters`, input: value,
+        type: "too_long",
+        loc: at(field),
+        msg: `String should have at most ${max} characters`,
+        input: value,
         ctx: { max_length: max },
       });
       return null;
@@ -272,15 +286,21 @@ export function validateRun(
     }
     if (value < 0) {
       problems.push({
-        type: "greater_than_equal", loc: at(field), msg: "Input should be greater than or equal to 0", input: value,
+        type: "greater_than_equal",
+        loc: at(field),
+        msg: "Input should be greater than or equal to 0",
+        input: value,
         ctx: { ge: 0 },
       });
       return 0;
     }
     if (value > MAX_RUN_INTEGER) {
       problems.push({
-        type: "less_than_equal", loc: at(field), msg: `Input should be less than or equal to ${MAX_RUN_INTEGER}`,
-        input: value, ctx: { le: MAX_RUN_INTEGER },
+        type: "less_than_equal",
+        loc: at(field),
+        msg: `Input should be less than or equal to ${MAX_RUN_INTEGER}`,
+        input: value,
+        ctx: { le: MAX_RUN_INTEGER },
       });
       return 0;
     }
@@ -303,13 +323,19 @@ export function validateRun(
       problems.push({ type: "float_parsing", loc: at("cost_usd"), msg: "Input should be a valid finite number", input: cost });
     } else if (n < 0) {
       problems.push({
-        type: "greater_than_equal", loc: at("cost_usd"), msg: "Input should be greater than or equal to 0", input: cost,
+        type: "greater_than_equal",
+        loc: at("cost_usd"),
+        msg: "Input should be greater than or equal to 0",
+        input: cost,
         ctx: { ge: 0 },
       });
     } else if (n > MAX_RUN_COST_USD) {
       problems.push({
-        type: "less_than_equal", loc: at("cost_usd"), msg: `Input should be less than or equal to ${MAX_RUN_COST_USD}`,
-        input: cost, ctx: { le: MAX_RUN_COST_USD },
+        type: "less_than_equal",
+        loc: at("cost_usd"),
+        msg: `Input should be less than or equal to ${MAX_RUN_COST_USD}`,
+        input: cost,
+        ctx: { le: MAX_RUN_COST_USD },
       });
     } else {
       costUsd = n + 0;
@@ -373,17 +399,24 @@ export function validateIngestBody(body: unknown, nowMs: number): RunInput[] {
     throw validationFailed([{ type: "list_type", loc: ["body", "runs"], msg: "Input should be a valid list", input: list }]);
   }
   if (list.length < 1) {
-    throw validationFailed([{
-      type: "too_short", loc: ["body", "runs"], msg: "List should have at least 1 item after validation, not 0",
-      ctx: { min_length: 1, actual_length: 0 },
-    }]);
+    throw validationFailed([
+      {
+        type: "too_short",
+        loc: ["body", "runs"],
+        msg: "List should have at least 1 item after validation, not 0",
+        ctx: { min_length: 1, actual_length: 0 },
+      },
+    ]);
   }
   if (list.length > MAX_BATCH_RUNS) {
-    throw validationFailed([{
-      type: "too_long", loc: ["body", "runs"],
-      msg: `List should have at most ${MAX_BATCH_RUNS} items after validation, not ${list.length}`,
-      ctx: { max_length: MAX_BATCH_RUNS, actual_length: list.length },
-    }]);
+    throw validationFailed([
+      {
+        type: "too_long",
+        loc: ["body", "runs"],
+        msg: `List should have at most ${MAX_BATCH_RUNS} items after validation, not ${list.length}`,
+        ctx: { max_length: MAX_BATCH_RUNS, actual_length: list.length },
+      },
+    ]);
   }
   const problems: ValidationItem[] = [];
   const runs: RunInput[] = [];
@@ -421,8 +454,14 @@ function valueLabel(value: unknown): string {
 
 const ERROR_OBJECT_KEYS = ["category", "type", "code", "name", "kind"] as const;
 const ERROR_TOP_LEVEL_KEYS = [
-  "error_category", "errorCategory", "error_type", "errorType",
-  "error_code", "errorCode", "failure_reason", "failureReason",
+  "error_category",
+  "errorCategory",
+  "error_type",
+  "errorType",
+  "error_code",
+  "errorCode",
+  "failure_reason",
+  "failureReason",
 ] as const;
 
 /** The §10.2 error category of a non-success run (status already normalised). */
@@ -560,8 +599,22 @@ function metadataObject(text: string): Record<string, unknown> {
  * the manifest gets its id as name and a null lane.
  */
 export function runItemFromRow(
-  row: Pick<TelemetryRow, "id" | "provider_id" | "route" | "tool" | "ts" | "tokens_in" | "tokens_out" | "duration_ms"
-    | "status" | "cost_usd" | "metadata" | "experiment_cohort" | "experiment_tag">,
+  row: Pick<
+    TelemetryRow,
+    | "id"
+    | "provider_id"
+    | "route"
+    | "tool"
+    | "ts"
+    | "tokens_in"
+    | "tokens_out"
+    | "duration_ms"
+    | "status"
+    | "cost_usd"
+    | "metadata"
+    | "experiment_cohort"
+    | "experiment_tag"
+  >,
   providerById: ReadonlyMap<string, RunItemProvider>,
 ): RunItem {
   const provider = providerById.get(row.provider_id);

@@ -43,14 +43,15 @@ export const STRIPE_LOCK_CLASS = 0x524c5354;
  */
 export async function claimStripe(trx: Knex.Transaction, stripes: number = ROLLUP_STRIPES): Promise<number> {
   if (dialectOf(trx as unknown as Knex) !== "pg") return 0;
-  const free = (await trx.raw(
-    "SELECT s AS stripe FROM generate_series(0, ?::int - 1) AS s WHERE pg_try_advisory_xact_lock(?::int, s) LIMIT 1",
-    [stripes, STRIPE_LOCK_CLASS],
-  )) as { rows: { stripe: number }[] };
+  const free = (await trx.raw("SELECT s AS stripe FROM generate_series(0, ?::int - 1) AS s WHERE pg_try_advisory_xact_lock(?::int, s) LIMIT 1", [
+    stripes,
+    STRIPE_LOCK_CLASS,
+  ])) as { rows: { stripe: number }[] };
   if (free.rows.length > 0) return Number(free.rows[0].stripe);
-  const waited = (await trx.raw(
-    "SELECT pg_advisory_xact_lock(?::int, pg_backend_pid() % ?::int), pg_backend_pid() % ?::int AS stripe",
-    [STRIPE_LOCK_CLASS, stripes, stripes],
-  )) as { rows: { stripe: number }[] };
+  const waited = (await trx.raw("SELECT pg_advisory_xact_lock(?::int, pg_backend_pid() % ?::int), pg_backend_pid() % ?::int AS stripe", [
+    STRIPE_LOCK_CLASS,
+    stripes,
+    stripes,
+  ])) as { rows: { stripe: number }[] };
   return Number(waited.rows[0].stripe);
 }

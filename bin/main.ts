@@ -1,10 +1,12 @@
 /**
  * Process entrypoint: reads the configuration, starts the broker, stops it on SIGINT/SIGTERM.
- * A configuration or manifest error stops startup with one clear line and exit code 1 (on stderr, as
- * plain text: the configuration is what chooses the log format).
+ * A configuration or manifest error stops startup with one clear line and exit code 1, on stderr: a
+ * JSON object when the log format is json (LOG_FORMAT, else NODE_ENV=production: a JSON log stays
+ * JSON to its last line, §27), else plain text.
  */
 import type { ServiceBroker } from "moleculer";
-import { Config, ConfigError, RunMode, applyThreadPoolSize, configFromProcess } from "../lib/config";
+import { Config, ConfigError, RunMode, applyThreadPoolSize, configFromProcess, fallbackLogFormat } from "../lib/config";
+import { writeStartupFailure } from "../lib/logging/logger";
 import { createBroker, stopServer } from "../lib/server";
 import { ManifestError } from "../services/providers/manifest";
 
@@ -44,9 +46,9 @@ export async function main(mode: RunMode, options: { repl?: boolean } = {}): Pro
   } catch (err) {
     if (stopping) return;
     if (err instanceof ConfigError || err instanceof ManifestError) {
-      console.error(`console-mcp-server: ${err.message}`);
+      writeStartupFailure(fallbackLogFormat(), err.message);
     } else {
-      console.error(`console-mcp-server: startup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      writeStartupFailure(fallbackLogFormat(), "startup failed", err instanceof Error ? err : new Error(String(err)));
     }
     if (broker !== undefined) await broker.stop().catch(() => undefined);
     process.exit(1);

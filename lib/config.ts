@@ -446,6 +446,17 @@ export function applyThreadPoolSize(config: Pick<Config, "threadPoolSize">): voi
 
 /** The configuration of this process, read from its environment on first use. */
 let processConfig: Config | undefined;
+/**
+ * The log format for a line written when the configuration could not be read (a startup failure,
+ * bin/main.ts): LOG_FORMAT when it is a valid one, else `json` when NODE_ENV=production, else
+ * `pretty` (§28's default). Never throws.
+ */
+export function fallbackLogFormat(env: NodeJS.ProcessEnv = process.env): LogFormat {
+  const text = nonEmpty(env, "LOG_FORMAT");
+  if (text !== undefined && (LOG_FORMATS as readonly string[]).includes(text)) return text as LogFormat;
+  return env.NODE_ENV === "production" ? "json" : "pretty";
+}
+
 export function configFromProcess(mode: RunMode = "production"): Config {
   if (processConfig === undefined || processConfig.mode !== mode) processConfig = loadConfig(process.env, mode);
   return processConfig;

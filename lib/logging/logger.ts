@@ -48,6 +48,22 @@ export function pinoOptions(level: LogLevel): Record<string, unknown> {
   };
 }
 
+/**
+ * Writes the one line of a failed start (bin/main.ts) on stderr: a JSON object at level `fatal`
+ * with `module` "console-mcp-server", `msg` and, for an unexpected failure, `err` (with its stack)
+ * when `format` is json, so a JSON log stays JSON to its last line; the plain text line
+ * `console-mcp-server: <message>` when it is pretty.
+ */
+export function writeStartupFailure(format: LogFormat, message: string, err?: Error): void {
+  if (format === "pretty") {
+    process.stderr.write(`console-mcp-server: ${err === undefined ? message : `${message}: ${err.stack ?? err.message}`}\n`);
+    return;
+  }
+  const line = pino({ ...pinoOptions("fatal"), base: { module: "console-mcp-server" } }, pino.destination({ dest: 2, sync: true }));
+  if (err === undefined) line.fatal(message);
+  else line.fatal({ err: { type: err.name, message: err.message, stack: err.stack } }, message);
+}
+
 /** Where the lines go: stdout as JSON, or through pino-pretty (sync, in this thread). */
 function destinationFor(format: LogFormat): DestinationStream {
   if (format === "json") return pino.destination({ dest: 1, sync: true });

@@ -139,6 +139,23 @@ describe("startup failures", () => {
     expect(out.code).toBe(1);
     expect(lines(out.stdout + out.stderr)).toEqual([expect.stringContaining(manifest)]);
   });
+
+  it.each([
+    ["LOG_FORMAT=json", { LOG_FORMAT: "json" }],
+    ["NODE_ENV=production", { NODE_ENV: "production" }],
+  ])("with %s a failed start's line is a JSON object too (§27: a JSON log stays JSON)", async (_name, env) => {
+    const manifest = path.join(dir, "no-such-servers.json");
+    for (const bad of [{ CONSOLE_MCP_SERVERS_PATH: manifest }, { CONSOLE_MCP_SERVER_PORT: "abc" }]) {
+      const out = await runToExit({ CONSOLE_MCP_SERVER_PORT: "0", ...env, ...bad });
+      expect(out.code).toBe(1);
+      const entries = lines(out.stdout + out.stderr).map((l) => JSON.parse(l));
+      const fatal = entries.filter((e) => e.level === "fatal");
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]).toMatchObject({ module: "console-mcp-server" });
+      expect(fatal[0].msg).toContain("CONSOLE_MCP_SERVERS_PATH" in bad ? manifest : "CONSOLE_MCP_SERVER_PORT");
+      expect(fatal[0].err).toBeUndefined(); // an expected failure: no stack
+    }
+  });
 });
 
 describe("a good start", () => {

@@ -145,7 +145,8 @@ describe("startup failures", () => {
     ["NODE_ENV=production", { NODE_ENV: "production" }],
   ])("with %s a failed start's line is a JSON object too (§27: a JSON log stays JSON)", async (_name, env) => {
     const manifest = path.join(dir, "no-such-servers.json");
-    for (const bad of [{ CONSOLE_MCP_SERVERS_PATH: manifest }, { CONSOLE_MCP_SERVER_PORT: "abc" }]) {
+    const cases: Record<string, string>[] = [{ CONSOLE_MCP_SERVERS_PATH: manifest }, { CONSOLE_MCP_SERVER_PORT: "abc" }];
+    for (const bad of cases) {
       const out = await runToExit({ CONSOLE_MCP_SERVER_PORT: "0", ...env, ...bad });
       expect(out.code).toBe(1);
       const entries = lines(out.stdout + out.stderr).map((l) => JSON.parse(l));

@@ -80,37 +80,46 @@ interface Gateway {
 
 type Next = (err?: unknown) => void;
 
-/** Builds the connect-style step that turns a request into the action params of its route. */
+/**
+ * Sets `req.$params` from the route's input: the query, the path's parameters, the JSON body (read
+ * and checked here), or a mix (routes.ts InputKind). Throws the body's 4xx.
+ */
+async function shapeParams(route: RouteSpec, req: GatewayRequest): Promise<void> {
+  const pathParams: Record<string, unknown> = {};
+  for (const key of route.path.split("/").filter((p) => p.startsWith(":"))) {
+    pathParams[key.slice(1)] = req.$params[key.slice(1)];
+  }
+  switch (route.input) {
+    case "query":
+    case "path":
+    case "path-and-query":
+      // A body the route ignores still meets the body rules (routes.ts checksIgnoredBody).
+      if (checksIgnoredBody(route)) parseJsonBody(await readRawBody(req), req.headers["content-type"]);
+      if (route.input === "query") req.$params = { ...(req.query ?? {}) };
+      else if (route.input === "path") req.$params = pathParams;
+      else req.$params = { ...(req.query ?? {}), ...pathParams };
+      return;
+    case "object-body":
+    case "path-and-optional-body":
+    case "path-and-object-body": {
+      const raw = await readRawBody(req);
+      const body = parseJsonBody(raw, req.headers["content-type"]);
+      if (route.input === "object-body") req.$params = requireObjectBody(body);
+      else if (route.input === "path-and-object-body") req.$params = { ...requireObjectBody(body), ...pathParams };
+      else req.$params = { ...optionalObjectBody(body), ...pathParams };
+      return;
+    }
+  }
+}
+
+/**
+ * Builds the connect-style step that turns a request into the action params of its route
+ * (shapeParams). It makes no named closure per request (tsx compiles with keepNames, and each
+ * named closure costs a defineProperty).
+ */
 function paramShaper(route: RouteSpec) {
-  return function shapeParams(req: GatewayRequest, _res: ServerResponse, next: Next): void {
-    const run = async (): Promise<void> => {
-      const pathParams: Record<string, unknown> = {};
-      for (const key of route.path.split("/").filter((p) => p.startsWith(":"))) {
-        pathParams[key.slice(1)] = req.$params[key.slice(1)];
-      }
-      switch (route.input) {
-        case "query":
-        case "path":
-        case "path-and-query":
-          // A body the route ignores still meets the body rules (routes.ts checksIgnoredBody).
-          if (checksIgnoredBody(route)) parseJsonBody(await readRawBody(req), req.headers["content-type"]);
-          if (route.input === "query") req.$params = { ...(req.query ?? {}) };
-          else if (route.input === "path") req.$params = pathParams;
-          else req.$params = { ...(req.query ?? {}), ...pathParams };
-          return;
-        case "object-body":
-        case "path-and-optional-body":
-        case "path-and-object-body": {
-          const raw = await readRawBody(req);
-          const body = parseJsonBody(raw, req.headers["content-type"]);
-          if (route.input === "object-body") req.$params = requireObjectBody(body);
-          else if (route.input === "path-and-object-body") req.$params = { ...requireObjectBody(body), ...pathParams };
-          else req.$params = { ...optionalObjectBody(body), ...pathParams };
-          return;
-        }
-      }
-    };
-    run().then(() => next(), next);
+  return function shapeRouteParams(req: GatewayRequest, _res: ServerResponse, next: Next): void {
+    shapeParams(route, req).then(() => next(), next);
   };
 }
 
@@ -709,33 +718,49 @@ export default function apiService(
         req.$routeSpec = route;
         const alias = found.alias;
         // The access step (§25.1): after routing (unknown paths and methods are 404/405 first), before the body is read.
-        const proceed = (denial: ContractError | null): Promise<unknown> | undefined => {
-          if (denial !== null) {
-            // §25.2: 401 and 403 are recorded (a 429 of a read is not: a flood would write as much).
-            const recorded =
-              denial.code === 429 && route.method === "GET"
-                ? Promise.resolve()
-                : recordAudit([
-                    auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) }),
-                  ]);
-            return recorded.then(() => failRequest(this, req, res, denial, requestLog));
-          }
-          if (route.input === "event-stream") {
-            try {
-              openEventStream(req, res, query);
-            } catch (err) {
-              failRequest(this, req, res, err, requestLog);
-            }
-            return undefined;
-          }
-          return this.aliasHandler(req, res, alias).then(undefined, (err: unknown) => failWrite(this, req, res, route, err));
-        };
+        // (No named closure per request: tsx compiles with keepNames, so each one costs a defineProperty.)
         const verdict = admit(req, route);
-        if (verdict instanceof Promise) return verdict.then(proceed, (err: unknown) => failRequest(this, req, res, err, requestLog));
-        return proceed(verdict);
+        if (verdict instanceof Promise)
+          return verdict.then(
+            (denial: ContractError | null) => afterAccess(this, req, res, route, alias, query, denial),
+            (err: unknown) => failRequest(this, req, res, err, requestLog),
+          );
+        return afterAccess(this, req, res, route, alias, query, verdict);
       },
     },
   };
+
+  /**
+   * What follows the access step of a matched route (§25.1): a denial is recorded (401 and 403; a 429
+   * of a read is not: a flood would write as much) then answered; GET /events opens its stream; any
+   * other request takes moleculer-web's alias handler (a failed write recorded by failWrite).
+   */
+  function afterAccess(
+    gateway: Gateway,
+    req: GatewayRequest,
+    res: ServerResponse,
+    route: RouteSpec,
+    alias: Alias,
+    query: Record<string, unknown>,
+    denial: ContractError | null,
+  ): Promise<unknown> | undefined {
+    if (denial !== null) {
+      const recorded =
+        denial.code === 429 && route.method === "GET"
+          ? Promise.resolve()
+          : recordAudit([auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) })]);
+      return recorded.then(() => failRequest(gateway, req, res, denial, requestLog));
+    }
+    if (route.input === "event-stream") {
+      try {
+        openEventStream(req, res, query);
+      } catch (err) {
+        failRequest(gateway, req, res, err, requestLog);
+      }
+      return undefined;
+    }
+    return gateway.aliasHandler(req, res, alias).then(undefined, (err: unknown) => failWrite(gateway, req, res, route, err));
+  }
 
   /**
    * A request the guard refuses before routing (§25.1): recorded as denied (under its route's audit

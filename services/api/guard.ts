@@ -26,6 +26,8 @@ import type { CorsPolicy } from "./cors";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Interface addresses are re-read at most this often when a Host does not match them. */
 const INTERFACE_REFRESH_MS = 1000;
+/** Most Host values hostAllowed keeps as allowed (a client may send any). */
+const ALLOWED_VALUES_MAX = 256;
 
 /** The host part of a Host header, lower-cased, without port, brackets or a final dot; null when malformed. */
 export function hostOf(value: string): string | null {
@@ -64,6 +66,12 @@ export class RequestGuard {
   private readonly names: Set<string>;
   private addresses: Set<string> = new Set();
   private readAtMs = 0;
+  /**
+   * Host values allowed by the fixed rules (loopback, the bind address, CONSOLE_MCP_ALLOWED_HOSTS),
+   * as sent: every request of a browser or client repeats the same one, so it is parsed once. Only
+   * answers that cannot change are kept (not those from the interface addresses); cleared when full.
+   */
+  private readonly allowedValues = new Set<string>();
 
   constructor(private readonly options: { bindHost: string; allowedHosts: AllowedHosts; cors: CorsPolicy }) {
     this.names = new Set(options.allowedHosts.names);
@@ -73,11 +81,14 @@ export class RequestGuard {
 
   /** True when a Host value names this console. */
   hostAllowed(value: string | undefined): boolean {
-    if (value === undefined || this.options.allowedHosts.any) return true;
+    if (value === undefined || this.options.allowedHosts.any || this.allowedValues.has(value)) return true;
     const host = hostOf(value);
     if (host === null) return false;
-    if (host === "localhost" || host.endsWith(".localhost") || isLoopbackAddress(host)) return true;
-    if (this.names.has(host)) return true;
+    if (host === "localhost" || host.endsWith(".localhost") || isLoopbackAddress(host) || this.names.has(host)) {
+      if (this.allowedValues.size >= ALLOWED_VALUES_MAX) this.allowedValues.clear();
+      this.allowedValues.add(value);
+      return true;
+    }
     if (!isWildcard(this.options.bindHost) || net.isIP(host) === 0) return false;
     // Bound to every interface: any address of this machine (re-read when one is not found, at most once a second).
     if (this.addresses.has(host)) return true;

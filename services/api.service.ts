@@ -748,7 +748,9 @@ export default function apiService(
       const recorded =
         denial.code === 429 && route.method === "GET"
           ? Promise.resolve()
-          : recordAudit([auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) })]);
+          : recordAudit([
+              auditEntry(req.$audit as AuditContext, "denied", denial.code as number, { method: route.method, path: contractPath(route) }),
+            ]);
       return recorded.then(() => failRequest(gateway, req, res, denial, requestLog));
     }
     if (route.input === "event-stream") {

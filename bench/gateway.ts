@@ -39,6 +39,12 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
+/**
+ * The services of the embedded servers ((a), (a) without metrics, and the compared checkout's):
+ * `api,providers` by default; BENCH_EMBEDDED_SERVICES=all runs every service, as `npm start` does
+ * (its timers, key polls and health checks are then part of what each request shares the process with).
+ */
+const EMBEDDED_SERVICES = process.env.BENCH_EMBEDDED_SERVICES === "all" ? "" : (process.env.BENCH_EMBEDDED_SERVICES ?? "api,providers");
 /** The name of the embedded server with metrics off. */
 const METRICS_OFF = "(a) embedded, CONSOLE_MCP_METRICS=off";
 
@@ -141,7 +147,7 @@ export async function benchGateway(): Promise<void> {
     // (a) embedded
     const embeddedPort = await freePort();
     const embedded = spawnServer(
-      { SERVICES: "api,providers", CONSOLE_MCP_SERVER_PORT: String(embeddedPort), CONSOLE_MCP_DB_PATH: path.join(dir, "embedded.db") },
+      { SERVICES: EMBEDDED_SERVICES, CONSOLE_MCP_SERVER_PORT: String(embeddedPort), CONSOLE_MCP_DB_PATH: path.join(dir, "embedded.db") },
       profileArgs("embedded"),
     );
     children.push(embedded);
@@ -153,7 +159,7 @@ export async function benchGateway(): Promise<void> {
     const offPort = await freePort();
     const off = spawnServer(
       {
-        SERVICES: "api,providers",
+        SERVICES: EMBEDDED_SERVICES,
         CONSOLE_MCP_SERVER_PORT: String(offPort),
         CONSOLE_MCP_DB_PATH: path.join(dir, "metrics-off.db"),
         CONSOLE_MCP_METRICS: "off",
@@ -206,7 +212,7 @@ export async function benchGateway(): Promise<void> {
       const otherPort = await freePort();
       const other = spawnChild(process.execPath, [path.resolve(COMPARE_WITH, "bin/console-mcp-server.js")], {
         ...SERVER_ENV,
-        SERVICES: "api,providers",
+        SERVICES: EMBEDDED_SERVICES,
         CONSOLE_MCP_SERVER_PORT: String(otherPort),
         CONSOLE_MCP_DB_PATH: path.join(dir, "other.db"),
       });

@@ -73,8 +73,12 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     nodeA = start("a", idA, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pA) });
     start("b", idB, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pB) });
     try {
+      // Each gateway's node must see what the test uses: its runtime, and the base node's telemetry
+      // and sessions (a tool call stores its run through telemetry; discovery over NATS takes a moment).
       for (const base of [gwA, gwB]) {
-        await waitUntil(async () => (await request(`${base}/servers/processes`)).status === 200, 60_000, `${base} ready`);
+        for (const route of ["/servers/processes", "/telemetry/runs?limit=1", "/sessions"]) {
+          await waitUntil(async () => (await request(`${base}${route}`)).status === 200, 60_000, `${base}${route} ready`);
+        }
       }
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${procs.map((p) => `--- ${p.name}\n${p.output()}`).join("\n")}`);
@@ -97,7 +101,7 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     expect(started.body.process).toMatchObject({ status: "running", node_id: idA });
     groups.add(started.body.process.pid);
     const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "via B" } } });
-    expect(call.status).toBe(200);
+    expect({ status: call.status, body: call.body }).toMatchObject({ status: 200 }); // the body says why, if not
     const session = (await request(`${gwA}/providers/echo/sessions`, { method: "POST", json: {} })).body.session;
     const events = await onB.until((es) => es.some((e) => e.event === "session" && e.data.id === session.id), "the session created through A");
     const running = events.find((e) => e.event === "process" && e.data.status === "running");

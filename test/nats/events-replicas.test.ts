@@ -73,10 +73,10 @@ describeNats("the event stream over NATS (two gateways, separate processes)", ()
     nodeA = start("a", idA, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pA) });
     start("b", idB, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pB) });
     try {
-      // Each gateway's node must see what the test uses: its runtime, and the base node's telemetry
-      // and sessions (a tool call stores its run through telemetry; discovery over NATS takes a moment).
+      // Each gateway's node must see what the test uses: its runtime, and the base node's catalog,
+      // telemetry and sessions (a tool call stores its run through telemetry; discovery over NATS takes a moment).
       for (const base of [gwA, gwB]) {
-        for (const route of ["/servers/processes", "/telemetry/runs?limit=1", "/sessions"]) {
+        for (const route of ["/servers/processes", "/servers", "/telemetry/runs?limit=1", "/sessions"]) {
           await waitUntil(async () => (await request(`${base}${route}`)).status === 200, 60_000, `${base}${route} ready`);
         }
       }

@@ -61,8 +61,12 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     nodeA = start("a", idA, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pA) });
     start("b", idB, { SERVICES: "api,runtime", CONSOLE_MCP_SERVER_PORT: String(pB) });
     try {
+      // Each gateway's node must see what the test uses: its runtime, and the base node's catalog,
+      // telemetry and sessions (discovery over NATS takes a moment; until then a call answers 503).
       for (const base of [gwA, gwB]) {
-        await waitUntil(async () => (await request(`${base}/servers/processes`)).status === 200, 60_000, `${base} ready`);
+        for (const route of ["/servers/processes", "/servers", "/telemetry/runs?limit=1", "/sessions"]) {
+          await waitUntil(async () => (await request(`${base}${route}`)).status === 200, 60_000, `${base}${route} ready`);
+        }
       }
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${procs.map((p) => `--- ${p.name}\n${p.output()}`).join("\n")}`);
@@ -83,7 +87,7 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     expect(started.body.process).toMatchObject({ status: "running", node_id: idA });
     groups.add(started.body.process.pid);
     const again = await request(`${gwB}/servers/echo/process/start`, { method: "POST" });
-    expect(again.status).toBe(409);
+    expect({ status: again.status, body: again.body }).toMatchObject({ status: 409 }); // the body says why, if not
     const call = await request(`${gwB}/servers/echo/tools/echo/call`, { method: "POST", json: { arguments: { text: "via B" } } });
     expect(call.status).toBe(200);
     expect(JSON.stringify(call.body.result.content)).toContain("via B");

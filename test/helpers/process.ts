@@ -61,3 +61,39 @@ export function stillAlive(procs: ServerProcess[]): string[] {
     })
     .map((p) => p.name);
 }
+
+/**
+ * The environment of a backend node of a test cluster over NATS: `nodeId` on `natsUrl`, sharing the
+ * SQLite store and server manifest in `dir` (`console.db`, `servers.json`), no seed, health checks off,
+ * a 1 s heartbeat with a 3 s timeout; `env` (SERVICES, a port, another heartbeat timeout…) goes over it.
+ */
+export function clusterNodeEnv(natsUrl: string, dir: string, nodeId: string, env: Record<string, string>): Record<string, string> {
+  return {
+    TRANSPORTER: natsUrl,
+    NODE_ID: nodeId,
+    CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
+    CONSOLE_MCP_SERVERS_PATH: path.join(dir, "servers.json"),
+    CONSOLE_MCP_SEED: "none",
+    CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
+    CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
+    HEARTBEAT_INTERVAL: "1",
+    HEARTBEAT_TIMEOUT: "3",
+    ...env,
+  };
+}
+
+/**
+ * Waits until every route (a path under each base, e.g. `/servers`) answers 200 through every base
+ * URL: each gateway's node then sees the services behind those routes (discovery over NATS takes a
+ * moment; until then a call answers 503). `get` is the test's HTTP client.
+ */
+export async function waitForRoutes(
+  get: (url: string) => Promise<{ status: number }>,
+  bases: readonly string[],
+  routes: readonly string[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  for (const base of bases) {
+    for (const route of routes) await waitUntil(async () => (await get(`${base}${route}`)).status === 200, timeoutMs, `${base}${route} ready`);
+  }
+}

@@ -12,7 +12,7 @@ import path from "node:path";
 import { NODE_ANSWER_TIMEOUT_MS } from "../../services/metrics/cluster-scrape";
 import { histogramCount, parseExposition, sampleValue, type Exposition } from "../helpers/exposition";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
-import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil, clusterNodeEnv } from "../helpers/process";
 import { CONFIGURABLE_SERVER, GroupWatch } from "../helpers/process-groups";
 import { request, tempDir } from "../helpers/server";
 
@@ -25,19 +25,8 @@ describeNats("GET /metrics of a gateway shows every node of the cluster (separat
   const ids = { base: `mx-base-${process.pid}`, runtime: `mx-rt-${process.pid}`, gateway: `mx-gw-${process.pid}` };
 
   function start(name: string, nodeId: string, env: Record<string, string>): ServerProcess {
-    const p = startServerProcess(name, {
-      TRANSPORTER: nats.url,
-      NODE_ID: nodeId,
-      CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
-      CONSOLE_MCP_SERVERS_PATH: path.join(dir, "servers.json"),
-      CONSOLE_MCP_SEED: "none",
-      CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
-      CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
-      // A stalled node stays in the registry for the whole test: the scrape must wait for it and give up.
-      HEARTBEAT_INTERVAL: "1",
-      HEARTBEAT_TIMEOUT: "60",
-      ...env,
-    });
+    // A stalled node stays in the registry for the whole test: the scrape must wait for it and give up.
+    const p = startServerProcess(name, clusterNodeEnv(nats.url, dir, nodeId, { HEARTBEAT_TIMEOUT: "60", ...env }));
     procs.push(p);
     return p;
   }

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describeNats, freePort, NatsServer, startNats } from "../helpers/nats";
-import { ServerProcess, startServerProcess, stillAlive, waitUntil } from "../helpers/process";
+import { ServerProcess, startServerProcess, stillAlive, waitUntil, clusterNodeEnv, waitForRoutes } from "../helpers/process";
 import { CONFIGURABLE_SERVER, GroupWatch, liveMembers } from "../helpers/process-groups";
 import { request, tempDir } from "../helpers/server";
 
@@ -26,18 +26,7 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
   const idB = `rt-b-${process.pid}`;
 
   function start(name: string, nodeId: string, env: Record<string, string>): ServerProcess {
-    const p = startServerProcess(name, {
-      TRANSPORTER: nats.url,
-      NODE_ID: nodeId,
-      CONSOLE_MCP_DB_PATH: path.join(dir, "console.db"),
-      CONSOLE_MCP_SERVERS_PATH: path.join(dir, "servers.json"),
-      CONSOLE_MCP_SEED: "none",
-      CONSOLE_MCP_SERVER_HOST: "127.0.0.1",
-      CONSOLE_MCP_HEALTH_INTERVAL_S: "0",
-      HEARTBEAT_INTERVAL: "1",
-      HEARTBEAT_TIMEOUT: "3",
-      ...env,
-    });
+    const p = startServerProcess(name, clusterNodeEnv(nats.url, dir, nodeId, env));
     procs.push(p);
     return p;
   }
@@ -63,11 +52,7 @@ describeNats("runtime replicas over NATS (separate processes)", () => {
     try {
       // Each gateway's node must see what the test uses: its runtime, and the base node's catalog,
       // telemetry and sessions (discovery over NATS takes a moment; until then a call answers 503).
-      for (const base of [gwA, gwB]) {
-        for (const route of ["/servers/processes", "/servers", "/telemetry/runs?limit=1", "/sessions"]) {
-          await waitUntil(async () => (await request(`${base}${route}`)).status === 200, 60_000, `${base}${route} ready`);
-        }
-      }
+      await waitForRoutes(request, [gwA, gwB], ["/servers/processes", "/servers", "/telemetry/runs?limit=1", "/sessions"]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${procs.map((p) => `--- ${p.name}\n${p.output()}`).join("\n")}`);
     }
